@@ -1,0 +1,202 @@
+"""PayoutBatch: one contiguous range of leaves, paid by one on-chain transaction at a time.
+
+The batch is also the audit home of every holder in its slice of the ordered holder list,
+skipped ones included: each gets one `HolderEntitled` event. Outcomes come back only from
+final chain facts (the ingestor); a worker records that it submitted, never what happened.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain import ids
+from domain.entitlements import Entitlement, SkipReason
+from domain.errors import IllegalTransition, InvalidInput
+
+
+class BatchStatus(StrEnum):
+    PLANNED = "PLANNED"
+    SUBMITTED = "SUBMITTED"
+    SETTLED = "SETTLED"
+
+
+class LeafOutcome(StrEnum):
+    PAID = "PAID"
+    FAILED = "FAILED"
+
+
+class PayoutBatch(Aggregate):
+    class Planned(Aggregate.Created):
+        distribution_id: UUID
+        number: int
+        first_leaf: int
+        leaf_count: int
+        total_net: int
+        range_proof: list[str]
+        gas_limit: int
+
+    class HolderEntitled(Aggregate.Event):
+        position: int
+        account: str
+        balance: int
+        gross: int
+        withheld: int
+        net: int
+        leaf_index: int | None
+        skip_reason: str | None
+
+    class Submitted(Aggregate.Event):
+        tx_hash: str
+        nonce: int
+        attempt: int
+        leaf_indices: list[int]
+
+    class LeafPaid(Aggregate.Event):
+        leaf_index: int
+        amount: int
+        tx_hash: str
+
+    class LeafFailed(Aggregate.Event):
+        leaf_index: int
+        reason: str
+        tx_hash: str
+
+    class Settled(Aggregate.Event):
+        tx_hash: str
+        paid: int
+        failed: int
+        already_paid: int
+        amount_paid: int
+        gas_used: int
+
+    @staticmethod
+    def create_id(distribution_id: UUID, number: int) -> UUID:
+        return ids.batch_id(distribution_id, number)
+
+    @classmethod
+    def plan(cls, *, distribution_id: UUID, number: int, first_leaf: int,
+             holders: list[Entitlement], range_proof: list[bytes], gas_limit: int) -> PayoutBatch:
+        leaves = [h for h in holders if h.leaf_index is not None]
+        expected = list(range(first_leaf, first_leaf + len(leaves)))
+        if [h.leaf_index for h in leaves] != expected:
+            raise InvalidInput(
+                f"batch {number} leaves are not the contiguous range from {first_leaf}"
+            )
+        batch = cls(distribution_id=distribution_id, number=number, first_leaf=first_leaf,
+                    leaf_count=len(leaves), total_net=sum(h.net for h in leaves),
+                    range_proof=["0x" + p.hex() for p in range_proof], gas_limit=gas_limit)
+        for h in holders:
+            batch._holder_entitled(
+                position=h.position, account=h.account, balance=h.balance, gross=h.gross,
+                withheld=h.withheld, net=h.net, leaf_index=h.leaf_index,
+                skip_reason=h.skip_reason.value if h.skip_reason else None,
+            )
+        return batch
+
+    @event(Planned)
+    def __init__(self, distribution_id: UUID, number: int, first_leaf: int, leaf_count: int,
+                 total_net: int, range_proof: list[str], gas_limit: int) -> None:
+        self.distribution_id = distribution_id
+        self.number = number
+        self.first_leaf = first_leaf
+        self.leaf_count = leaf_count
+        self.total_net = total_net
+        self.range_proof = range_proof
+        self.gas_limit = gas_limit
+        self.status = BatchStatus.PLANNED if leaf_count else BatchStatus.SETTLED
+        self.holders: list[Entitlement] = []
+        self.leaves: dict[int, Entitlement] = {}
+        self.outcomes: dict[int, LeafOutcome] = {}
+        self.failure_reasons: dict[int, str] = {}
+        self.attempts = 0
+        self.tx_hashes: list[str] = []
+        self.amount_paid = 0
+        self.gas_used = 0
+
+    @event(HolderEntitled)
+    def _holder_entitled(self, position: int, account: str, balance: int, gross: int,
+                         withheld: int, net: int, leaf_index: int | None,
+                         skip_reason: str | None) -> None:
+        record = Entitlement(position, account, balance, gross, withheld, net, leaf_index,
+                             SkipReason(skip_reason) if skip_reason else None)
+        self.holders.append(record)
+        if leaf_index is not None:
+            self.leaves[leaf_index] = record
+
+    @property
+    def leaf_range(self) -> range:
+        return range(self.first_leaf, self.first_leaf + self.leaf_count)
+
+    def unsettled_leaves(self) -> list[int]:
+        return [i for i in self.leaf_range if self.outcomes.get(i) is not LeafOutcome.PAID]
+
+    # --- execution facts ---
+
+    def record_submission(self, *, tx_hash: str, nonce: int, leaf_indices: list[int]) -> None:
+        """Recorded *before* broadcast: a crash after it leaves a hash to re-check, not a guess."""
+        if self.status is BatchStatus.SETTLED and not self.unsettled_leaves():
+            raise IllegalTransition(f"batch {self.number} is settled; nothing to submit")
+        unknown = [i for i in leaf_indices if i not in self.leaf_range]
+        if not leaf_indices or unknown:
+            raise InvalidInput(f"submission must name leaves of batch {self.number}")
+        self._submitted(tx_hash=tx_hash, nonce=nonce, attempt=self.attempts + 1,
+                        leaf_indices=leaf_indices)
+
+    @event(Submitted)
+    def _submitted(self, tx_hash: str, nonce: int, attempt: int, leaf_indices: list[int]) -> None:
+        self.attempts = attempt
+        self.tx_hashes.append(tx_hash)
+        self.status = BatchStatus.SUBMITTED
+
+    def _leaf(self, leaf_index: int) -> Entitlement:
+        try:
+            return self.leaves[leaf_index]
+        except KeyError:
+            raise InvalidInput(f"leaf {leaf_index} is not in batch {self.number}") from None
+
+    def record_paid(self, *, leaf_index: int, amount: int, tx_hash: str) -> None:
+        leaf = self._leaf(leaf_index)
+        if self.outcomes.get(leaf_index) is LeafOutcome.PAID:
+            raise IllegalTransition(f"leaf {leaf_index} is already recorded as paid")
+        if amount != leaf.net:
+            raise IllegalTransition(f"leaf {leaf_index} paid {amount}, entitled to {leaf.net}")
+        self._leaf_paid(leaf_index=leaf_index, amount=amount, tx_hash=tx_hash)
+
+    @event(LeafPaid)
+    def _leaf_paid(self, leaf_index: int, amount: int, tx_hash: str) -> None:
+        self.outcomes[leaf_index] = LeafOutcome.PAID
+        self.failure_reasons.pop(leaf_index, None)
+        self.amount_paid += amount
+
+    def record_failed(self, *, leaf_index: int, reason: str, tx_hash: str) -> None:
+        self._leaf(leaf_index)
+        if self.outcomes.get(leaf_index) is LeafOutcome.PAID:
+            raise IllegalTransition(f"leaf {leaf_index} was paid; it cannot fail afterwards")
+        self._leaf_failed(leaf_index=leaf_index, reason=reason, tx_hash=tx_hash)
+
+    @event(LeafFailed)
+    def _leaf_failed(self, leaf_index: int, reason: str, tx_hash: str) -> None:
+        self.outcomes[leaf_index] = LeafOutcome.FAILED
+        self.failure_reasons[leaf_index] = reason
+
+    def settle(self, *, tx_hash: str, already_paid: int, gas_used: int) -> None:
+        """Close an attempt once every leaf it covered has a final on-chain outcome."""
+        if self.status is not BatchStatus.SUBMITTED:
+            raise IllegalTransition(f"batch {self.number} is {self.status}, not SUBMITTED")
+        undecided = [i for i in self.leaf_range if i not in self.outcomes]
+        if undecided:
+            raise IllegalTransition(
+                f"leaves {undecided[:5]} of batch {self.number} have no outcome"
+            )
+        paid = sum(1 for o in self.outcomes.values() if o is LeafOutcome.PAID)
+        self._settled(tx_hash=tx_hash, paid=paid, failed=self.leaf_count - paid,
+                      already_paid=already_paid, amount_paid=self.amount_paid, gas_used=gas_used)
+
+    @event(Settled)
+    def _settled(self, tx_hash: str, paid: int, failed: int, already_paid: int,
+                 amount_paid: int, gas_used: int) -> None:
+        self.gas_used += gas_used
+        self.status = BatchStatus.SETTLED

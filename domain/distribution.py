@@ -1,0 +1,242 @@
+"""Distribution: one payout's terms, approval, commitment and lifecycle.
+
+It holds terms, totals and lifecycle only. Per-holder data lives in PayoutBatch streams, so a
+100k-holder distribution loads in a handful of events and workers settling batches never
+contend on this aggregate's version.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain import ids
+from domain.entitlements import Totals
+from domain.errors import IllegalTransition, InvalidInput, MakerCheckerViolation
+from domain.terms import DistributionTerms
+from domain.values import utc
+
+
+class Status(StrEnum):
+    CREATED = "CREATED"
+    APPROVED = "APPROVED"
+    SNAPSHOTTED = "SNAPSHOTTED"
+    COMMITTED = "COMMITTED"
+    EXECUTING = "EXECUTING"
+    WAITING_FOR_FUNDS = "WAITING_FOR_FUNDS"
+    COMPLETED = "COMPLETED"
+    COMPLETED_WITH_FAILURES = "COMPLETED_WITH_FAILURES"
+    CANCELLED = "CANCELLED"
+    EXPIRED = "EXPIRED"
+
+
+TERMINAL = frozenset({Status.COMPLETED, Status.CANCELLED, Status.EXPIRED})
+
+# Every legal move. Anything else is refused before an event is recorded.
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.CREATED: frozenset({Status.APPROVED, Status.CANCELLED}),
+    Status.APPROVED: frozenset({Status.SNAPSHOTTED, Status.CANCELLED}),
+    Status.SNAPSHOTTED: frozenset({Status.COMMITTED, Status.CANCELLED}),
+    Status.COMMITTED: frozenset({Status.EXECUTING, Status.WAITING_FOR_FUNDS, Status.CANCELLED,
+                                 Status.EXPIRED}),
+    Status.EXECUTING: frozenset({Status.WAITING_FOR_FUNDS, Status.COMPLETED,
+                                 Status.COMPLETED_WITH_FAILURES, Status.EXPIRED}),
+    Status.WAITING_FOR_FUNDS: frozenset({Status.EXECUTING, Status.EXPIRED}),
+    # Failed holders can be retried (back to EXECUTING) or claim until the deadline.
+    Status.COMPLETED_WITH_FAILURES: frozenset({Status.EXECUTING, Status.COMPLETED,
+                                               Status.EXPIRED}),
+    Status.COMPLETED: frozenset(),
+    Status.CANCELLED: frozenset(),
+    Status.EXPIRED: frozenset(),
+}
+
+
+class Distribution(Aggregate):
+    class Created(Aggregate.Created):
+        asset_id: UUID
+        idempotency_key: str
+        terms: DistributionTerms
+        asset_decimals: int
+        payment_decimals: int
+        actor: str
+
+    class Approved(Aggregate.Event):
+        actor: str
+
+    class Snapshotted(Aggregate.Event):
+        snapshot_ref: str
+        vault_balance: int | None
+        holders: int
+        eligible: int
+        skipped: int
+        eligible_balance: int
+        gross: int
+        net: int
+        withheld: int
+        dust: int
+        skipped_amount: int
+        merkle_root: str
+        batch_count: int
+
+    class Committed(Aggregate.Event):
+        tx_hash: str
+        claim_deadline: datetime
+        actor: str
+
+    class ExecutionStarted(Aggregate.Event):
+        actor: str
+
+    class FundsAwaited(Aggregate.Event):
+        needed: int
+        available: int
+
+    class Completed(Aggregate.Event):
+        paid: int
+        failed: int
+        amount_paid: int
+
+    class Cancelled(Aggregate.Event):
+        actor: str
+        reason: str
+
+    class Expired(Aggregate.Event):
+        unpaid: int
+
+    @staticmethod
+    def create_id(asset_id: UUID, idempotency_key: str) -> UUID:
+        return ids.distribution_id(asset_id, idempotency_key)
+
+    @classmethod
+    def create(cls, *, asset_id: UUID, idempotency_key: str, terms: DistributionTerms,
+               asset_decimals: int, payment_decimals: int, actor: str) -> Distribution:
+        if not idempotency_key or len(idempotency_key) > 200:
+            raise InvalidInput("an idempotency key of 1..200 characters is required")
+        if not actor:
+            raise InvalidInput("every command names its actor")
+        return cls(asset_id=asset_id, idempotency_key=idempotency_key, terms=terms,
+                   asset_decimals=asset_decimals, payment_decimals=payment_decimals,
+                   actor=actor)
+
+    @event(Created)
+    def __init__(self, asset_id: UUID, idempotency_key: str, terms: DistributionTerms,
+                 asset_decimals: int, payment_decimals: int, actor: str) -> None:
+        self.asset_id = asset_id
+        self.idempotency_key = idempotency_key
+        self.terms = terms
+        self.asset_decimals = asset_decimals
+        self.payment_decimals = payment_decimals
+        self.created_by = actor
+        self.status = Status.CREATED
+        self.approved_by: str | None = None
+        self.totals: Totals | None = None
+        self.merkle_root: str | None = None
+        self.batch_count = 0
+        self.snapshot_ref: str | None = None
+        self.commit_tx: str | None = None
+        self.claim_deadline: datetime | None = None
+
+    def require_transition(self, target: Status) -> None:
+        if target not in TRANSITIONS[self.status]:
+            raise IllegalTransition(f"distribution {self.id} is {self.status}; cannot go {target}")
+
+    # --- commands (decide) and their evolve methods (record) ---
+
+    def approve(self, actor: str) -> None:
+        self.require_transition(Status.APPROVED)
+        if actor == self.created_by:
+            raise MakerCheckerViolation(f"{actor} created this distribution; another must approve")
+        self._approved(actor=actor)
+
+    @event(Approved)
+    def _approved(self, actor: str) -> None:
+        self.approved_by = actor
+        self.status = Status.APPROVED
+
+    def record_snapshot(self, *, snapshot_ref: str, vault_balance: int | None, totals: Totals,
+                        merkle_root: bytes, batch_count: int) -> None:
+        self.require_transition(Status.SNAPSHOTTED)
+        self._snapshotted(
+            snapshot_ref=snapshot_ref, vault_balance=vault_balance, holders=totals.holders,
+            eligible=totals.eligible, skipped=totals.skipped,
+            eligible_balance=totals.eligible_balance, gross=totals.gross, net=totals.net,
+            withheld=totals.withheld, dust=totals.dust, skipped_amount=totals.skipped_amount,
+            merkle_root="0x" + merkle_root.hex(), batch_count=batch_count,
+        )
+
+    @event(Snapshotted)
+    def _snapshotted(self, snapshot_ref: str, vault_balance: int | None, holders: int,
+                     eligible: int, skipped: int, eligible_balance: int, gross: int, net: int,
+                     withheld: int, dust: int, skipped_amount: int, merkle_root: str,
+                     batch_count: int) -> None:
+        self.snapshot_ref = snapshot_ref
+        self.totals = Totals(holders, eligible, skipped, eligible_balance, gross, net, withheld,
+                             dust, skipped_amount)
+        self.merkle_root = merkle_root
+        self.batch_count = batch_count
+        self.status = Status.SNAPSHOTTED
+
+    def commit(self, *, tx_hash: str, claim_deadline: datetime, actor: str) -> None:
+        self.require_transition(Status.COMMITTED)
+        deadline = utc(claim_deadline, "claim deadline")
+        if deadline <= self.terms.record_date:
+            raise InvalidInput("the claim deadline must come after the record date")
+        self._committed(tx_hash=tx_hash, claim_deadline=deadline, actor=actor)
+
+    @event(Committed)
+    def _committed(self, tx_hash: str, claim_deadline: datetime, actor: str) -> None:
+        self.commit_tx = tx_hash
+        self.claim_deadline = claim_deadline
+        self.status = Status.COMMITTED
+
+    def start_execution(self, actor: str) -> None:
+        self.require_transition(Status.EXECUTING)
+        self._execution_started(actor=actor)
+
+    @event(ExecutionStarted)
+    def _execution_started(self, actor: str) -> None:
+        self.status = Status.EXECUTING
+
+    def await_funds(self, needed: int, available: int) -> None:
+        self.require_transition(Status.WAITING_FOR_FUNDS)
+        if available >= needed:
+            raise InvalidInput(f"{available} available covers {needed} needed: nothing to await")
+        self._funds_awaited(needed=needed, available=available)
+
+    @event(FundsAwaited)
+    def _funds_awaited(self, needed: int, available: int) -> None:
+        self.status = Status.WAITING_FOR_FUNDS
+
+    def complete(self, *, paid: int, failed: int, amount_paid: int) -> None:
+        target = Status.COMPLETED_WITH_FAILURES if failed else Status.COMPLETED
+        self.require_transition(target)
+        if self.totals is None:  # unreachable: EXECUTING follows SNAPSHOTTED
+            raise IllegalTransition("no entitlements recorded")
+        if paid + failed != self.totals.eligible or amount_paid > self.totals.net:
+            raise IllegalTransition(
+                f"{paid} paid + {failed} failed of {self.totals.eligible} eligible"
+                f" (amount {amount_paid} of {self.totals.net}) is not a completed distribution"
+            )
+        self._completed(paid=paid, failed=failed, amount_paid=amount_paid)
+
+    @event(Completed)
+    def _completed(self, paid: int, failed: int, amount_paid: int) -> None:
+        self.status = Status.COMPLETED_WITH_FAILURES if failed else Status.COMPLETED
+
+    def cancel(self, actor: str, reason: str) -> None:
+        self.require_transition(Status.CANCELLED)
+        self._cancelled(actor=actor, reason=reason)
+
+    @event(Cancelled)
+    def _cancelled(self, actor: str, reason: str) -> None:
+        self.status = Status.CANCELLED
+
+    def expire(self, unpaid: int) -> None:
+        self.require_transition(Status.EXPIRED)
+        self._expired(unpaid=unpaid)
+
+    @event(Expired)
+    def _expired(self, unpaid: int) -> None:
+        self.status = Status.EXPIRED

@@ -1,0 +1,151 @@
+"""What a distribution promises: its kind, payout rule, execution mode and holder policies.
+
+Terms are immutable values, validated once at construction; the Distribution records them in
+its `Created` event, and equality of terms is what makes an idempotent retry "the same".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from domain import accounts
+from domain.errors import InvalidTerms
+from domain.values import basis_points, non_negative_amount, positive_amount, utc
+
+
+class DistributionKind(StrEnum):
+    DIVIDEND = "DIVIDEND"
+    COUPON = "COUPON"
+    CUSTOM = "CUSTOM"
+    CASH_OUT = "CASH_OUT"
+
+
+class RuleKind(StrEnum):
+    PRO_RATA = "PRO_RATA"  # value: total to share, in payment-token units
+    PER_UNIT = "PER_UNIT"  # value: payment units per whole asset token
+    FIXED_PER_HOLDER = "FIXED_PER_HOLDER"  # value: payment units per eligible holder
+    PERCENTAGE = "PERCENTAGE"  # value: basis points of the vault balance frozen at snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    kind: RuleKind
+    value: int
+
+    def __post_init__(self) -> None:
+        if self.kind is RuleKind.PERCENTAGE:
+            basis_points(self.value, "PERCENTAGE rate")
+            if self.value == 0:
+                raise InvalidTerms("a PERCENTAGE rule of 0 bps pays nothing")
+        else:
+            positive_amount(self.value, f"{self.kind} value")
+
+
+class ExecutionKind(StrEnum):
+    MANUAL = "MANUAL"
+    SCHEDULED = "SCHEDULED"
+    RECURRING = "RECURRING"
+    AUTOMATIC = "AUTOMATIC"
+
+
+class Recurrence(StrEnum):
+    HOURLY = "HOURLY"
+    DAILY = "DAILY"
+    WEEKLY = "WEEKLY"
+    MONTHLY = "MONTHLY"
+
+
+class Trigger(StrEnum):
+    ON_DEPOSIT = "ON_DEPOSIT"
+    ON_CORPORATE_ACTION_DATE = "ON_CORPORATE_ACTION_DATE"
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """How execution starts. Exactly the fields of its kind are set; the rest stay None."""
+
+    kind: ExecutionKind = ExecutionKind.MANUAL
+    at: datetime | None = None
+    recurrence: Recurrence | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    count: int | None = None
+    trigger: Trigger | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("at", "start", "end"):
+            moment = getattr(self, name)
+            if moment is not None:
+                object.__setattr__(self, name, utc(moment, f"execution {name}"))
+        allowed = {
+            ExecutionKind.MANUAL: set(),
+            ExecutionKind.SCHEDULED: {"at"},
+            ExecutionKind.RECURRING: {"recurrence", "start", "end", "count"},
+            ExecutionKind.AUTOMATIC: {"trigger"},
+        }[self.kind]
+        extra = [n for n in ("at", "recurrence", "start", "end", "count", "trigger")
+                 if getattr(self, n) is not None and n not in allowed]
+        if extra:
+            raise InvalidTerms(f"{self.kind} execution does not take {', '.join(extra)}")
+        if self.kind is ExecutionKind.SCHEDULED and self.at is None:
+            raise InvalidTerms("SCHEDULED execution needs `at`")
+        if self.kind is ExecutionKind.AUTOMATIC and self.trigger is None:
+            raise InvalidTerms("AUTOMATIC execution needs a trigger")
+        if self.kind is ExecutionKind.RECURRING:
+            self._check_recurring()
+
+    def _check_recurring(self) -> None:
+        if self.recurrence is None or self.start is None:
+            raise InvalidTerms("RECURRING execution needs a recurrence and a start")
+        if (self.end is None) == (self.count is None):
+            raise InvalidTerms("RECURRING execution needs exactly one of `end` or `count`")
+        if self.count is not None and (type(self.count) is not int or self.count <= 0):
+            raise InvalidTerms("a RECURRING count must be a positive integer")
+        if self.end is not None and self.end <= self.start:
+            raise InvalidTerms("a RECURRING end must come after its start")
+
+
+@dataclass(frozen=True, slots=True)
+class Withholding:
+    """Tax withheld per holder: a default rate and per-account overrides, in basis points."""
+
+    default_bps: int = 0
+    overrides: tuple[tuple[str, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        basis_points(self.default_bps, "default withholding")
+        normalised: dict[str, int] = {}
+        for account, bps in self.overrides:
+            key = accounts.canonical(account)
+            if key in normalised:
+                raise InvalidTerms(f"withholding for {key} is given twice")
+            normalised[key] = basis_points(bps, f"withholding for {key}")
+        object.__setattr__(self, "overrides", tuple(sorted(normalised.items())))
+
+    def rate_for(self) -> dict[str, int]:
+        return dict(self.overrides)
+
+
+@dataclass(frozen=True, slots=True)
+class DistributionTerms:
+    kind: DistributionKind
+    rule: Rule
+    record_date: datetime
+    execution: Execution = field(default_factory=Execution)
+    withholding: Withholding = field(default_factory=Withholding)
+    excluded: tuple[str, ...] = ()
+    minimum_payout: int = 0
+    concept: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "record_date", utc(self.record_date, "record date"))
+        object.__setattr__(
+            self, "excluded", tuple(sorted({accounts.canonical(a) for a in self.excluded}))
+        )
+        non_negative_amount(self.minimum_payout, "minimum payout")
+        if len(self.concept) > 500:
+            raise InvalidTerms("the concept text is limited to 500 characters")
+        if self.kind is DistributionKind.CASH_OUT and self.rule.kind is not RuleKind.PER_UNIT:
+            raise InvalidTerms("a CASH_OUT pays principal per unit: use a PER_UNIT rule")

@@ -1,0 +1,31 @@
+"""Embedded engines for a bare machine: a real PostgreSQL from the `pgserver` wheel.
+
+Used only when DATABASE_URL is unset. It is the same PostgreSQL server as production, started
+as a child process with its data in a directory we own; nothing here is a stand-in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def embedded_postgres(data_dir: Path, *, keep_running: bool = False) -> Iterator[str]:
+    """Start (or join) the PostgreSQL whose data lives in `data_dir`; yield its URL."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs complains about XDG_RUNTIME_DIR
+        import pgserver  # lazily: production never loads it
+
+        server: Any = pgserver.get_server(  # type: ignore[attr-defined]  # re-exported, untyped
+            data_dir, cleanup_mode=None if keep_running else "stop"
+        )
+    try:
+        yield str(server.get_uri())
+    finally:
+        if not keep_running:
+            server.cleanup()

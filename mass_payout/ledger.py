@@ -1,0 +1,209 @@
+"""PayoutLedger: the only write path. Each command loads, decides, and saves atomically.
+
+Library errors are translated here, at the boundary, into the domain's own errors, so callers
+(API, CLI, workers) handle one hierarchy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
+
+from domain import ids
+from domain.asset import Asset, AssetKind
+from domain.batch import PayoutBatch
+from domain.distribution import Distribution, Status
+from domain.entitlements import EntitlementCalculator, Snapshot, Tally, Totals
+from domain.errors import AlreadyExists, IdempotencyConflict, InvalidInput, NotFound
+from domain.merkle import MerkleTree, leaf_hash
+from domain.planning import GasModel, plan_batches
+from domain.terms import DistributionTerms, RuleKind
+from domain.transcodings import TRANSCODINGS
+
+A = TypeVar("A", bound=Aggregate)
+
+
+class PayoutLedger(Application[UUID]):
+    name = "PayoutLedger"
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        for transcoding in TRANSCODINGS:
+            transcoder.register(transcoding)
+
+    # --- helpers ---
+
+    def _get(self, aggregate_id: UUID, kind: type[A]) -> A:
+        try:
+            aggregate: object = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(f"no {kind.__name__} {aggregate_id}") from None
+        if not isinstance(aggregate, kind):
+            raise NotFound(f"{aggregate_id} is not a {kind.__name__}")
+        return aggregate
+
+    def _save(self, *aggregates: Aggregate) -> int:
+        """Save atomically; return the ledger position of the last event (read-your-writes)."""
+        try:
+            recordings = self.save(*aggregates)
+        except IntegrityError:
+            # Another process recorded the same deterministic id or version first.
+            raise AlreadyExists("a concurrent command changed this aggregate; retry") from None
+        return recordings[-1].notification.id if recordings else 0
+
+    # --- assets ---
+
+    def import_asset(self, *, chain_id: int, token_address: str, name: str, symbol: str,
+                     decimals: int, kind: AssetKind | str, payment_token: str,
+                     payment_decimals: int, vault_address: str | None, actor: str) -> UUID:
+        """Import once; importing the same facts again is a no-op returning the same id."""
+        asset = Asset.import_token(
+            chain_id=chain_id, token_address=token_address, name=name, symbol=symbol,
+            decimals_=decimals, kind=kind, payment_token=payment_token,
+            payment_decimals=payment_decimals, vault_address=vault_address, actor=actor,
+        )
+        if asset.id in self.repository:
+            existing = self.get_asset(asset.id)
+            facts = ("name", "symbol", "decimals", "kind", "payment_token", "payment_decimals")
+            if any(getattr(existing, f) != getattr(asset, f) for f in facts):
+                raise AlreadyExists(f"asset {asset.id} was imported with different facts")
+            return asset.id
+        self._save(asset)
+        return asset.id
+
+    def get_asset(self, asset_id: UUID) -> Asset:
+        return self._get(asset_id, Asset)
+
+    def pause_asset(self, asset_id: UUID, actor: str, reason: str = "") -> int:
+        asset = self.get_asset(asset_id)
+        asset.pause(actor, reason)
+        return self._save(asset)
+
+    def resume_asset(self, asset_id: UUID, actor: str) -> int:
+        asset = self.get_asset(asset_id)
+        asset.resume(actor)
+        return self._save(asset)
+
+    def switch_asset_sync(self, asset_id: UUID, enabled: bool, actor: str) -> int:
+        asset = self.get_asset(asset_id)
+        asset.switch_sync(enabled, actor)
+        return self._save(asset)
+
+    def link_vault(self, asset_id: UUID, vault_address: str, actor: str) -> int:
+        asset = self.get_asset(asset_id)
+        asset.link_vault(vault_address, actor)
+        return self._save(asset)
+
+    # --- distributions ---
+
+    def create_distribution(self, *, asset_id: UUID, idempotency_key: str,
+                            terms: DistributionTerms, actor: str,
+                            payment_decimals: int | None = None) -> UUID:
+        """Same key + same terms → the same distribution; same key + other terms → conflict."""
+        asset = self.get_asset(asset_id)
+        if payment_decimals is not None and payment_decimals != asset.payment_decimals:
+            raise InvalidInput(f"the asset pays in a token of {asset.payment_decimals} decimals,"
+                               f" not {payment_decimals}")
+        if asset.paused:
+            raise InvalidInput(f"asset {asset.symbol} is paused")
+        distribution_id = ids.distribution_id(asset_id, idempotency_key)
+        if distribution_id in self.repository:
+            existing = self.get_distribution(distribution_id)
+            if existing.terms != terms or existing.created_by != actor:
+                raise IdempotencyConflict(
+                    f"idempotency key {idempotency_key!r} was used for a different request"
+                )
+            return distribution_id
+        distribution = Distribution.create(
+            asset_id=asset_id, idempotency_key=idempotency_key, terms=terms,
+            asset_decimals=asset.decimals, payment_decimals=asset.payment_decimals, actor=actor,
+        )
+        self._save(distribution)
+        return distribution.id
+
+    def get_distribution(self, distribution_id: UUID) -> Distribution:
+        return self._get(distribution_id, Distribution)
+
+    def approve_distribution(self, distribution_id: UUID, actor: str) -> int:
+        distribution = self.get_distribution(distribution_id)
+        distribution.approve(actor)
+        return self._save(distribution)
+
+    def cancel_distribution(self, distribution_id: UUID, actor: str, reason: str) -> int:
+        distribution = self.get_distribution(distribution_id)
+        distribution.cancel(actor, reason)
+        return self._save(distribution)
+
+    def snapshot_distribution(self, distribution_id: UUID, *, snapshot: Snapshot,
+                              snapshot_ref: str, gas_model: GasModel,
+                              vault_balance: int | None = None) -> Totals:
+        """Freeze the record-date balances into entitlements, a Merkle root and batches.
+
+        Everything (the distribution's totals, every batch and every holder's entitlement) is
+        one atomic save: either the whole snapshot is recorded or none of it.
+        """
+        distribution = self.get_distribution(distribution_id)
+        distribution.require_transition(Status.SNAPSHOTTED)  # fail before the heavy work
+        if distribution.terms.rule.kind is not RuleKind.PERCENTAGE:
+            vault_balance = None  # frozen only where the rule depends on it
+        calculator = EntitlementCalculator(
+            distribution.terms, snapshot, distribution.asset_decimals, vault_balance
+        )
+        tally = Tally()
+        leaf_hashes: list[bytes] = []
+
+        def tallied() -> Iterator[Any]:
+            for e in calculator:
+                tally.add(e)
+                if e.leaf_index is not None:
+                    leaf_hashes.append(leaf_hash(e.leaf_index, e.account, e.net))
+                yield e
+
+        eligible = calculator.eligible_count  # upper bound of the leaf count, for proof sizing
+        capacity = gas_model.capacity(eligible)
+        plans = list(plan_batches(tallied(), capacity, gas_model.max_holders_per_batch))
+        totals = tally.totals(calculator.pool)
+        tree = MerkleTree(leaf_hashes)
+        batches = []
+        for plan in plans:
+            proof = tree.range_proof(plan.first_leaf, plan.leaf_count) if plan.leaf_count else []
+            batches.append(PayoutBatch.plan(
+                distribution_id=distribution.id, number=plan.number, first_leaf=plan.first_leaf,
+                holders=plan.holders, range_proof=proof,
+                gas_limit=gas_model.gas_limit(plan.leaf_count, tree.leaf_count),
+            ))
+            plan.holders = []  # release as we go: peak memory is one copy of the holders
+        distribution.record_snapshot(
+            snapshot_ref=snapshot_ref, vault_balance=vault_balance, totals=totals,
+            merkle_root=tree.root, batch_count=len(batches),
+        )
+        self._save(distribution, *batches)
+        return totals
+
+    def commit_distribution(self, distribution_id: UUID, *, tx_hash: str,
+                            claim_deadline: datetime, actor: str) -> int:
+        distribution = self.get_distribution(distribution_id)
+        distribution.commit(tx_hash=tx_hash, claim_deadline=claim_deadline, actor=actor)
+        return self._save(distribution)
+
+    def start_execution(self, distribution_id: UUID, actor: str) -> int:
+        distribution = self.get_distribution(distribution_id)
+        distribution.start_execution(actor)
+        return self._save(distribution)
+
+    # --- batches ---
+
+    def get_batch(self, distribution_id: UUID, number: int) -> PayoutBatch:
+        return self._get(ids.batch_id(distribution_id, number), PayoutBatch)
+
+    def batches(self, distribution_id: UUID) -> Iterator[PayoutBatch]:
+        distribution = self.get_distribution(distribution_id)
+        for number in range(distribution.batch_count):
+            yield self.get_batch(distribution_id, number)
+

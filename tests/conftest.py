@@ -1,0 +1,60 @@
+"""Shared fixtures. The ledger always runs on a real PostgreSQL: DATABASE_URL when set,
+otherwise one started from the pgserver wheel for this test session (a temp directory)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from mass_payout.bootstrap import open_ledger
+from mass_payout.embedded import embedded_postgres
+from mass_payout.ledger import PayoutLedger
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    configured = os.environ.get("DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    with tempfile.TemporaryDirectory(prefix="mp-test-pg-") as tmp, \
+            embedded_postgres(Path(tmp)) as url:
+        yield url
+
+
+@pytest.fixture
+def schema(database_url: str) -> Iterator[str]:
+    """A fresh schema per test: isolation without a server per test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    yield name
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def ledger(database_url: str, schema: str) -> Iterator[PayoutLedger]:
+    app = open_ledger(database_url, schema)
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def reopen(database_url: str, schema: str) -> Iterator[object]:
+    """Open another ledger on the same store: proves state comes from events, not memory."""
+    opened: list[PayoutLedger] = []
+
+    def _open() -> PayoutLedger:
+        app = open_ledger(database_url, schema)
+        opened.append(app)
+        return app
+
+    yield _open
+    for app in opened:
+        app.close()
