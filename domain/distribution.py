@@ -7,6 +7,7 @@ contend on this aggregate's version.
 
 from __future__ import annotations
 
+import bisect
 from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
@@ -79,7 +80,7 @@ class Distribution(Aggregate):
         dust: int
         skipped_amount: int
         merkle_root: str
-        batch_count: int
+        batch_first_leaves: list[int]
 
     class Committed(Aggregate.Event):
         tx_hash: str
@@ -134,9 +135,18 @@ class Distribution(Aggregate):
         self.totals: Totals | None = None
         self.merkle_root: str | None = None
         self.batch_count = 0
+        self.batch_first_leaves: list[int] = []
         self.snapshot_ref: str | None = None
         self.commit_tx: str | None = None
         self.claim_deadline: datetime | None = None
+
+    def batch_of_leaf(self, leaf_index: int) -> int:
+        """The number of the batch holding a leaf (batches are contiguous leaf ranges)."""
+        if self.totals is None or not 0 <= leaf_index < self.totals.eligible:
+            raise InvalidInput(f"leaf {leaf_index} is not in distribution {self.id}")
+        # The last batch whose first leaf is <= leaf_index. Batches holding only skipped
+        # holders share their successor's first leaf; bisect_right skips past them.
+        return bisect.bisect_right(self.batch_first_leaves, leaf_index) - 1
 
     def require_transition(self, target: Status) -> None:
         if target not in TRANSITIONS[self.status]:
@@ -156,26 +166,29 @@ class Distribution(Aggregate):
         self.status = Status.APPROVED
 
     def record_snapshot(self, *, snapshot_ref: str, vault_balance: int | None, totals: Totals,
-                        merkle_root: bytes, batch_count: int) -> None:
+                        merkle_root: bytes, batch_first_leaves: list[int]) -> None:
         self.require_transition(Status.SNAPSHOTTED)
+        if batch_first_leaves != sorted(batch_first_leaves):
+            raise InvalidInput("batch boundaries must ascend")
         self._snapshotted(
             snapshot_ref=snapshot_ref, vault_balance=vault_balance, holders=totals.holders,
             eligible=totals.eligible, skipped=totals.skipped,
             eligible_balance=totals.eligible_balance, gross=totals.gross, net=totals.net,
             withheld=totals.withheld, dust=totals.dust, skipped_amount=totals.skipped_amount,
-            merkle_root="0x" + merkle_root.hex(), batch_count=batch_count,
+            merkle_root="0x" + merkle_root.hex(), batch_first_leaves=batch_first_leaves,
         )
 
     @event(Snapshotted)
     def _snapshotted(self, snapshot_ref: str, vault_balance: int | None, holders: int,
                      eligible: int, skipped: int, eligible_balance: int, gross: int, net: int,
                      withheld: int, dust: int, skipped_amount: int, merkle_root: str,
-                     batch_count: int) -> None:
+                     batch_first_leaves: list[int]) -> None:
         self.snapshot_ref = snapshot_ref
         self.totals = Totals(holders, eligible, skipped, eligible_balance, gross, net, withheld,
                              dust, skipped_amount)
         self.merkle_root = merkle_root
-        self.batch_count = batch_count
+        self.batch_first_leaves = batch_first_leaves
+        self.batch_count = len(batch_first_leaves)
         self.status = Status.SNAPSHOTTED
 
     def commit(self, *, tx_hash: str, claim_deadline: datetime, actor: str) -> None:

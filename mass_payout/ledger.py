@@ -181,7 +181,7 @@ class PayoutLedger(Application[UUID]):
             plan.holders = []  # release as we go: peak memory is one copy of the holders
         distribution.record_snapshot(
             snapshot_ref=snapshot_ref, vault_balance=vault_balance, totals=totals,
-            merkle_root=tree.root, batch_count=len(batches),
+            merkle_root=tree.root, batch_first_leaves=[b.first_leaf for b in batches],
         )
         self._save(distribution, *batches)
         return totals

@@ -37,7 +37,7 @@ MOVES: dict[Status, Callable[[Distribution], None]] = {
     S.APPROVED: lambda d: d.approve("checker"),
     S.SNAPSHOTTED: lambda d: d.record_snapshot(snapshot_ref="s1", vault_balance=None,
                                                totals=TOTALS, merkle_root=b"\1" * 32,
-                                               batch_count=1),
+                                               batch_first_leaves=[0]),
     S.COMMITTED: lambda d: d.commit(tx_hash="0xabc", claim_deadline=RECORD + timedelta(days=90),
                                     actor="approver"),
     S.EXECUTING: lambda d: d.start_execution("operator"),
