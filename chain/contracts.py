@@ -1,0 +1,118 @@
+"""Typed helpers over the committed artifacts: load, deploy, call, and decode custom errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+from web3 import Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+from web3.types import TxReceipt
+
+from chain.errors import REVERTS, ContractRevertError, translate
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+ROLES = ("APPROVER", "OPERATOR", "PAUSER", "TREASURER", "UPGRADER")
+DEFAULT_ADMIN_ROLE = b"\0" * 32
+EQUITY, BOND = 0, 1
+
+
+def role(name: str) -> bytes:
+    """`keccak256("<NAME>_ROLE")`, or the zero word for DEFAULT_ADMIN."""
+    return DEFAULT_ADMIN_ROLE if name == "DEFAULT_ADMIN" else keccak(text=f"{name}_ROLE")
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    name: str
+    abi: list[dict[str, Any]]
+    bytecode: str
+    deployed_bytecode: str
+
+
+@cache
+def load_artifact(name: str) -> Artifact:
+    data = json.loads((ARTIFACTS / f"{name}.json").read_text())
+    return Artifact(name, data["abi"], data["bytecode"], data["deployedBytecode"])
+
+
+
+def send(fn: ContractFunction, sender: str, *, gas: int | None = None) -> TxReceipt:
+    """Sends from an unlocked dev account; a revert raises ContractRevertError, decoded."""
+    w3 = fn.w3
+    try:
+        limit = gas if gas is not None else fn.estimate_gas({"from": sender}) * 6 // 5 + 20_000
+        tx_hash = fn.transact({"from": sender, "gas": limit})
+    except REVERTS as err:
+        raise translate(err) from err
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+    if receipt["status"] != 1:
+        try:  # replay at the same block to get the return data
+            fn.call({"from": sender, "gas": limit}, block_identifier=receipt["blockNumber"] - 1)
+        except REVERTS as err:
+            raise translate(err) from err
+        raise ContractRevertError("OutOfGasOrUnknown", (receipt["gasUsed"],), b"")
+    return receipt
+
+
+def call(fn: ContractFunction, sender: str | None = None) -> Any:
+    try:
+        return fn.call({"from": sender} if sender else {})
+    except REVERTS as err:
+        raise translate(err) from err
+
+
+def at(w3: Web3, name: str, address: str) -> Contract:
+    return w3.eth.contract(address=to_checksum_address(address), abi=load_artifact(name).abi)
+
+
+def deploy(w3: Web3, name: str, *args: Any, sender: str) -> Contract:
+    art = load_artifact(name)
+    factory = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
+    tx_hash = factory.constructor(*args).transact({"from": sender})
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+    if receipt["status"] != 1 or not receipt["contractAddress"]:
+        raise ContractRevertError("DeploymentFailed", (name,), b"")
+    return at(w3, name, receipt["contractAddress"])
+
+
+def deploy_vault(w3: Web3, *, admin: str, treasury: str,
+                 grants: dict[str, Sequence[str]] | None = None, name: str = "PayoutVault") \
+        -> Contract:
+    """Implementation + ERC1967 proxy initialized atomically; returns the proxy with the vault ABI.
+
+    `grants` maps a role name ("OPERATOR", ...) to the accounts that get it, granted by `admin`.
+    """
+    impl = deploy(w3, name, sender=admin)
+    init = impl.encode_abi("initialize", args=[admin, treasury])
+    proxy = deploy(w3, "ERC1967Proxy", impl.address, init, sender=admin)
+    vault = at(w3, name, proxy.address)
+    for role_name, accounts in (grants or {}).items():
+        for account in accounts:
+            send(vault.functions.grantRole(role(role_name), account), admin)
+    return vault
+
+
+def upgrade_vault(vault: Contract, *, sender: str, name: str = "PayoutVaultV2") -> Contract:
+    impl = deploy(vault.w3, name, sender=sender)
+    send(vault.functions.upgradeToAndCall(impl.address, b""), sender)
+    return at(vault.w3, name, vault.address)
+
+
+def deploy_stablecoin(w3: Web3, *, owner: str, name: str = "Test USD",
+                      symbol: str = "TUSD") -> Contract:
+    return deploy(w3, "Stablecoin", name, symbol, sender=owner)
+
+
+def deploy_security_token(w3: Web3, *, admin: str, name: str = "Acme Bond",
+                          symbol: str = "ACME", decimals: int = 2, kind: int = BOND,
+                          maturity_date: int = 0, nominal_value: int = 0) -> Contract:
+    return deploy(w3, "SecurityToken", name, symbol, decimals, kind, maturity_date,
+                  nominal_value, admin, sender=admin)
