@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
@@ -9,12 +11,21 @@ from eventsourcing.domain import Aggregate, event
 
 from domain import accounts, ids
 from domain.errors import IllegalTransition, InvalidInput
-from domain.values import decimals
+from domain.values import decimals, utc
 
 
 class AssetKind(StrEnum):
     EQUITY = "EQUITY"
     BOND = "BOND"
+
+
+@dataclass(frozen=True, slots=True)
+class CorporateAction:
+    action_id: int
+    kind: str  # DIVIDEND | COUPON
+    record_date: datetime
+    execution_date: datetime
+    amount_per_unit: int
 
 
 class Asset(Aggregate):
@@ -44,6 +55,15 @@ class Asset(Aggregate):
     class VaultLinked(Aggregate.Event):
         vault_address: str
         actor: str
+
+    class CorporateActionRecorded(Aggregate.Event):
+        """A dividend or coupon the token contract declares (ATS corporate action)."""
+
+        action_id: int
+        kind: str  # DIVIDEND | COUPON
+        record_date: datetime
+        execution_date: datetime
+        amount_per_unit: int
 
     @staticmethod
     def create_id(chain_id: int, token_address: str) -> UUID:
@@ -91,6 +111,7 @@ class Asset(Aggregate):
         self.imported_by = actor
         self.paused = False
         self.sync_enabled = True
+        self.corporate_actions: dict[int, CorporateAction] = {}
 
     def pause(self, actor: str, reason: str = "") -> None:
         if self.paused:
@@ -128,3 +149,28 @@ class Asset(Aggregate):
     @event(VaultLinked)
     def _vault_linked(self, vault_address: str, actor: str) -> None:
         self.vault_address = vault_address
+
+    def record_corporate_action(self, *, action_id: int, kind: str, record_date: datetime,
+                                execution_date: datetime, amount_per_unit: int) -> bool:
+        """Record an action read from the token; True if it was new. Re-reading is a no-op."""
+        if kind not in {"DIVIDEND", "COUPON"}:
+            raise InvalidInput(f"corporate action kind must be DIVIDEND or COUPON, got {kind!r}")
+        if type(amount_per_unit) is not int or amount_per_unit < 0:
+            raise InvalidInput("a corporate action's amount per unit is a non-negative integer")
+        record, execution = utc(record_date, "record date"), utc(execution_date, "execution date")
+        known = self.corporate_actions.get(action_id)
+        if known is not None:
+            same = (known.kind, known.record_date, known.execution_date,
+                    known.amount_per_unit) == (kind, record, execution, amount_per_unit)
+            if not same:
+                raise IllegalTransition(f"corporate action {action_id} changed on-chain")
+            return False
+        self._corporate_action_recorded(action_id=action_id, kind=kind, record_date=record,
+                                        execution_date=execution, amount_per_unit=amount_per_unit)
+        return True
+
+    @event(CorporateActionRecorded)
+    def _corporate_action_recorded(self, action_id: int, kind: str, record_date: datetime,
+                                   execution_date: datetime, amount_per_unit: int) -> None:
+        self.corporate_actions[action_id] = CorporateAction(
+            action_id, kind, record_date, execution_date, amount_per_unit)

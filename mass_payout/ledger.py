@@ -16,7 +16,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 from domain import ids
-from domain.asset import Asset, AssetKind
+from domain.asset import Asset, AssetKind, CorporateAction
 from domain.batch import PayoutBatch
 from domain.distribution import Distribution, Status
 from domain.entitlements import EntitlementCalculator, Snapshot, Tally, Totals
@@ -99,6 +99,14 @@ class PayoutLedger(Application[UUID]):
         asset = self.get_asset(asset_id)
         asset.link_vault(vault_address, actor)
         return self._save(asset)
+
+    def record_corporate_actions(self, asset_id: UUID, actions: list[CorporateAction]) -> int:
+        """Record the token's declared dividends/coupons; already-known ones are skipped."""
+        asset = self.get_asset(asset_id)
+        new = [a for a in actions if asset.record_corporate_action(
+            action_id=a.action_id, kind=a.kind, record_date=a.record_date,
+            execution_date=a.execution_date, amount_per_unit=a.amount_per_unit)]
+        return self._save(asset) if new else 0
 
     # --- distributions ---
 

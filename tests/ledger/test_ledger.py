@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from domain import ids
-from domain.asset import Asset
+from domain.asset import Asset, CorporateAction
 from domain.batch import PayoutBatch
 from domain.distribution import Distribution, Status
 from domain.entitlements import Snapshot
@@ -85,6 +85,9 @@ def test_every_event_type_round_trips_through_postgres_unchanged(ledger, reopen)
     ledger.resume_asset(asset_id, "ops")
     ledger.switch_asset_sync(asset_id, False, "ops")
     ledger.link_vault(asset_id, "0x" + "c3" * 20, "ops")
+    action = CorporateAction(1, "DIVIDEND", RECORD, RECORD + timedelta(days=7), 25)
+    ledger.record_corporate_actions(asset_id, [action])
+    assert ledger.record_corporate_actions(asset_id, [action]) == 0  # re-reading is a no-op
     # A distribution through to completion, with batch outcomes.
     did = ledger.create_distribution(asset_id=asset_id, idempotency_key="full", terms=terms(),
                                      actor="maker")
