@@ -1,0 +1,71 @@
+"""Importing an asset from its token contract, and freezing a distribution's holders from a
+token snapshot: the service functions the API, the CLI and the demo share.
+
+Every chain read and check happens before the first save, so bad input (another chain, an
+unknown address, a plain ERC-20, somebody else's vault) records nothing. The import itself is
+two saves (the asset, then its corporate actions); both are idempotent, so a crash between
+them is repaired by importing again.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from web3 import Web3
+
+from chain.token_reader import (
+    check_chain,
+    check_payment_token,
+    check_vault,
+    corporate_actions,
+    holders_at_snapshot,
+    read_token,
+)
+from domain import accounts
+from domain.distribution import Status
+from domain.entitlements import Snapshot, Totals
+from domain.planning import GasModel
+from mass_payout.ledger import PayoutLedger
+
+
+def import_asset(ledger: PayoutLedger, w3: Web3, *, chain_id: int, token_address: str,
+                 payment_token: str, payment_decimals: int, vault_address: str | None,
+                 actor: str, operator: str | None = None,
+                 approver: str | None = None) -> UUID:
+    """Read, check, then record; `token_address` is an EVM address or a Hedera `0.0.x` id.
+
+    `operator`/`approver` are the accounts our workers sign with: given, the vault must grant
+    them their roles (a vault owned by someone else is refused before anything is recorded).
+    """
+    token = accounts.canonical(token_address)
+    payment = accounts.canonical(payment_token)
+    vault = accounts.canonical(vault_address) if vault_address else None
+    check_chain(w3, chain_id)
+    facts = read_token(w3, token)
+    actions = corporate_actions(w3, token)
+    check_payment_token(w3, payment, payment_decimals)
+    if vault is not None:
+        check_vault(w3, vault, operator=operator, approver=approver)
+    asset_id = ledger.import_asset(
+        chain_id=chain_id, token_address=facts.address, name=facts.name, symbol=facts.symbol,
+        decimals=facts.decimals, kind=facts.kind, payment_token=payment,
+        payment_decimals=payment_decimals, vault_address=vault, actor=actor,
+    )
+    ledger.record_corporate_actions(asset_id, actions)
+    return asset_id
+
+
+def snapshot_from_chain(ledger: PayoutLedger, w3: Web3, distribution_id: UUID, *,
+                        snapshot_id: int, gas_model: GasModel,
+                        vault_balance: int | None = None, page_size: int = 1000) -> Totals:
+    """Freeze the distribution's holders from the token's snapshot, read page by page."""
+    distribution = ledger.get_distribution(distribution_id)
+    distribution.require_transition(Status.SNAPSHOTTED)  # refuse before reading the chain
+    asset = ledger.get_asset(distribution.asset_id)
+    check_chain(w3, asset.chain_id)
+    pages = holders_at_snapshot(w3, asset.token_address, snapshot_id, page_size=page_size)
+    snapshot = Snapshot.from_chunks(pages, decimals=asset.decimals)
+    return ledger.snapshot_distribution(
+        distribution_id, snapshot=snapshot, snapshot_ref=f"{asset.token_address}@snapshot:"
+        f"{snapshot_id}", gas_model=gas_model, vault_balance=vault_balance,
+    )
