@@ -56,6 +56,14 @@ class Asset(Aggregate):
         vault_address: str
         actor: str
 
+    class DepositReceived(Aggregate.Event):
+        """Payment token arrived in the asset's vault (a final chain fact)."""
+
+        token: str
+        sender: str
+        amount: int
+        tx_hash: str
+
     class CorporateActionRecorded(Aggregate.Event):
         """A dividend or coupon the token contract declares (ATS corporate action)."""
 
@@ -112,6 +120,7 @@ class Asset(Aggregate):
         self.paused = False
         self.sync_enabled = True
         self.corporate_actions: dict[int, CorporateAction] = {}
+        self.deposited = 0
 
     def pause(self, actor: str, reason: str = "") -> None:
         if self.paused:
@@ -174,3 +183,13 @@ class Asset(Aggregate):
                                    execution_date: datetime, amount_per_unit: int) -> None:
         self.corporate_actions[action_id] = CorporateAction(
             action_id, kind, record_date, execution_date, amount_per_unit)
+
+    def record_deposit(self, *, token: str, sender: str, amount: int, tx_hash: str) -> None:
+        if accounts.canonical(token) != self.payment_token:
+            raise InvalidInput(f"{token} is not this asset's payment token")
+        self._deposit_received(token=self.payment_token, sender=accounts.canonical(sender),
+                               amount=amount, tx_hash=tx_hash)
+
+    @event(DepositReceived)
+    def _deposit_received(self, token: str, sender: str, amount: int, tx_hash: str) -> None:
+        self.deposited += amount

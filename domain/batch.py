@@ -7,6 +7,7 @@ final chain facts (the ingestor); a worker records that it submitted, never what
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
@@ -15,17 +16,23 @@ from eventsourcing.domain import Aggregate, event
 from domain import ids
 from domain.entitlements import Entitlement, SkipReason
 from domain.errors import IllegalTransition, InvalidInput
+from domain.values import utc
 
 
 class BatchStatus(StrEnum):
     PLANNED = "PLANNED"
     SUBMITTED = "SUBMITTED"
     SETTLED = "SETTLED"
+    BLOCKED = "BLOCKED"  # a submission was refused for good; waits for an operator
 
 
 class LeafOutcome(StrEnum):
     PAID = "PAID"
     FAILED = "FAILED"
+    CLAIMED = "CLAIMED"  # paid by the holder's own claim (pull fallback)
+
+
+PAID_OUTCOMES = frozenset({LeafOutcome.PAID, LeafOutcome.CLAIMED})
 
 
 class PayoutBatch(Aggregate):
@@ -53,6 +60,13 @@ class PayoutBatch(Aggregate):
         nonce: int
         attempt: int
         leaf_indices: list[int]
+        signed_at: datetime
+
+    class SubmissionRejected(Aggregate.Event):
+        """The chain refused a submission for good (reverted, or rejected at broadcast)."""
+
+        tx_hash: str
+        reason: str
 
     class LeafPaid(Aggregate.Event):
         leaf_index: int
@@ -62,6 +76,11 @@ class PayoutBatch(Aggregate):
     class LeafFailed(Aggregate.Event):
         leaf_index: int
         reason: str
+        tx_hash: str
+
+    class LeafClaimed(Aggregate.Event):
+        leaf_index: int
+        amount: int
         tx_hash: str
 
     class Settled(Aggregate.Event):
@@ -112,7 +131,11 @@ class PayoutBatch(Aggregate):
         self.outcomes: dict[int, LeafOutcome] = {}
         self.failure_reasons: dict[int, str] = {}
         self.attempts = 0
+        self.last_signed_at: datetime | None = None
+        self.rejection: str | None = None
         self.tx_hashes: list[str] = []
+        self.submitted_leaves: dict[str, list[int]] = {}
+        self.settled_txs: list[str] = []
         self.amount_paid = 0
         self.gas_used = 0
 
@@ -131,25 +154,49 @@ class PayoutBatch(Aggregate):
         return range(self.first_leaf, self.first_leaf + self.leaf_count)
 
     def unsettled_leaves(self) -> list[int]:
-        return [i for i in self.leaf_range if self.outcomes.get(i) is not LeafOutcome.PAID]
+        return [i for i in self.leaf_range if self.outcomes.get(i) not in PAID_OUTCOMES]
+
+    def undecided_leaves(self) -> list[int]:
+        """Leaves no transaction has reached yet: what a worker sends on a first attempt."""
+        return [i for i in self.leaf_range if i not in self.outcomes]
 
     # --- execution facts ---
 
-    def record_submission(self, *, tx_hash: str, nonce: int, leaf_indices: list[int]) -> None:
+    def record_submission(self, *, tx_hash: str, nonce: int, leaf_indices: list[int],
+                          signed_at: datetime) -> None:
         """Recorded *before* broadcast: a crash after it leaves a hash to re-check, not a guess."""
         if self.status is BatchStatus.SETTLED and not self.unsettled_leaves():
             raise IllegalTransition(f"batch {self.number} is settled; nothing to submit")
         unknown = [i for i in leaf_indices if i not in self.leaf_range]
         if not leaf_indices or unknown:
             raise InvalidInput(f"submission must name leaves of batch {self.number}")
+        paid = [i for i in leaf_indices if self.outcomes.get(i) in PAID_OUTCOMES]
+        if paid:
+            raise IllegalTransition(f"leaves {paid[:5]} of batch {self.number} are already paid")
         self._submitted(tx_hash=tx_hash, nonce=nonce, attempt=self.attempts + 1,
-                        leaf_indices=leaf_indices)
+                        leaf_indices=leaf_indices, signed_at=utc(signed_at, "signed at"))
 
     @event(Submitted)
-    def _submitted(self, tx_hash: str, nonce: int, attempt: int, leaf_indices: list[int]) -> None:
+    def _submitted(self, tx_hash: str, nonce: int, attempt: int, leaf_indices: list[int],
+                   signed_at: datetime) -> None:
         self.attempts = attempt
+        self.last_signed_at = signed_at
+        self.rejection = None
         self.tx_hashes.append(tx_hash)
+        self.submitted_leaves[tx_hash] = leaf_indices
         self.status = BatchStatus.SUBMITTED
+
+    def reject_submission(self, *, tx_hash: str, reason: str) -> None:
+        if tx_hash not in self.submitted_leaves:
+            raise InvalidInput(f"{tx_hash} is not a submission of batch {self.number}")
+        if tx_hash in self.settled_txs:
+            raise IllegalTransition(f"{tx_hash} settled on-chain; it was not rejected")
+        self._submission_rejected(tx_hash=tx_hash, reason=reason[:500])
+
+    @event(SubmissionRejected)
+    def _submission_rejected(self, tx_hash: str, reason: str) -> None:
+        self.rejection = reason
+        self.status = BatchStatus.BLOCKED
 
     def _leaf(self, leaf_index: int) -> Entitlement:
         try:
@@ -159,7 +206,7 @@ class PayoutBatch(Aggregate):
 
     def record_paid(self, *, leaf_index: int, amount: int, tx_hash: str) -> None:
         leaf = self._leaf(leaf_index)
-        if self.outcomes.get(leaf_index) is LeafOutcome.PAID:
+        if self.outcomes.get(leaf_index) in PAID_OUTCOMES:
             raise IllegalTransition(f"leaf {leaf_index} is already recorded as paid")
         if amount != leaf.net:
             raise IllegalTransition(f"leaf {leaf_index} paid {amount}, entitled to {leaf.net}")
@@ -173,7 +220,7 @@ class PayoutBatch(Aggregate):
 
     def record_failed(self, *, leaf_index: int, reason: str, tx_hash: str) -> None:
         self._leaf(leaf_index)
-        if self.outcomes.get(leaf_index) is LeafOutcome.PAID:
+        if self.outcomes.get(leaf_index) in PAID_OUTCOMES:
             raise IllegalTransition(f"leaf {leaf_index} was paid; it cannot fail afterwards")
         self._leaf_failed(leaf_index=leaf_index, reason=reason, tx_hash=tx_hash)
 
@@ -182,21 +229,39 @@ class PayoutBatch(Aggregate):
         self.outcomes[leaf_index] = LeafOutcome.FAILED
         self.failure_reasons[leaf_index] = reason
 
-    def settle(self, *, tx_hash: str, already_paid: int, gas_used: int) -> None:
-        """Close an attempt once every leaf it covered has a final on-chain outcome."""
-        if self.status is not BatchStatus.SUBMITTED:
-            raise IllegalTransition(f"batch {self.number} is {self.status}, not SUBMITTED")
-        undecided = [i for i in self.leaf_range if i not in self.outcomes]
+    def record_claimed(self, *, leaf_index: int, amount: int, tx_hash: str) -> None:
+        leaf = self._leaf(leaf_index)
+        if self.outcomes.get(leaf_index) in PAID_OUTCOMES:
+            raise IllegalTransition(f"leaf {leaf_index} is already recorded as paid")
+        if amount != leaf.net:
+            raise IllegalTransition(f"leaf {leaf_index} claimed {amount}, entitled to {leaf.net}")
+        self._leaf_claimed(leaf_index=leaf_index, amount=amount, tx_hash=tx_hash)
+
+    @event(LeafClaimed)
+    def _leaf_claimed(self, leaf_index: int, amount: int, tx_hash: str) -> None:
+        self.outcomes[leaf_index] = LeafOutcome.CLAIMED
+        self.failure_reasons.pop(leaf_index, None)
+        self.amount_paid += amount
+
+    def settle(self, *, tx_hash: str, covered: list[int], already_paid: int,
+               gas_used: int) -> None:
+        """Close one transaction once every leaf it covered has a final on-chain outcome.
+
+        A batch can settle more than once: a retry of failed leaves, or a resubmission that
+        found everything already paid, is its own transaction with its own settlement.
+        """
+        undecided = [i for i in covered if i not in self.outcomes]
         if undecided:
             raise IllegalTransition(
                 f"leaves {undecided[:5]} of batch {self.number} have no outcome"
             )
-        paid = sum(1 for o in self.outcomes.values() if o is LeafOutcome.PAID)
-        self._settled(tx_hash=tx_hash, paid=paid, failed=self.leaf_count - paid,
+        paid = sum(1 for i in covered if self.outcomes[i] in PAID_OUTCOMES)
+        self._settled(tx_hash=tx_hash, paid=paid, failed=len(covered) - paid,
                       already_paid=already_paid, amount_paid=self.amount_paid, gas_used=gas_used)
 
     @event(Settled)
     def _settled(self, tx_hash: str, paid: int, failed: int, already_paid: int,
                  amount_paid: int, gas_used: int) -> None:
         self.gas_used += gas_used
+        self.settled_txs.append(tx_hash)
         self.status = BatchStatus.SETTLED

@@ -94,6 +94,13 @@ class Distribution(Aggregate):
         needed: int
         available: int
 
+    class ProgressRecorded(Aggregate.Event):
+        """Counters after the chain facts of one ingested range (only the ingestor writes)."""
+
+        paid: int
+        failed: int
+        amount_paid: int
+
     class Completed(Aggregate.Event):
         paid: int
         failed: int
@@ -136,6 +143,7 @@ class Distribution(Aggregate):
         self.merkle_root: str | None = None
         self.batch_count = 0
         self.batch_first_leaves: list[int] = []
+        self.paid = self.failed = self.amount_paid = 0
         self.snapshot_ref: str | None = None
         self.commit_tx: str | None = None
         self.claim_deadline: datetime | None = None
@@ -221,6 +229,26 @@ class Distribution(Aggregate):
     @event(FundsAwaited)
     def _funds_awaited(self, needed: int, available: int) -> None:
         self.status = Status.WAITING_FOR_FUNDS
+
+    def record_progress(self, *, paid: int, failed: int, amount_paid: int) -> None:
+        if self.totals is None:
+            raise IllegalTransition(f"distribution {self.id} has no entitlements yet")
+        if min(paid, failed, amount_paid) < 0 or paid + failed > self.totals.eligible \
+                or amount_paid > self.totals.net:
+            raise IllegalTransition(
+                f"progress {paid} paid + {failed} failed, {amount_paid} units, exceeds"
+                f" {self.totals.eligible} holders / {self.totals.net} units committed"
+            )
+        if (paid, failed, amount_paid) != (self.paid, self.failed, self.amount_paid):
+            self._progress_recorded(paid=paid, failed=failed, amount_paid=amount_paid)
+
+    @event(ProgressRecorded)
+    def _progress_recorded(self, paid: int, failed: int, amount_paid: int) -> None:
+        self.paid, self.failed, self.amount_paid = paid, failed, amount_paid
+
+    @property
+    def all_settled(self) -> bool:
+        return self.totals is not None and self.paid + self.failed == self.totals.eligible
 
     def complete(self, *, paid: int, failed: int, amount_paid: int) -> None:
         target = Status.COMPLETED_WITH_FAILURES if failed else Status.COMPLETED

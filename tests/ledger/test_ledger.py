@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from domain import ids
 from domain.asset import Asset, CorporateAction
 from domain.batch import PayoutBatch
+from domain.chain_facts import (
+    BatchSettledOnChain,
+    LeafClaimed,
+    LeafFailed,
+    LeavesPaid,
+    UnreadableLog,
+    VaultDeposit,
+)
+from domain.cursor import ChainCursor
 from domain.distribution import Distribution, Status
 from domain.entitlements import Snapshot
 from domain.errors import (
@@ -25,9 +34,12 @@ from domain.errors import (
 from domain.merkle import MerkleTree, PartialTree, leaf_hash
 from domain.planning import GasModel
 from domain.terms import Rule, RuleKind
-from tests.ledger.helpers import RECORD, holders, import_asset, terms
+from tests.ledger.helpers import RECORD, USD, holders, import_asset, terms
 
 SMALL_BATCHES = GasModel(per_leaf=1_000_000, budget=12_000_000)  # 11 leaves per batch
+
+
+NOW = datetime(2026, 7, 1, tzinfo=UTC)
 
 
 def position(ledger) -> int:
@@ -98,18 +110,41 @@ def test_every_event_type_round_trips_through_postgres_unchanged(ledger, reopen)
                                claim_deadline=RECORD + timedelta(days=30), actor="approver")
     ledger.start_execution(did, "operator")
     batch = ledger.get_batch(did, 0)
-    batch.record_submission(tx_hash="0xaa", nonce=1, leaf_indices=[0, 1, 2])
-    batch.record_paid(leaf_index=0, amount=batch.leaves[0].net, tx_hash="0xaa")
-    batch.record_paid(leaf_index=1, amount=batch.leaves[1].net, tx_hash="0xaa")
-    batch.record_failed(leaf_index=2, reason="Blocklisted(0x..)", tx_hash="0xaa")
-    batch.settle(tx_hash="0xaa", already_paid=0, gas_used=123_456)
-    ledger.save(batch)
-    d = ledger.get_distribution(did)
-    d.await_funds(needed=10, available=1)
-    d.start_execution("operator")
-    d.complete(paid=2, failed=1, amount_paid=batch.amount_paid)
-    d.expire(unpaid=batch.leaves[2].net)
-    ledger.save(d)
+    ledger.record_submission(batch.id, tx_hash="0xaa", nonce=1, leaf_indices=[0, 1, 2],
+                             signed_at=NOW)
+    vault, failing = "0x" + "c3" * 20, batch.leaves[2]
+    # The chain's outcomes, as the ingestor hands them over: two paid, one blocked.
+    ledger.apply_chain_facts(
+        chain_id=31337, contract=vault, from_block=1, to_block=10, block_hash="0xb10",
+        chain_hash_at_cursor=None, facts=[
+            LeavesPaid(did, (0, 1), "0xaa"),
+            LeafFailed(did, 2, failing.account, "Blocked(0x..)", "0xaa"),
+            BatchSettledOnChain(did, 0, 3, 2, 1, 0, batch.leaves[0].net + batch.leaves[1].net,
+                                "0xaa", 123_456),
+            VaultDeposit(asset_id, vault, USD, "0x" + "e5" * 20, 10, "0xdd"),
+            UnreadableLog(5, "0xee", 0, vault, "undecodable: test"),
+        ])
+    assert ledger.get_distribution(did).status is Status.COMPLETED_WITH_FAILURES
+    # The blocked holder claims later: the distribution completes.
+    ledger.apply_chain_facts(
+        chain_id=31337, contract=vault, from_block=1, to_block=20, block_hash="0xb20",
+        chain_hash_at_cursor="0xb10", facts=[LeafClaimed(did, 2, failing.account, failing.net,
+                                                         "0xcc")])
+    assert ledger.get_distribution(did).status is Status.COMPLETED
+    # A second distribution waits for funds, has a submission refused, and expires.
+    late = ledger.create_distribution(asset_id=asset_id, idempotency_key="late", terms=terms(),
+                                      actor="maker")
+    ledger.approve_distribution(late, "checker")
+    ledger.snapshot_distribution(late, snapshot=Snapshot.from_chunks([holders(2)], 18),
+                                 snapshot_ref="s", gas_model=GasModel())
+    ledger.commit_distribution(late, tx_hash="0x" + "22" * 32,
+                               claim_deadline=RECORD + timedelta(days=30), actor="approver")
+    ledger.await_funds(late, needed=10, available=1)
+    late_batch = ledger.get_batch(late, 0).id
+    ledger.record_submission(late_batch, tx_hash="0xbb", nonce=2, leaf_indices=[0],
+                             signed_at=NOW)
+    ledger.reject_submission(late_batch, tx_hash="0xbb", reason="EnforcedPause()")
+    ledger.expire_distribution(late)
     other = ledger.create_distribution(asset_id=asset_id, idempotency_key="void",
                                        terms=terms(), actor="maker")
     ledger.cancel_distribution(other, "maker", "duplicate")
@@ -120,7 +155,8 @@ def test_every_event_type_round_trips_through_postgres_unchanged(ledger, reopen)
     reloaded = [mapper.to_domain_event(n) for n in stored]
     assert reloaded == recorded
     # Guard: every event class the aggregates define was exercised above.
-    defined = {cls for agg in (Asset, Distribution, PayoutBatch) for cls in vars(agg).values()
+    defined = {cls for agg in (Asset, Distribution, PayoutBatch, ChainCursor)
+               for cls in vars(agg).values()
                if isinstance(cls, type) and issubclass(cls, agg.Event)
                and name_of(cls) not in {"Event", "Created"}}  # the library's generated bases
     assert {type(e) for e in reloaded} >= defined

@@ -1,0 +1,135 @@
+"""Paying one batch: the worker's side of the exactly-once protocol.
+
+1. Load the batch; nothing undecided, or the distribution not executing → nothing to do.
+2. A previous submission still pending (mined, or known to the node, or younger than the grace
+   period) → leave it; the ingestor and the supervisor take it from there.
+3. Read the vault's paid bitmap and leave out what the chain already paid.
+4. Prove just those leaves from the batch's own leaves and range proof (PartialTree), which
+   also re-checks them against the committed root before anything is signed.
+5. Under the signer's nonce lock: sign, record `Submitted(tx_hash, nonce)`, then broadcast.
+   The worker never records an outcome; outcomes come back from the chain's logs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from chain.contracts import at, call
+from chain.encoding import onchain_id
+from chain.failpoints import failpoint
+from chain.gateway import EvmGateway
+from chain.signer import Signer
+from chain.vault import Entitlement as Leaf
+from chain.vault import build_batch, paid_indices
+from domain.batch import BatchStatus, PayoutBatch
+from domain.distribution import Distribution, Status
+from domain.errors import AlreadyExists
+from domain.merkle import PartialTree, leaf_hash
+from domain.planning import GasModel
+from mass_payout.ledger import PayoutLedger
+
+PENDING_GRACE = timedelta(seconds=60)  # how long an unseen submission is given to show up
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    action: str  # submitted | nothing-to-do | in-flight | waiting-for-funds | raced
+    detail: str = ""
+    tx_hash: str | None = None
+
+
+class BatchExecutor:
+    def __init__(self, ledger: PayoutLedger, gateway: EvmGateway, signer: Signer,
+                 gas_model: GasModel) -> None:
+        self.ledger = ledger
+        self.gateway = gateway
+        self.signer = signer
+        self.gas_model = gas_model
+
+    def execute(self, batch_id: UUID, now: datetime | None = None,
+                lost_tx: str | None = None) -> Outcome:
+        """`lost_tx`: the supervisor judged that submission lost; no grace period for it."""
+        batch = self.ledger.get_batch_by_id(batch_id)
+        distribution = self.ledger.get_distribution(batch.distribution_id)
+        if distribution.status is not Status.EXECUTING:
+            return Outcome("nothing-to-do", f"distribution is {distribution.status}")
+        if batch.status is BatchStatus.BLOCKED:
+            return Outcome("nothing-to-do", f"blocked: {batch.rejection}")
+        candidates = batch.undecided_leaves()
+        if not candidates:
+            return Outcome("nothing-to-do", "every leaf has an outcome")
+        pending = self._pending(batch, now or datetime.now(UTC), lost_tx)
+        if pending:
+            return Outcome("in-flight", pending, batch.tx_hashes[-1])
+        return self._submit(batch, distribution, candidates, now or datetime.now(UTC))
+
+    def _pending(self, batch: PayoutBatch, now: datetime, lost_tx: str | None) -> str:
+        """Why the last submission should be left alone, or '' if it is lost."""
+        if batch.status is not BatchStatus.SUBMITTED or not batch.tx_hashes:
+            return ""
+        last = batch.tx_hashes[-1]
+        if last in batch.settled_txs:
+            return ""
+        if self.gateway.receipt(last) is not None:
+            return "mined; awaiting ingestion"
+        if self.gateway.transaction_known(last):
+            return "in the node's mempool"
+        if last != lost_tx and batch.last_signed_at and now - batch.last_signed_at < PENDING_GRACE:
+            return "signed moments ago"
+        return ""  # never broadcast (a crash) or dropped: safe to resubmit, the bitmap guards
+
+    def _submit(self, batch: PayoutBatch, distribution: Distribution, candidates: list[int],
+                now: datetime) -> Outcome:
+        asset = self.ledger.get_asset(distribution.asset_id)
+        if asset.vault_address is None or distribution.totals is None \
+                or distribution.merkle_root is None:
+            return Outcome("nothing-to-do", "no vault or no commitment")
+        w3 = self.gateway.w3
+        vault = at(w3, "PayoutVault", asset.vault_address)
+        dist_key = onchain_id(distribution.id)
+        chain_paid = set(paid_indices(vault, dist_key, batch.first_leaf, batch.leaf_count))
+        todo = [i for i in candidates if i not in chain_paid]
+        if not todo:
+            return Outcome("nothing-to-do", "already paid on-chain; awaiting ingestion")
+        needed = sum(batch.leaves[i].net for i in todo)
+        token = at(w3, "Stablecoin", asset.payment_token)
+        available = int(call(token.functions.balanceOf(vault.address)))
+        if available < needed:
+            self.ledger.await_funds(distribution.id, needed=needed, available=available)
+            return Outcome("waiting-for-funds", f"vault holds {available}, batch needs {needed}")
+        tree = PartialTree(
+            distribution.totals.eligible, batch.first_leaf,
+            [leaf_hash(i, batch.leaves[i].account, batch.leaves[i].net) for i in batch.leaf_range],
+            [bytes.fromhex(p[2:]) for p in batch.range_proof],
+            bytes.fromhex(distribution.merkle_root[2:]),
+        )
+        proof = tree.multiproof(todo)
+        packed = build_batch([Leaf(i, batch.leaves[i].account, batch.leaves[i].net) for i in todo],
+                             proof.proof, proof.flags)
+        data = vault.encode_abi("payBatch", args=list(packed.args(dist_key)))
+        gas = self.gas_model.gas_limit(len(todo), distribution.totals.eligible)
+        return self._sign_record_broadcast(batch, todo, vault.address, data, gas, now)
+
+    def _sign_record_broadcast(self, batch: PayoutBatch, todo: list[int], to: str, data: str,
+                               gas: int, now: datetime) -> Outcome:
+        with self.gateway.nonce_lock(self.signer.address):
+            nonce = self.gateway.pending_nonce(self.signer.address)
+            fees = self.gateway.fees()
+            signed = self.signer.sign_transaction({
+                "type": 2, "chainId": self.gateway.chain_id, "nonce": nonce, "to": to,
+                "data": data, "gas": gas, "value": 0,
+                "maxFeePerGas": fees.max_fee_per_gas,
+                "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
+            })
+            try:
+                self.ledger.record_submission(batch.id, tx_hash=signed.tx_hash, nonce=nonce,
+                                              leaf_indices=todo, signed_at=now,
+                                              expected_version=batch.version)
+            except AlreadyExists:
+                return Outcome("raced", "another worker recorded a submission first")
+            failpoint("after-record")
+            self.gateway.broadcast(signed.raw)
+            failpoint("after-broadcast")
+        return Outcome("submitted", f"{len(todo)} leaves, nonce {nonce}", signed.tx_hash)

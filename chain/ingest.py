@@ -1,0 +1,135 @@
+"""Ingestion: a vault's logs (and payment-token deposits into it) become ledger facts.
+
+Each step reads one block range from the cursor to head - confirmations, decodes it, and hands
+the facts to `PayoutLedger.apply_chain_facts`, which saves them with the new cursor in one
+transaction. A crash anywhere replays the range; a log that cannot be decoded is recorded on
+the cursor and skipped; a reorg below the cursor halts ingestion with ReorgDetected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+from uuid import UUID
+
+from web3 import Web3
+from web3._utils.events import get_event_data
+
+from chain.contracts import load_artifact
+from chain.encoding import ledger_id
+from chain.errors import decode_revert
+from chain.failpoints import failpoint
+from chain.logs import Log, LogSource
+from domain import chain_facts as f
+from mass_payout.ledger import PayoutLedger
+
+TRANSFER_TOPIC = "0x" + Web3.keccak(text="Transfer(address,address,uint256)").hex().removeprefix(
+    "0x")
+
+
+def _bits(word: int, bits: int) -> tuple[int, ...]:
+    return tuple(word * 256 + j for j in range(256) if bits >> j & 1)
+
+
+def _hex(value: Any) -> str:
+    return "0x" + bytes(value).hex() if not isinstance(value, str) else value
+
+
+@dataclass
+class VaultIngestor:
+    ledger: PayoutLedger
+    source: LogSource
+    w3: Web3
+    chain_id: int
+    asset_id: UUID
+    vault: str
+    payment_token: str
+    from_block: int = 0
+    confirmations: int = 0  # 0 on Hedera, which has finality
+    max_blocks_per_step: int = 2_000
+
+    @cached_property
+    def _vault_events(self) -> dict[str, Any]:
+        abi = load_artifact("PayoutVault").abi
+        codec = self.w3.codec
+        out = {}
+        for item in abi:
+            if item["type"] == "event":
+                types = ",".join(i["type"] for i in item["inputs"])
+                topic = "0x" + Web3.keccak(text=f"{item['name']}({types})").hex().removeprefix("0x")
+                out[topic] = (item, codec)
+        return out
+
+    def step(self) -> int:
+        """Ingest the next range; returns the number of facts (0 when caught up)."""
+        cursor = self.ledger.get_cursor(self.chain_id, self.vault)
+        start = cursor.last_block + 1 if cursor else self.from_block
+        final = self.source.head() - self.confirmations
+        if start > final:
+            return 0
+        end = min(final, start + self.max_blocks_per_step - 1)
+        at_cursor = self.source.block_hash(cursor.last_block) if cursor and cursor.last_hash \
+            else None
+        vault_logs = self.source.logs(self.vault, start, end)
+        to_vault = "0x" + "0" * 24 + self.vault[2:].lower()
+        deposits = self.source.logs(self.payment_token, start, end,
+                                    [TRANSFER_TOPIC, None, to_vault])
+        logs = sorted(vault_logs + deposits, key=lambda g: (g["blockNumber"], g["logIndex"]))
+        facts = [fact for log in logs for fact in self._decode(log)]
+        failpoint("ingest-mid-range")
+        self.ledger.apply_chain_facts(
+            chain_id=self.chain_id, contract=self.vault, from_block=self.from_block,
+            to_block=end, block_hash=self.source.block_hash(end) or "",
+            chain_hash_at_cursor=at_cursor, facts=facts)
+        return len(facts)
+
+    def catch_up(self) -> int:
+        total = 0
+        while True:
+            cursor = self.ledger.get_cursor(self.chain_id, self.vault)
+            if cursor and cursor.last_block >= self.source.head() - self.confirmations:
+                return total
+            total += self.step()
+
+    def _decode(self, log: Log) -> list[f.ChainFact]:
+        tx = _hex(log["transactionHash"])
+        try:
+            if log["address"].lower() == self.payment_token.lower():
+                return [self._deposit(log, tx)]
+            topic0 = _hex(log["topics"][0]) if log["topics"] else ""
+            abi, codec = self._vault_events[topic0]  # KeyError: not a vault event we know
+            decoded = get_event_data(codec, abi, log)
+            return self._vault_fact(decoded["event"], decoded["args"], tx)
+        except Exception as err:  # noqa: BLE001 - an unreadable log is recorded, never fatal
+            return [f.UnreadableLog(int(log["blockNumber"]), tx, int(log["logIndex"]),
+                                    str(log["address"]), f"undecodable: {err}")]
+
+    def _deposit(self, log: Log, tx: str) -> f.ChainFact:
+        sender = "0x" + _hex(log["topics"][1])[-40:]
+        amount = int.from_bytes(bytes(log["data"]), "big")
+        return f.VaultDeposit(self.asset_id, self.vault, self.payment_token,
+                              Web3.to_checksum_address(sender), amount, tx)
+
+    def _vault_fact(self, name: str, args: Any, tx: str) -> list[f.ChainFact]:
+        if "distributionId" not in args:
+            return []  # vault administration (treasury, sweep): no ledger effect
+        did = ledger_id(bytes(args["distributionId"]))
+        if did is None:
+            raise ValueError("a distribution this service did not announce")
+        match name:
+            case "Paid":
+                return [f.LeavesPaid(did, _bits(args["wordIndex"], args["paidBits"]), tx)]
+            case "AlreadyPaid":
+                return [f.LeavesAlreadyPaid(did, _bits(args["wordIndex"], args["skippedBits"]), tx)]
+            case "PaymentFailed":
+                reason = bytes(args["reason"])
+                text = str(decode_revert(reason)) if len(reason) >= 4 else f"0x{reason.hex()}"
+                return [f.LeafFailed(did, args["index"], args["account"], text, tx)]
+            case "BatchSettled":
+                return [f.BatchSettledOnChain(did, args["firstIndex"], args["count"],
+                                              args["paid"], args["failed"], args["skipped"],
+                                              args["amountPaid"], tx, self.source.gas_used(tx))]
+            case "Claimed":
+                return [f.LeafClaimed(did, args["index"], args["account"], args["amount"], tx)]
+        return []  # Announced, Reclaimed, …: recorded by the commands that caused them

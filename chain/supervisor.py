@@ -1,0 +1,92 @@
+"""The supervisor: nothing submitted is left unsettled, nothing planned is left unqueued.
+
+For every executing distribution, each batch with undecided leaves is in one of these states:
+- planned, never submitted → queue it (the deterministic job id absorbs duplicates);
+- submitted, mined and reverted → record the rejection with its decoded reason (BLOCKED: an
+  operator decides; a revert is not a holder's failure);
+- submitted, mined and succeeded → nothing: the ingestor records its outcomes;
+- submitted, unknown to the node past the grace period (never broadcast, or dropped) →
+  queue a new attempt; the vault's bitmap makes any resubmission harmless.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from rq import Queue
+
+from chain.errors import translate
+from chain.gateway import EvmGateway
+from chain.jobs import enqueue_batch
+from domain.batch import BatchStatus, PayoutBatch
+from domain.distribution import Distribution, Status
+from mass_payout.ledger import PayoutLedger
+
+EXECUTION_STARTED = f"{Distribution.ExecutionStarted.__module__}:" \
+                    f"{Distribution.ExecutionStarted.__qualname__}"
+
+
+@dataclass
+class Supervisor:
+    ledger: PayoutLedger
+    gateway: EvmGateway
+    queue: Queue
+    grace: timedelta = timedelta(seconds=60)
+    _position: int = 0
+    _watched: set[UUID] = field(default_factory=set)
+
+    def executing(self) -> list[UUID]:
+        """Distributions that ever started executing (from the ledger's notification log)."""
+        while True:
+            page = self.ledger.recorder.select_notifications(
+                start=self._position + 1, limit=500, topics=[EXECUTION_STARTED])
+            if not page:
+                break
+            self._watched.update(UUID(str(n.originator_id)) for n in page)
+            self._position = page[-1].id
+        return sorted(self._watched)
+
+    def run_once(self, now: datetime | None = None) -> dict[str, int]:
+        counts = {"queued": 0, "resubmitted": 0, "rejected": 0}
+        moment = now or datetime.now(UTC)
+        for distribution_id in self.executing():
+            distribution = self.ledger.get_distribution(distribution_id)
+            if distribution.status is not Status.EXECUTING:
+                continue
+            for batch in self.ledger.batches(distribution_id):
+                action = self._check(batch, moment)
+                if action:
+                    counts[action] += 1
+        return counts
+
+    def _check(self, batch: PayoutBatch, now: datetime) -> str | None:
+        if not batch.undecided_leaves() or batch.status is BatchStatus.BLOCKED:
+            return None
+        if batch.status is not BatchStatus.SUBMITTED:
+            return "queued" if enqueue_batch(self.queue, batch.id, batch.attempts) else None
+        last = batch.tx_hashes[-1]
+        receipt = self.gateway.receipt(last)
+        if receipt is not None:
+            if receipt["status"] == 1:
+                return None  # mined: the ingestor brings its outcomes
+            self.ledger.reject_submission(batch.id, tx_hash=last, reason=self._revert(last))
+            return "rejected"
+        if self.gateway.transaction_known(last):
+            return None
+        if batch.last_signed_at and now - batch.last_signed_at < self.grace:
+            return None
+        queued = enqueue_batch(self.queue, batch.id, batch.attempts, lost_tx=last)
+        return "resubmitted" if queued else None
+
+    def _revert(self, tx_hash: str) -> str:
+        """Why a mined transaction reverted: replay it at its block and decode the error."""
+        w3 = self.gateway.w3
+        tx = w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+        try:
+            w3.eth.call({"from": tx["from"], "to": tx["to"], "data": tx["input"],
+                         "gas": tx["gas"]}, tx["blockNumber"] - 1)
+        except Exception as err:  # noqa: BLE001 - the replay exists to decode the reason
+            return str(translate(err))
+        return "reverted (out of gas or not reproducible)"

@@ -1,0 +1,81 @@
+"""Final chain facts, decoded from logs, as the ledger applies them.
+
+The ingestor turns logs into these values; `PayoutLedger.apply_chain_facts` turns them into
+aggregate events and saves them with the cursor in one transaction. Nothing here is a guess:
+each value is a log in a block at or below head - confirmations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+
+@dataclass(frozen=True, slots=True)
+class LeavesPaid:
+    distribution_id: UUID
+    leaf_indices: tuple[int, ...]
+    tx_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeafFailed:
+    distribution_id: UUID
+    leaf_index: int
+    account: str
+    reason: str
+    tx_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeavesAlreadyPaid:
+    distribution_id: UUID
+    leaf_indices: tuple[int, ...]
+    tx_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSettledOnChain:
+    distribution_id: UUID
+    first_index: int
+    count: int
+    paid: int
+    failed: int
+    skipped: int
+    amount_paid: int
+    tx_hash: str
+    gas_used: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeafClaimed:
+    distribution_id: UUID
+    leaf_index: int
+    account: str
+    amount: int
+    tx_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class VaultDeposit:
+    asset_id: UUID
+    vault: str
+    token: str
+    sender: str
+    amount: int
+    tx_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadableLog:
+    """A log we could not decode or apply: recorded on the cursor, never a stall."""
+
+    block_number: int
+    tx_hash: str
+    log_index: int
+    address: str
+    reason: str
+
+
+ChainFact = (LeavesPaid | LeafFailed | LeavesAlreadyPaid | BatchSettledOnChain | LeafClaimed
+             | VaultDeposit | UnreadableLog)

@@ -1,0 +1,85 @@
+"""A development network on a dev chain: the reference security token, the 6-decimal
+stablecoin and a PayoutVault, with N holders of deterministic addresses.
+
+Used by the demo, the benchmarks and the end-to-end tests. Loopback dev chains only: it
+sends from the chain's unlocked dev accounts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+from web3 import Web3
+from web3.contract import Contract
+
+from chain.contracts import (
+    EQUITY,
+    call,
+    deploy_security_token,
+    deploy_stablecoin,
+    deploy_vault,
+    send,
+)
+
+TOKEN_DECIMALS = 2  # the reference token: 1 unit = 0.01 share
+
+
+@dataclass
+class DevNet:
+    w3: Web3
+    admin: str  # deployer, vault admin, and the worker's signing account on the dev chain
+    treasury: str
+    token: Contract
+    usd: Contract
+    vault: Contract
+    holders: list[str]
+    snapshot_id: int = 0
+
+
+def holder_addresses(count: int, tag: str = "holder") -> list[str]:
+    return [to_checksum_address(keccak(text=f"{tag}:{i}")[-20:]) for i in range(count)]
+
+
+def deploy_devnet(w3: Web3, *, holders: int, name: str = "Acme Equity",
+                  symbol: str = "ACME") -> DevNet:
+    accounts = [str(a) for a in w3.eth.accounts]
+    admin, treasury = accounts[0], accounts[1]
+    usd = deploy_stablecoin(w3, owner=admin)
+    vault = deploy_vault(w3, admin=admin, treasury=treasury,
+                         grants={"OPERATOR": [admin], "APPROVER": [admin]})
+    token = deploy_security_token(w3, admin=admin, name=name, symbol=symbol,
+                                  decimals=TOKEN_DECIMALS, kind=EQUITY)
+    for token_role in ("ISSUER_ROLE", "CORPORATE_ACTION_ROLE"):
+        send(token.functions.grantRole(keccak(text=token_role), admin), admin)
+    net = DevNet(w3, admin, treasury, token, usd, vault, holder_addresses(holders))
+    issue_shares(net, [(h, 100 + (i * 7919) % 100_000) for i, h in enumerate(net.holders)])
+    return net
+
+
+def issue_shares(net: DevNet, grants: list[tuple[str, int]]) -> None:
+    """One `issue` per holder, sent back to back; the last receipt confirms them all."""
+    last = None
+    for holder, units in grants:
+        last = net.token.functions.issue(holder, units).transact({"from": net.admin,
+                                                                   "gas": 300_000})
+    if last is not None:
+        receipt = net.w3.eth.wait_for_transaction_receipt(last, timeout=300)
+        if receipt["status"] != 1:
+            raise RuntimeError("issuing shares failed")
+
+
+def take_snapshot(net: DevNet) -> int:
+    send(net.token.functions.takeSnapshot(), net.admin)
+    net.snapshot_id = int(call(net.token.functions.currentSnapshotId()))
+    return net.snapshot_id
+
+
+def fund_vault(net: DevNet, amount: int) -> None:
+    send(net.usd.functions.mint(net.vault.address, amount), net.admin)
+
+
+def block(net: DevNet, holder: str) -> None:
+    """Blocklist a holder in the stablecoin, as USDC does: its transfers will revert."""
+    send(net.usd.functions.setBlocked(holder, True), net.admin)

@@ -1,0 +1,139 @@
+"""Turns one ingested block range's chain facts into events on the aggregates they touch.
+
+Everything happens in memory; the ledger saves the touched aggregates together with the advanced
+cursor in one transaction. A fact that cannot be applied (an unknown distribution, an outcome
+that contradicts the ledger) is recorded on the cursor with its reason instead of stalling
+ingestion; each leaf is applied on its own so one bad leaf never half-applies another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from domain import chain_facts as f
+from domain.asset import Asset
+from domain.batch import PAID_OUTCOMES, LeafOutcome, PayoutBatch
+from domain.distribution import Distribution, Status
+from domain.errors import DomainError, NotFound
+
+
+def _counts(outcome: LeafOutcome | None) -> tuple[int, int]:
+    if outcome in PAID_OUTCOMES:
+        return 1, 0
+    return (0, 1) if outcome is LeafOutcome.FAILED else (0, 0)
+
+
+def _pay(leaf_index: int, tx_hash: str) -> Callable[[PayoutBatch], None]:
+    """The Paid log carries no amount: the vault pays exactly the committed leaf's net."""
+    def change(batch: PayoutBatch) -> None:
+        batch.record_paid(leaf_index=leaf_index, amount=batch.leaves[leaf_index].net,
+                          tx_hash=tx_hash)
+    return change
+
+
+class FactApplier:
+    def __init__(self, get_distribution: Callable[[UUID], Distribution],
+                 get_batch: Callable[[UUID, int], PayoutBatch],
+                 get_asset: Callable[[UUID], Asset]) -> None:
+        self._get_distribution = get_distribution
+        self._get_batch = get_batch
+        self._get_asset = get_asset
+        self.distributions: dict[UUID, Distribution] = {}
+        self.batches: dict[tuple[UUID, int], PayoutBatch] = {}
+        self.assets: dict[UUID, Asset] = {}
+        self.unapplied: list[tuple[f.ChainFact, str]] = []
+        # Counters per distribution as this range changes them; recorded once in finish().
+        self.progress: dict[UUID, list[int]] = {}
+
+    def _distribution(self, distribution_id: UUID) -> Distribution:
+        if distribution_id not in self.distributions:
+            d = self._get_distribution(distribution_id)
+            self.distributions[distribution_id] = d
+            self.progress[distribution_id] = [d.paid, d.failed, d.amount_paid]
+        return self.distributions[distribution_id]
+
+    def _batch(self, distribution: Distribution, leaf_index: int) -> PayoutBatch:
+        key = (distribution.id, distribution.batch_of_leaf(leaf_index))
+        if key not in self.batches:
+            self.batches[key] = self._get_batch(*key)
+        return self.batches[key]
+
+    def _on_leaf(self, fact: f.ChainFact, distribution_id: UUID, leaf_index: int,
+                 change: Callable[[PayoutBatch], None]) -> None:
+        try:
+            distribution = self._distribution(distribution_id)
+            batch = self._batch(distribution, leaf_index)
+            before = _counts(batch.outcomes.get(leaf_index))
+            paid_before = batch.amount_paid
+            change(batch)
+        except DomainError as err:
+            self.unapplied.append((fact, f"leaf {leaf_index}: {err}"))
+            return
+        after = _counts(batch.outcomes.get(leaf_index))
+        progress = self.progress[distribution.id]
+        progress[0] += after[0] - before[0]
+        progress[1] += after[1] - before[1]
+        progress[2] += batch.amount_paid - paid_before
+
+    def apply(self, fact: f.ChainFact) -> None:
+        match fact:
+            case f.LeavesPaid() | f.LeavesAlreadyPaid() if not fact.leaf_indices:
+                return
+            case f.LeavesPaid():
+                for leaf in fact.leaf_indices:
+                    self._on_leaf(fact, fact.distribution_id, leaf,
+                                  _pay(leaf, fact.tx_hash))
+            case f.LeafFailed():
+                self._on_leaf(fact, fact.distribution_id, fact.leaf_index,
+                              lambda b: b.record_failed(leaf_index=fact.leaf_index,
+                                                        reason=fact.reason, tx_hash=fact.tx_hash))
+            case f.LeafClaimed():
+                self._on_leaf(fact, fact.distribution_id, fact.leaf_index,
+                              lambda b: b.record_claimed(leaf_index=fact.leaf_index,
+                                                         amount=fact.amount,
+                                                         tx_hash=fact.tx_hash))
+            case f.LeavesAlreadyPaid():
+                return  # their payment was ingested from the transaction that made it
+            case f.BatchSettledOnChain():
+                self._settle(fact)
+            case f.VaultDeposit():
+                self._deposit(fact)
+            case f.UnreadableLog():
+                self.unapplied.append((fact, fact.reason))
+
+    def _settle(self, fact: f.BatchSettledOnChain) -> None:
+        try:
+            distribution = self._distribution(fact.distribution_id)
+            batch = self._batch(distribution, fact.first_index)
+            covered = batch.submitted_leaves.get(fact.tx_hash) or list(
+                range(fact.first_index, fact.first_index + fact.count))
+            batch.settle(tx_hash=fact.tx_hash, covered=covered, already_paid=fact.skipped,
+                         gas_used=fact.gas_used)
+        except DomainError as err:
+            self.unapplied.append((fact, f"settlement: {err}"))
+
+    def _deposit(self, fact: f.VaultDeposit) -> None:
+        try:
+            asset = self.assets.get(fact.asset_id) or self._get_asset(fact.asset_id)
+            asset.record_deposit(token=fact.token, sender=fact.sender, amount=fact.amount,
+                                 tx_hash=fact.tx_hash)
+            self.assets[fact.asset_id] = asset
+        except (DomainError, NotFound) as err:
+            self.unapplied.append((fact, f"deposit: {err}"))
+
+    def finish(self) -> list[Aggregate]:
+        """Record each touched distribution's counters once, and complete it when all settled."""
+        for d in self.distributions.values():
+            paid, failed, amount = self.progress[d.id]
+            try:
+                d.record_progress(paid=paid, failed=failed, amount_paid=amount)
+            except DomainError as err:  # facts beyond what was committed: never silently
+                raise DomainError(f"distribution {d.id}: {err}") from err
+            done = d.all_settled and (d.status is Status.EXECUTING or (
+                d.status is Status.COMPLETED_WITH_FAILURES and failed == 0))
+            if done:
+                d.complete(paid=paid, failed=failed, amount_paid=amount)
+        return [*self.distributions.values(), *self.batches.values(), *self.assets.values()]

@@ -1,0 +1,94 @@
+"""The long-running processes: RQ workers, the ingestor and the supervisor.
+
+Each builds its own wiring from the environment. Transient chain trouble is waited out with
+backoff; a reorg below the cursor stops the ingestor loudly (exit code 3), by design.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+from rq.worker import SimpleWorker
+
+from chain import jobs
+from chain.executor import BatchExecutor
+from chain.gateway import TransientChainError
+from chain.ingest import VaultIngestor
+from chain.logs import JsonRpcLogSource
+from chain.supervisor import Supervisor
+from domain.planning import GasModel
+from mass_payout.settings import Settings
+from mass_payout.wiring import Services, assets_with_vaults, build
+
+log = logging.getLogger("mass_payout")
+
+
+def run_worker(*, burst: bool = False) -> None:
+    """SimpleWorker runs jobs in this process: the wiring (pool, signer) is built once."""
+    services = build(Settings.from_env())
+    jobs.install(BatchExecutor(services.ledger, services.gateway, services.signer, GasModel()))
+    worker = SimpleWorker([services.queue], connection=services.redis)
+    try:
+        worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+    finally:
+        services.close()
+
+
+def ingest_all(*, confirmations: int, from_block: int = 0) -> int:
+    services = build(Settings.from_env())
+    try:
+        return ingest_with(services, confirmations=confirmations, from_block=from_block)
+    finally:
+        services.close()
+
+
+def ingest_with(services: Services, *, confirmations: int, from_block: int = 0) -> int:
+    source = JsonRpcLogSource(services.gateway.w3)
+    total = 0
+    for asset in assets_with_vaults(services.ledger):
+        total += VaultIngestor(
+            services.ledger, source, services.gateway.w3, services.gateway.chain_id, asset.id,
+            str(asset.vault_address), asset.payment_token, from_block=from_block,
+            confirmations=confirmations).catch_up()
+    return total
+
+
+def run_ingestor(*, confirmations: int, interval: float, once: bool) -> None:
+    services = build(Settings.from_env())
+    delay = interval
+    try:
+        while True:
+            try:
+                facts = ingest_with(services, confirmations=confirmations)
+                delay = interval
+                if facts:
+                    log.info("ingested %d facts", facts)
+            except TransientChainError as err:
+                delay = min(delay * 2, 30.0)
+                log.warning("chain unreachable, retrying in %.0fs: %s", delay, err)
+            if once:
+                return
+            time.sleep(delay)
+    finally:
+        services.close()
+
+
+def run_supervisor(*, interval: float, grace_seconds: float, once: bool) -> None:
+    services = build(Settings.from_env())
+    supervisor = Supervisor(services.ledger, services.gateway, services.queue,
+                            grace=timedelta(seconds=grace_seconds))
+    try:
+        while True:
+            try:
+                counts = supervisor.run_once()
+                if any(counts.values()):
+                    log.info("supervisor: %s", counts)
+            except TransientChainError as err:
+                log.warning("chain unreachable: %s", err)
+            if once:
+                return
+            time.sleep(interval)
+    finally:
+        services.close()

@@ -1,0 +1,68 @@
+"""Reconciliation: the ledger against the chain, holder by holder.
+
+Always checked: every leaf the ledger calls paid (or claimed) has its bit set in the vault's
+bitmap and no other leaf does; the vault's paid total equals the ledger's. With
+`check_balances` (demo and tests, where holders start with no payment token and only this
+distribution pays them), each holder's payment-token balance equals its recorded net.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from web3 import Web3
+
+from chain.contracts import at, call
+from chain.encoding import onchain_id
+from chain.vault import paid_indices
+from domain.batch import PAID_OUTCOMES
+from mass_payout.ledger import PayoutLedger
+
+
+@dataclass
+class Reconciliation:
+    holders: int = 0
+    ledger_paid: int = 0
+    chain_paid: int = 0
+    differences: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+
+def reconcile(ledger: PayoutLedger, w3: Web3, distribution_id: UUID, *,
+              check_balances: bool = False) -> Reconciliation:
+    distribution = ledger.get_distribution(distribution_id)
+    asset = ledger.get_asset(distribution.asset_id)
+    result = Reconciliation()
+    if asset.vault_address is None:
+        result.differences.append("the asset has no vault")
+        return result
+    vault = at(w3, "PayoutVault", asset.vault_address)
+    token = at(w3, "Stablecoin", asset.payment_token)  # any ERC-20 ABI: balanceOf only
+    key = onchain_id(distribution_id)
+    result.chain_paid = int(call(vault.functions.paidAmount(key)))
+    for batch in ledger.batches(distribution_id):
+        on_chain = set(paid_indices(vault, key, batch.first_leaf, batch.leaf_count))
+        for holder in batch.holders:
+            result.holders += 1
+            leaf = holder.leaf_index
+            paid = leaf is not None and batch.outcomes.get(leaf) in PAID_OUTCOMES
+            expected = holder.net if paid else 0
+            result.ledger_paid += expected
+            if leaf is not None and paid != (leaf in on_chain):
+                result.differences.append(
+                    f"leaf {leaf} {holder.account}: ledger {'paid' if paid else 'unpaid'},"
+                    f" vault bitmap {'set' if leaf in on_chain else 'clear'}")
+            if check_balances:
+                balance = int(call(token.functions.balanceOf(holder.account)))
+                if balance != expected:
+                    result.differences.append(
+                        f"{holder.account}: holds {balance}, ledger says {expected}")
+    if result.chain_paid != result.ledger_paid:
+        result.differences.append(
+            f"vault paid {result.chain_paid}, ledger paid {result.ledger_paid}")
+    return result
+

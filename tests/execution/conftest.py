@@ -1,0 +1,144 @@
+"""End-to-end fixtures: a fresh anvil chain, the session's PostgreSQL, a real Redis, and real
+`mass-payout worker` / `ingest` processes started and killed like an operator would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+from redis import Redis
+from rq import Queue
+
+from chain.devchain import Anvil
+from chain.jobs import QUEUE_NAME
+from domain.distribution import Status
+from domain.planning import GasModel
+from domain.terms import DistributionKind, DistributionTerms, Rule, RuleKind, Withholding
+from mass_payout.devnet import DevNet, deploy_devnet, fund_vault, take_snapshot
+from mass_payout.embedded import embedded_redis
+from mass_payout.execution import commit_on_chain, start_execution
+from mass_payout.importing import import_asset, snapshot_from_chain
+from mass_payout.ledger import PayoutLedger
+from mass_payout.processes import ingest_with
+from mass_payout.settings import Settings
+from mass_payout.wiring import Services, build
+
+CLI = str(Path(sys.executable).parent / "mass-payout")
+TERMINAL = {Status.COMPLETED, Status.COMPLETED_WITH_FAILURES}
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    configured = os.environ.get("REDIS_URL")
+    if configured:
+        yield configured
+        return
+    with tempfile.TemporaryDirectory(prefix="mp-test-redis-") as tmp, \
+            embedded_redis(Path(tmp)) as url:
+        yield url
+
+
+@dataclass
+class Stack:
+    """What an operator runs: the engines' URLs, and the processes started against them."""
+
+    env: dict[str, str]
+    services: Services
+    net: DevNet
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def ledger(self) -> PayoutLedger:
+        return self.services.ledger
+
+    def spawn(self, *args: str, failpoint: str | None = None) -> subprocess.Popen[bytes]:
+        env = dict(self.env)
+        if failpoint:
+            env["MASS_PAYOUT_FAILPOINT"] = failpoint
+        proc = subprocess.Popen([CLI, *args], env=env, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.processes.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in self.processes:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+    def wait_until_done(self, distribution_id: UUID, timeout: float = 240) -> Status:
+        """Ingest (in this process, like the ingestor) until the distribution is terminal."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ingest_with(self.services, confirmations=0)
+            status = self.ledger.get_distribution(distribution_id).status
+            if status in TERMINAL:
+                return status
+            time.sleep(0.3)
+        raise AssertionError(f"distribution still {status} after {timeout}s")
+
+
+@pytest.fixture
+def stack(database_url: str, schema: str, redis_url: str) -> Iterator[Stack]:
+    Redis.from_url(redis_url).flushdb()
+    with Anvil(accounts=4) as w3:
+        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+               "RPC_URL": str(w3.provider.endpoint_uri),  # type: ignore[attr-defined]
+               "MASS_PAYOUT_SCHEMA": schema}
+        for key in ("MASS_PAYOUT_FAILPOINT", "MASS_PAYOUT_PRIVATE_KEY", "MASS_PAYOUT_KEYSTORE"):
+            env.pop(key, None)
+        services = build(Settings.from_env(env))
+        stack = Stack(env, services, deploy_devnet(w3, holders=0))
+        try:
+            yield stack
+        finally:
+            stack.stop_all()
+            services.close()
+
+
+SMALL_BATCHES = GasModel(budget=2_100_000)  # ~70 leaves a batch: many batches, many workers
+
+
+def prepare_distribution(stack: Stack, *, holders: int, blocked: list[int] = (),
+                         total: int = 5_000_000 * 10**6,
+                         gas_model: GasModel = SMALL_BATCHES) -> UUID:
+    """Issue shares, snapshot, import, create + approve, freeze, announce, fund, block some."""
+    from mass_payout.devnet import block, holder_addresses, issue_shares
+
+    net = stack.net
+    net.holders = holder_addresses(holders)
+    issue_shares(net, [(h, 100 + (i * 7919) % 100_000) for i, h in enumerate(net.holders)])
+    snapshot_id = take_snapshot(net)
+    ledger, w3 = stack.ledger, net.w3
+    asset_id = import_asset(ledger, w3, chain_id=31337, token_address=net.token.address,
+                            payment_token=net.usd.address, payment_decimals=6,
+                            vault_address=net.vault.address, actor="importer",
+                            operator=net.admin, approver=net.admin)
+    terms = DistributionTerms(kind=DistributionKind.DIVIDEND, rule=Rule(RuleKind.PRO_RATA, total),
+                              record_date=datetime.now(UTC), withholding=Withholding(1_000))
+    did = ledger.create_distribution(asset_id=asset_id, idempotency_key="e2e", terms=terms,
+                                     actor="maker")
+    ledger.approve_distribution(did, "checker")
+    totals = snapshot_from_chain(ledger, w3, did, snapshot_id=snapshot_id, gas_model=gas_model)
+    commit_on_chain(ledger, stack.services.gateway, stack.services.signer, did,
+                    claim_deadline=datetime.now(UTC) + timedelta(days=30), actor="approver")
+    fund_vault(net, totals.net)
+    for i in blocked:
+        block(net, net.holders[i])
+    return did
+
+
+def start(stack: Stack, distribution_id: UUID) -> int:
+    return start_execution(stack.ledger, Queue(QUEUE_NAME, connection=stack.services.redis),
+                           distribution_id, "operator")
+

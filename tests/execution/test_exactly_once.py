@@ -1,0 +1,132 @@
+"""A distribution paid by real worker processes on a real chain, exactly once, even when
+processes are killed at the worst moments. Every test ends with a holder-by-holder
+reconciliation of the ledger against on-chain balances and the vault's bitmap."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.batch import LeafOutcome
+from domain.distribution import Status
+from mass_payout.reconcile import reconcile
+from tests.execution.conftest import Stack, prepare_distribution, start
+
+pytestmark = pytest.mark.anvil
+
+
+def assert_reconciled(stack: Stack, did) -> None:
+    result = reconcile(stack.ledger, stack.net.w3, did, check_balances=True)
+    assert result.differences == []
+    assert result.chain_paid == result.ledger_paid > 0
+
+
+def test_two_workers_pay_1000_holders_and_a_blocked_holder_fails_alone(stack: Stack):
+    # 1,000 holders; two of them are blocklisted by the stablecoin (as USDC can).
+    did = prepare_distribution(stack, holders=1_000, blocked=[17, 640])
+    # Execution queues one job per batch; two worker processes share the queue.
+    queued = start(stack, did)
+    assert queued == stack.ledger.get_distribution(did).batch_count > 10
+    stack.spawn("worker")
+    stack.spawn("worker")
+    # The ingestor brings the chain's outcomes back until every holder has one.
+    assert stack.wait_until_done(did) is Status.COMPLETED_WITH_FAILURES
+    d = stack.ledger.get_distribution(did)
+    assert (d.paid, d.failed) == (998, 2)
+    # The blocked holders failed with the token's own reason; nobody else did.
+    failures = {b.leaves[i].account: reason for b in stack.ledger.batches(did)
+                for i, reason in b.failure_reasons.items()}
+    assert set(failures) == {stack.net.holders[17], stack.net.holders[640]}
+    assert all("Blocked" in reason for reason in failures.values())
+    assert_reconciled(stack, did)
+
+
+def test_the_same_job_enqueued_twice_pays_once(stack: Stack):
+    did = prepare_distribution(stack, holders=150)
+    start(stack, did)
+    # A second dispatch (a doubled dispatcher, a replay) queues nothing new.
+    assert start_again(stack, did) == 0
+    # Even running every batch twice, by hand, pays nobody twice.
+    stack.spawn("worker")
+    assert stack.wait_until_done(did) is Status.COMPLETED
+    from chain.executor import BatchExecutor
+    from domain.planning import GasModel
+    executor = BatchExecutor(stack.ledger, stack.services.gateway, stack.services.signer,
+                             GasModel())
+    for batch in stack.ledger.batches(did):
+        assert executor.execute(batch.id).action == "nothing-to-do"
+    assert_reconciled(stack, did)
+    # The reconciliation bites: one unit that reached a holder outside the ledger is reported.
+    from chain.contracts import send
+    stray = stack.net.holders[3]
+    send(stack.net.usd.functions.mint(stray, 1), stack.net.admin)
+    differences = reconcile(stack.ledger, stack.net.w3, did, check_balances=True).differences
+    assert len(differences) == 1
+    assert stray in differences[0]
+
+
+def start_again(stack: Stack, did) -> int:
+    from rq import Queue
+
+    from chain.jobs import QUEUE_NAME
+    from mass_payout.execution import dispatch
+    return dispatch(stack.ledger, Queue(QUEUE_NAME, connection=stack.services.redis), did)
+
+
+@pytest.mark.crash
+@pytest.mark.parametrize("failpoint", ["after-record", "after-broadcast"])
+def test_a_worker_killed_mid_submission_resumes_to_exactly_once(stack: Stack, failpoint):
+    # (a) after-record: signed and recorded, never broadcast.
+    # (b) after-broadcast: broadcast, killed before anything else.
+    did = prepare_distribution(stack, holders=300)
+    start(stack, did)
+    crashing = stack.spawn("worker", failpoint=failpoint)
+    assert crashing.wait(timeout=120) == -9  # killed by SIGKILL at the failpoint
+    # An operator restarts the workers and the supervisor (no grace: the crash is known).
+    stack.spawn("worker")
+    stack.spawn("supervise", "--interval", "1", "--grace", "0")
+    assert stack.wait_until_done(did) is Status.COMPLETED
+    submissions = sum(b.attempts for b in stack.ledger.batches(did))
+    batches = stack.ledger.get_distribution(did).batch_count
+    if failpoint == "after-record":
+        assert submissions == batches + 1  # the lost one was re-signed once
+    assert all(o is LeafOutcome.PAID for b in stack.ledger.batches(did)
+               for o in b.outcomes.values())
+    assert_reconciled(stack, did)
+
+
+@pytest.mark.crash
+def test_an_ingestor_killed_mid_range_resumes_without_double_recording(stack: Stack):
+    did = prepare_distribution(stack, holders=300)
+    start(stack, did)
+    stack.spawn("worker")
+    # The ingestor process dies after decoding a range, before saving it.
+    crashing = stack.spawn("ingest", "--once", failpoint="ingest-mid-range")
+    assert crashing.wait(timeout=120) == -9
+    # Restarted, it replays the range: facts recorded once (a double "paid" would be refused).
+    assert stack.wait_until_done(did) is Status.COMPLETED
+    assert_reconciled(stack, did)
+
+
+def test_the_rpc_node_down_for_10_seconds_then_back_and_the_distribution_completes(stack: Stack):
+    import time
+    from urllib.parse import urlparse
+
+    from tests.execution.proxy import FlakyProxy
+
+    did = prepare_distribution(stack, holders=200)
+    # The worker reaches the node through a proxy that the test can take down.
+    proxy = FlakyProxy(urlparse(stack.env["RPC_URL"]).port or 0)
+    proxy.up()
+    stack.env["RPC_URL"] = proxy.url
+    worker = stack.spawn("worker")
+    time.sleep(2)  # the worker is up, connected and idle
+    # The node goes down; execution starts anyway: every job meets a refused connection.
+    proxy.down()
+    start(stack, did)
+    time.sleep(10)
+    assert worker.poll() is None  # the worker survived the outage; its jobs wait to retry
+    assert stack.ledger.get_distribution(did).paid == 0
+    # The node is back: RQ's backoff retries the jobs and everyone is paid exactly once.
+    proxy.up()
+    assert stack.wait_until_done(did) is Status.COMPLETED
+    assert_reconciled(stack, did)
