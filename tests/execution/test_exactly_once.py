@@ -130,3 +130,25 @@ def test_the_rpc_node_down_for_10_seconds_then_back_and_the_distribution_complet
     proxy.up()
     assert stack.wait_until_done(did) is Status.COMPLETED
     assert_reconciled(stack, did)
+
+
+def test_a_reorg_below_the_cursor_halts_ingestion_and_deletes_nothing(stack: Stack):
+    from chain.contracts import send
+    from domain.cursor import ReorgDetected
+    from mass_payout.processes import ingest_with
+
+    did = prepare_distribution(stack, holders=20)
+    w3 = stack.net.w3
+    # The ingestor reads up to the head; the chain then replaces those blocks.
+    fork_point = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    send(stack.net.usd.functions.mint(stack.net.vault.address, 5), stack.net.admin)
+    ingest_with(stack.services, confirmations=0)
+    position = stack.ledger.recorder.max_notification_id()
+    w3.provider.make_request("evm_revert", [fork_point])  # type: ignore[arg-type]
+    for _ in range(3):  # a longer, different branch
+        send(stack.net.usd.functions.mint(stack.net.treasury, 1), stack.net.admin)
+    with pytest.raises(ReorgDetected, match="reorg"):
+        ingest_with(stack.services, confirmations=0)
+    # Nothing was recorded or removed; an operator must look before ingestion resumes.
+    assert stack.ledger.recorder.max_notification_id() == position
+    assert stack.ledger.get_distribution(did).status is Status.COMMITTED
