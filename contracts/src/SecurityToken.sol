@@ -63,6 +63,7 @@ contract SecurityToken is ERC20, AccessControl {
     error RecordDateNotReached(uint256 actionId, uint256 recordDate);
     error SnapshotAlreadyTaken(uint256 actionId, uint256 snapshotId);
     error NotABond();
+    error LengthMismatch(uint256 accounts, uint256 values);
 
     constructor(string memory name_, string memory symbol_, uint8 decimals_, Kind kind_, uint256 maturityDate_, uint256 nominalValue_, address admin)
         ERC20(name_, symbol_)
@@ -82,6 +83,14 @@ contract SecurityToken is ERC20, AccessControl {
 
     function issue(address to, uint256 value) external onlyRole(ISSUER_ROLE) {
         _mint(to, value);
+    }
+
+    /// @notice Issues to many holders in one transaction (initial allocation, demos, tests).
+    function issueBatch(address[] calldata to, uint256[] calldata values) external onlyRole(ISSUER_ROLE) {
+        if (to.length != values.length) revert LengthMismatch(to.length, values.length);
+        for (uint256 i; i < to.length; ++i) {
+            _mint(to[i], values[i]);
+        }
     }
 
     /// @notice Forced redemption by a controller (ERC-1594 style); the PayoutVault uses it at cash-out.

@@ -25,6 +25,22 @@ def test_security_token_facts(system):
     assert call(bond.functions.nominalValue()) == 100_000_000
 
 
+def test_issue_batch_mints_to_many_and_refuses_mismatched_lists(system):
+    bond, admin = system.bond, system.admin
+    holders = addresses("batch", 3)
+    # Without the issuer role: refused.
+    with pytest.raises(ContractRevertError) as refused:
+        send(bond.functions.issueBatch(holders, [1, 2, 3]), admin)
+    assert refused.value.name == "AccessControlUnauthorizedAccount"
+    _grant(system, "ISSUER")
+    send(bond.functions.issueBatch(holders, [1, 2, 3]), admin)
+    assert [call(bond.functions.balanceOf(h)) for h in holders] == [1, 2, 3]
+    assert call(bond.functions.getTotalTokenHolders()) == 3
+    with pytest.raises(ContractRevertError) as mismatch:
+        send(bond.functions.issueBatch(holders, [1, 2]), admin)
+    assert (mismatch.value.name, mismatch.value.values) == ("LengthMismatch", (3, 2))
+
+
 def test_snapshots_freeze_balances_and_holders_while_live_holders_move(system):
     bond, admin = system.bond, system.admin
     _grant(system, "ISSUER", "CORPORATE_ACTION")
