@@ -65,6 +65,29 @@ def smoke(holders: Annotated[int, typer.Option(help="holders in the sample snaps
 
 
 @app.command()
+def demo(holders: Annotated[int, typer.Option(help="token holders to pay")] = 2_000,
+         blocked: Annotated[int, typer.Option(help="holders the stablecoin blocklists")] = 3,
+         workers: Annotated[int, typer.Option(help="RQ worker processes")] = 2,
+         as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Pay a dividend to N holders end to end on embedded engines and a dev chain."""
+    from mass_payout import demo as run
+
+    settings = Settings.from_env()
+    try:
+        summary = run.run(holders=holders, blocked=blocked, workers=workers,
+                          var_dir=settings.var_dir, console=console, quiet=as_json)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: every process it started has been stopped[/]")
+        raise typer.Exit(130) from None
+    if as_json:
+        keys = ("holders", "paid", "failed", "skipped", "gross", "net", "withheld", "dust",
+                "gas_per_holder", "seconds", "reconciled")
+        print(json.dumps({k: summary[k] for k in keys}))
+    if not summary["reconciled"]:
+        raise typer.Exit(1)
+
+
+@app.command()
 def bench(name: Annotated[str, typer.Argument(help="ledger | gas")],
           holders: Annotated[int | None, typer.Option(help="holders, where it applies")] = None,
           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
@@ -127,6 +150,16 @@ def _logging() -> None:
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+
+def _register_api() -> None:
+    """`serve`, `project` and `keys` live with the API (imported lazily inside each)."""
+    from api.commands import register
+
+    register(app)
+
+
+_register_api()
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ them is repaired by importing again.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from uuid import UUID
 
 from web3 import Web3
@@ -57,14 +58,22 @@ def import_asset(ledger: PayoutLedger, w3: Web3, *, chain_id: int, token_address
 
 def snapshot_from_chain(ledger: PayoutLedger, w3: Web3, distribution_id: UUID, *,
                         snapshot_id: int, gas_model: GasModel,
-                        vault_balance: int | None = None, page_size: int = 1000) -> Totals:
+                        vault_balance: int | None = None, page_size: int = 1000,
+                        on_page: Callable[[int], None] | None = None) -> Totals:
     """Freeze the distribution's holders from the token's snapshot, read page by page."""
     distribution = ledger.get_distribution(distribution_id)
     distribution.require_transition(Status.SNAPSHOTTED)  # refuse before reading the chain
     asset = ledger.get_asset(distribution.asset_id)
     check_chain(w3, asset.chain_id)
     pages = holders_at_snapshot(w3, asset.token_address, snapshot_id, page_size=page_size)
-    snapshot = Snapshot.from_chunks(pages, decimals=asset.decimals)
+
+    def counted() -> Iterator[list[tuple[str, int]]]:
+        for page in pages:
+            if on_page is not None:
+                on_page(len(page))
+            yield page
+
+    snapshot = Snapshot.from_chunks(counted(), decimals=asset.decimals)
     return ledger.snapshot_distribution(
         distribution_id, snapshot=snapshot, snapshot_ref=f"{asset.token_address}@snapshot:"
         f"{snapshot_id}", gas_model=gas_model, vault_balance=vault_balance,

@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -24,6 +22,7 @@ from chain.jobs import QUEUE_NAME
 from domain.distribution import Status
 from domain.planning import GasModel
 from domain.terms import DistributionKind, DistributionTerms, Rule, RuleKind, Withholding
+from mass_payout.children import Children
 from mass_payout.devnet import DevNet, deploy_devnet, fund_vault, take_snapshot
 from mass_payout.embedded import embedded_redis
 from mass_payout.execution import commit_on_chain, start_execution
@@ -33,7 +32,6 @@ from mass_payout.processes import ingest_with
 from mass_payout.settings import Settings
 from mass_payout.wiring import Services, build
 
-CLI = str(Path(sys.executable).parent / "mass-payout")
 TERMINAL = {Status.COMPLETED, Status.COMPLETED_WITH_FAILURES}
 
 
@@ -55,26 +53,22 @@ class Stack:
     env: dict[str, str]
     services: Services
     net: DevNet
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    children: Children = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.children = Children(self.env)
 
     @property
     def ledger(self) -> PayoutLedger:
         return self.services.ledger
 
     def spawn(self, *args: str, failpoint: str | None = None) -> subprocess.Popen[bytes]:
-        env = dict(self.env)
-        if failpoint:
-            env["MASS_PAYOUT_FAILPOINT"] = failpoint
-        proc = subprocess.Popen([CLI, *args], env=env, start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.processes.append(proc)
-        return proc
+        self.children.env = self.env  # a test may re-point RPC_URL (the flaky proxy)
+        name = f"{args[0]}-{len(self.children.processes)}"
+        return self.children.spawn(name, *args, failpoint=failpoint)
 
     def stop_all(self) -> None:
-        for proc in self.processes:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+        self.children.stop_all()
 
     def wait_until_done(self, distribution_id: UUID, timeout: float = 240) -> Status:
         """Ingest (in this process, like the ingestor) until the distribution is terminal."""

@@ -1,0 +1,109 @@
+"""`mass-payout demo`: the pipeline with a live display, a summary and a reconciliation."""
+
+from __future__ import annotations
+
+import collections
+import signal
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from rich.table import Table
+
+from domain.planning import GasModel
+from mass_payout import pipeline
+from mass_payout.pipeline import PipelineRun
+
+
+class Display:
+    def __init__(self, console: Console, *, quiet: bool) -> None:
+        self.console = console
+        self.bar = Progress(TextColumn("{task.description:<16}"), BarColumn(),
+                            MofNCompleteColumn(), TextColumn("{task.fields[note]}"),
+                            console=console, disable=quiet)
+        self.tasks: dict[str, TaskID] = {}
+
+    def __call__(self, p: pipeline.Progress) -> None:
+        if not self.tasks:
+            for name in ("snapshot", "entitlements", "batches sent", "batches settled"):
+                self.tasks[name] = self.bar.add_task(name, total=None, note="")
+        if p.stage in {"deploying contracts", "snapshot"}:
+            self.bar.update(self.tasks["snapshot"], completed=p.holders_read, total=p.holders,
+                            note=p.stage if p.stage != "snapshot" else "holders read")
+        elif p.stage == "entitlements":
+            self.bar.update(self.tasks["entitlements"], completed=p.holders, total=p.holders,
+                            note=f"{p.batches} batches, root announced, vault funded")
+        else:
+            self.bar.update(self.tasks["batches sent"], completed=p.batches_sent,
+                            total=p.batches)
+            self.bar.update(self.tasks["batches settled"], completed=p.batches_settled,
+                            total=p.batches, note=f"{p.paid} paid, {p.failed} failed")
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the demo exactly like Ctrl-C: children stopped
+
+
+def run(*, holders: int, blocked: int, workers: int, var_dir: Path, console: Console,
+        quiet: bool) -> dict[str, Any]:
+    signal.signal(signal.SIGTERM, _interrupt)
+    started = time.perf_counter()
+    display = Display(console, quiet=quiet)
+    with pipeline.engines(var_dir) as env, display.bar:
+        run_ = pipeline.prepare(env, holders=holders, blocked=blocked, gas_model=GasModel(),
+                                observe=display)
+        try:
+            pipeline.execute(run_, workers=workers, observe=display, log_dir=var_dir / "logs")
+        finally:
+            run_.children.stop_all()
+            summary = summarize(run_, time.perf_counter() - started)
+            run_.services.close()
+    if not quiet:
+        show(console, summary, run_)
+    return summary
+
+
+def summarize(run: PipelineRun, seconds: float) -> dict[str, Any]:
+    ledger = run.services.ledger
+    d = ledger.get_distribution(run.distribution_id)
+    totals = d.totals
+    batches = list(ledger.batches(run.distribution_id))
+    gas = sum(b.gas_used for b in batches)
+    reasons = collections.Counter(r.split("(")[0] for b in batches
+                                  for r in b.failure_reasons.values())
+    return {
+        "holders": totals.holders if totals else 0, "paid": d.paid, "failed": d.failed,
+        "skipped": totals.skipped if totals else 0, "gross": totals.gross if totals else 0,
+        "net": totals.net if totals else 0, "withheld": totals.withheld if totals else 0,
+        "dust": totals.dust if totals else 0, "gas_per_holder": round(gas / max(1, d.paid)),
+        "seconds": round(seconds, 1), "reconciled": run.reconciliation.ok and d.paid > 0,
+        "transactions": sum(len(b.settled_txs) for b in batches), "gas_used": gas,
+        "failures_by_reason": dict(reasons), "status": d.status.value,
+        "execution_seconds": round(run.execution_seconds, 1),
+        "peak_rss_mb": run.children.peak_rss_mb,
+    }
+
+
+def show(console: Console, s: dict[str, Any], run: PipelineRun) -> None:
+    table = Table(title=f"Dividend: {s['status']}", caption=f"distribution {run.distribution_id}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    usd = ("gross", "net", "withheld", "dust")
+    for key in ("holders", "paid", "failed", "skipped", "gross", "net", "withheld", "dust",
+                "transactions", "gas_used", "gas_per_holder", "execution_seconds", "seconds"):
+        value = s[key]
+        table.add_row(key, f"{value / 10**6:,.6f} USD" if key in usd else f"{value:,}")
+    console.print(table)
+    for reason, count in s["failures_by_reason"].items():
+        console.print(f"  failed: {count} x {reason} (can claim until the deadline)")
+    rec = run.reconciliation
+    if s["reconciled"]:
+        console.print(f"[bold green]RECONCILED[/]: {rec.holders} holders; vault paid "
+                      f"{rec.chain_paid:,} = ledger paid {rec.ledger_paid:,}")
+    else:
+        console.print("[bold red]NOT RECONCILED[/]")
+        for difference in rec.differences[:50]:
+            console.print(f"  {difference}")

