@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import psycopg
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from mass_payout.ledger import PayoutLedger
@@ -26,17 +28,32 @@ def ledger_env(database_url: str, schema: str) -> dict[str, str]:
         # A 100k-holder snapshot is one atomic save; give it room before a lock wait aborts.
         "POSTGRES_LOCK_TIMEOUT": "30",
         "POSTGRES_POOL_SIZE": "5",
+        # Workers and the ingestor load the same batches again and again: keep them cached
+        # and fast-forward from the store (only newer events are read). Commands mutate a
+        # deep copy, so a refused or conflicting save never leaves the cache ahead of the store.
+        "AGGREGATE_CACHE_MAXSIZE": "500",
     }
 
 
-def create_schema(database_url: str, schema: str) -> None:
-    import psycopg
-    from psycopg import sql
+SETUP_LOCK = 0x6D70_5365_7475_7000  # "mpSetup": serializes DDL across processes
 
+
+def create_schema(database_url: str, schema: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
 
 
 def open_ledger(database_url: str, schema: str) -> PayoutLedger:
-    create_schema(database_url, schema)
-    return PayoutLedger(env=ledger_env(database_url, schema))
+    """Create the schema and the event store's tables and functions, one process at a time.
+
+    Every process runs the library's idempotent DDL at start, and PostgreSQL refuses two
+    concurrent `CREATE OR REPLACE FUNCTION`s ("tuple concurrently updated"): workers, the
+    ingestor and the supervisor start together, so setup takes a cluster-wide advisory lock.
+    """
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (SETUP_LOCK,))
+        try:
+            create_schema(database_url, schema)
+            return PayoutLedger(env=ledger_env(database_url, schema))
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK,))
