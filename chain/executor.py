@@ -22,7 +22,7 @@ from chain.failpoints import failpoint
 from chain.gateway import EvmGateway
 from chain.signer import Signer
 from chain.vault import Entitlement as Leaf
-from chain.vault import build_batch, paid_indices
+from chain.vault import build_batch, encode_pay_batch, paid_indices
 from domain.batch import BatchStatus, PayoutBatch
 from domain.distribution import Distribution, Status
 from domain.errors import AlreadyExists
@@ -108,7 +108,7 @@ class BatchExecutor:
         proof = tree.multiproof(todo)
         packed = build_batch([Leaf(i, batch.leaves[i].account, batch.leaves[i].net) for i in todo],
                              proof.proof, proof.flags)
-        data = vault.encode_abi("payBatch", args=list(packed.args(dist_key)))
+        data = "0x" + encode_pay_batch(dist_key, packed).hex()
         gas = self.gas_model.gas_limit(len(todo), distribution.totals.eligible)
         return self._sign_record_broadcast(batch, todo, vault.address, data, gas, now)
 

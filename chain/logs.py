@@ -61,8 +61,11 @@ class JsonRpcLogSource:
         return out
 
     def gas_used(self, tx_hash: str) -> int:
-        receipt = self._rpc(lambda: self.w3.eth.get_transaction_receipt(tx_hash))  # type: ignore[arg-type]
-        return int(receipt["gasUsed"])
+        """Straight from the raw receipt: web3's formatters over a batch's ~400 logs cost
+        ~0.1 s per receipt, for one number."""
+        response = self._rpc(lambda: self.w3.provider.make_request(
+            "eth_getTransactionReceipt", [tx_hash]))  # type: ignore[arg-type]
+        return int(response["result"]["gasUsed"], 16)
 
     @staticmethod
     def _rpc(call: Any) -> Any:
