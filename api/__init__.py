@@ -1,1 +1,1 @@
-"""The Litestar REST API for operators (issue #5: not built yet)."""
+"""The Litestar REST API for operators and integrations."""

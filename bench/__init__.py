@@ -13,6 +13,8 @@ from typing import Any
 BENCHES = {
     "ledger": "bench.ledger",
     "gas": "bench.gas",
+    "e2e": "bench.e2e",
+    "api": "bench.api",
 }
 
 Runner = Callable[..., dict[str, Any]]

@@ -1,1 +1,1 @@
-"""Read models built from the ledger's events (issue #5: not built yet)."""
+"""Read models: exactly-once projections of the ledger's events into Postgres tables."""

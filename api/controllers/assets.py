@@ -1,0 +1,127 @@
+"""Assets: import from the chain, list, inspect, holders, pause/resume, sync switch."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from litestar import Controller, Request, get, post
+from litestar.params import FromPath, JSONBody
+from psycopg import sql
+
+from api import rows, schemas, writes
+from api.auth import principal_of
+from api.keys import OPERATE, READ
+from api.params import Cursor, Limit, Wait
+from api.problems import Problem
+from api.tokens import TokenReader
+from chain.token_reader import WrongChainError
+from domain import accounts
+from mass_payout.ledger import PayoutLedger
+
+
+def import_asset(ledger: PayoutLedger, reader: TokenReader, body: schemas.AssetImport,
+                 actor: str) -> tuple[UUID, int]:
+    """Canonical accounts (InvalidAccount → 422) and the chain's facts, then one record.
+
+    A `TokenReadError` (no contract, not a security token, another chain) is a 422 problem.
+    """
+    token = accounts.canonical(body.token)
+    payment = accounts.canonical(body.payment_token)
+    vault = accounts.canonical(body.vault) if body.vault else None
+    if body.chain_id is not None and body.chain_id != reader.chain_id:
+        raise WrongChainError(f"this API reads chain {reader.chain_id}, not {body.chain_id}")
+    facts = reader.read_token(token)
+    asset_id = ledger.import_asset(
+        chain_id=reader.chain_id, token_address=facts.address, name=facts.name,
+        symbol=facts.symbol, decimals=facts.decimals, kind=facts.kind, payment_token=payment,
+        payment_decimals=body.payment_decimals, vault_address=vault, actor=actor)
+    return asset_id, writes.head(ledger)
+
+
+class AssetController(Controller):
+    path = "/assets"
+    tags = ["assets"]  # noqa: RUF012  # Litestar declares it a list
+
+    @post("/import", opt={"roles": OPERATE, "problems": (503,)}, operation_id="importAsset",
+          status_code=201)
+    async def import_(self, request: Request[Any, Any, Any],
+                      data: JSONBody[schemas.AssetImport]) -> schemas.AssetWritten:
+        """Read the token's facts from its contract and import it (idempotent). 422 when the
+        address does not read as a security token; 503 when this process has no chain."""
+        state = request.app.state
+        asset_id, position = await writes.call(import_asset, state.ledger, state.token_reader,
+                                               data, principal_of(request).actor)
+        return schemas.AssetWritten(asset_id, position)
+
+    @get("/", opt={"roles": READ}, operation_id="listAssets")
+    async def list_(self, request: Request[Any, Any, Any], cursor: Cursor = None,
+                    limit: Limit = 100, wait_for_position: Wait = 0) -> schemas.AssetPage:
+        """Every imported asset, by id."""
+        reads = request.app.state.reads
+        await reads.wait_for(wait_for_position, "assets")
+        after = rows.decode_cursor(cursor, 1)
+        try:
+            start = UUID(after[0]) if after else UUID(int=0)
+        except ValueError:
+            raise Problem(400, "bad-cursor", "the cursor is not one this API issued") from None
+        found = await reads.all(sql.SQL(
+            "SELECT * FROM {} WHERE asset_id > %s ORDER BY asset_id LIMIT %s").format(
+            reads.table("assets")), (start, limit + 1))
+        more = len(found) > limit
+        return schemas.AssetPage([rows.asset(r) for r in found[:limit]],
+                                 rows.encode_cursor(found[limit - 1]["asset_id"]) if more
+                                 else None)
+
+    @get("/{asset_id:uuid}", opt={"roles": READ}, operation_id="getAsset")
+    async def get_one(self, request: Request[Any, Any, Any], asset_id: FromPath[UUID],
+                      wait_for_position: Wait = 0) -> schemas.Asset:
+        reads = request.app.state.reads
+        await reads.wait_for(wait_for_position, "assets")
+        row = await reads.by_key("assets", "assets", "asset_id", asset_id)
+        if row is None:
+            raise Problem(404, "not-found", f"no asset {asset_id}")
+        return rows.asset(row)
+
+    @get("/{asset_id:uuid}/holders", opt={"roles": READ}, operation_id="listAssetHolders")
+    async def holders(self, request: Request[Any, Any, Any], asset_id: FromPath[UUID],
+                      cursor: Cursor = None, limit: Limit = 100,
+                      wait_for_position: Wait = 0) -> schemas.AssetHolderPage:
+        """Balances of the asset's latest snapshot, by account."""
+        reads = request.app.state.reads
+        await reads.wait_for(wait_for_position, "asset_holders")
+        after = rows.decode_cursor(cursor, 1)
+        found = await reads.all(sql.SQL(
+            "SELECT * FROM {} WHERE asset_id = %s AND account > %s ORDER BY account LIMIT %s"
+        ).format(reads.table("asset_holders")), (asset_id, after[0] if after else "", limit + 1))
+        more = len(found) > limit
+        items = [schemas.AssetHolder(r["account"], str(r["balance"]), r["distribution_id"],
+                                     r["updated_at"]) for r in found[:limit]]
+        return schemas.AssetHolderPage(
+            items, rows.encode_cursor(found[limit - 1]["account"]) if more else None)
+
+    @post("/{asset_id:uuid}/pause", opt={"roles": OPERATE}, operation_id="pauseAsset",
+          status_code=200)
+    async def pause(self, request: Request[Any, Any, Any], asset_id: FromPath[UUID],
+                    data: JSONBody[schemas.PauseRequest]) -> schemas.Written:
+        """No new distributions while paused."""
+        ledger = request.app.state.ledger
+        return schemas.Written(await writes.call(
+            ledger.pause_asset, asset_id, principal_of(request).actor, data.reason))
+
+    @post("/{asset_id:uuid}/resume", opt={"roles": OPERATE}, operation_id="resumeAsset",
+          status_code=200)
+    async def resume(self, request: Request[Any, Any, Any],
+                     asset_id: FromPath[UUID]) -> schemas.Written:
+        ledger = request.app.state.ledger
+        return schemas.Written(await writes.call(
+            ledger.resume_asset, asset_id, principal_of(request).actor))
+
+    @post("/{asset_id:uuid}/sync", opt={"roles": OPERATE}, operation_id="switchAssetSync",
+          status_code=200)
+    async def sync(self, request: Request[Any, Any, Any], asset_id: FromPath[UUID],
+                   data: JSONBody[schemas.SyncRequest]) -> schemas.Written:
+        """Switch holder synchronisation from the chain on or off."""
+        ledger = request.app.state.ledger
+        return schemas.Written(await writes.call(
+            ledger.switch_asset_sync, asset_id, data.enabled, principal_of(request).actor))

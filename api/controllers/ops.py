@@ -1,0 +1,67 @@
+"""Operations: health (Postgres, Redis, chain, projection lag) and Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, MediaType, Request, Response, get
+from litestar.openapi.datastructures import ResponseSpec
+from psycopg import sql
+
+from api import schemas
+from api.keys import READ
+
+LAG_UNHEALTHY = 10_000
+
+
+class OpsController(Controller):
+    tags = ["operations"]  # noqa: RUF012  # Litestar declares it a list
+
+    @get("/health", operation_id="health", security=[{}], responses={
+        503: ResponseSpec(schemas.Health, description="A dependency is down, or a read model"
+                          " lags the ledger by more than LAG_UNHEALTHY events")})
+    async def health(self, request: Request[Any, Any, Any]) -> Response[schemas.Health]:
+        """Public: 200 when Postgres answers and the read models are close to the ledger."""
+        state = request.app.state
+        checks: dict[str, str] = {}
+        lag: dict[str, int] = {}
+        try:
+            head = await state.reads.head()
+            lag = {name: head - pos for name, pos in (await state.reads.positions()).items()}
+            checks["postgres"] = "ok"
+        except Exception as err:  # noqa: BLE001  # reported, not raised: this is the probe
+            checks["postgres"] = f"down: {type(err).__name__}"
+        for name, probe in state.probes.items():
+            try:
+                checks[name] = await probe()
+            except Exception as err:  # noqa: BLE001
+                checks[name] = f"down: {type(err).__name__}"
+        healthy = checks["postgres"] == "ok" and all(v < LAG_UNHEALTHY for v in lag.values())
+        status = "ok" if healthy else "degraded"
+        return Response(schemas.Health(status, checks, lag), status_code=200 if healthy else 503)
+
+    @get("/metrics", opt={"roles": READ}, operation_id="metrics", media_type=MediaType.TEXT)
+    async def metrics(self, request: Request[Any, Any, Any]) -> str:
+        """Prometheus text format."""
+        reads = request.app.state.reads
+        out = ["# TYPE mass_payout_batches gauge"]
+        batches = await reads.all(sql.SQL("SELECT status, count(*) AS n FROM {} GROUP BY 1")
+                                  .format(reads.table("batches")))
+        out.extend(f'mass_payout_batches{{status="{r["status"]}"}} {r["n"]}' for r in batches)
+        out.append("# TYPE mass_payout_payments gauge")
+        for r in await reads.all(sql.SQL(
+                "SELECT status, count(*) AS n, coalesce(sum(net), 0) AS amount FROM {}"
+                " GROUP BY 1").format(reads.table("distribution_holders"))):
+            out.append(f'mass_payout_payments{{status="{r["status"]}"}} {r["n"]}')
+            out.append(f'mass_payout_payments_net_units{{status="{r["status"]}"}} {r["amount"]}')
+        head = await reads.head()
+        out.append("# TYPE mass_payout_ledger_position gauge")
+        out.append(f"mass_payout_ledger_position {head}")
+        out.append("# TYPE mass_payout_projection_lag_events gauge")
+        for name, position in (await reads.positions()).items():
+            out.append(f'mass_payout_projection_lag_events{{projection="{name}"}} '
+                       f"{head - position}")
+        out.append("# TYPE mass_payout_ingestion_lag_blocks gauge")
+        for vault, blocks in (await request.app.state.ingestion_lag()).items():
+            out.append(f'mass_payout_ingestion_lag_blocks{{vault="{vault}"}} {blocks}')
+        return "\n".join(out) + "\n"

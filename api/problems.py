@@ -1,0 +1,170 @@
+"""One mapping from errors to RFC 9457 problem+json responses, and their documentation.
+
+Domain errors map by class; Litestar's own HTTP errors (validation, routing, auth) keep
+their status; anything else is a 500 and is logged, since it means a bug, never bad input.
+
+`ProblemDocs` documents the same mapping on every route, derived from what the route
+declares (guarded, path parameters, read-your-writes, a write): generated clients and
+contract tests see each problem a route can answer, without a list per route to forget.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.plugins import ReceiveRoutePlugin
+from litestar.routes import BaseRoute, HTTPRoute
+from redis.exceptions import RedisError
+
+from api.schemas import ProblemDetails
+from chain.token_reader import TokenReadError
+from domain.errors import (
+    AlreadyExists,
+    DomainError,
+    IllegalTransition,
+    InvalidInput,
+    MakerCheckerViolation,
+    NotFound,
+)
+
+log = logging.getLogger(__name__)
+PROBLEM_JSON = "application/problem+json"
+
+# Most specific first: IdempotencyConflict is an AlreadyExists.
+DOMAIN_STATUS: tuple[tuple[type[DomainError], int, str], ...] = (
+    (InvalidInput, 422, "invalid-input"),
+    (IllegalTransition, 409, "illegal-transition"),
+    (MakerCheckerViolation, 403, "maker-checker"),
+    (NotFound, 404, "not-found"),
+    (AlreadyExists, 409, "conflict"),
+    (DomainError, 422, "refused"),
+)
+
+WHY = {
+    400: "Malformed request: validation errors, or a cursor this API did not issue",
+    401: "No API key, or an unknown or revoked one",
+    403: "The key's role may not call this, or the four-eyes rule refused it",
+    404: "No such resource",
+    405: "Method not allowed",
+    409: "The resource's state does not allow this, the idempotency key was used for another"
+         " request, or the ledger has not recorded the position waited for",
+    422: "Refused by the ledger's rules, or the token does not read as a security token",
+    503: "A dependency is unavailable, or a read model has not reached the position yet",
+}
+
+
+class Problem(HTTPException):
+    """An API-level problem raised by our handlers (auth, lag, bad cursors)."""
+
+    def __init__(self, status: int, slug: str, detail: str,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail=detail, status_code=status, headers=headers)
+        self.slug = slug
+
+
+def problem(status: int, slug: str, title: str, detail: str, request: Request[Any, Any, Any],
+            headers: dict[str, str] | None = None, **extra: Any) -> Response[Any]:
+    body = {"type": f"/problems/{slug}", "title": title, "status": status, "detail": detail,
+            "instance": request.url.path, **extra}
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    for kind, status, slug in DOMAIN_STATUS:
+        if isinstance(exc, kind):
+            return problem(status, slug, type(exc).__name__, str(exc), request)
+    raise AssertionError("unreachable: DomainError is the last entry")  # pragma: no cover
+
+
+def token_error(request: Request[Any, Any, Any], exc: TokenReadError) -> Response[Any]:
+    """The chain does not show what an import needs (no contract, a plain ERC-20, ...)."""
+    return problem(422, "token-unreadable", type(exc).__name__, str(exc), request)
+
+
+def queue_error(request: Request[Any, Any, Any], exc: RedisError) -> Response[Any]:
+    """Redis is down. A start of execution is recorded before its jobs are queued, and the
+    supervisor queues the batches of executing distributions: nothing is lost."""
+    log.warning("job queue unavailable on %s: %s", request.url.path, exc)
+    return problem(503, "queue-unavailable", type(exc).__name__,
+                   "the job queue (Redis) is unavailable; what the ledger recorded stands",
+                   request, {"Retry-After": "5"})
+
+
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if isinstance(exc, Problem):
+        return problem(exc.status_code, exc.slug, exc.slug.replace("-", " "), exc.detail,
+                       request, exc.headers)
+    extra: dict[str, Any] = {}
+    if isinstance(exc, ValidationException) and exc.extra:
+        extra["errors"] = exc.extra
+    slug = "validation" if isinstance(exc, ValidationException) else f"http-{exc.status_code}"
+    return problem(exc.status_code, slug, type(exc).__name__, exc.detail, request, exc.headers,
+                   **extra)
+
+
+def unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(500, "internal", "Internal Server Error", "an unexpected error was logged",
+                   request)
+
+
+HANDLERS: dict[int | type[Exception], Any] = {
+    DomainError: domain_error,
+    TokenReadError: token_error,
+    RedisError: queue_error,
+    HTTPException: http_error,
+    Exception: unexpected,
+}
+
+
+def statuses(handler: HTTPRouteHandler, path_parameters: set[str]) -> set[int]:
+    """The problems a route can answer, from what it declares."""
+    found: set[int] = set(handler.opt.get("problems", ()))
+    names = set(handler.parsed_fn_signature.parameters) - {"self", "request"}
+    found.add(400)  # validation, or an unknown query parameter
+    if handler.opt.get("roles") is not None:
+        found |= {401, 403}
+    if path_parameters:
+        found.add(404)  # an unknown id, or one that does not parse
+    if "wait_for_position" in names:
+        found |= {409, 503}  # an unrecorded position; a read model too far behind
+    if handler.http_methods - {"GET", "HEAD"}:
+        found |= {status for _, status, _ in DOMAIN_STATUS}  # a ledger command
+    return found
+
+
+class ProblemDocs(ReceiveRoutePlugin):
+    """Documents every route's problem+json responses (routes' own `responses` win), and
+    records the query parameters each route accepts, for `reject_unknown_query`."""
+
+    def receive_route(self, route: BaseRoute) -> None:
+        if not isinstance(route, HTTPRoute):
+            return
+        for handler, kwargs_model in route.route_handler_map.values():
+            handler.opt["query"] = frozenset(
+                p.field_alias for p in kwargs_model.expected_query_params)
+            if not handler.resolve_include_in_schema():
+                continue
+            documented = {status: ResponseSpec(ProblemDetails, description=WHY[status],
+                                               media_type=PROBLEM_JSON, generate_examples=False)
+                          for status in sorted(statuses(handler, set(route.path_parameters)))}
+            handler.responses = {**documented, **(handler.responses or {})}
+
+
+async def reject_unknown_query(request: Request[Any, Any, Any]) -> None:
+    """A misspelt filter (`?statuss=FAILED`) must not silently return every row.
+
+    A `before_request` hook rather than a guard: Litestar copies the handler for each guard.
+    """
+    if not request.scope["query_string"]:
+        return
+    allowed: frozenset[str] | None = request.route_handler.opt.get("query")
+    unknown = set(request.query_params) - allowed if allowed is not None else set()
+    if unknown:
+        raise Problem(400, "unknown-parameter",
+                      f"unknown query parameters: {', '.join(sorted(unknown))}")

@@ -1,0 +1,120 @@
+"""`mass-payout bench api`: the REST API under load, and projection catch-up speed.
+
+1. Catch-up: a distribution of `holders` (100k) is recorded, executed with failures and
+   retries; the per-holder read model is then rebuilt from zero (rows per second).
+2. Load: wrk drives GET /distributions/{id} (authenticated, read model in Postgres) with 50
+   connections for 10 s on loopback; then the same load on a bare Litestar endpoint.
+   Each server is one uvicorn process with the same settings (uvloop, httptools, no access
+   log); wrk is a separate C process.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from api.keys import Role, create_key
+from bench import payout_story as story
+from mass_payout.bootstrap import open_ledger
+from mass_payout.runtime import database
+from mass_payout.settings import Settings
+from projections.rebuild import rebuild
+from projections.registry import PROJECTIONS, open_all
+from projections.runner import Runner
+from projections.store import views_datastore
+
+CONNECTIONS, SECONDS = 50, 10
+# Both servers run exactly so (and so does `mass-payout serve`): the ratio is the API's cost.
+UVICORN = ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level",
+           "warning"]
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url: str, headers: dict[str, str]) -> dict[str, float]:
+    command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--latency", url]
+    for name, value in headers.items():
+        command[1:1] = ["-H", f"{name}: {value}"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    latency = dict(re.findall(r"\s(50|99)%\s+([\d.]+(?:us|ms|s))", out))
+    parsed = {k: re.fullmatch(r"([\d.]+)(us|ms|s)", v) for k, v in latency.items()}
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise RuntimeError(f"{errors.group(1)} failed responses during the load:\n{out}")
+    return {"rps": rps, "p50_ms": _ms(*parsed["50"].groups()),  # type: ignore[union-attr]
+            "p99_ms": _ms(*parsed["99"].groups())}  # type: ignore[union-attr]
+
+
+def serve(app: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", app, "--port", str(port),
+         "--host", "127.0.0.1", *UVICORN],
+        env={**os.environ, **env})
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+            return process
+        except OSError as err:
+            if getattr(err, "code", None) == 404:  # the bare app has no /health: it is up
+                return process
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"{app} did not start on port {port}")
+
+
+def run(*, holders: int | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed (apt-get install -y wrk): the load generator"
+                           " must not be the bottleneck, so this bench does not fall back")
+    count = holders or 100_000
+    settings = Settings.from_env()
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    with tempfile.TemporaryDirectory(prefix="mp-bench-api-") as tmp, \
+            database(settings, Path(tmp) / "pg") as url:
+        ledger = open_ledger(url, schema)
+        log(f"recording a {count}-holder distribution with failures and retries")
+        did = story.snapshotted(ledger, story.import_asset(ledger), count)
+        story.execute(ledger, did)
+        views = views_datastore(url, schema)
+        for projection in open_all(views):
+            Runner(ledger, projection, max_events=250_000, max_seconds=10).catch_up()
+        log("rebuilding the per-holder read model from zero")
+        rebuilt = rebuild(ledger, views, PROJECTIONS["distribution_holders"])
+        rows_per_second = count / rebuilt.seconds
+        log(f"rebuilt {count} holder rows in {rebuilt.seconds:.2f}s")
+        views.close()
+        ledger.close()
+        _, key = create_key(url, schema, Role.VIEWER)
+        env = {"DATABASE_URL": url, "MASS_PAYOUT_SCHEMA": schema}
+        api = serve("api.serving:build_app", 8731, env)
+        try:
+            log("loading GET /distributions/{id}")
+            ours = wrk(f"http://127.0.0.1:8731/distributions/{did}", {"X-API-Key": key})
+        finally:
+            api.terminate()
+            api.wait()
+        bare = serve("api.app:create_bare_app", 8732, env)
+        try:
+            log("loading the bare endpoint")
+            yardstick = wrk("http://127.0.0.1:8732/bare", {})
+        finally:
+            bare.terminate()
+            bare.wait()
+    return {"rps": round(ours["rps"]), "p50_ms": round(ours["p50_ms"], 2),
+            "p99_ms": round(ours["p99_ms"], 2), "bare_rps": round(yardstick["rps"]),
+            "ratio": round(ours["rps"] / yardstick["rps"], 3),
+            "projection_rows_per_second": round(rows_per_second)}

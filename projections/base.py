@@ -1,0 +1,78 @@
+"""The shape every read model shares: a library `Projection` whose `process_event` only
+buffers, and a `write` that applies the buffer with set-based SQL in the runner's
+transaction (together with the tracking position)."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+from eventsourcing.utils import get_topic
+from psycopg import Cursor, sql
+from psycopg.rows import DictRow
+
+from projections.store import ViewStore
+
+Handler = Callable[[Cursor[DictRow], list[Any]], None]
+
+
+def topics(*classes: type) -> tuple[str, ...]:
+    return tuple(get_topic(c) for c in classes)
+
+
+class TableProjection(Projection[ViewStore]):
+    """One read model. Subclasses set `name`, `topics`, `tables`, and `ddl`."""
+
+    tables: ClassVar[tuple[str, ...]] = ()
+
+    @staticmethod
+    @abstractmethod
+    def ddl(store: ViewStore) -> list[sql.Composed]:
+        """CREATE statements for this projection's tables, named through `store.table`."""
+
+    @abstractmethod
+    def write(self, cur: Cursor[DictRow]) -> None:
+        """Apply (and clear) what `process_event` buffered."""
+
+    def process_raw(self, topic: str, originator_id: Any, state: bytes,
+                    tracking: Tracking) -> bool:
+        """Handle a stored event without the mapper (a fast path); False: not handled."""
+        return False
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Forget the buffer: its transaction was rolled back."""
+
+
+class Segments:
+    """Buffered writes in event order; consecutive writes of one kind go as one statement.
+
+    For low-volume events the order of statements is the order of events, which keeps the
+    projections simple and obviously correct; the bulk cases batch themselves.
+    """
+
+    def __init__(self) -> None:
+        self._items: list[tuple[Handler, list[Any]]] = []
+
+    def add(self, handler: Handler, row: Any) -> None:
+        if self._items and self._items[-1][0] == handler:
+            self._items[-1][1].append(row)
+        else:
+            self._items.append((handler, [row]))
+
+    def write(self, cur: Cursor[DictRow]) -> None:
+        for handler, rows in self._items:
+            handler(cur, rows)
+        self._items.clear()
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+def executemany(statement: sql.Composed) -> Handler:
+    def handler(cur: Cursor[DictRow], rows: list[Any]) -> None:
+        cur.executemany(statement, rows)
+    return handler

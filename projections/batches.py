@@ -1,0 +1,100 @@
+"""Batches: status, tx hashes, gas used and counts, one row per PayoutBatch.
+
+A batch settles once per transaction (a retry of failed leaves is its own settlement):
+`paid` adds up across settlements; `failed` is what the latest settlement left failed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.persistence import Tracking
+from psycopg import Cursor, sql
+from psycopg.rows import DictRow
+
+from domain.batch import BatchStatus, PayoutBatch
+from projections.base import Handler, Segments, TableProjection, executemany, topics
+from projections.store import ViewStore
+
+TABLE = "batches"
+
+
+class Batches(TableProjection):
+    name = "batches"
+    tables = (TABLE,)
+    topics = topics(PayoutBatch.Planned, PayoutBatch.Submitted, PayoutBatch.Settled)
+
+    def __init__(self, view: ViewStore) -> None:
+        super().__init__(view)
+        self.segments = Segments()
+        self._handlers: dict[str, Handler] = {}
+
+    def reset(self) -> None:
+        self.segments.clear()
+
+    @staticmethod
+    def ddl(store: ViewStore) -> list[sql.Composed]:
+        return [
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (batch_id uuid PRIMARY KEY,"
+                " distribution_id uuid NOT NULL, number int NOT NULL, first_leaf int NOT NULL,"
+                " leaf_count int NOT NULL, total_net numeric(78) NOT NULL,"
+                " gas_limit bigint NOT NULL, status text NOT NULL,"
+                " attempts int NOT NULL DEFAULT 0, tx_hashes text[] NOT NULL DEFAULT '{{}}',"
+                " last_tx_hash text, gas_used bigint NOT NULL DEFAULT 0,"
+                " paid int NOT NULL DEFAULT 0, failed int NOT NULL DEFAULT 0,"
+                " already_paid int NOT NULL DEFAULT 0,"
+                " amount_paid numeric(78) NOT NULL DEFAULT 0,"
+                " planned_at timestamptz NOT NULL, updated_at timestamptz NOT NULL,"
+                " position bigint NOT NULL)"
+            ).format(store.table(TABLE)),
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (distribution_id, number)").format(
+                sql.Identifier(f"{store.table_name(TABLE)}_distribution"), store.table(TABLE)),
+        ]
+
+    def _handler(self, key: str, statement: str) -> Handler:
+        if key not in self._handlers:
+            self._handlers[key] = executemany(
+                sql.SQL(statement).format(t=self.view.table(TABLE)))
+        return self._handlers[key]
+
+    @singledispatchmethod
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        """Events of other topics never reach this projection."""
+
+    @process_event.register
+    def _planned(self, e: PayoutBatch.Planned, tracking: Tracking) -> None:
+        handler = self._handler("planned", (
+            "INSERT INTO {t} (batch_id, distribution_id, number, first_leaf, leaf_count,"
+            " total_net, gas_limit, status, planned_at, updated_at, position) VALUES"
+            " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"))
+        status = BatchStatus.PLANNED if e.leaf_count else BatchStatus.SETTLED
+        self.segments.add(handler, (
+            e.originator_id, e.distribution_id, e.number, e.first_leaf, e.leaf_count,
+            e.total_net, e.gas_limit, status.value, e.timestamp, e.timestamp,
+            tracking.notification_id))
+
+    @process_event.register
+    def _submitted(self, e: PayoutBatch.Submitted, tracking: Tracking) -> None:
+        handler = self._handler("submitted", (
+            "UPDATE {t} SET status = 'SUBMITTED', attempts = %(attempt)s,"
+            " tx_hashes = array_append(tx_hashes, %(tx)s), last_tx_hash = %(tx)s,"
+            " updated_at = %(at)s, position = %(pos)s WHERE batch_id = %(id)s"))
+        self.segments.add(handler, {"attempt": e.attempt, "tx": e.tx_hash, "at": e.timestamp,
+                                    "pos": tracking.notification_id, "id": e.originator_id})
+
+    @process_event.register
+    def _settled(self, e: PayoutBatch.Settled, tracking: Tracking) -> None:
+        handler = self._handler("settled", (
+            "UPDATE {t} SET status = 'SETTLED', last_tx_hash = %(tx)s,"
+            " gas_used = gas_used + %(gas)s, paid = paid + %(paid)s, failed = %(failed)s,"
+            " already_paid = %(already)s, amount_paid = %(amount)s, updated_at = %(at)s,"
+            " position = %(pos)s WHERE batch_id = %(id)s"))
+        self.segments.add(handler, {
+            "tx": e.tx_hash, "gas": e.gas_used, "paid": e.paid, "failed": e.failed,
+            "already": e.already_paid, "amount": e.amount_paid, "at": e.timestamp,
+            "pos": tracking.notification_id, "id": e.originator_id})
+
+    def write(self, cur: Cursor[DictRow]) -> None:
+        self.segments.write(cur)

@@ -1,0 +1,222 @@
+"""Distribution status: lifecycle, totals, dust, progress and timestamps, one row each.
+
+Progress counts come from leaf outcomes, coalesced per batch of events: a leaf is paid (or
+claimed) at most once, so paid counts add up; a failed leaf is counted while it is in the
+`distributions_failed` side table, which a later payment of that leaf removes it from.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.persistence import Mapper, Tracking
+from psycopg import Cursor, sql
+from psycopg.rows import DictRow
+
+from domain.batch import PayoutBatch
+from domain.distribution import Distribution
+from projections import fastpath
+from projections.base import Handler, Segments, TableProjection, executemany, topics
+from projections.counters import LeafCounters
+from projections.fastpath import FastDecoder
+from projections.store import ViewStore
+
+TABLE, BATCHES, FAILED = "distributions", "distributions_batches", "distributions_failed"
+
+PAID_TOPIC, CLAIMED_TOPIC, FAILED_TOPIC = topics(
+    PayoutBatch.LeafPaid, PayoutBatch.LeafClaimed, PayoutBatch.LeafFailed)
+
+COUNTS = ("holders", "eligible", "skipped")
+TOTALS = ("holders", "eligible", "skipped", "eligible_balance", "gross", "net", "withheld",
+          "dust", "skipped_amount")
+
+
+def batch_count(e: Distribution.Snapshotted) -> int:
+    """The event names its batches' first leaves (older events: a count)."""
+    first_leaves = getattr(e, "batch_first_leaves", None)
+    return len(first_leaves) if first_leaves is not None else int(getattr(e, "batch_count", 0))
+
+
+class Distributions(TableProjection):
+    name = "distributions"
+    tables = (TABLE, BATCHES, FAILED)
+    topics = topics(Distribution.Created, Distribution.Approved, Distribution.Snapshotted,
+                    Distribution.Committed, Distribution.ExecutionStarted,
+                    Distribution.FundsAwaited, Distribution.Completed, Distribution.Cancelled,
+                    Distribution.Expired, PayoutBatch.Planned, PayoutBatch.Settled,
+                    PayoutBatch.LeafPaid, PayoutBatch.LeafClaimed, PayoutBatch.LeafFailed)
+
+    def __init__(self, view: ViewStore) -> None:
+        super().__init__(view)
+        self.segments = Segments()
+        self._handlers: dict[str, Handler] = {}
+        self.counters = LeafCounters(view.table(TABLE), view.table(BATCHES), view.table(FAILED))
+        self.fast: FastDecoder | None = None
+
+    def reset(self) -> None:
+        self.segments.clear()
+        self.counters.clear()
+
+    def use_fast_path(self, mapper: Mapper[Any]) -> None:
+        self.fast = FastDecoder(mapper, {PAID_TOPIC: fastpath.Paid, CLAIMED_TOPIC: fastpath.Paid,
+                                         FAILED_TOPIC: fastpath.Failed})
+
+    def process_raw(self, topic: str, originator_id: Any, state: bytes,
+                    tracking: Tracking) -> bool:
+        raw = self.fast.decode(topic, state) if self.fast else None
+        if isinstance(raw, fastpath.Paid):
+            self.counters.paid(originator_id, raw.leaf_index, raw.amount)
+        elif isinstance(raw, fastpath.Failed):
+            self.counters.failed(originator_id, raw.leaf_index)
+        return raw is not None
+
+    @staticmethod
+    def ddl(store: ViewStore) -> list[sql.Composed]:
+        amounts = ", ".join(f"{c} {'int' if c in COUNTS else 'numeric(78)'}" for c in TOTALS)
+        return [
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (distribution_id uuid PRIMARY KEY,"
+                " asset_id uuid NOT NULL, idempotency_key text NOT NULL, kind text NOT NULL,"
+                " rule_kind text NOT NULL, rule_value numeric(78) NOT NULL,"
+                " record_date timestamptz NOT NULL, execution_kind text NOT NULL,"
+                " concept text NOT NULL, status text NOT NULL, created_by text NOT NULL,"
+                " approved_by text, cancelled_by text, cancel_reason text, "
+                + amounts + ", merkle_root text, batch_count int NOT NULL DEFAULT 0,"
+                " batches_settled int NOT NULL DEFAULT 0, paid_count int NOT NULL DEFAULT 0,"
+                " failed_count int NOT NULL DEFAULT 0,"
+                " amount_paid numeric(78) NOT NULL DEFAULT 0, commit_tx text,"
+                " claim_deadline timestamptz, funds_needed numeric(78),"
+                " funds_available numeric(78), created_at timestamptz NOT NULL,"
+                " approved_at timestamptz, snapshotted_at timestamptz,"
+                " committed_at timestamptz, started_at timestamptz, finished_at timestamptz,"
+                " updated_at timestamptz NOT NULL, position bigint NOT NULL)"
+            ).format(store.table(TABLE)),
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (created_at, distribution_id)").format(
+                sql.Identifier(f"{store.table_name(TABLE)}_created"), store.table(TABLE)),
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (batch_id uuid PRIMARY KEY,"
+                " distribution_id uuid NOT NULL, settled boolean NOT NULL DEFAULT false)"
+            ).format(store.table(BATCHES)),
+            sql.SQL("CREATE TABLE IF NOT EXISTS {} (batch_id uuid, leaf_index int,"
+                    " PRIMARY KEY (batch_id, leaf_index))").format(store.table(FAILED)),
+        ]
+
+    def _update(self, key: str, assignments: str) -> Handler:
+        """An UPDATE of one distribution's row, cached per event kind."""
+        if key not in self._handlers:
+            self._handlers[key] = executemany(sql.SQL(
+                "UPDATE {} SET " + assignments + ", updated_at = %(at)s, position = %(pos)s"  # noqa: S608
+                " WHERE distribution_id = %(id)s").format(self.view.table(TABLE)))
+        return self._handlers[key]
+
+    def _set(self, key: str, event: Any, tracking: Tracking, assignments: str,
+             **values: Any) -> None:
+        values.update(id=event.originator_id, at=event.timestamp, pos=tracking.notification_id)
+        self.segments.add(self._update(key, assignments), values)
+
+    @singledispatchmethod
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        """Events of other topics never reach this projection."""
+
+    @process_event.register
+    def _created(self, e: Distribution.Created, tracking: Tracking) -> None:
+        if "created" not in self._handlers:
+            self._handlers["created"] = executemany(sql.SQL(
+                "INSERT INTO {} (distribution_id, asset_id, idempotency_key, kind, rule_kind,"
+                " rule_value, record_date, execution_kind, concept, status, created_by,"
+                " created_at, updated_at, position) VALUES (%(id)s, %(asset)s, %(key)s,"
+                " %(kind)s, %(rule_kind)s, %(rule_value)s, %(record_date)s, %(execution)s,"
+                " %(concept)s, 'CREATED', %(actor)s, %(at)s, %(at)s, %(pos)s)"
+                " ON CONFLICT DO NOTHING").format(self.view.table(TABLE)))
+        t = e.terms
+        self.segments.add(self._handlers["created"], {
+            "id": e.originator_id, "asset": e.asset_id, "key": e.idempotency_key,
+            "kind": t.kind.value, "rule_kind": t.rule.kind.value, "rule_value": t.rule.value,
+            "record_date": t.record_date, "execution": t.execution.kind.value,
+            "concept": t.concept, "actor": e.actor, "at": e.timestamp,
+            "pos": tracking.notification_id})
+
+    @process_event.register
+    def _approved(self, e: Distribution.Approved, tracking: Tracking) -> None:
+        self._set("approved", e, tracking,
+                  "status = 'APPROVED', approved_by = %(actor)s, approved_at = %(at)s",
+                  actor=e.actor)
+
+    @process_event.register
+    def _snapshotted(self, e: Distribution.Snapshotted, tracking: Tracking) -> None:
+        totals = ", ".join(f"{c} = %({c})s" for c in TOTALS)
+        self._set("snapshotted", e, tracking,
+                  "status = 'SNAPSHOTTED', snapshotted_at = %(at)s, merkle_root = %(root)s,"
+                  " batch_count = %(batches)s, " + totals,
+                  root=e.merkle_root, batches=batch_count(e),
+                  **{c: getattr(e, c) for c in TOTALS})
+
+    @process_event.register
+    def _committed(self, e: Distribution.Committed, tracking: Tracking) -> None:
+        self._set("committed", e, tracking,
+                  "status = 'COMMITTED', committed_at = %(at)s, commit_tx = %(tx)s,"
+                  " claim_deadline = %(deadline)s", tx=e.tx_hash, deadline=e.claim_deadline)
+
+    @process_event.register
+    def _started(self, e: Distribution.ExecutionStarted, tracking: Tracking) -> None:
+        self._set("started", e, tracking,
+                  "status = 'EXECUTING', started_at = coalesce(started_at, %(at)s)")
+
+    @process_event.register
+    def _awaiting(self, e: Distribution.FundsAwaited, tracking: Tracking) -> None:
+        self._set("awaiting", e, tracking,
+                  "status = 'WAITING_FOR_FUNDS', funds_needed = %(needed)s,"
+                  " funds_available = %(available)s", needed=e.needed, available=e.available)
+
+    @process_event.register
+    def _completed(self, e: Distribution.Completed, tracking: Tracking) -> None:
+        self._set("completed", e, tracking, "status = %(status)s, finished_at = %(at)s",
+                  status="COMPLETED_WITH_FAILURES" if e.failed else "COMPLETED")
+
+    @process_event.register
+    def _cancelled(self, e: Distribution.Cancelled, tracking: Tracking) -> None:
+        self._set("cancelled", e, tracking,
+                  "status = 'CANCELLED', finished_at = %(at)s, cancelled_by = %(actor)s,"
+                  " cancel_reason = %(reason)s", actor=e.actor, reason=e.reason)
+
+    @process_event.register
+    def _expired(self, e: Distribution.Expired, tracking: Tracking) -> None:
+        self._set("expired", e, tracking, "status = 'EXPIRED', finished_at = %(at)s")
+
+    @process_event.register
+    def _planned(self, e: PayoutBatch.Planned, tracking: Tracking) -> None:
+        if "planned" not in self._handlers:
+            self._handlers["planned"] = executemany(sql.SQL(
+                "INSERT INTO {} (batch_id, distribution_id) VALUES (%s, %s)"
+                " ON CONFLICT DO NOTHING").format(self.view.table(BATCHES)))
+        self.segments.add(self._handlers["planned"], (e.originator_id, e.distribution_id))
+
+    @process_event.register
+    def _settled(self, e: PayoutBatch.Settled, tracking: Tracking) -> None:
+        if "settled" not in self._handlers:
+            self._handlers["settled"] = executemany(sql.SQL(
+                "WITH s AS (UPDATE {b} SET settled = true WHERE batch_id = %(id)s"
+                " AND NOT settled RETURNING distribution_id)"
+                " UPDATE {d} AS d SET batches_settled = d.batches_settled + 1,"
+                " updated_at = %(at)s, position = %(pos)s"
+                " FROM s WHERE d.distribution_id = s.distribution_id"
+            ).format(b=self.view.table(BATCHES), d=self.view.table(TABLE)))
+        self.segments.add(self._handlers["settled"], {
+            "id": e.originator_id, "at": e.timestamp, "pos": tracking.notification_id})
+
+    @process_event.register
+    def _paid(self, e: PayoutBatch.LeafPaid, tracking: Tracking) -> None:
+        self.counters.paid(e.originator_id, e.leaf_index, e.amount)
+
+    @process_event.register
+    def _claimed(self, e: PayoutBatch.LeafClaimed, tracking: Tracking) -> None:
+        self.counters.paid(e.originator_id, e.leaf_index, e.amount)
+
+    @process_event.register
+    def _failed(self, e: PayoutBatch.LeafFailed, tracking: Tracking) -> None:
+        self.counters.failed(e.originator_id, e.leaf_index)
+
+    def write(self, cur: Cursor[DictRow]) -> None:
+        self.segments.write(cur)  # rows and links first: the counters join through them
+        self.counters.write(cur)

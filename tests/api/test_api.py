@@ -1,0 +1,127 @@
+"""The REST API end to end: real PostgreSQL, real projections, a real (py-evm) token."""
+
+from __future__ import annotations
+
+import csv
+import io
+from uuid import UUID
+
+from bench import payout_story as story
+from domain.planning import GasModel
+from tests.api.conftest import auth
+
+USD = "0x" + "b2" * 20
+BODY = {"kind": "DIVIDEND", "rule": {"kind": "PRO_RATA", "value": "1000000000"},
+        "record_date": "2026-06-30T00:00:00Z", "withholding_bps": 1000, "concept": "Q2"}
+
+
+def imported(client, keys, chain):
+    r = client.post("/assets/import", json={"token": chain.token, "payment_token": USD,
+                                            "payment_decimals": 6},
+                    headers=auth(keys["operator"]))
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_a_distribution_is_created_idempotently_and_approved_by_another_key(client, keys, chain):
+    # The operator imports the token; its facts come from the contract.
+    asset = imported(client, keys, chain)
+    got = client.get(f"/assets/{asset['asset_id']}?wait_for_position={asset['position']}",
+                     headers=auth(keys["viewer"])).json()
+    assert (got["symbol"], got["decimals"], got["kind"]) == ("ACME", 2, "EQUITY")
+    # Creating twice with one Idempotency-Key gives one distribution.
+    body = {**BODY, "asset_id": asset["asset_id"]}
+    first = client.post("/distributions", json=body,
+                        headers=auth(keys["operator"], **{"Idempotency-Key": "q2"}))
+    again = client.post("/distributions", json=body,
+                        headers=auth(keys["operator"], **{"Idempotency-Key": "q2"}))
+    assert (first.status_code, again.status_code) == (201, 200)
+    did = first.json()["distribution_id"]
+    assert again.json()["distribution_id"] == did
+    # Read once (the row is now cached by the API process)...
+    created = client.get(f"/distributions/{did}?wait_for_position={first.json()['position']}",
+                         headers=auth(keys["viewer"])).json()
+    assert created["status"] == "CREATED"
+    # The same key with another body is a conflict, as problem+json.
+    other = client.post("/distributions", json={**body, "concept": "other"},
+                        headers=auth(keys["operator"], **{"Idempotency-Key": "q2"}))
+    assert other.status_code == 409
+    assert other.headers["content-type"].startswith("application/problem+json")
+    # The maker cannot approve (an admin key is another key, but approving as the creator
+    # key is refused by the domain's four-eyes rule).
+    maker = client.post(f"/distributions/{did}/approve", headers=auth(keys["admin"]))
+    assert maker.status_code == 200  # admin is not the creator: allowed
+    # ...and read-your-writes still holds: the approval is visible at its position (the
+    # projection's commit dropped the cached row), with the acting key.
+    seen = client.get(f"/distributions/{did}?wait_for_position={maker.json()['position']}",
+                      headers=auth(keys["viewer"])).json()
+    assert seen["status"] == "APPROVED" and seen["approved_by"].startswith("key:")
+    assert seen["created_by"] != seen["approved_by"]
+
+
+def test_the_creator_key_cannot_approve(client, keys, chain, database_url, schema):
+    from api.keys import Role, create_key
+
+    admin2 = create_key(database_url, schema, Role.ADMIN)[1]
+    asset = imported(client, keys, chain)
+    made = client.post("/distributions", json={**BODY, "asset_id": asset["asset_id"]},
+                       headers=auth(admin2, **{"Idempotency-Key": "k"}))
+    refused = client.post(f"/distributions/{made.json()['distribution_id']}/approve",
+                          headers=auth(admin2))
+    assert refused.status_code == 403
+    assert refused.json()["type"] == "/problems/maker-checker"
+
+
+def test_holders_batches_statement_and_report_of_an_executed_distribution(
+        client, keys, chain, ledger):
+    # A distribution executed on the ledger (workers' facts), read through the API.
+    asset = imported(client, keys, chain)
+    did = story.snapshotted(ledger, UUID(asset["asset_id"]), 40, gas_model=GasModel(
+        per_leaf=1_000_000, budget=12_000_000))
+    story.execute(ledger, did, fail_every=9, retry=False)
+    head = ledger.recorder.max_notification_id()
+    viewer = auth(keys["viewer"])
+    d = client.get(f"/distributions/{did}?wait_for_position={head}", headers=viewer).json()
+    assert d["paid_count"] == 35 and d["failed_count"] == 4 and d["progress"] > 0.89
+    failed = client.get(f"/distributions/{did}/holders?status=FAILED&wait_for_position={head}",
+                        headers=viewer).json()["items"]
+    assert len(failed) == 4 and all(h["failure_reason"] == "RECIPIENT_BLOCKED" for h in failed)
+    page = client.get(f"/distributions/{did}/holders?limit=25", headers=viewer).json()
+    rest = client.get(f"/distributions/{did}/holders?limit=25&cursor={page['next_cursor']}",
+                      headers=viewer).json()
+    assert len(page["items"]) + len(rest["items"]) == 40 and rest["next_cursor"] is None
+    batches = client.get(f"/distributions/{did}/batches?wait_for_position={head}",
+                         headers=viewer).json()["items"]
+    assert len(batches) == 4 and all(b["status"] == "SETTLED" for b in batches)
+    account = failed[0]["account"]
+    statement = client.get(f"/accounts/{account.lower()}/payments?wait_for_position={head}",
+                           headers=viewer).json()
+    assert statement["account"] == account and statement["items"][0]["status"] == "FAILED"
+    report = client.get(f"/distributions/{did}/report.csv", headers=viewer)
+    assert report.status_code == 200
+    lines = list(csv.reader(io.StringIO(report.text)))
+    assert lines[0][:2] == ["position", "account"] and len(lines) == 41
+    listed = client.get(f"/distributions?asset_id={asset['asset_id']}"
+                        "&status=COMPLETED_WITH_FAILURES", headers=viewer).json()
+    assert [x["distribution_id"] for x in listed["items"]] == [str(did)]
+
+
+def test_bad_input_is_a_4xx_problem(client, keys, chain):
+    op = auth(keys["operator"])
+    cases = [
+        client.post("/assets/import", json={"token": "nope", "payment_token": USD,
+                                            "payment_decimals": 6}, headers=op),
+        client.post("/assets/import", content=b"{not json", headers=op),
+        client.post("/distributions", json={**BODY, "asset_id": "0" * 8 + "-0000-0000-0000-"
+                                            + "0" * 12}, headers={**op, "Idempotency-Key": "x"}),
+        client.post("/distributions", json={**BODY, "asset_id": "00000000-0000-0000-0000-"
+                                            "000000000000"}, headers=op),  # no key header
+        client.get("/distributions?cursor=bogus", headers=op),
+        client.get("/distributions/00000000-0000-0000-0000-000000000000", headers=op),
+        client.get("/distributions?wait_for_position=999999", headers=op),
+        client.get("/accounts/0xZZ/payments", headers=op),
+        client.get("/distributions?statuss=FAILED", headers=op),  # a misspelt filter
+    ]
+    statuses = [r.status_code for r in cases]
+    assert all(400 <= s < 500 for s in statuses), statuses
+    assert all(r.headers["content-type"].startswith("application/problem+json") for r in cases)

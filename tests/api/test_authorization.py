@@ -1,0 +1,62 @@
+"""Role by endpoint: who may call what. "Allowed" means neither 401 nor 403 (the dummy ids
+may well give 404 or 422 after authorization)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.conftest import auth
+
+ID = "00000000-0000-0000-0000-000000000001"
+ROLES = ("viewer", "operator", "approver", "admin")
+ALL, OPERATE, APPROVE = set(ROLES), {"operator", "admin"}, {"approver", "admin"}
+
+ENDPOINTS = [
+    ("POST", "/assets/import", {"token": "0.0.1234", "payment_token": "0.0.99",
+                                "payment_decimals": 6}, OPERATE),
+    ("GET", "/assets", None, ALL),
+    ("GET", f"/assets/{ID}", None, ALL),
+    ("GET", f"/assets/{ID}/holders", None, ALL),
+    ("POST", f"/assets/{ID}/pause", {"reason": "x"}, OPERATE),
+    ("POST", f"/assets/{ID}/resume", None, OPERATE),
+    ("POST", f"/assets/{ID}/sync", {"enabled": False}, OPERATE),
+    ("POST", "/distributions", {"asset_id": ID, "kind": "DIVIDEND",
+                                "rule": {"kind": "PRO_RATA", "value": "5"},
+                                "record_date": "2026-01-01T00:00:00Z"}, OPERATE),
+    ("GET", "/distributions", None, ALL),
+    ("GET", f"/distributions/{ID}", None, ALL),
+    ("GET", f"/distributions/{ID}/holders", None, ALL),
+    ("GET", f"/distributions/{ID}/batches", None, ALL),
+    ("POST", f"/distributions/{ID}/approve", None, APPROVE),
+    ("POST", f"/distributions/{ID}/execute", None, OPERATE),
+    ("POST", f"/distributions/{ID}/cancel", {"reason": "x"}, APPROVE),
+    ("GET", f"/accounts/{'0x' + 'ab' * 20}/payments", None, ALL),
+    ("GET", f"/distributions/{ID}/report.csv", None, ALL),
+    ("GET", "/metrics", None, ALL),
+]
+
+
+def test_every_role_on_every_endpoint(client, keys):
+    table = []
+    for method, path, body, allowed in ENDPOINTS:
+        headers = {"Idempotency-Key": "authz"}
+        anonymous = client.request(method, path, json=body, headers=headers)
+        assert anonymous.status_code == 401, (method, path)
+        for role in ROLES:
+            r = client.request(method, path, json=body, headers=auth(keys[role], **headers))
+            ok = r.status_code not in (401, 403)
+            table.append((method, path, role, r.status_code))
+            assert ok == (role in allowed), (method, path, role, r.status_code, r.text)
+            assert r.status_code < 500, (method, path, role, r.text)
+
+
+@pytest.mark.parametrize("key", ["", "mpk_x_y", "garbage", "mpk_000000000000_wrong"])
+def test_unknown_keys_are_401(client, key):
+    assert client.get("/assets", headers={"X-API-Key": key}).status_code == 401
+
+
+def test_health_and_docs_are_public(client):
+    assert client.get("/health").status_code == 200
+    assert client.get("/schema/openapi.json").json()["openapi"].startswith("3.1")
+    page = client.get("/schema")
+    assert page.status_code == 200 and "cdn" not in page.text.lower()
