@@ -17,15 +17,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 from uuid import UUID
 
 import psycopg
 from psycopg import sql
-from rq import Queue
+from rq import Queue, Worker
 
 from chain.devchain import Anvil
 from chain.jobs import QUEUE_NAME
+from domain.batch import PayoutBatch
 from domain.distribution import Status
+from domain.ids import batch_id
 from domain.planning import GasModel
 from domain.terms import DistributionKind, DistributionTerms, Rule, RuleKind, Withholding
 from mass_payout.children import Children
@@ -33,6 +36,7 @@ from mass_payout.devnet import DevNet, block, deploy_devnet, fund_vault, issue_s
 from mass_payout.embedded import embedded_postgres, embedded_redis
 from mass_payout.execution import commit_on_chain, start_execution
 from mass_payout.importing import import_asset, snapshot_from_chain
+from mass_payout.ledger import PayoutLedger
 from mass_payout.reconcile import Reconciliation, reconcile
 from mass_payout.settings import Settings
 from mass_payout.wiring import Services, build
@@ -138,17 +142,17 @@ def execute(run: PipelineRun, *, workers: int, observe: Callable[[Progress], Non
                        log=_log(log_dir, "ingestor"))
     run.children.spawn("supervisor", "supervise", "--interval", "5",
                        log=_log(log_dir, "supervisor"))
+    wait_for_workers(run, workers)  # services are long-running: their start-up is not payout time
     started = time.perf_counter()
     start_execution(ledger, Queue(QUEUE_NAME, connection=run.services.redis),
                     run.distribution_id, "operator@issuer")
     progress = Progress(stage="paying", batches=ledger.get_distribution(run.distribution_id)
                         .batch_count)
+    tracker = BatchTracker(ledger, run.distribution_id)
     deadline = started + timeout
     while time.perf_counter() < deadline:
         distribution = ledger.get_distribution(run.distribution_id)
-        batches = list(ledger.batches(run.distribution_id))
-        progress.batches_sent = sum(1 for b in batches if b.attempts or not b.leaf_count)
-        progress.batches_settled = sum(1 for b in batches if not b.undecided_leaves())
+        progress.batches_sent, progress.batches_settled = tracker.update()
         progress.paid, progress.failed = distribution.paid, distribution.failed
         observe(progress)
         run.children.sample_memory()
@@ -164,8 +168,49 @@ def execute(run: PipelineRun, *, workers: int, observe: Callable[[Progress], Non
     run.reconciliation = reconcile(ledger, run.net.w3, run.distribution_id, check_balances=True)
 
 
+def wait_for_workers(run: PipelineRun, count: int, timeout: float = 120) -> None:
+    """Until `count` RQ workers have registered on the queue (imported, wired, listening)."""
+    deadline = time.perf_counter() + timeout
+    while Worker.count(connection=run.services.redis) < count:
+        crashed = [n for n, p in run.children.processes.items() if p.poll() is not None]
+        if crashed or time.perf_counter() > deadline:
+            raise RuntimeError(f"workers did not start ({', '.join(crashed) or 'timeout'})")
+        time.sleep(0.1)
+
+
 def _log(log_dir: Path | None, name: str) -> Path | None:
     if log_dir is None:
         return None
     log_dir.mkdir(parents=True, exist_ok=True)
     return log_dir / f"{name}.log"
+
+
+class BatchTracker:
+    """Batches sent and settled, counted from the ledger's notification log incrementally:
+    cheap enough to poll several times a second, unlike reloading every batch."""
+
+    TOPICS: ClassVar[list[str]] = [f"{PayoutBatch.__module__}:{PayoutBatch.__qualname__}.{name}"
+              for name in ("Submitted", "Settled")]
+
+    def __init__(self, ledger: PayoutLedger, distribution_id: UUID) -> None:
+        self.ledger = ledger
+        distribution = ledger.get_distribution(distribution_id)
+        self.batch_ids = {batch_id(distribution_id, n) for n in range(distribution.batch_count)}
+        empty = {batch_id(distribution_id, n) for n, first in
+                 enumerate(distribution.batch_first_leaves)
+                 if n + 1 < distribution.batch_count
+                 and distribution.batch_first_leaves[n + 1] == first}
+        self.sent: set[UUID] = set(empty)
+        self.settled: set[UUID] = set(empty)
+        self.position = 0
+
+    def update(self) -> tuple[int, int]:
+        while page := self.ledger.recorder.select_notifications(
+                start=self.position + 1, limit=1_000, topics=self.TOPICS):
+            for n in page:
+                originator = UUID(str(n.originator_id))
+                if originator in self.batch_ids:
+                    target = self.sent if n.topic.endswith(".Submitted") else self.settled
+                    target.add(originator)
+            self.position = page[-1].id
+        return len(self.sent), len(self.settled)
