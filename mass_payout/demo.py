@@ -84,6 +84,7 @@ def summarize(run: PipelineRun, seconds: float) -> dict[str, Any]:
         "failures_by_reason": dict(reasons), "status": d.status.value,
         "execution_seconds": round(run.execution_seconds, 1),
         "peak_rss_mb": run.children.peak_rss_mb,
+        "read_model": run.read_model,
     }
 
 
@@ -99,6 +100,8 @@ def show(console: Console, s: dict[str, Any], run: PipelineRun) -> None:
     console.print(table)
     for reason, count in s["failures_by_reason"].items():
         console.print(f"  failed: {count} x {reason} (can claim until the deadline)")
+    statuses = ", ".join(f"{n:,} {s}" for s, n in sorted(run.read_model.items()))
+    console.print(f"read model (what the API serves): {statuses or 'not caught up'}")
     rec = run.reconciliation
     if s["reconciled"]:
         console.print(f"[bold green]RECONCILED[/]: {rec.holders} holders; vault paid "

