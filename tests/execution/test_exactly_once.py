@@ -152,3 +152,35 @@ def test_a_reorg_below_the_cursor_halts_ingestion_and_deletes_nothing(stack: Sta
     # Nothing was recorded or removed; an operator must look before ingestion resumes.
     assert stack.ledger.recorder.max_notification_id() == position
     assert stack.ledger.get_distribution(did).status is Status.COMMITTED
+
+
+def test_a_reverted_submission_blocks_its_batch_with_the_decoded_reason(stack: Stack):
+    import time
+    from datetime import timedelta
+
+    from chain.contracts import role, send
+    from chain.supervisor import Supervisor
+    from domain.batch import BatchStatus
+
+    did = prepare_distribution(stack, holders=30)
+    # A pauser freezes the vault: every payBatch now reverts on-chain (it is still mined).
+    vault, admin = stack.net.vault, stack.net.admin
+    send(vault.functions.grantRole(role("PAUSER"), admin), admin)
+    send(vault.functions.pause(), admin)
+    start(stack, did)
+    stack.spawn("worker")
+    supervisor = Supervisor(stack.ledger, stack.services.gateway, stack.services.queue,
+                            grace=timedelta(0))
+    batch_id = next(stack.ledger.batches(did)).id
+    deadline = time.monotonic() + 60
+    while stack.ledger.get_batch_by_id(batch_id).status is not BatchStatus.BLOCKED:
+        assert time.monotonic() < deadline, "the reverted submission was never noticed"
+        supervisor.run_once()
+        time.sleep(0.5)
+    # The operator sees why, decoded from the contract's own error; nobody was paid.
+    batch = stack.ledger.get_batch_by_id(batch_id)
+    assert batch.rejection is not None
+    assert "EnforcedPause" in batch.rejection
+    assert stack.ledger.get_distribution(did).paid == 0
+    # A blocked batch is not resubmitted behind the operator's back.
+    assert supervisor.run_once()["resubmitted"] == 0
