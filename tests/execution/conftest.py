@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from uuid import UUID
 
 import pytest
@@ -24,7 +22,6 @@ from domain.planning import GasModel
 from domain.terms import DistributionKind, DistributionTerms, Rule, RuleKind, Withholding
 from mass_payout.children import Children
 from mass_payout.devnet import DevNet, deploy_devnet, fund_vault, take_snapshot
-from mass_payout.embedded import embedded_redis
 from mass_payout.execution import commit_on_chain, start_execution
 from mass_payout.importing import import_asset, snapshot_from_chain
 from mass_payout.ledger import PayoutLedger
@@ -33,17 +30,6 @@ from mass_payout.settings import Settings
 from mass_payout.wiring import Services, build
 
 TERMINAL = {Status.COMPLETED, Status.COMPLETED_WITH_FAILURES}
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    configured = os.environ.get("REDIS_URL")
-    if configured:
-        yield configured
-        return
-    with tempfile.TemporaryDirectory(prefix="mp-test-redis-") as tmp, \
-            embedded_redis(Path(tmp)) as url:
-        yield url
 
 
 @dataclass
