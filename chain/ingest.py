@@ -24,8 +24,13 @@ from chain.logs import Log, LogSource
 from domain import chain_facts as f
 from mass_payout.ledger import PayoutLedger
 
-TRANSFER_TOPIC = "0x" + Web3.keccak(text="Transfer(address,address,uint256)").hex().removeprefix(
-    "0x")
+
+def _topic(signature: str) -> str:
+    return "0x" + Web3.keccak(text=signature).hex().removeprefix("0x")
+
+
+TRANSFER_TOPIC = _topic("Transfer(address,address,uint256)")
+SNAPSHOT_TOPIC = _topic("SnapshotTaken(uint256)")
 
 
 def _bits(word: int, bits: int) -> tuple[int, ...]:
@@ -47,6 +52,7 @@ class VaultIngestor:
     payment_token: str
     from_block: int = 0
     confirmations: int = 0  # 0 on Hedera, which has finality
+    security_token: str | None = None  # its transfers and snapshots are ingested too
     max_blocks_per_step: int = 2_000
 
     @cached_property
@@ -75,7 +81,10 @@ class VaultIngestor:
         to_vault = "0x" + "0" * 24 + self.vault[2:].lower()
         deposits = self.source.logs(self.payment_token, start, end,
                                     [TRANSFER_TOPIC, None, to_vault])
-        logs = sorted(vault_logs + deposits, key=lambda g: (g["blockNumber"], g["logIndex"]))
+        token_logs = self.source.logs(self.security_token, start, end, [
+            [TRANSFER_TOPIC, SNAPSHOT_TOPIC]]) if self.security_token else []  # type: ignore[list-item]
+        logs = sorted(vault_logs + deposits + token_logs,
+                      key=lambda g: (g["blockNumber"], g["logIndex"]))
         facts = [fact for log in logs for fact in self._decode(log)]
         failpoint("ingest-mid-range")
         self.ledger.apply_chain_facts(
@@ -97,6 +106,8 @@ class VaultIngestor:
         try:
             if log["address"].lower() == self.payment_token.lower():
                 return [self._deposit(log, tx)]
+            if self.security_token and log["address"].lower() == self.security_token.lower():
+                return [self._share_log(log, tx)]
             topic0 = _hex(log["topics"][0]) if log["topics"] else ""
             abi, codec = self._vault_events[topic0]  # KeyError: not a vault event we know
             decoded = get_event_data(codec, abi, log)
@@ -110,6 +121,15 @@ class VaultIngestor:
         amount = int.from_bytes(bytes(log["data"]), "big")
         return f.VaultDeposit(self.asset_id, self.vault, self.payment_token,
                               Web3.to_checksum_address(sender), amount, tx)
+
+    def _share_log(self, log: Log, tx: str) -> f.ChainFact:
+        topics = [_hex(t) for t in log["topics"]]
+        block, index = int(log["blockNumber"]), int(log["logIndex"])
+        if topics[0] == SNAPSHOT_TOPIC:
+            return f.TokenSnapshotTaken(self.asset_id, int(topics[1], 16), tx, block)
+        sender, recipient = (Web3.to_checksum_address("0x" + t[-40:]) for t in topics[1:3])
+        amount = int.from_bytes(bytes(log["data"]), "big")
+        return f.ShareTransfer(self.asset_id, sender, recipient, amount, tx, block, index)
 
     def _vault_fact(self, name: str, args: Any, tx: str) -> list[f.ChainFact]:
         if "distributionId" not in args:

@@ -64,6 +64,13 @@ class Asset(Aggregate):
         amount: int
         tx_hash: str
 
+    class SnapshotObserved(Aggregate.Event):
+        """The token took a balance snapshot (a record date candidate)."""
+
+        snapshot_id: int
+        tx_hash: str
+        block_number: int
+
     class CorporateActionRecorded(Aggregate.Event):
         """A dividend or coupon the token contract declares (ATS corporate action)."""
 
@@ -121,6 +128,7 @@ class Asset(Aggregate):
         self.sync_enabled = True
         self.corporate_actions: dict[int, CorporateAction] = {}
         self.deposited = 0
+        self.snapshots: dict[int, int] = {}  # snapshot id → block
 
     def pause(self, actor: str, reason: str = "") -> None:
         if self.paused:
@@ -193,3 +201,13 @@ class Asset(Aggregate):
     @event(DepositReceived)
     def _deposit_received(self, token: str, sender: str, amount: int, tx_hash: str) -> None:
         self.deposited += amount
+
+    def record_snapshot(self, *, snapshot_id: int, tx_hash: str, block_number: int) -> None:
+        if snapshot_id in self.snapshots:
+            raise IllegalTransition(f"snapshot {snapshot_id} is already recorded")
+        self._snapshot_observed(snapshot_id=snapshot_id, tx_hash=tx_hash,
+                                block_number=block_number)
+
+    @event(SnapshotObserved)
+    def _snapshot_observed(self, snapshot_id: int, tx_hash: str, block_number: int) -> None:
+        self.snapshots[snapshot_id] = block_number

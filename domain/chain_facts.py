@@ -67,6 +67,27 @@ class VaultDeposit:
 
 
 @dataclass(frozen=True, slots=True)
+class ShareTransfer:
+    """A security-token Transfer (mints from, and redemptions to, the zero address included)."""
+
+    asset_id: UUID
+    sender: str
+    recipient: str
+    amount: int
+    tx_hash: str
+    block_number: int
+    log_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSnapshotTaken:
+    asset_id: UUID
+    snapshot_id: int
+    tx_hash: str
+    block_number: int
+
+
+@dataclass(frozen=True, slots=True)
 class UnreadableLog:
     """A log we could not decode or apply: recorded on the cursor, never a stall."""
 
@@ -78,4 +99,4 @@ class UnreadableLog:
 
 
 ChainFact = (LeavesPaid | LeafFailed | LeavesAlreadyPaid | BatchSettledOnChain | LeafClaimed
-             | VaultDeposit | UnreadableLog)
+             | VaultDeposit | ShareTransfer | TokenSnapshotTaken | UnreadableLog)

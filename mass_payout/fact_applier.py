@@ -18,6 +18,7 @@ from domain.asset import Asset
 from domain.batch import PAID_OUTCOMES, LeafOutcome, PayoutBatch
 from domain.distribution import Distribution, Status
 from domain.errors import DomainError, NotFound
+from domain.holdings import TransfersObserved
 
 
 def _counts(outcome: LeafOutcome | None) -> tuple[int, int]:
@@ -47,6 +48,7 @@ class FactApplier:
         self.unapplied: list[tuple[f.ChainFact, str]] = []
         # Counters per distribution as this range changes them; recorded once in finish().
         self.progress: dict[UUID, list[int]] = {}
+        self.transfers: dict[UUID, list[list[object]]] = {}
 
     def _distribution(self, distribution_id: UUID) -> Distribution:
         if distribution_id not in self.distributions:
@@ -101,6 +103,13 @@ class FactApplier:
                 self._settle(fact)
             case f.VaultDeposit():
                 self._deposit(fact)
+            case f.ShareTransfer():
+                self.transfers.setdefault(fact.asset_id, []).append(
+                    [fact.sender, fact.recipient, fact.amount, fact.tx_hash, fact.log_index])
+            case f.TokenSnapshotTaken():
+                self._on_asset(fact, fact.asset_id, lambda a: a.record_snapshot(
+                    snapshot_id=fact.snapshot_id, tx_hash=fact.tx_hash,
+                    block_number=fact.block_number))
             case f.UnreadableLog():
                 self.unapplied.append((fact, fact.reason))
 
@@ -116,15 +125,19 @@ class FactApplier:
             self.unapplied.append((fact, f"settlement: {err}"))
 
     def _deposit(self, fact: f.VaultDeposit) -> None:
-        try:
-            asset = self.assets.get(fact.asset_id) or self._get_asset(fact.asset_id)
-            asset.record_deposit(token=fact.token, sender=fact.sender, amount=fact.amount,
-                                 tx_hash=fact.tx_hash)
-            self.assets[fact.asset_id] = asset
-        except (DomainError, NotFound) as err:
-            self.unapplied.append((fact, f"deposit: {err}"))
+        self._on_asset(fact, fact.asset_id, lambda a: a.record_deposit(
+            token=fact.token, sender=fact.sender, amount=fact.amount, tx_hash=fact.tx_hash))
 
-    def finish(self) -> list[Aggregate]:
+    def _on_asset(self, fact: f.ChainFact, asset_id: UUID,
+                  change: Callable[[Asset], None]) -> None:
+        try:
+            asset = self.assets.get(asset_id) or self._get_asset(asset_id)
+            change(asset)
+            self.assets[asset_id] = asset
+        except (DomainError, NotFound) as err:
+            self.unapplied.append((fact, f"{type(fact).__name__}: {err}"))
+
+    def finish(self, from_block: int, to_block: int) -> list[Aggregate]:
         """Record each touched distribution's counters once, and complete it when all settled."""
         for d in self.distributions.values():
             paid, failed, amount = self.progress[d.id]
@@ -136,4 +149,8 @@ class FactApplier:
                 d.status is Status.COMPLETED_WITH_FAILURES and failed == 0))
             if done:
                 d.complete(paid=paid, failed=failed, amount_paid=amount)
-        return [*self.distributions.values(), *self.batches.values(), *self.assets.values()]
+        observed = [TransfersObserved(asset_id=asset_id, from_block=from_block, to_block=to_block,
+                                      transfers=transfers)
+                    for asset_id, transfers in self.transfers.items()]
+        return [*self.distributions.values(), *self.batches.values(), *self.assets.values(),
+                *observed]

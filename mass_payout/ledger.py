@@ -282,5 +282,6 @@ class PayoutLedger(Application[UUID]):
                 block_number=getattr(fact, "block_number", to_block),
                 tx_hash=getattr(fact, "tx_hash", ""), log_index=getattr(fact, "log_index", -1),
                 address=getattr(fact, "address", contract), reason=reason)
+        range_start = cursor.last_block + 1
         cursor.advance(to_block, block_hash, len(facts))
-        return self._save(cursor, *applier.finish())
+        return self._save(cursor, *applier.finish(range_start, to_block))

@@ -51,7 +51,7 @@ def ingest_with(services: Services, *, confirmations: int, from_block: int = 0) 
         total += VaultIngestor(
             services.ledger, source, services.gateway.w3, services.gateway.chain_id, asset.id,
             str(asset.vault_address), asset.payment_token, from_block=from_block,
-            confirmations=confirmations).catch_up()
+            confirmations=confirmations, security_token=asset.token_address).catch_up()
     return total
 
 

@@ -184,3 +184,26 @@ def test_a_reverted_submission_blocks_its_batch_with_the_decoded_reason(stack: S
     assert stack.ledger.get_distribution(did).paid == 0
     # A blocked batch is not resubmitted behind the operator's back.
     assert supervisor.run_once()["resubmitted"] == 0
+
+
+def test_share_issuance_transfers_and_snapshots_come_back_from_the_chain(stack: Stack):
+    from domain.holdings import TransfersObserved
+    from mass_payout.devnet import issue_shares, take_snapshot
+    from mass_payout.processes import ingest_with
+
+    did = prepare_distribution(stack, holders=25)
+    asset_id = stack.ledger.get_distribution(did).asset_id
+    ingest_with(stack.services, confirmations=0)
+    # Later, the issuer allocates more shares and takes another snapshot.
+    issue_shares(stack.net, [(stack.net.holders[0], 777)])
+    second = take_snapshot(stack.net)
+    ingest_with(stack.services, confirmations=0)
+    # Every mint is in the ledger, in chain order, once.
+    topic = f"{TransfersObserved.__module__}:{TransfersObserved.__qualname__}.Observed"
+    records = [stack.ledger.repository.get(n.originator_id) for n in
+               stack.ledger.recorder.select_notifications(start=1, limit=1_000, topics=[topic])]
+    transfers = [t for r in records for t in r.transfers]
+    assert len(transfers) == 26
+    assert transfers[-1][1:3] == [stack.net.holders[0], 777]
+    assert {t[0] for t in transfers} == {"0x" + "0" * 40}  # all of them mints
+    assert sorted(stack.ledger.get_asset(asset_id).snapshots) == [second - 1, second]

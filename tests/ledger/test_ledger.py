@@ -15,6 +15,8 @@ from domain.chain_facts import (
     LeafClaimed,
     LeafFailed,
     LeavesPaid,
+    ShareTransfer,
+    TokenSnapshotTaken,
     UnreadableLog,
     VaultDeposit,
 )
@@ -31,6 +33,7 @@ from domain.errors import (
     MakerCheckerViolation,
     NotFound,
 )
+from domain.holdings import TransfersObserved
 from domain.merkle import MerkleTree, PartialTree, leaf_hash
 from domain.planning import GasModel
 from domain.terms import Rule, RuleKind
@@ -122,6 +125,8 @@ def test_every_event_type_round_trips_through_postgres_unchanged(ledger, reopen)
             BatchSettledOnChain(did, 0, 3, 2, 1, 0, batch.leaves[0].net + batch.leaves[1].net,
                                 "0xaa", 123_456),
             VaultDeposit(asset_id, vault, USD, "0x" + "e5" * 20, 10, "0xdd"),
+            ShareTransfer(asset_id, "0x" + "00" * 20, "0x" + "e6" * 20, 500, "0xde", 7, 1),
+            TokenSnapshotTaken(asset_id, 2, "0xdf", 8),
             UnreadableLog(5, "0xee", 0, vault, "undecodable: test"),
         ])
     assert ledger.get_distribution(did).status is Status.COMPLETED_WITH_FAILURES
@@ -155,7 +160,7 @@ def test_every_event_type_round_trips_through_postgres_unchanged(ledger, reopen)
     reloaded = [mapper.to_domain_event(n) for n in stored]
     assert reloaded == recorded
     # Guard: every event class the aggregates define was exercised above.
-    defined = {cls for agg in (Asset, Distribution, PayoutBatch, ChainCursor)
+    defined = {cls for agg in (Asset, Distribution, PayoutBatch, ChainCursor, TransfersObserved)
                for cls in vars(agg).values()
                if isinstance(cls, type) and issubclass(cls, agg.Event)
                and name_of(cls) not in {"Event", "Created"}}  # the library's generated bases
