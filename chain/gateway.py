@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,8 @@ from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
 from chain.errors import ContractRevertError
+
+FEES_TTL = 2.0
 
 
 class ChainError(Exception):
@@ -53,6 +56,8 @@ class EvmGateway:
             raise WrongChainError(f"RPC serves chain {self.chain_id}, expected {expected_chain_id}")
         self.w3 = w3
         self._database_url = database_url
+        self._fees: Fees | None = None
+        self._fees_at = 0.0
 
     # --- nonces ---
 
@@ -76,11 +81,19 @@ class EvmGateway:
     # --- fees and broadcast ---
 
     def fees(self) -> Fees:
-        """EIP-1559: 2x the current base fee as a ceiling, plus a modest tip."""
+        """EIP-1559: 2x the current base fee as a ceiling, plus a modest tip.
+
+        Reused for FEES_TTL seconds: the 2x ceiling absorbs a few blocks of base-fee rise,
+        and it saves an RPC inside the nonce lock, where every millisecond is serialized.
+        """
+        now = time.monotonic()
+        if self._fees is not None and now - self._fees_at < FEES_TTL:
+            return self._fees
         block = self._rpc(lambda: self.w3.eth.get_block("latest"))
         base = int(block.get("baseFeePerGas", 0) or 0)
         tip = max(1_000_000_000, base // 10)
-        return Fees(max_fee_per_gas=2 * base + tip, max_priority_fee_per_gas=tip)
+        self._fees, self._fees_at = Fees(2 * base + tip, tip), now
+        return self._fees
 
     def broadcast(self, raw: bytes) -> str:
         try:

@@ -144,7 +144,8 @@ def prepare(env: dict[str, str], *, holders: int, blocked: int, gas_model: GasMo
 
 
 def execute(run: PipelineRun, *, workers: int, observe: Callable[[Progress], None],
-            poll: float = 0.25, timeout: float = 900, log_dir: Path | None = None) -> None:
+            poll: float = 0.25, timeout: float = 900, log_dir: Path | None = None,
+            projections: bool = True) -> None:
     """Real processes pay it; returns once every holder has an outcome and it is reconciled."""
     ledger = run.services.ledger
     for i in range(workers):
@@ -153,8 +154,12 @@ def execute(run: PipelineRun, *, workers: int, observe: Callable[[Progress], Non
                        log=_log(log_dir, "ingestor"))
     run.children.spawn("supervisor", "supervise", "--interval", "5",
                        log=_log(log_dir, "supervisor"))
-    run.children.spawn("projections", "project", log=_log(log_dir, "projections"))
-    wait_for_workers(run, workers)  # services are long-running: their start-up is not payout time
+    if projections:
+        run.children.spawn("projections", "project", log=_log(log_dir, "projections"))
+    # The services are long-running: their start-up, and the ingestor's backlog from setup
+    # (every share issuance), are not payout time.
+    wait_for_workers(run, workers)
+    wait_for_ingestion(run)
     started = time.perf_counter()
     start_execution(ledger, Queue(QUEUE_NAME, connection=run.services.redis),
                     run.distribution_id, "operator@issuer")
@@ -197,6 +202,18 @@ def read_model_statuses(run: PipelineRun, *, expect_paid: int,
                 break
             time.sleep(0.25)
     return counts
+
+
+def wait_for_ingestion(run: PipelineRun, timeout: float = 300) -> None:
+    """Until the ingestor's cursor has reached the chain head as it is now."""
+    head = run.services.gateway.w3.eth.block_number
+    chain_id, vault = run.services.gateway.chain_id, run.net.vault.address
+    deadline = time.perf_counter() + timeout
+    while (cursor := run.services.ledger.get_cursor(chain_id, vault)) is None \
+            or cursor.last_block < head:
+        if time.perf_counter() > deadline:
+            raise RuntimeError("the ingestor did not catch up with the chain")
+        time.sleep(0.1)
 
 
 def wait_for_workers(run: PipelineRun, count: int, timeout: float = 120) -> None:
