@@ -21,6 +21,7 @@ from chain.encoding import onchain_id
 from chain.failpoints import failpoint
 from chain.gateway import EvmGateway
 from chain.signer import Signer
+from chain.submissions import Submission, last_submission
 from chain.vault import Entitlement as Leaf
 from chain.vault import build_batch, encode_pay_batch, paid_indices
 from domain.batch import BatchStatus, PayoutBatch
@@ -66,19 +67,13 @@ class BatchExecutor:
         return self._submit(batch, distribution, candidates, now or datetime.now(UTC))
 
     def _pending(self, batch: PayoutBatch, now: datetime, lost_tx: str | None) -> str:
-        """Why the last submission should be left alone, or '' if it is lost."""
-        if batch.status is not BatchStatus.SUBMITTED or not batch.tx_hashes:
-            return ""
-        last = batch.tx_hashes[-1]
-        if last in batch.settled_txs:
-            return ""
-        if self.gateway.receipt(last) is not None:
+        """Why the last submission should be left alone, or '' if there is none or it is lost."""
+        state = last_submission(self.gateway, batch, now, PENDING_GRACE, no_grace_for=lost_tx)
+        if state in {Submission.MINED, Submission.REVERTED}:
             return "mined; awaiting ingestion"
-        if self.gateway.transaction_known(last):
-            return "in the node's mempool"
-        if last != lost_tx and batch.last_signed_at and now - batch.last_signed_at < PENDING_GRACE:
-            return "signed moments ago"
-        return ""  # never broadcast (a crash) or dropped: safe to resubmit, the bitmap guards
+        if state in {Submission.IN_MEMPOOL, Submission.RECENT}:
+            return state.value
+        return ""
 
     def _submit(self, batch: PayoutBatch, distribution: Distribution, candidates: list[int],
                 now: datetime) -> Outcome:

@@ -20,6 +20,7 @@ from rq import Queue
 from chain.errors import translate
 from chain.gateway import EvmGateway
 from chain.jobs import enqueue_batch
+from chain.submissions import Submission, last_submission
 from domain.batch import BatchStatus, PayoutBatch
 from domain.distribution import Distribution, Status
 from mass_payout.ledger import PayoutLedger
@@ -67,16 +68,12 @@ class Supervisor:
         if batch.status is not BatchStatus.SUBMITTED:
             return "queued" if enqueue_batch(self.queue, batch.id, batch.attempts) else None
         last = batch.tx_hashes[-1]
-        receipt = self.gateway.receipt(last)
-        if receipt is not None:
-            if receipt["status"] == 1:
-                return None  # mined: the ingestor brings its outcomes
+        state = last_submission(self.gateway, batch, now, self.grace)
+        if state is Submission.REVERTED:
             self.ledger.reject_submission(batch.id, tx_hash=last, reason=self._revert(last))
             return "rejected"
-        if self.gateway.transaction_known(last):
-            return None
-        if batch.last_signed_at and now - batch.last_signed_at < self.grace:
-            return None
+        if state is not Submission.LOST:
+            return None  # mined (the ingestor brings its outcomes), pending, or settled
         queued = enqueue_batch(self.queue, batch.id, batch.attempts, lost_tx=last)
         return "resubmitted" if queued else None
 
