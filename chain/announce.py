@@ -15,8 +15,8 @@ from web3.contract import Contract
 
 from chain.contracts import call
 from chain.encoding import onchain_id
-from chain.errors import decode_revert
 from chain.gateway import EvmGateway
+from chain.sending import TransactionRevertedError, send_and_wait
 from chain.signer import Signer
 from domain.distribution import Distribution
 
@@ -42,24 +42,10 @@ def announce(gateway: EvmGateway, signer: Signer, vault: Contract, distribution:
     data = vault.encode_abi("announce", args=[
         key, payment_token, root, distribution.totals.net, distribution.totals.eligible,
         int(claim_deadline.timestamp())])
-    with gateway.nonce_lock(signer.address):
-        fees = gateway.fees()
-        signed = signer.sign_transaction({
-            "type": 2, "chainId": gateway.chain_id, "to": vault.address, "data": data,
-            "nonce": gateway.pending_nonce(signer.address), "gas": ANNOUNCE_GAS, "value": 0,
-            "maxFeePerGas": fees.max_fee_per_gas,
-            "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
-        })
-        gateway.broadcast(signed.raw)
-    receipt = gateway.w3.eth.wait_for_transaction_receipt(signed.tx_hash, timeout=120)  # type: ignore[arg-type]
-    if receipt["status"] != 1:
-        try:
-            gateway.w3.eth.call({"from": signer.address, "to": vault.address, "data": data},
-                                receipt["blockNumber"] - 1)
-        except Exception as err:
-            raise AnnounceError(f"announce reverted: {_reason(err)}") from err
-        raise AnnounceError("announce reverted (out of gas?)")
-    return signed.tx_hash
+    try:
+        return send_and_wait(gateway, signer, to=vault.address, data=data, gas=ANNOUNCE_GAS)
+    except TransactionRevertedError as err:
+        raise AnnounceError(f"announce {err}") from err
 
 
 def _announcement_tx(w3: Web3, vault: Contract, key: bytes) -> str:
@@ -68,10 +54,3 @@ def _announcement_tx(w3: Web3, vault: Contract, key: bytes) -> str:
     if not logs:
         raise AnnounceError("the vault holds our root but no Announced log was found")
     return "0x" + bytes(logs[0]["transactionHash"]).hex()
-
-
-def _reason(err: Exception) -> str:
-    data = getattr(err, "data", None)
-    if isinstance(data, str | bytes) and len(data) >= 4:
-        return str(decode_revert(data))
-    return str(err)

@@ -12,6 +12,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -19,14 +22,15 @@ from uuid import UUID
 from chain.contracts import at, call
 from chain.encoding import onchain_id
 from chain.failpoints import failpoint
-from chain.gateway import EvmGateway
+from chain.gateway import EvmGateway, TransientChainError
 from chain.signer import Signer
 from chain.submissions import Submission, last_submission
 from chain.vault import Entitlement as Leaf
 from chain.vault import build_batch, encode_pay_batch, paid_indices
 from domain.batch import BatchStatus, PayoutBatch
 from domain.distribution import Distribution, Status
-from domain.errors import AlreadyExists
+from domain.errors import AlreadyExists, DomainError
+from domain.failures import RetryPolicy
 from domain.merkle import PartialTree, leaf_hash
 from domain.planning import GasModel
 from mass_payout.ledger import PayoutLedger
@@ -36,22 +40,57 @@ PENDING_GRACE = timedelta(seconds=60)  # how long an unseen submission is given 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    action: str  # submitted | nothing-to-do | in-flight | waiting-for-funds | raced
+    # submitted | nothing-to-do | in-flight | waiting-for-funds | raced | retry-later | gave-up
+    action: str
     detail: str = ""
     tx_hash: str | None = None
+    retry_at: datetime | None = None  # retry-later: when the next attempt is due
+    lost_tx: str | None = None  # retry-later: a submission the failed attempt never delivered
 
 
 class BatchExecutor:
     def __init__(self, ledger: PayoutLedger, gateway: EvmGateway, signer: Signer,
-                 gas_model: GasModel) -> None:
+                 gas_model: GasModel, retry_policy: RetryPolicy | None = None,
+                 unit_random: Callable[[], float] = random.random) -> None:
         self.ledger = ledger
         self.gateway = gateway
         self.signer = signer
         self.gas_model = gas_model
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.unit_random = unit_random
 
     def execute(self, batch_id: UUID, now: datetime | None = None,
                 lost_tx: str | None = None) -> Outcome:
-        """`lost_tx`: the supervisor judged that submission lost; no grace period for it."""
+        """`lost_tx`: the supervisor judged that submission lost; no grace period for it.
+
+        A transient fault (RPC, nonce, fees, timeout) is recorded as `AttemptFailed` with
+        when to try again (exponential backoff with jitter), or, once attempts run out, the
+        batch is BLOCKED for an operator. The caller schedules the retry.
+        """
+        moment = now or datetime.now(UTC)
+        try:
+            return self._execute(batch_id, moment, lost_tx)
+        except TransientChainError as err:
+            return self._transient(batch_id, moment, err)
+
+    def _transient(self, batch_id: UUID, now: datetime, err: TransientChainError) -> Outcome:
+        batch = self.ledger.get_batch_by_id(batch_id)
+        attempt = batch.transient_failures + 1
+        delay = self.retry_policy.delay(attempt, self.unit_random())
+        retry_at = now + timedelta(seconds=delay) if delay is not None else None
+        try:
+            self.ledger.record_attempt_failure(batch_id, reason=str(err), retry_at=retry_at,
+                                               expected_version=batch.version)
+        except DomainError as refused:  # settled or blocked meanwhile: nothing to retry
+            return Outcome("nothing-to-do", str(refused))
+        if retry_at is None:
+            return Outcome("gave-up", f"attempt {attempt}: {err}")
+        unsent = batch.tx_hashes[-1] if batch.status is BatchStatus.SUBMITTED \
+            and batch.tx_hashes[-1] not in batch.settled_txs else None
+        return Outcome("retry-later", f"attempt {attempt}: {err}", retry_at=retry_at,
+                       lost_tx=unsent)
+
+    def _execute(self, batch_id: UUID, now: datetime, lost_tx: str | None) -> Outcome:
         batch = self.ledger.get_batch_by_id(batch_id)
         distribution = self.ledger.get_distribution(batch.distribution_id)
         if distribution.status is not Status.EXECUTING:
@@ -61,10 +100,10 @@ class BatchExecutor:
         candidates = batch.undecided_leaves()
         if not candidates:
             return Outcome("nothing-to-do", "every leaf has an outcome")
-        pending = self._pending(batch, now or datetime.now(UTC), lost_tx)
+        pending = self._pending(batch, now, lost_tx)
         if pending:
             return Outcome("in-flight", pending, batch.tx_hashes[-1])
-        return self._submit(batch, distribution, candidates, now or datetime.now(UTC))
+        return self._submit(batch, distribution, candidates, now)
 
     def _pending(self, batch: PayoutBatch, now: datetime, lost_tx: str | None) -> str:
         """Why the last submission should be left alone, or '' if there is none or it is lost."""
@@ -92,7 +131,8 @@ class BatchExecutor:
         token = at(w3, "Stablecoin", asset.payment_token)
         available = int(call(token.functions.balanceOf(vault.address)))
         if available < needed:
-            self.ledger.await_funds(distribution.id, needed=needed, available=available)
+            with contextlib.suppress(DomainError):  # another batch's worker recorded it first
+                self.ledger.await_funds(distribution.id, needed=needed, available=available)
             return Outcome("waiting-for-funds", f"vault holds {available}, batch needs {needed}")
         tree = PartialTree(
             distribution.totals.eligible, batch.first_leaf,

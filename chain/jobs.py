@@ -2,11 +2,17 @@
 
 Job ids are deterministic and enqueued with `unique=True`, so a doubled dispatcher or a replay
 never queues the same attempt twice; a job run twice is still harmless (the executor and the
-vault's bitmap make it a no-op). Transient chain errors raise and RQ retries them with backoff.
+vault's bitmap make it a no-op).
+
+Transient chain faults are the executor's to classify: it records `AttemptFailed` with the
+backoff's `retry_at`, and the job schedules that attempt (`execute-<batch>-t<n>`, which the
+supervisor would queue with the same id should Redis lose the schedule). RQ's own retry is
+only a backstop for the unexpected (a bug, PostgreSQL away).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 from rq import Queue, Retry
@@ -18,23 +24,45 @@ QUEUE_NAME = "payouts"
 RETRY = Retry(max=5, interval=[2, 5, 15, 30, 60])  # transient RPC/nonce/fee trouble
 
 _executor: BatchExecutor | None = None
+_queue: Queue | None = None
 
 
-def install(executor: BatchExecutor) -> None:
+def install(executor: BatchExecutor, queue: Queue) -> None:
     """Called once by the worker process at start (one wiring point per process)."""
-    global _executor  # noqa: PLW0603 - the per-process context RQ's job functions reach
-    _executor = executor
+    global _executor, _queue  # the per-process context RQ's job functions reach
+    _executor, _queue = executor, queue
 
 
 def execute_batch(batch_id: str, lost_tx: str | None = None) -> str:
-    if _executor is None:
+    if _executor is None or _queue is None:
         raise RuntimeError("worker not wired: run it with `mass-payout worker`")
     outcome = _executor.execute(UUID(batch_id), lost_tx=lost_tx)
+    if outcome.action == "retry-later" and outcome.retry_at is not None:
+        schedule_retry(_queue, UUID(batch_id), outcome.retry_at,
+                       _executor.ledger.get_batch_by_id(UUID(batch_id)).transient_failures,
+                       lost_tx=outcome.lost_tx)
     return f"{outcome.action}: {outcome.detail} {outcome.tx_hash or ''}".strip()
 
 
 def job_id(batch_id: UUID, attempt: int = 0) -> str:
     return f"execute-{batch_id}" + (f"-r{attempt}" if attempt else "")
+
+
+def retry_job_id(batch_id: UUID, failures: int) -> str:
+    return f"execute-{batch_id}-t{failures}"
+
+
+def schedule_retry(queue: Queue, batch_id: UUID, at: datetime, failures: int,
+                   lost_tx: str | None = None) -> bool:
+    """Queue the attempt after transient failure `failures` for `at` (once per failure)."""
+    try:
+        queue.enqueue_at(at, execute_batch, str(batch_id), lost_tx,
+                         job_id=retry_job_id(batch_id, failures), unique=True,
+                         retry=RETRY, job_timeout=300, result_ttl=86_400,
+                         failure_ttl=30 * 86_400)
+    except DuplicateJobError:
+        return False
+    return True
 
 
 def enqueue_batch(queue: Queue, batch_id: UUID, attempt: int = 0,

@@ -6,7 +6,11 @@ For every executing distribution, each batch with undecided leaves is in one of 
   operator decides; a revert is not a holder's failure);
 - submitted, mined and succeeded → nothing: the ingestor records its outcomes;
 - submitted, unknown to the node past the grace period (never broadcast, or dropped) →
-  queue a new attempt; the vault's bitmap makes any resubmission harmless.
+  queue a new attempt; the vault's bitmap makes any resubmission harmless;
+- backing off after a transient fault → nothing until its `retry_at`, then queue that retry
+  under the id the worker scheduled it with (a no-op if Redis still holds it).
+
+Distributions are watched from when they start executing, resume after funds, or are retried.
 """
 
 from __future__ import annotations
@@ -19,14 +23,14 @@ from rq import Queue
 
 from chain.errors import translate
 from chain.gateway import EvmGateway
-from chain.jobs import enqueue_batch
+from chain.jobs import enqueue_batch, schedule_retry
 from chain.submissions import Submission, last_submission
 from domain.batch import BatchStatus, PayoutBatch
 from domain.distribution import Distribution, Status
 from mass_payout.ledger import PayoutLedger
 
-EXECUTION_STARTED = f"{Distribution.ExecutionStarted.__module__}:" \
-                    f"{Distribution.ExecutionStarted.__qualname__}"
+WATCH_TOPICS = [f"{e.__module__}:{e.__qualname__}" for e in (
+    Distribution.ExecutionStarted, Distribution.FundsArrived, Distribution.RetryRequested)]
 
 
 @dataclass
@@ -42,7 +46,7 @@ class Supervisor:
         """Distributions that ever started executing (from the ledger's notification log)."""
         while True:
             page = self.ledger.recorder.select_notifications(
-                start=self._position + 1, limit=500, topics=[EXECUTION_STARTED])
+                start=self._position + 1, limit=500, topics=WATCH_TOPICS)
             if not page:
                 break
             self._watched.update(UUID(str(n.originator_id)) for n in page)
@@ -65,6 +69,13 @@ class Supervisor:
     def _check(self, batch: PayoutBatch, now: datetime) -> str | None:
         if not batch.undecided_leaves() or batch.status is BatchStatus.BLOCKED:
             return None
+        if batch.retry_at is not None:  # backing off after a transient fault
+            if now < batch.retry_at:
+                return None
+            lost = batch.tx_hashes[-1] if batch.status is BatchStatus.SUBMITTED else None
+            queued = schedule_retry(self.queue, batch.id, now, batch.transient_failures,
+                                    lost_tx=lost)
+            return "queued" if queued else None
         if batch.status is not BatchStatus.SUBMITTED:
             return "queued" if enqueue_batch(self.queue, batch.id, batch.attempts) else None
         last = batch.tx_hashes[-1]

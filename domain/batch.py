@@ -83,6 +83,21 @@ class PayoutBatch(Aggregate):
         amount: int
         tx_hash: str
 
+    class AttemptFailed(Aggregate.Event):
+        """A worker's attempt hit a transient fault (RPC, nonce, fee, timeout) before any
+        outcome: retried at `retry_at`, or, with None, attempts ran out (BLOCKED)."""
+
+        attempt: int
+        reason: str
+        retry_at: datetime | None
+
+    class RetryRequested(Aggregate.Event):
+        """Failed leaves go back to undecided; a blocked batch is unblocked."""
+
+        leaf_indices: list[int]
+        unblocked: bool
+        actor: str
+
     class Settled(Aggregate.Event):
         tx_hash: str
         paid: int
@@ -138,6 +153,8 @@ class PayoutBatch(Aggregate):
         self.settled_txs: list[str] = []
         self.amount_paid = 0
         self.gas_used = 0
+        self.transient_failures = 0  # consecutive, since the last submission or retry
+        self.retry_at: datetime | None = None
 
     @event(HolderEntitled)
     def _holder_entitled(self, position: int, account: str, balance: int, gross: int,
@@ -155,6 +172,9 @@ class PayoutBatch(Aggregate):
 
     def unsettled_leaves(self) -> list[int]:
         return [i for i in self.leaf_range if self.outcomes.get(i) not in PAID_OUTCOMES]
+
+    def failed_leaves(self) -> list[int]:
+        return [i for i in self.leaf_range if self.outcomes.get(i) is LeafOutcome.FAILED]
 
     def undecided_leaves(self) -> list[int]:
         """Leaves no transaction has reached yet: what a worker sends on a first attempt."""
@@ -182,6 +202,8 @@ class PayoutBatch(Aggregate):
         self.attempts = attempt
         self.last_signed_at = signed_at
         self.rejection = None
+        self.transient_failures = 0
+        self.retry_at = None
         self.tx_hashes.append(tx_hash)
         self.submitted_leaves[tx_hash] = leaf_indices
         self.status = BatchStatus.SUBMITTED
@@ -197,6 +219,43 @@ class PayoutBatch(Aggregate):
     def _submission_rejected(self, tx_hash: str, reason: str) -> None:
         self.rejection = reason
         self.status = BatchStatus.BLOCKED
+
+    def record_attempt_failure(self, *, reason: str, retry_at: datetime | None) -> None:
+        """A transient fault stopped an attempt; `retry_at` None means give up (BLOCKED)."""
+        if self.status is BatchStatus.BLOCKED or not self.undecided_leaves():
+            raise IllegalTransition(f"batch {self.number} has no attempt to fail")
+        self._attempt_failed(attempt=self.transient_failures + 1, reason=reason[:500],
+                             retry_at=utc(retry_at, "retry at") if retry_at else None)
+
+    @event(AttemptFailed)
+    def _attempt_failed(self, attempt: int, reason: str, retry_at: datetime | None) -> None:
+        self.transient_failures = attempt
+        self.retry_at = retry_at
+        if retry_at is None:
+            self.rejection = f"gave up after {attempt} attempts: {reason}"
+            self.status = BatchStatus.BLOCKED
+
+    def request_retry(self, *, leaf_indices: list[int], actor: str) -> None:
+        """Send failed `leaf_indices` again and, if the batch is blocked, unblock it."""
+        not_failed = [i for i in leaf_indices if self.outcomes.get(i) is not LeafOutcome.FAILED]
+        if not_failed:
+            raise IllegalTransition(f"leaves {not_failed[:5]} of batch {self.number} have not"
+                                    " failed")
+        blocked = self.status is BatchStatus.BLOCKED
+        if not leaf_indices and not blocked:
+            raise IllegalTransition(f"batch {self.number} has nothing to retry")
+        self._retry_requested(leaf_indices=sorted(leaf_indices), unblocked=blocked, actor=actor)
+
+    @event(RetryRequested)
+    def _retry_requested(self, leaf_indices: list[int], unblocked: bool, actor: str) -> None:
+        for i in leaf_indices:
+            del self.outcomes[i]  # undecided again; the LeafFailed event stays in history
+        self.transient_failures = 0
+        self.retry_at = None
+        if unblocked:
+            self.rejection = None
+        if unblocked or leaf_indices:
+            self.status = BatchStatus.PLANNED
 
     def _leaf(self, leaf_index: int) -> Entitlement:
         try:

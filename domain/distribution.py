@@ -113,6 +113,20 @@ class Distribution(Aggregate):
     class Expired(Aggregate.Event):
         unpaid: int
 
+    class RetryRequested(Aggregate.Event):
+        """Failed leaves (and batches an operator unblocked) go back to be paid again."""
+
+        actor: str
+        leaves: int
+        unblocked_batches: int
+        reason: str
+
+    class FundsArrived(Aggregate.Event):
+        """The vault now holds what the distribution still needs: execution resumes."""
+
+        available: int
+        needed: int
+
     @staticmethod
     def create_id(asset_id: UUID, idempotency_key: str) -> UUID:
         return ids.distribution_id(asset_id, idempotency_key)
@@ -127,6 +141,20 @@ class Distribution(Aggregate):
         return cls(asset_id=asset_id, idempotency_key=idempotency_key, terms=terms,
                    asset_decimals=asset_decimals, payment_decimals=payment_decimals,
                    actor=actor)
+
+    @classmethod
+    def create_with_id(cls, distribution_id: UUID, *, asset_id: UUID, idempotency_key: str,
+                       terms: DistributionTerms, asset_decimals: int, payment_decimals: int,
+                       actor: str) -> Distribution:
+        """A distribution whose id its creator derives (a schedule's occurrence n)."""
+        if not idempotency_key or len(idempotency_key) > 200:
+            raise InvalidInput("an idempotency key of 1..200 characters is required")
+        if not actor:
+            raise InvalidInput("every command names its actor")
+        return cls._create(cls.Created, id=distribution_id, asset_id=asset_id,
+                           idempotency_key=idempotency_key, terms=terms,
+                           asset_decimals=asset_decimals, payment_decimals=payment_decimals,
+                           actor=actor)
 
     @event(Created)
     def __init__(self, asset_id: UUID, idempotency_key: str, terms: DistributionTerms,
@@ -229,6 +257,39 @@ class Distribution(Aggregate):
     @event(FundsAwaited)
     def _funds_awaited(self, needed: int, available: int) -> None:
         self.status = Status.WAITING_FOR_FUNDS
+
+    def resume_with_funds(self, *, available: int, needed: int) -> None:
+        if self.status is not Status.WAITING_FOR_FUNDS:
+            raise IllegalTransition(f"distribution {self.id} is {self.status}, not waiting for"
+                                    " funds")
+        if available < needed:
+            raise InvalidInput(f"{available} available does not cover {needed} needed")
+        self._funds_arrived(available=available, needed=needed)
+
+    @event(FundsArrived)
+    def _funds_arrived(self, available: int, needed: int) -> None:
+        self.status = Status.EXECUTING
+
+    def request_retry(self, *, actor: str, leaves: int, unblocked_batches: int,
+                      reason: str) -> None:
+        """Failed leaves are paid again (their failure stays in the batch's history)."""
+        if self.status not in {Status.EXECUTING, Status.COMPLETED_WITH_FAILURES}:
+            raise IllegalTransition(f"distribution {self.id} is {self.status}; only an executing"
+                                    " or partly failed distribution can be retried")
+        if not actor:
+            raise InvalidInput("every command names its actor")
+        if leaves < 0 or unblocked_batches < 0 or leaves > self.failed:
+            raise InvalidInput(f"cannot retry {leaves} of {self.failed} failed leaves")
+        if leaves == 0 and unblocked_batches == 0:
+            raise IllegalTransition(f"distribution {self.id} has nothing to retry")
+        self._retry_requested(actor=actor, leaves=leaves, unblocked_batches=unblocked_batches,
+                              reason=reason[:500])
+
+    @event(RetryRequested)
+    def _retry_requested(self, actor: str, leaves: int, unblocked_batches: int,
+                         reason: str) -> None:
+        self.failed -= leaves
+        self.status = Status.EXECUTING
 
     def record_progress(self, *, paid: int, failed: int, amount_paid: int) -> None:
         if self.totals is None:

@@ -6,8 +6,8 @@ Library errors are translated here, at the boundary, into the domain's own error
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -17,15 +17,23 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 from domain import ids
 from domain.asset import Asset, AssetKind, CorporateAction
-from domain.batch import PayoutBatch
+from domain.batch import BatchStatus, PayoutBatch
 from domain.chain_facts import ChainFact
 from domain.cursor import ChainCursor
 from domain.distribution import Distribution, Status
 from domain.entitlements import EntitlementCalculator, Snapshot, Tally, Totals
-from domain.errors import AlreadyExists, IdempotencyConflict, InvalidInput, NotFound
+from domain.errors import (
+    AlreadyExists,
+    IdempotencyConflict,
+    IllegalTransition,
+    InvalidInput,
+    InvalidTerms,
+    NotFound,
+)
 from domain.merkle import MerkleTree, leaf_hash
 from domain.planning import GasModel, plan_batches
-from domain.terms import DistributionTerms, RuleKind
+from domain.schedule import MissedPolicy, Occurrence, Schedule, occurrence_terms
+from domain.terms import DistributionTerms, ExecutionKind, RuleKind, Trigger
 from domain.transcodings import TRANSCODINGS
 from mass_payout.fact_applier import FactApplier
 
@@ -127,6 +135,10 @@ class PayoutLedger(Application[UUID]):
                                f" not {payment_decimals}")
         if asset.paused:
             raise InvalidInput(f"asset {asset.symbol} is paused")
+        if terms.execution.kind is ExecutionKind.RECURRING \
+                or terms.execution.trigger is Trigger.ON_CORPORATE_ACTION_DATE:
+            raise InvalidTerms(f"{terms.execution.kind} {terms.execution.trigger or ''}".strip()
+                               + " spawns many distributions: define a schedule instead")
         distribution_id = ids.distribution_id(asset_id, idempotency_key)
         if distribution_id in self.repository:
             existing = self.get_distribution(distribution_id)
@@ -258,6 +270,132 @@ class PayoutLedger(Application[UUID]):
         net = distribution.totals.net if distribution.totals else 0
         distribution.expire(unpaid=net - distribution.amount_paid)
         return self._save(distribution)
+
+    def resume_with_funds(self, distribution_id: UUID, *, available: int, needed: int) -> int:
+        distribution = self.get_distribution(distribution_id)
+        distribution.resume_with_funds(available=available, needed=needed)
+        return self._save(distribution)
+
+    def record_attempt_failure(self, batch_id: UUID, *, reason: str,
+                               retry_at: datetime | None, expected_version: int | None = None
+                               ) -> int:
+        """A transient fault stopped a worker's attempt: when it is tried again, or given up."""
+        batch = self.get_batch_by_id(batch_id)
+        if expected_version is not None and batch.version != expected_version:
+            raise AlreadyExists(f"batch {batch.number} changed since it was read")
+        batch.record_attempt_failure(reason=reason, retry_at=retry_at)
+        return self._save(batch)
+
+    def retry_distribution(self, distribution_id: UUID, *, actor: str, reason: str,
+                           leaf_indices: list[int] | None = None,
+                           only: Callable[[str], bool] | None = None) -> tuple[int, int, int]:
+        """Send failed leaves again and unblock blocked batches, in one save.
+
+        `leaf_indices` narrows it to those leaves (each must have failed); `only` to failures
+        whose reason it accepts. Returns (position, leaves retried, batches unblocked).
+        """
+        distribution = self.get_distribution(distribution_id)
+        wanted = None if leaf_indices is None else set(leaf_indices)
+        if wanted is not None:
+            for leaf in wanted:
+                distribution.batch_of_leaf(leaf)  # refuses leaves outside the distribution
+        changed: list[PayoutBatch] = []
+        leaves = unblocked = 0
+        for batch in self.batches(distribution_id):
+            failed = [i for i in batch.failed_leaves()
+                      if (wanted is None or i in wanted)
+                      and (only is None or only(batch.failure_reasons.get(i, "")))]
+            if wanted is not None:
+                wanted -= set(failed)
+            blocked = batch.status is BatchStatus.BLOCKED and only is None
+            if failed or blocked:
+                batch.request_retry(leaf_indices=failed, actor=actor)
+                changed.append(batch)
+                leaves += len(failed)
+                unblocked += int(blocked)
+        if wanted:
+            raise IllegalTransition(f"leaves {sorted(wanted)[:5]} have not failed")
+        distribution.request_retry(actor=actor, leaves=leaves, unblocked_batches=unblocked,
+                                   reason=reason)
+        return self._save(distribution, *changed), leaves, unblocked
+
+    # --- schedules ---
+
+    def define_schedule(self, *, asset_id: UUID, key: str, terms: DistributionTerms,
+                        missed_policy: MissedPolicy | str, misfire_grace: timedelta,
+                        actor: str) -> UUID:
+        """Same key + same definition → the same schedule; same key + another → conflict."""
+        asset = self.get_asset(asset_id)
+        schedule = Schedule.define(asset_id=asset.id, key=key, terms=terms,
+                                   missed_policy=missed_policy, misfire_grace=misfire_grace,
+                                   actor=actor)
+        if schedule.id in self.repository:
+            existing = self.get_schedule(schedule.id)
+            same = (existing.terms, existing.missed_policy, existing.misfire_grace,
+                    existing.created_by) == (schedule.terms, schedule.missed_policy,
+                                             schedule.misfire_grace, schedule.created_by)
+            if not same:
+                raise IdempotencyConflict(f"schedule key {key!r} was used for another schedule")
+            return schedule.id
+        self._save(schedule)
+        return schedule.id
+
+    def get_schedule(self, schedule_id: UUID) -> Schedule:
+        return self._get(schedule_id, Schedule)
+
+    def approve_schedule(self, schedule_id: UUID, actor: str) -> int:
+        schedule = self.get_schedule(schedule_id)
+        schedule.approve(actor)
+        return self._save(schedule)
+
+    def pause_schedule(self, schedule_id: UUID, actor: str, reason: str) -> int:
+        schedule = self.get_schedule(schedule_id)
+        schedule.pause(actor, reason)
+        return self._save(schedule)
+
+    def resume_schedule(self, schedule_id: UUID, actor: str) -> int:
+        schedule = self.get_schedule(schedule_id)
+        schedule.resume(actor)
+        return self._save(schedule)
+
+    def cancel_schedule(self, schedule_id: UUID, actor: str, reason: str) -> int:
+        schedule = self.get_schedule(schedule_id)
+        schedule.cancel(actor, reason)
+        return self._save(schedule)
+
+    def fire_schedule(self, schedule_id: UUID, now: datetime) -> list[UUID]:
+        """Spawn what is due at `now` (missed ones per the policy): one atomic save.
+
+        Each occurrence's distribution is created by the schedule's creator and approved by
+        its approver. A second scheduler firing the same schedule conflicts on the schedule's
+        version (AlreadyExists) and spawns nothing: occurrence ids are deterministic anyway.
+        """
+        schedule = self.get_schedule(schedule_id)
+        asset = self.get_asset(schedule.asset_id)
+        if asset.paused:
+            return []  # occurrences stay due; the policy decides once the asset resumes
+        actions = {a.action_id: a for a in asset.corporate_actions.values()} \
+            if schedule.on_corporate_actions else {}
+        candidates = [Occurrence(a.action_id, a.execution_date) for a in actions.values()
+                      if a.kind == ("COUPON" if asset.kind == AssetKind.BOND else "DIVIDEND")]
+        to_spawn = schedule.fire(now, schedule.due(now, candidates))
+        created: list[Distribution] = []
+        for occurrence in to_spawn:
+            distribution_id = schedule.spawned_occurrence(occurrence, now)
+            if distribution_id in self.repository:
+                continue  # e.g. the same corporate action paid by hand: never twice
+            distribution = Distribution.create_with_id(
+                distribution_id, asset_id=asset.id,
+                idempotency_key=schedule.occurrence_key(occurrence.number),
+                terms=occurrence_terms(schedule, occurrence, actions.get(occurrence.number)),
+                asset_decimals=asset.decimals, payment_decimals=asset.payment_decimals,
+                actor=schedule.created_by)
+            distribution.approve(str(schedule.approved_by))
+            created.append(distribution)
+        schedule.finish_if_exhausted()
+        if schedule.pending_events:
+            self._save(schedule, *created)
+        return [d.id for d in created]
 
     def get_cursor(self, chain_id: int, contract: str) -> ChainCursor | None:
         cursor_id = ChainCursor.create_id(chain_id, contract)

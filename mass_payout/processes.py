@@ -7,6 +7,7 @@ backoff; a reorg below the cursor stops the ingestor loudly (exit code 3), by de
 from __future__ import annotations
 
 import logging
+import os
 import time
 from datetime import timedelta
 
@@ -18,6 +19,7 @@ from chain.gateway import TransientChainError
 from chain.ingest import VaultIngestor
 from chain.logs import JsonRpcLogSource
 from chain.supervisor import Supervisor
+from domain.failures import RetryPolicy
 from domain.planning import GasModel
 from mass_payout.settings import Settings
 from mass_payout.wiring import Services, assets_with_vaults, build
@@ -28,12 +30,19 @@ log = logging.getLogger("mass_payout")
 def run_worker(*, burst: bool = False) -> None:
     """SimpleWorker runs jobs in this process: the wiring (pool, signer) is built once."""
     services = build(Settings.from_env())
-    jobs.install(BatchExecutor(services.ledger, services.gateway, services.signer, GasModel()))
+    executor = BatchExecutor(services.ledger, services.gateway, services.signer, GasModel(),
+                             retry_policy=retry_policy_from_env())
+    jobs.install(executor, services.queue)
     worker = SimpleWorker([services.queue], connection=services.redis)
     try:
         worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
     finally:
         services.close()
+
+
+def retry_policy_from_env() -> RetryPolicy:
+    """MASS_PAYOUT_MAX_ATTEMPTS (default 3) bounds automatic retries of transient faults."""
+    return RetryPolicy(max_attempts=int(os.environ.get("MASS_PAYOUT_MAX_ATTEMPTS", "3")))
 
 
 def ingest_all(*, confirmations: int, from_block: int = 0) -> int:

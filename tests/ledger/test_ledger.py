@@ -36,7 +36,8 @@ from domain.errors import (
 from domain.holdings import TransfersObserved
 from domain.merkle import MerkleTree, PartialTree, leaf_hash
 from domain.planning import GasModel
-from domain.terms import Rule, RuleKind
+from domain.schedule import MissedPolicy, Schedule, ScheduleStatus
+from domain.terms import Execution, ExecutionKind, Recurrence, Rule, RuleKind
 from tests.ledger.helpers import RECORD, USD, holders, import_asset, terms
 
 SMALL_BATCHES = GasModel(per_leaf=1_000_000, budget=12_000_000)  # 11 leaves per batch
@@ -130,7 +131,11 @@ def test_every_event_type_round_trips_through_postgres_unchanged(ledger, reopen)
             UnreadableLog(5, "0xee", 0, vault, "undecodable: test"),
         ])
     assert ledger.get_distribution(did).status is Status.COMPLETED_WITH_FAILURES
-    # The blocked holder claims later: the distribution completes.
+    # An operator asks for the failed holder to be paid again: back to executing.
+    assert ledger.retry_distribution(did, actor="operator", reason="holder unblocked")[1:] \
+        == (1, 0)
+    assert ledger.get_distribution(did).status is Status.EXECUTING
+    # The blocked holder claims meanwhile: the distribution completes.
     ledger.apply_chain_facts(
         chain_id=31337, contract=vault, from_block=1, to_block=20, block_hash="0xb20",
         chain_hash_at_cursor="0xb10", facts=[LeafClaimed(did, 2, failing.account, failing.net,
@@ -145,11 +150,35 @@ def test_every_event_type_round_trips_through_postgres_unchanged(ledger, reopen)
     ledger.commit_distribution(late, tx_hash="0x" + "22" * 32,
                                claim_deadline=RECORD + timedelta(days=30), actor="approver")
     ledger.await_funds(late, needed=10, available=1)
+    ledger.resume_with_funds(late, available=10, needed=10)
     late_batch = ledger.get_batch(late, 0).id
+    ledger.record_attempt_failure(late_batch, reason="RPC failed: timeout",
+                                  retry_at=NOW + timedelta(seconds=2))
     ledger.record_submission(late_batch, tx_hash="0xbb", nonce=2, leaf_indices=[0],
                              signed_at=NOW)
     ledger.reject_submission(late_batch, tx_hash="0xbb", reason="EnforcedPause()")
+    ledger.retry_distribution(late, actor="operator", reason="vault unpaused")
     ledger.expire_distribution(late)
+    # Schedules: one hourly, paused and resumed, fired late (missed + spawned), cancelled;
+    # one of a single occurrence, which finishes once it has spawned it.
+    hourly = ledger.define_schedule(
+        asset_id=asset_id, key="hourly", missed_policy=MissedPolicy.RUN_LATEST,
+        misfire_grace=timedelta(minutes=1), actor="maker",
+        terms=terms(execution=Execution(ExecutionKind.RECURRING, recurrence=Recurrence.HOURLY,
+                                        start=RECORD, count=24)))
+    ledger.approve_schedule(hourly, "checker")
+    ledger.pause_schedule(hourly, "ops", "holiday")
+    ledger.resume_schedule(hourly, "ops")
+    assert len(ledger.fire_schedule(hourly, RECORD + timedelta(hours=2, minutes=30))) == 1
+    ledger.cancel_schedule(hourly, "ops", "replaced")
+    once = ledger.define_schedule(
+        asset_id=asset_id, key="once", missed_policy=MissedPolicy.RUN_ALL,
+        misfire_grace=timedelta(0), actor="maker",
+        terms=terms(execution=Execution(ExecutionKind.RECURRING, recurrence=Recurrence.DAILY,
+                                        start=RECORD, count=1)))
+    ledger.approve_schedule(once, "checker")
+    ledger.fire_schedule(once, RECORD)
+    assert ledger.get_schedule(once).status is ScheduleStatus.FINISHED
     other = ledger.create_distribution(asset_id=asset_id, idempotency_key="void",
                                        terms=terms(), actor="maker")
     ledger.cancel_distribution(other, "maker", "duplicate")
@@ -160,7 +189,8 @@ def test_every_event_type_round_trips_through_postgres_unchanged(ledger, reopen)
     reloaded = [mapper.to_domain_event(n) for n in stored]
     assert reloaded == recorded
     # Guard: every event class the aggregates define was exercised above.
-    defined = {cls for agg in (Asset, Distribution, PayoutBatch, ChainCursor, TransfersObserved)
+    defined = {cls for agg in (Asset, Distribution, PayoutBatch, ChainCursor, TransfersObserved,
+                                Schedule)
                for cls in vars(agg).values()
                if isinstance(cls, type) and issubclass(cls, agg.Event)
                and name_of(cls) not in {"Event", "Created"}}  # the library's generated bases
