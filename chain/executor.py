@@ -72,6 +72,9 @@ class BatchExecutor:
             return self._execute(batch_id, moment, lost_tx)
         except TransientChainError as err:
             return self._transient(batch_id, moment, err)
+        except (OSError, TimeoutError) as err:  # contract reads outside the gateway: requests'
+            # connection errors are OSErrors too
+            return self._transient(batch_id, moment, TransientChainError(f"RPC failed: {err}"))
 
     def _transient(self, batch_id: UUID, now: datetime, err: TransientChainError) -> Outcome:
         batch = self.ledger.get_batch_by_id(batch_id)

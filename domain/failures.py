@@ -69,11 +69,14 @@ def is_short_of_funds(reason: str) -> bool:
 class RetryPolicy:
     """Exponential backoff with equal jitter: attempt k waits between d/2 and d, where
     d = min(cap, base * factor^(k-1)). Jitter spreads the workers a node outage stopped
-    together, so they do not all hit the recovered node in the same second."""
+    together, so they do not all hit the recovered node in the same second.
+
+    The defaults ride out a node restart of up to ~12 s (waits of 2.5-5 s, then 10-20 s)
+    before the third failure hands the batch to an operator."""
 
     max_attempts: int = 3
-    base_seconds: float = 2.0
-    factor: float = 2.0
+    base_seconds: float = 5.0
+    factor: float = 4.0
     cap_seconds: float = 300.0
 
     def __post_init__(self) -> None:

@@ -146,6 +146,18 @@ def supervise(interval: Annotated[float, typer.Option()] = 5.0,
     run_supervisor(interval=interval, grace_seconds=grace, once=once)
 
 
+@app.command()
+def scheduler(interval: Annotated[float, typer.Option(help="seconds between ticks")] = 1.0,
+              once: Annotated[bool, typer.Option(help="one tick (if leader), then exit")]
+              = False) -> None:
+    """Fire schedules and move automated distributions forward. One leads (a PostgreSQL
+    advisory lock); others started alongside wait as standbys."""
+    from mass_payout.processes import run_scheduler
+
+    _logging()
+    run_scheduler(interval=interval, once=once)
+
+
 def _logging() -> None:
     import logging
 

@@ -82,3 +82,8 @@ def fund_vault(net: DevNet, amount: int) -> None:
 def block(net: DevNet, holder: str) -> None:
     """Blocklist a holder in the stablecoin, as USDC does: its transfers will revert."""
     send(net.usd.functions.setBlocked(holder, True), net.admin)
+
+
+def unblock(net: DevNet, holder: str) -> None:
+    """Lift the stablecoin's block (the holder's compliance case is resolved)."""
+    send(net.usd.functions.setBlocked(holder, False), net.admin)

@@ -14,6 +14,7 @@ from rq import Queue
 
 from chain.announce import announce
 from chain.contracts import at
+from chain.failpoints import failpoint
 from chain.gateway import EvmGateway
 from chain.jobs import enqueue_batch
 from chain.signer import Signer
@@ -32,6 +33,7 @@ def commit_on_chain(ledger: PayoutLedger, gateway: EvmGateway, signer: Signer,
     vault = at(gateway.w3, "PayoutVault", asset.vault_address)
     tx_hash = announce(gateway, signer, vault, distribution, payment_token=asset.payment_token,
                        claim_deadline=claim_deadline)
+    failpoint("after-announce")  # crash test: the root is on-chain, the ledger does not know
     ledger.commit_distribution(distribution_id, tx_hash=tx_hash, claim_deadline=claim_deadline,
                                actor=actor)
     return tx_hash

@@ -32,7 +32,13 @@ from domain.errors import (
 )
 from domain.merkle import MerkleTree, leaf_hash
 from domain.planning import GasModel, plan_batches
-from domain.schedule import MissedPolicy, Occurrence, Schedule, occurrence_terms
+from domain.schedule import (
+    MissedPolicy,
+    Occurrence,
+    Schedule,
+    ScheduleStatus,
+    occurrence_terms,
+)
 from domain.terms import DistributionTerms, ExecutionKind, RuleKind, Trigger
 from domain.transcodings import TRANSCODINGS
 from mass_payout.fact_applier import FactApplier
@@ -371,6 +377,8 @@ class PayoutLedger(Application[UUID]):
         version (AlreadyExists) and spawns nothing: occurrence ids are deterministic anyway.
         """
         schedule = self.get_schedule(schedule_id)
+        if schedule.status is not ScheduleStatus.ACTIVE:
+            return []  # pending approval, paused, or ended (perhaps by a twin just now)
         asset = self.get_asset(schedule.asset_id)
         if asset.paused:
             return []  # occurrences stay due; the policy decides once the asset resumes

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 import time
 from datetime import timedelta
 
@@ -21,6 +23,9 @@ from chain.logs import JsonRpcLogSource
 from chain.supervisor import Supervisor
 from domain.failures import RetryPolicy
 from domain.planning import GasModel
+from mass_payout import scheduler as scheduling
+from mass_payout.automation import Automation
+from mass_payout.scheduler import LeaderLock, Scheduler, utcnow
 from mass_payout.settings import Settings
 from mass_payout.wiring import Services, assets_with_vaults, build
 
@@ -100,4 +105,27 @@ def run_supervisor(*, interval: float, grace_seconds: float, once: bool) -> None
                 return
             time.sleep(interval)
     finally:
+        services.close()
+
+
+def run_scheduler(*, interval: float, once: bool) -> None:
+    """Stops cleanly on SIGTERM; a kill -9 releases the leader lock with the connection."""
+    settings = Settings.from_env()
+    services = build(settings)
+    automation = Automation(services.ledger, services.gateway, services.signer, services.queue,
+                            GasModel())
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    lock = LeaderLock(str(settings.database_url), f"scheduler:{settings.schema}")
+    try:
+        if once:
+            if lock.hold():
+                log.info("scheduler tick: %s", dict(Scheduler(services.ledger, automation)
+                                                     .tick(utcnow())))
+            return
+        scheduling.run(Scheduler(services.ledger, automation), lock, stop, interval=interval)
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        lock.release()
         services.close()

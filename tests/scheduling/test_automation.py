@@ -1,0 +1,247 @@
+"""Automated execution end to end: real anvil, PostgreSQL, Redis, and real `mass-payout
+scheduler` / `worker` processes. Each test ends reconciled holder by holder on-chain."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import pytest
+
+from domain.batch import BatchStatus, PayoutBatch
+from domain.distribution import Distribution, Status
+from domain.failures import RetryPolicy
+from domain.planning import GasModel
+from domain.terms import (
+    DistributionKind,
+    DistributionTerms,
+    Execution,
+    ExecutionKind,
+    Rule,
+    RuleKind,
+    Trigger,
+)
+from mass_payout.automation import Automation
+from mass_payout.devnet import fund_vault, holder_addresses, issue_shares
+from mass_payout.execution import dispatch
+from mass_payout.importing import import_asset
+from mass_payout.reconcile import reconcile
+from mass_payout.scheduler import Scheduler
+from tests.execution.conftest import Stack
+
+pytestmark = [pytest.mark.scheduling, pytest.mark.anvil]
+TOTAL = 1_000 * 10**6
+
+
+def automated(stack: Stack, execution: Execution, *, key: str, holders: int = 12) -> UUID:
+    """Shares issued, the asset imported, a distribution created and approved: no more.
+    The scheduler takes the snapshot, commits the root and starts it."""
+    net = stack.net
+    net.holders = holder_addresses(holders, tag=key)
+    issue_shares(net, [(h, 1_000 + 37 * i) for i, h in enumerate(net.holders)])
+    asset_id = import_asset(stack.ledger, net.w3, chain_id=31337,
+                            token_address=net.token.address, payment_token=net.usd.address,
+                            payment_decimals=6, vault_address=net.vault.address,
+                            actor="importer", operator=net.admin, approver=net.admin)
+    terms = DistributionTerms(kind=DistributionKind.DIVIDEND, rule=Rule(RuleKind.PRO_RATA, TOTAL),
+                              record_date=datetime.now(UTC) - timedelta(seconds=1),
+                              execution=execution)
+    did = stack.ledger.create_distribution(asset_id=asset_id, idempotency_key=key, terms=terms,
+                                           actor="maker")
+    stack.ledger.approve_distribution(did, "checker")
+    return did
+
+
+def automation(stack: Stack) -> Automation:
+    s = stack.services
+    return Automation(s.ledger, s.gateway, s.signer, s.queue, GasModel())
+
+
+def events(stack: Stack, aggregate_id: UUID) -> list[object]:
+    return list(stack.ledger.repository.event_store.get(aggregate_id))
+
+
+def assert_reconciled(stack: Stack, did: UUID) -> None:
+    result = reconcile(stack.ledger, stack.net.w3, did, check_balances=True)
+    assert result.differences == []
+    assert result.chain_paid == result.ledger_paid > 0
+
+
+def test_a_scheduled_distribution_starts_within_5_seconds_of_its_time(stack: Stack):
+    at = datetime.now(UTC) + timedelta(seconds=6)
+    did = automated(stack, Execution(ExecutionKind.SCHEDULED, at=at), key="scheduled")
+    fund_vault(stack.net, TOTAL)
+    stack.spawn("scheduler", "--interval", "0.5")
+    stack.spawn("worker")
+    # Prepared ahead of its time (snapshot, commit), then started at its time.
+    deadline = time.monotonic() + 60
+    while stack.ledger.get_distribution(did).status is not Status.EXECUTING \
+            and time.monotonic() < deadline:
+        assert datetime.now(UTC) < at or \
+            stack.ledger.get_distribution(did).status is not Status.APPROVED
+        time.sleep(0.2)
+    started = next(e for e in events(stack, did)
+                   if isinstance(e, Distribution.ExecutionStarted))
+    assert timedelta(0) <= started.timestamp - at < timedelta(seconds=5)
+    assert started.actor == "scheduler"
+    assert stack.wait_until_done(did) is Status.COMPLETED
+    assert_reconciled(stack, did)
+
+
+def test_short_of_funds_it_waits_then_completes_after_a_deposit(stack: Stack):
+    did = automated(stack, Execution(ExecutionKind.AUTOMATIC, trigger=Trigger.ON_DEPOSIT),
+                    key="on-deposit")
+    scheduler = Scheduler(stack.ledger, automation(stack))
+    for _ in range(4):  # snapshot, commit, then: the vault is empty
+        scheduler.tick(datetime.now(UTC))
+    d = stack.ledger.get_distribution(did)
+    assert d.status is Status.WAITING_FOR_FUNDS
+    awaited = next(e for e in events(stack, did) if isinstance(e, Distribution.FundsAwaited))
+    assert (awaited.needed, awaited.available) == (d.totals.net, 0)
+    fund_vault(stack.net, d.totals.net // 2)  # not enough yet
+    assert scheduler.tick(datetime.now(UTC))["resumed"] == 0
+    fund_vault(stack.net, d.totals.net)
+    assert scheduler.tick(datetime.now(UTC))["resumed"] == 1
+    stack.spawn("worker")
+    assert stack.wait_until_done(did) is Status.COMPLETED
+    assert_reconciled(stack, did)
+
+
+def test_a_scheduler_killed_after_announcing_resumes_to_completion(stack: Stack):
+    did = automated(stack, Execution(ExecutionKind.AUTOMATIC, trigger=Trigger.ON_DEPOSIT),
+                    key="killed")
+    fund_vault(stack.net, TOTAL)
+    crashing = stack.spawn("scheduler", "--interval", "0.2", failpoint="after-announce")
+    assert crashing.wait(timeout=60) == -9
+    # The root is on the vault; the ledger never heard of it.
+    assert stack.ledger.get_distribution(did).status is Status.SNAPSHOTTED
+    stack.spawn("scheduler", "--interval", "0.2")
+    stack.spawn("worker")
+    assert stack.wait_until_done(did) is Status.COMPLETED
+    committed = next(e for e in events(stack, did) if isinstance(e, Distribution.Committed))
+    receipt = stack.net.w3.eth.get_transaction_receipt(committed.tx_hash)  # the real tx
+    assert receipt["status"] == 1
+    assert_reconciled(stack, did)
+
+
+def test_transient_faults_back_off_give_up_after_3_and_an_operator_retry_completes(
+        stack: Stack):
+    from web3 import HTTPProvider
+
+    from chain.devchain import free_port
+    from chain.executor import BatchExecutor
+    from mass_payout.settings import Settings
+    from mass_payout.wiring import build
+
+    did = automated(stack, Execution(ExecutionKind.MANUAL), key="flaky")
+    fund_vault(stack.net, TOTAL)
+    scheduler = Scheduler(stack.ledger, automation(stack))
+    for _ in range(2):  # MANUAL: prepared by the scheduler, started by an operator
+        scheduler.tick(datetime.now(UTC))
+    assert stack.ledger.get_distribution(did).status is Status.COMMITTED
+    stack.ledger.start_execution(did, "operator")
+    # A worker whose node goes away (its endpoint now refuses connections).
+    services = build(Settings.from_env(stack.env))
+    executor = BatchExecutor(services.ledger, services.gateway, services.signer, GasModel(),
+                             retry_policy=RetryPolicy(), unit_random=lambda: 0.5)
+    batch_id = stack.ledger.get_batch(did, 0).id
+    node = services.gateway.w3.provider
+    services.gateway.w3.provider = HTTPProvider(f"http://127.0.0.1:{free_port()}")
+    t0 = datetime(2027, 1, 1, tzinfo=UTC)
+    first = executor.execute(batch_id, now=t0)
+    second = executor.execute(batch_id, now=first.retry_at)
+    third = executor.execute(batch_id, now=second.retry_at)
+    # Waits of 3/4 of 5 s and of 20 s (backoff ceilings 5 s and 20 s, jitter pinned at 0.5).
+    assert first.action == second.action == "retry-later"
+    assert first.retry_at - t0 == timedelta(seconds=3.75)
+    assert second.retry_at - first.retry_at == timedelta(seconds=15)
+    assert third.action == "gave-up"
+    failures = [e for e in events(stack, batch_id) if isinstance(e, PayoutBatch.AttemptFailed)]
+    assert [(e.attempt, e.retry_at) for e in failures] == [
+        (1, first.retry_at), (2, second.retry_at), (3, None)]
+    assert all("RPC failed" in e.reason for e in failures)
+    batch = stack.ledger.get_batch(did, 0)
+    assert batch.status is BatchStatus.BLOCKED and "gave up after 3" in str(batch.rejection)
+    # The node is back; an operator retries; the batch is paid exactly once.
+    services.gateway.w3.provider = node
+    _, leaves, unblocked = stack.ledger.retry_distribution(did, actor="ops",
+                                                           reason="node restarted")
+    assert (leaves, unblocked) == (0, 1)
+    assert executor.execute(batch_id).action == "submitted"
+    assert stack.wait_until_done(did) is Status.COMPLETED
+    services.close()
+    assert_reconciled(stack, did)
+
+
+def test_a_holder_failure_waits_for_an_operator_retry_then_pays(stack: Stack):
+    from mass_payout.devnet import block, unblock
+
+    did = automated(stack, Execution(ExecutionKind.AUTOMATIC, trigger=Trigger.ON_DEPOSIT),
+                    key="holder")
+    fund_vault(stack.net, TOTAL)
+    blocked = stack.net.holders[3]
+    block(stack.net, blocked)
+    scheduler = Scheduler(stack.ledger, automation(stack))
+    for _ in range(3):
+        scheduler.tick(datetime.now(UTC))
+    stack.spawn("worker")
+    assert stack.wait_until_done(did) is Status.COMPLETED_WITH_FAILURES
+    d = stack.ledger.get_distribution(did)
+    assert d.failed == 1
+    # Nothing retries a holder-permanent failure by itself.
+    scheduler.tick(datetime.now(UTC))
+    assert stack.ledger.get_distribution(did).status is Status.COMPLETED_WITH_FAILURES
+    unblock(stack.net, blocked)  # the issuer's compliance team clears the holder
+    _, leaves, _ = stack.ledger.retry_distribution(did, actor="ops", reason="holder cleared")
+    assert leaves == 1
+    dispatch(stack.ledger, stack.services.queue, did)
+    assert stack.wait_until_done(did) is Status.COMPLETED
+    assert_reconciled(stack, did)
+
+
+def test_a_corporate_action_is_paid_on_its_execution_date_from_the_tokens_terms(stack: Stack):
+    from chain.contracts import call, send
+    from domain import ids
+    from domain.accounts import canonical
+    from domain.schedule import MissedPolicy
+    from mass_payout.importing import import_asset as reimport
+
+    net = stack.net
+    net.holders = holder_addresses(8, tag="action")
+    issue_shares(net, [(h, 500 + 11 * i) for i, h in enumerate(net.holders)])
+    now = int(datetime.now(UTC).timestamp())
+    per_unit = 3 * 10**6  # 3 USD per whole share
+    send(net.token.functions.setDividend(now - 5, now + 3, per_unit), net.admin)
+    asset_id = reimport(stack.ledger, net.w3, chain_id=31337, token_address=net.token.address,
+                        payment_token=net.usd.address, payment_decimals=6,
+                        vault_address=net.vault.address, actor="importer",
+                        operator=net.admin, approver=net.admin)
+    action_id = int(call(net.token.functions.getCorporateActionCount())) - 1
+    schedule_id = stack.ledger.define_schedule(
+        asset_id=asset_id, key="dividends", missed_policy=MissedPolicy.RUN_ALL,
+        misfire_grace=timedelta(minutes=5), actor="maker",
+        terms=DistributionTerms(kind=DistributionKind.DIVIDEND, rule=Rule(RuleKind.PER_UNIT, 1),
+                                record_date=datetime.now(UTC),
+                                execution=Execution(ExecutionKind.AUTOMATIC,
+                                                    trigger=Trigger.ON_CORPORATE_ACTION_DATE)))
+    stack.ledger.approve_schedule(schedule_id, "checker")
+    fund_vault(net, 10**12)
+    scheduler = Scheduler(stack.ledger, automation(stack))
+    assert scheduler.tick(datetime.now(UTC))["spawned"] == 0  # before its execution date
+    time.sleep(3.5)
+    for _ in range(4):  # spawn + snapshot, commit, start
+        scheduler.tick(datetime.now(UTC))
+    did = ids.distribution_id(asset_id, f"corporate-action/{action_id}")
+    d = stack.ledger.get_distribution(did)
+    assert d.status is Status.EXECUTING
+    action_snapshot = call(net.token.functions.getCorporateAction(action_id))[4]
+    assert action_snapshot and d.snapshot_ref.endswith(f"snapshot:{action_snapshot}")
+    stack.spawn("worker")
+    assert stack.wait_until_done(did) is Status.COMPLETED
+    assert_reconciled(stack, did)
+    paid = {b.leaves[i].account: b.leaves[i].net for b in stack.ledger.batches(did)
+            for i in b.leaf_range}
+    shares = dict(zip(net.holders, (500 + 11 * i for i in range(8)), strict=True))
+    decimals = stack.ledger.get_asset(asset_id).decimals
+    assert paid == {canonical(h): shares[h] * per_unit // 10**decimals for h in net.holders}
