@@ -38,26 +38,28 @@ def execute_batch(batch_id: str, lost_tx: str | None = None) -> str:
         raise RuntimeError("worker not wired: run it with `mass-payout worker`")
     outcome = _executor.execute(UUID(batch_id), lost_tx=lost_tx)
     if outcome.action == "retry-later" and outcome.retry_at is not None:
-        schedule_retry(_queue, UUID(batch_id), outcome.retry_at,
-                       _executor.ledger.get_batch_by_id(UUID(batch_id)).transient_failures,
-                       lost_tx=outcome.lost_tx)
+        batch = _executor.ledger.get_batch_by_id(UUID(batch_id))
+        schedule_retry(_queue, batch.id, outcome.retry_at, batch.transient_failures,
+                       generation=batch.retries, lost_tx=outcome.lost_tx)
     return f"{outcome.action}: {outcome.detail} {outcome.tx_hash or ''}".strip()
 
 
-def job_id(batch_id: UUID, attempt: int = 0) -> str:
-    return f"execute-{batch_id}" + (f"-r{attempt}" if attempt else "")
+def job_id(batch_id: UUID, attempt: int = 0, generation: int = 0) -> str:
+    """One id per (operator-retry generation, submission attempt): each is queued once."""
+    return (f"execute-{batch_id}" + (f"-g{generation}" if generation else "")
+            + (f"-r{attempt}" if attempt else ""))
 
 
-def retry_job_id(batch_id: UUID, failures: int) -> str:
-    return f"execute-{batch_id}-t{failures}"
+def retry_job_id(batch_id: UUID, failures: int, generation: int = 0) -> str:
+    return f"{job_id(batch_id, generation=generation)}-t{failures}"
 
 
-def schedule_retry(queue: Queue, batch_id: UUID, at: datetime, failures: int,
-                   lost_tx: str | None = None) -> bool:
+def schedule_retry(queue: Queue, batch_id: UUID, at: datetime, failures: int, *,
+                   generation: int = 0, lost_tx: str | None = None) -> bool:
     """Queue the attempt after transient failure `failures` for `at` (once per failure)."""
     try:
         queue.enqueue_at(at, execute_batch, str(batch_id), lost_tx,
-                         job_id=retry_job_id(batch_id, failures), unique=True,
+                         job_id=retry_job_id(batch_id, failures, generation), unique=True,
                          retry=RETRY, job_timeout=300, result_ttl=86_400,
                          failure_ttl=30 * 86_400)
     except DuplicateJobError:
@@ -66,7 +68,7 @@ def schedule_retry(queue: Queue, batch_id: UUID, at: datetime, failures: int,
 
 
 def enqueue_batch(queue: Queue, batch_id: UUID, attempt: int = 0,
-                  lost_tx: str | None = None) -> bool:
+                  lost_tx: str | None = None, generation: int = 0) -> bool:
     """Queue one attempt at a batch; False if that attempt is already queued or running.
 
     A first attempt's result is kept for a week (the audit of who ran what). A re-attempt
@@ -74,7 +76,8 @@ def enqueue_batch(queue: Queue, batch_id: UUID, attempt: int = 0,
     the executor found the transaction merely slow and it is later dropped after all.
     """
     try:
-        queue.enqueue(execute_batch, str(batch_id), lost_tx, job_id=job_id(batch_id, attempt),
+        queue.enqueue(execute_batch, str(batch_id), lost_tx,
+                      job_id=job_id(batch_id, attempt, generation),
                       unique=True, retry=RETRY, job_timeout=300,
                       result_ttl=0 if lost_tx else 7 * 86_400, failure_ttl=30 * 86_400)
     except DuplicateJobError:

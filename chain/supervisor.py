@@ -74,10 +74,12 @@ class Supervisor:
                 return None
             lost = batch.tx_hashes[-1] if batch.status is BatchStatus.SUBMITTED else None
             queued = schedule_retry(self.queue, batch.id, now, batch.transient_failures,
-                                    lost_tx=lost)
+                                    generation=batch.retries, lost_tx=lost)
             return "queued" if queued else None
         if batch.status is not BatchStatus.SUBMITTED:
-            return "queued" if enqueue_batch(self.queue, batch.id, batch.attempts) else None
+            queued = enqueue_batch(self.queue, batch.id, batch.attempts,
+                                   generation=batch.retries)
+            return "queued" if queued else None
         last = batch.tx_hashes[-1]
         state = last_submission(self.gateway, batch, now, self.grace)
         if state is Submission.REVERTED:
@@ -85,7 +87,8 @@ class Supervisor:
             return "rejected"
         if state is not Submission.LOST:
             return None  # mined (the ingestor brings its outcomes), pending, or settled
-        queued = enqueue_batch(self.queue, batch.id, batch.attempts, lost_tx=last)
+        queued = enqueue_batch(self.queue, batch.id, batch.attempts, lost_tx=last,
+                               generation=batch.retries)
         return "resubmitted" if queued else None
 
     def _revert(self, tx_hash: str) -> str:

@@ -155,6 +155,7 @@ class PayoutBatch(Aggregate):
         self.gas_used = 0
         self.transient_failures = 0  # consecutive, since the last submission or retry
         self.retry_at: datetime | None = None
+        self.retries = 0  # operator (or funds) retries: a new generation of job ids each
 
     @event(HolderEntitled)
     def _holder_entitled(self, position: int, account: str, balance: int, gross: int,
@@ -250,6 +251,7 @@ class PayoutBatch(Aggregate):
     def _retry_requested(self, leaf_indices: list[int], unblocked: bool, actor: str) -> None:
         for i in leaf_indices:
             del self.outcomes[i]  # undecided again; the LeafFailed event stays in history
+        self.retries += 1
         self.transient_failures = 0
         self.retry_at = None
         if unblocked:

@@ -43,7 +43,11 @@ def utc(moment: datetime, what: str) -> datetime:
     """Timestamps are timezone-aware and normalised to UTC, so comparisons never lie."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise InvalidInput(f"{what} must carry a timezone (UTC expected)")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 has no UTC equivalent
+        raise InvalidInput(f"{what} {moment.isoformat()} is outside the representable range"
+                           ) from None
 
 
 def utc_now() -> datetime:

@@ -44,7 +44,8 @@ def dispatch(ledger: PayoutLedger, queue: Queue, distribution_id: UUID) -> int:
     queued = 0
     for batch in ledger.batches(distribution_id):
         if batch.undecided_leaves():
-            queued += enqueue_batch(queue, batch.id, attempt=batch.attempts)
+            queued += enqueue_batch(queue, batch.id, attempt=batch.attempts,
+                                    generation=batch.retries)
     return queued
 
 
