@@ -34,8 +34,10 @@ _HOLDER_ERRORS = frozenset({
     "TokenNotAssociated", "TokenNotAssociatedToAccount", "ERC20InvalidReceiver",
     "AddressInsufficientBalance", "FailedCall", "SafeERC20FailedOperation",
 })
-_FUNDS_ERRORS = frozenset({"ERC20InsufficientBalance", "InsufficientVaultBalance",
-                           "InsufficientFunds"})
+# The payer (the vault) is short: OpenZeppelin's ERC20, our reference stablecoin, HTS-style.
+_FUNDS_ERRORS = frozenset({"ERC20InsufficientBalance", "InsufficientBalance",
+                           "InsufficientVaultBalance", "InsufficientFunds",
+                           "InsufficientTokenBalance"})
 _PAUSE_ERRORS = frozenset({"EnforcedPause", "TokenPaused", "VaultPaused", "Paused"})
 _TRANSIENT_TEXT = ("rpc failed", "broadcast failed", "nonce too low", "replacement underpriced",
                    "fee too low", "underpriced", "timeout", "timed out", "connection",

@@ -34,7 +34,7 @@ log = logging.getLogger("mass_payout")
 
 def run_worker(*, burst: bool = False) -> None:
     """SimpleWorker runs jobs in this process: the wiring (pool, signer) is built once."""
-    services = build(Settings.from_env())
+    services = build_when_reachable(Settings.from_env())
     executor = BatchExecutor(services.ledger, services.gateway, services.signer, GasModel(),
                              retry_policy=retry_policy_from_env())
     jobs.install(executor, services.queue)
@@ -45,13 +45,26 @@ def run_worker(*, burst: bool = False) -> None:
         services.close()
 
 
+def build_when_reachable(settings: Settings, max_delay: float = 30.0) -> Services:
+    """A process started while the node is down waits for it (with backoff) instead of
+    exiting: starting order between the node and our processes must not matter."""
+    delay = 1.0
+    while True:
+        try:
+            return build(settings)
+        except TransientChainError as err:
+            log.warning("chain unreachable at start, retrying in %.0fs: %s", delay, err)
+            time.sleep(delay)
+            delay = min(delay * 2, max_delay)
+
+
 def retry_policy_from_env() -> RetryPolicy:
     """MASS_PAYOUT_MAX_ATTEMPTS (default 3) bounds automatic retries of transient faults."""
     return RetryPolicy(max_attempts=int(os.environ.get("MASS_PAYOUT_MAX_ATTEMPTS", "3")))
 
 
 def ingest_all(*, confirmations: int, from_block: int = 0) -> int:
-    services = build(Settings.from_env())
+    services = build_when_reachable(Settings.from_env())
     try:
         return ingest_with(services, confirmations=confirmations, from_block=from_block)
     finally:
@@ -70,7 +83,7 @@ def ingest_with(services: Services, *, confirmations: int, from_block: int = 0) 
 
 
 def run_ingestor(*, confirmations: int, interval: float, once: bool) -> None:
-    services = build(Settings.from_env())
+    services = build_when_reachable(Settings.from_env())
     delay = interval
     try:
         while True:
@@ -90,7 +103,7 @@ def run_ingestor(*, confirmations: int, interval: float, once: bool) -> None:
 
 
 def run_supervisor(*, interval: float, grace_seconds: float, once: bool) -> None:
-    services = build(Settings.from_env())
+    services = build_when_reachable(Settings.from_env())
     supervisor = Supervisor(services.ledger, services.gateway, services.queue,
                             grace=timedelta(seconds=grace_seconds))
     try:
@@ -111,7 +124,7 @@ def run_supervisor(*, interval: float, grace_seconds: float, once: bool) -> None
 def run_scheduler(*, interval: float, once: bool) -> None:
     """Stops cleanly on SIGTERM; a kill -9 releases the leader lock with the connection."""
     settings = Settings.from_env()
-    services = build(settings)
+    services = build_when_reachable(settings)
     automation = Automation(services.ledger, services.gateway, services.signer, services.queue,
                             GasModel())
     stop = threading.Event()

@@ -34,6 +34,10 @@ class FlakyProxy:
         """Stop listening (new connections are refused) and cut every open connection."""
         listener, self._listener = self._listener, None
         if listener is not None:
+            # close() alone does not wake a thread blocked in accept(): that thread would take
+            # one more connection after "down". shutdown() does wake it.
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
             listener.close()
         with self._lock:
             conns, self._conns = self._conns, []
@@ -48,6 +52,9 @@ class FlakyProxy:
                 client, _ = listener.accept()
             except OSError:
                 return  # closed by down()
+            if self._listener is not listener:  # went down while this one was arriving
+                client.close()
+                return
             upstream = socket.create_connection(("127.0.0.1", self.target_port))
             with self._lock:
                 self._conns += [client, upstream]

@@ -119,17 +119,32 @@ def test_the_rpc_node_down_for_10_seconds_then_back_and_the_distribution_complet
     proxy.up()
     stack.env["RPC_URL"] = proxy.url
     worker = stack.spawn("worker")
-    time.sleep(2)  # the worker is up, connected and idle
+    from rq import Worker
+
+    while not Worker.all(connection=stack.services.redis):  # up, connected and idle
+        assert worker.poll() is None
+        time.sleep(0.2)
     # The node goes down; execution starts anyway: every job meets a refused connection.
     proxy.down()
+    from chain.contracts import call
+
+    vault_balance = call(stack.net.usd.functions.balanceOf(stack.net.vault.address))
     start(stack, did)
     time.sleep(10)
     assert worker.poll() is None  # the worker survived the outage; its jobs wait to retry
-    assert stack.ledger.get_distribution(did).paid == 0
-    # The node is back: RQ's backoff retries the jobs and everyone is paid exactly once.
+    # Nothing reached the chain meanwhile (checked on the node itself, not through the proxy).
+    assert call(stack.net.usd.functions.balanceOf(stack.net.vault.address)) == vault_balance
+    # The node is back: the backoff's scheduled attempts pay everyone exactly once.
     proxy.up()
     assert stack.wait_until_done(did) is Status.COMPLETED
     assert_reconciled(stack, did)
+    # Each failed attempt is on the record, with when it was to be tried again.
+    from domain.batch import PayoutBatch
+
+    failed = [e for b in stack.ledger.batches(did)
+              for e in stack.ledger.repository.event_store.get(b.id)
+              if isinstance(e, PayoutBatch.AttemptFailed)]
+    assert failed and all(e.retry_at is not None and "RPC failed" in e.reason for e in failed)
 
 
 def test_a_reorg_below_the_cursor_halts_ingestion_and_deletes_nothing(stack: Stack):

@@ -11,7 +11,7 @@ import pytest
 
 from domain.batch import BatchStatus, PayoutBatch
 from domain.distribution import Distribution, Status
-from domain.failures import RetryPolicy
+from domain.failures import RetryPolicy, is_short_of_funds
 from domain.planning import GasModel
 from domain.terms import (
     DistributionKind,
@@ -248,3 +248,44 @@ def test_a_corporate_action_is_paid_on_its_execution_date_from_the_tokens_terms(
     shares = dict(zip(net.holders, (500 + 11 * i for i in range(8)), strict=True))
     decimals = stack.ledger.get_asset(asset_id).decimals
     assert paid == {canonical(h): shares[h] * per_unit // 10**decimals for h in net.holders}
+
+
+def test_leaves_that_failed_for_want_of_funds_are_paid_after_a_deposit(stack: Stack):
+    """Two batches sent before either is mined both see the vault's full balance; the second
+    one's transfers fail (the stablecoin's InsufficientBalance). A deposit brings them back
+    by itself."""
+    from chain.executor import BatchExecutor
+    from mass_payout.processes import ingest_with
+    from tests.execution.conftest import SMALL_BATCHES
+
+    did = automated(stack, Execution(ExecutionKind.MANUAL), key="short", holders=100)
+    s = stack.services
+    scheduler = Scheduler(stack.ledger, Automation(s.ledger, s.gateway, s.signer, s.queue,
+                                                   SMALL_BATCHES))
+    for _ in range(2):
+        scheduler.tick(datetime.now(UTC))
+    d = stack.ledger.get_distribution(did)
+    assert d.status is Status.COMMITTED and d.batch_count == 2
+    first, second = (stack.ledger.get_batch(did, n) for n in range(2))
+    fund_vault(stack.net, first.total_net)  # enough for one batch only
+    stack.ledger.start_execution(did, "operator")
+    executor = BatchExecutor(s.ledger, s.gateway, s.signer, SMALL_BATCHES)
+    w3 = stack.net.w3
+    w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+    assert [executor.execute(b.id).action for b in (first, second)] == ["submitted"] * 2
+    w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    assert stack.wait_until_done(did) is Status.COMPLETED_WITH_FAILURES
+    second = stack.ledger.get_batch(did, 1)
+    assert len(second.failed_leaves()) == second.leaf_count
+    assert all(is_short_of_funds(r) for r in second.failure_reasons.values())
+    # No deposit yet: nothing to retry with.
+    assert scheduler.tick(datetime.now(UTC))["retried"] == 0
+    fund_vault(stack.net, second.total_net)
+    ingest_with(s, confirmations=0)  # the ingestor records the deposit
+    assert scheduler.tick(datetime.now(UTC))["retried"] == 1
+    retried = next(e for e in events(stack, did) if isinstance(e, Distribution.RetryRequested))
+    assert (retried.actor, retried.leaves) == ("scheduler", second.leaf_count)
+    stack.spawn("worker")
+    assert stack.wait_until_done(did) is Status.COMPLETED
+    assert_reconciled(stack, did)

@@ -59,6 +59,7 @@ def test_due_until_returns_what_is_due_from_the_next_number_on():
     ("AccountBlocked('0x00000000000000000000000000000000000000aa')", FailureClass.HOLDER),
     ("TokenNotAssociated()", FailureClass.HOLDER),
     ("ERC20InsufficientBalance('0xab', 1, 5)", FailureClass.DISTRIBUTION),
+    ("InsufficientBalance('0xab', 0, 12286773)", FailureClass.DISTRIBUTION),
     ("EnforcedPause()", FailureClass.DISTRIBUTION),
     ("RPC failed: connection refused", FailureClass.TRANSIENT),
     ("broadcast failed: nonce too low", FailureClass.TRANSIENT),
