@@ -144,17 +144,18 @@ def holders_at_snapshot(w3: Web3, token: str, snapshot_id: int, *,
         yield list(zip(holders, balances.read(holders), strict=True))
 
 
-def corporate_actions(w3: Web3, token: str) -> list[CorporateAction]:
+def corporate_actions(w3: Web3, token: str, first: int = 0) -> list[CorporateAction]:
+    """The token's declared dividends/coupons from action `first` on (ids are append-only)."""
     contract = _contract(w3, "SecurityToken", token, UnknownTokenError, "token")
     f = contract.functions
     try:
         count: int = f.getCorporateActionCount().call()
-        raw = [f.getCorporateAction(i).call() for i in range(count)]
+        raw = [(i, f.getCorporateAction(i).call()) for i in range(first, count)]
     except _CALL_FAILED:
         raise NotASecurityTokenError(f"{contract.address} has no corporate actions") from None
     return [CorporateAction(action_id=i, kind=_ACTION_KINDS[kind], record_date=_moment(record),
                             execution_date=_moment(execution), amount_per_unit=amount)
-            for i, (kind, record, execution, amount, _snapshot) in enumerate(raw)]
+            for i, (kind, record, execution, amount, _snapshot) in raw]
 
 
 def _contract(w3: Web3, artifact: str, address: str, missing: type[TokenReadError],

@@ -28,6 +28,7 @@ from chain.contracts import at, call
 from chain.gateway import EvmGateway
 from chain.record_date import action_snapshot, snapshot_at_or_after
 from chain.signer import Signer
+from chain.token_reader import corporate_actions
 from domain.distribution import Distribution, Status
 from domain.failures import is_short_of_funds
 from domain.planning import GasModel
@@ -84,6 +85,15 @@ class Automation:
             case Status.EXECUTING | Status.COMPLETED_WITH_FAILURES if deposit_seen and d.failed:
                 return self._retry_funds_failures(d)
         return None
+
+    def refresh_corporate_actions(self, asset_id: UUID) -> int:
+        """Record the dividends/coupons the token declared since the ledger last looked."""
+        asset = self.ledger.get_asset(asset_id)
+        new = corporate_actions(self.gateway.w3, asset.token_address,
+                                first=len(asset.corporate_actions))
+        if new:
+            self.ledger.record_corporate_actions(asset_id, new)
+        return len(new)
 
     def _snapshot(self, d: Distribution) -> None:
         asset = self.ledger.get_asset(d.asset_id)

@@ -30,7 +30,7 @@ import psycopg
 from domain.asset import Asset
 from domain.distribution import Distribution
 from domain.errors import AlreadyExists
-from domain.schedule import SCHEDULE_TERMINAL, Schedule
+from domain.schedule import SCHEDULE_TERMINAL, Schedule, ScheduleStatus
 from mass_payout.automation import SETTLED, Automation
 from mass_payout.ledger import PayoutLedger
 
@@ -93,6 +93,9 @@ class Scheduler:
         if schedule.status in SCHEDULE_TERMINAL:
             self.schedules.discard(schedule_id)
             return
+        if schedule.on_corporate_actions and self.automation is not None \
+                and schedule.status is ScheduleStatus.ACTIVE:
+            done["actions"] += self.automation.refresh_corporate_actions(schedule.asset_id)
         spawned = self.ledger.fire_schedule(schedule_id, now)
         done["spawned"] += len(spawned)
 

@@ -213,14 +213,10 @@ def test_a_corporate_action_is_paid_on_its_execution_date_from_the_tokens_terms(
     net = stack.net
     net.holders = holder_addresses(8, tag="action")
     issue_shares(net, [(h, 500 + 11 * i) for i, h in enumerate(net.holders)])
-    now = int(datetime.now(UTC).timestamp())
-    per_unit = 3 * 10**6  # 3 USD per whole share
-    send(net.token.functions.setDividend(now - 5, now + 3, per_unit), net.admin)
     asset_id = reimport(stack.ledger, net.w3, chain_id=31337, token_address=net.token.address,
                         payment_token=net.usd.address, payment_decimals=6,
                         vault_address=net.vault.address, actor="importer",
                         operator=net.admin, approver=net.admin)
-    action_id = int(call(net.token.functions.getCorporateActionCount())) - 1
     schedule_id = stack.ledger.define_schedule(
         asset_id=asset_id, key="dividends", missed_policy=MissedPolicy.RUN_ALL,
         misfire_grace=timedelta(minutes=5), actor="maker",
@@ -231,7 +227,13 @@ def test_a_corporate_action_is_paid_on_its_execution_date_from_the_tokens_terms(
     stack.ledger.approve_schedule(schedule_id, "checker")
     fund_vault(net, 10**12)
     scheduler = Scheduler(stack.ledger, automation(stack))
-    assert scheduler.tick(datetime.now(UTC))["spawned"] == 0  # before its execution date
+    # The issuer declares a dividend after the import: the scheduler picks it up from the token.
+    now = int(datetime.now(UTC).timestamp())
+    per_unit = 3 * 10**6  # 3 USD per whole share
+    send(net.token.functions.setDividend(now - 5, now + 3, per_unit), net.admin)
+    action_id = int(call(net.token.functions.getCorporateActionCount())) - 1
+    first = scheduler.tick(datetime.now(UTC))
+    assert (first["actions"], first["spawned"]) == (1, 0)  # known; before its execution date
     time.sleep(3.5)
     for _ in range(4):  # spawn + snapshot, commit, start
         scheduler.tick(datetime.now(UTC))
