@@ -11,6 +11,7 @@ is announced, start is a state transition, and batch jobs have deterministic ids
                                     corporate-action occurrences at once; ON_DEPOSIT once the
                                     vault holds the net amount, else WAITING_FOR_FUNDS)
     WAITING_FOR_FUNDS, funded     → resume
+    claim deadline passed         → EXPIRED (the unpaid rest is the treasury's to reclaim)
     EXECUTING / partly failed, a deposit arrived → retry leaves that failed for want of funds
 
 MANUAL distributions are prepared (snapshot, commit) but started only by an operator.
@@ -29,7 +30,7 @@ from chain.gateway import EvmGateway
 from chain.record_date import action_snapshot, snapshot_at_or_after
 from chain.signer import Signer
 from chain.token_reader import corporate_actions
-from domain.distribution import Distribution, Status
+from domain.distribution import TRANSITIONS, Distribution, Status
 from domain.failures import is_short_of_funds
 from domain.planning import GasModel
 from domain.schedule import action_of_key
@@ -56,6 +57,10 @@ class Automation:
         """Take the next step this distribution is ready for; returns what was done."""
         d = self.ledger.get_distribution(distribution_id)
         execution = d.terms.execution
+        if d.claim_deadline is not None and d.claim_deadline <= now \
+                and Status.EXPIRED in TRANSITIONS[d.status]:
+            self.ledger.expire_distribution(d.id)  # what is unpaid is the treasury's to reclaim
+            return "expired"
         match d.status:
             case Status.APPROVED if d.terms.record_date <= now:
                 self._snapshot(d)

@@ -108,6 +108,20 @@ def test_short_of_funds_it_waits_then_completes_after_a_deposit(stack: Stack):
     assert_reconciled(stack, did)
 
 
+def test_past_its_claim_deadline_an_unfunded_distribution_expires(stack: Stack):
+    did = automated(stack, Execution(ExecutionKind.AUTOMATIC, trigger=Trigger.ON_DEPOSIT),
+                    key="expires")
+    scheduler = Scheduler(stack.ledger, automation(stack))
+    for _ in range(3):
+        scheduler.tick(datetime.now(UTC))
+    d = stack.ledger.get_distribution(did)
+    assert d.status is Status.WAITING_FOR_FUNDS and d.claim_deadline is not None
+    assert scheduler.tick(d.claim_deadline + timedelta(seconds=1))["expired"] == 1
+    expired = next(e for e in events(stack, did) if isinstance(e, Distribution.Expired))
+    assert stack.ledger.get_distribution(did).status is Status.EXPIRED
+    assert expired.unpaid == d.totals.net
+
+
 def test_a_scheduler_killed_after_announcing_resumes_to_completion(stack: Stack):
     did = automated(stack, Execution(ExecutionKind.AUTOMATIC, trigger=Trigger.ON_DEPOSIT),
                     key="killed")
