@@ -22,6 +22,7 @@ from api.controllers.assets import AssetController
 from api.controllers.distributions import DistributionController
 from api.controllers.ops import OpsController
 from api.controllers.reports import ReportController
+from api.controllers.schedules import ScheduleController
 from api.docs import OfflineDocs, document_strict_bodies
 from api.problems import HANDLERS, ProblemDocs, reject_unknown_query
 from api.reads import ReadModels
@@ -56,8 +57,8 @@ def create_app(wiring: Wiring, *, debug: bool = False) -> Litestar:
             await wiring.reads.close()
 
     app = Litestar(
-        route_handlers=[AssetController, DistributionController, ReportController,
-                        OpsController],
+        route_handlers=[AssetController, DistributionController, ScheduleController,
+                        ReportController, OpsController],
         guards=[guard],
         before_request=reject_unknown_query,
         exception_handlers=HANDLERS,

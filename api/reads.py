@@ -1,16 +1,17 @@
-"""The read side of the API: an async pool on the read models, a row cache, and
-read-your-writes.
+"""The read side of the API: an async pool on the read models, a cache, and read-your-writes.
 
 Reads come only from the `<schema>_views` tables the projections maintain. A read that
 names `wait_for_position` waits (bounded) until its read model has processed that ledger
 position; a position the ledger has not reached is a 409 conflict (not yet), not a wait.
 
-Rows fetched by key (one distribution, one asset) are cached per process, and a read
-model's cache is dropped whenever its projection commits: projections announce every commit
-with NOTIFY, delivered after the commit, and a listener here hears them. So a cached row is
-never older than what the database would answer, give or take the notification's delivery
-(sub-millisecond on one host). A read that raced a commit is not cached (a generation count
-per read model), and while the listener is not connected nothing is cached at all.
+Rows fetched by key (one distribution, one asset) and encoded pages (a list route's answer
+to one set of parameters) are cached per process, and a read model's cache is dropped
+whenever its projection commits: projections announce every commit with NOTIFY, delivered
+after the commit, and a listener here hears them. So a cached value is never older than what
+the database would answer, give or take the notification's delivery (sub-millisecond on one
+host; a read-your-writes wait that sees the commit before its notification drops the cache
+itself). A read that raced a commit is not cached (a generation count per read model), and
+while the listener is not connected nothing is cached at all.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from typing import Any
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, TypeVar, cast
 
 import psycopg
 from psycopg import AsyncConnection, sql
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import AsyncConnectionPool
 
 from api.problems import Problem
@@ -32,20 +34,26 @@ from projections.store import APPLICATION, channel, views_schema
 
 log = logging.getLogger(__name__)
 Row = dict[str, Any]
+T = TypeVar("T")
 
 
 class ReadModels:
     def __init__(self, database_url: str, schema: str, *, pool_size: int = 8,
-                 wait_seconds: float = 5.0, cached_rows: int = 10_000) -> None:
+                 wait_seconds: float = 5.0, cached_rows: int = 10_000,
+                 cached_bytes: int = 32 << 20) -> None:
         self.database_url = database_url
         self.schema = schema
         self.views = views_schema(schema)
         self.wait_seconds = wait_seconds
-        self.cached_rows = cached_rows
+        self.cached_rows = cached_rows  # entries per read model
+        self.cached_bytes = cached_bytes  # encoded pages per read model
         self.pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             database_url, min_size=min(4, pool_size), max_size=pool_size, open=False,
             kwargs={"autocommit": True, "row_factory": dict_row})
-        self._cache: dict[str, dict[Any, Row | None]] = defaultdict(dict)
+        self._cache: dict[str, dict[Hashable, Any]] = defaultdict(dict)
+        self._bytes: dict[str, int] = defaultdict(int)
+        self._loading: dict[str, dict[Hashable, tuple[int, asyncio.Future[Any]]]] = \
+            defaultdict(dict)
         self._generation: dict[str, int] = defaultdict(int)
         self._seen: dict[str, int] = {}  # read model -> last position announced
         self._listening = False
@@ -78,23 +86,65 @@ class ReadModels:
             rows: list[Row] = await cur.fetchall()
             return rows
 
+    async def tuples(self, query: sql.Composable | str, params: Any = None
+                     ) -> list[tuple[Any, ...]]:
+        """Rows as tuples, in binary: for pages that become Structs positionally."""
+        async with self.pool.connection() as conn:
+            cur = conn.cursor(row_factory=tuple_row, binary=True)
+            await cur.execute(query, params, prepare=True)
+            found: list[tuple[Any, ...]] = await cur.fetchall()
+            return found
+
+    async def cached(self, view: str, key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
+        """`await load()`, through the cache of read model `view` (see the module's doc).
+
+        Concurrent misses of one key share one load (after a commit drops the cache, fifty
+        clients polling a page cost one query, not fifty), unless a commit came between: a
+        read that starts after a commit never shares a load that started before it.
+        """
+        if not self._listening:
+            return await load()  # commits go unheard: every read asks the database
+        cache = self._cache[view]
+        if key in cache:
+            return cast("T", cache[key])
+        generation = self._generation[view]
+        loading = self._loading[view]
+        pending = loading.get(key)
+        if pending is None or pending[0] != generation:
+            task = asyncio.ensure_future(self._load(view, key, generation, load))
+            pending = loading[key] = (generation, task)
+            task.add_done_callback(lambda done: self._loaded(view, key, done))
+        # Shielded: a client that goes away does not cancel the others' load.
+        return cast("T", await asyncio.shield(pending[1]))
+
+    async def _load(self, view: str, key: Hashable, generation: int,
+                    load: Callable[[], Awaitable[T]]) -> T:
+        value = await load()
+        if self._listening and generation == self._generation[view]:
+            cache = self._cache[view]
+            size = len(value) if isinstance(value, bytes) else 0
+            if len(cache) >= self.cached_rows or self._bytes[view] + size > self.cached_bytes:
+                cache.clear()
+                self._bytes[view] = 0
+            cache[key] = value
+            self._bytes[view] += size
+        return value
+
+    def _loaded(self, view: str, key: Hashable, task: asyncio.Future[Any]) -> None:
+        loading = self._loading[view]
+        if key in loading and loading[key][1] is task:
+            del loading[key]
+        if not task.cancelled():
+            task.exception()  # retrieved: every waiter may have gone away
+
     async def by_key(self, view: str, table: str, column: str, key: Any) -> Row | None:
         """`SELECT * FROM table WHERE column = key`, through the cache of read model `view`."""
-        cache = self._cache[view]
-        if self._listening and key in cache:
-            return cache[key]
-        generation, listening = self._generation[view], self._listening
         query = self._queries.get((view, table, column))
         if query is None:
             query = sql.SQL("SELECT * FROM {} WHERE {} = %s").format(
                 self.table(table), sql.Identifier(column)).as_string(None)
             self._queries[(view, table, column)] = query
-        row = await self.one(query, (key,))
-        if listening and self._listening and generation == self._generation[view]:
-            if len(cache) >= self.cached_rows:
-                cache.clear()
-            cache[key] = row
-        return row
+        return await self.cached(view, (table, column, key), lambda: self.one(query, (key,)))
 
     async def _listen(self) -> None:
         """Hear every projection commit; reconnect when the connection drops."""
@@ -121,6 +171,7 @@ class ReadModels:
     def _changed(self, view: str) -> None:
         self._generation[view] += 1
         self._cache[view].clear()
+        self._bytes[view] = 0
 
     async def head(self) -> int:
         row = await self.one(sql.SQL("SELECT max(notification_id) AS n FROM {}").format(
@@ -132,9 +183,12 @@ class ReadModels:
 
         result = {}
         for name in PROJECTIONS:
-            row = await self.one(sql.SQL(
-                "SELECT notification_id AS n FROM {} WHERE application_name = %s").format(
-                self.table(f"{name}_tracking")), (APPLICATION,))
+            try:
+                row = await self.one(sql.SQL(
+                    "SELECT notification_id AS n FROM {} WHERE application_name = %s").format(
+                    self.table(f"{name}_tracking")), (APPLICATION,))
+            except psycopg.errors.UndefinedTable:
+                row = None  # a read model the projector has not started yet (a new one)
             result[name] = int(row["n"]) if row else 0
         return result
 
@@ -153,6 +207,8 @@ class ReadModels:
             while True:
                 row = await self.one(query, (APPLICATION,))
                 if row and row["n"] >= position:
+                    if self._seen.get(view, 0) < position:
+                        self._changed(view)  # committed, not yet announced: drop the cache
                     break
                 if time.monotonic() > deadline:
                     raise Problem(503, "projection-lag",

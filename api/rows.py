@@ -6,10 +6,19 @@ import base64
 import json
 from typing import Any
 
+import msgspec
+from litestar import MediaType, Response
+
 from api import schemas
 from api.problems import Problem
 
 AMOUNTS = ("gross", "net", "withheld", "dust", "skipped_amount")
+
+
+def encoded(body: bytes) -> Response[Any]:
+    """A JSON body encoded already (a cached page): the route's return annotation still names
+    its Struct, which is what the OpenAPI document describes."""
+    return Response(body, media_type=MediaType.JSON)
 
 
 def encode_cursor(*values: Any) -> str:
@@ -33,15 +42,34 @@ def text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def distribution(row: dict[str, Any]) -> schemas.Distribution:
-    values = dict(row)
-    for name in (*AMOUNTS, "rule_value", "amount_paid"):
-        values[name] = text(values[name])
-    eligible = values["eligible"] or 0
-    values["progress"] = round(float(values["paid_count"]) / eligible, 6) if eligible else 0.0
-    for drop in ("eligible_balance", "funds_needed", "funds_available", "position"):
-        values.pop(drop, None)
-    return schemas.Distribution(**values)
+def columns(struct: type[msgspec.Struct], expressions: dict[str, str]) -> str:
+    """The SELECT list that yields `struct`'s fields in order: a row then becomes the Struct
+    positionally, with no dict per row. Amounts are cast to text by PostgreSQL, not through
+    Decimal in Python."""
+    return ", ".join(expressions.get(name, name) for name in struct.__struct_fields__)
+
+
+DISTRIBUTION_COLUMNS = columns(schemas.Distribution, {
+    **{name: f"{name}::text" for name in (*AMOUNTS, "rule_value", "amount_paid")},
+    "progress": "NULL",  # computed here, from paid_count and eligible
+})
+_PROGRESS = schemas.Distribution.__struct_fields__.index("progress")
+_PAID = schemas.Distribution.__struct_fields__.index("paid_count")
+_ELIGIBLE = schemas.Distribution.__struct_fields__.index("eligible")
+_CREATED = schemas.Distribution.__struct_fields__.index("created_at")
+
+
+def distribution(row: tuple[Any, ...]) -> schemas.Distribution:
+    """A row selected with DISTRIBUTION_COLUMNS."""
+    values = list(row)
+    eligible = values[_ELIGIBLE] or 0
+    values[_PROGRESS] = round(float(values[_PAID]) / eligible, 6) if eligible else 0.0
+    return schemas.Distribution(*values)
+
+
+def distribution_cursor(row: tuple[Any, ...]) -> str:
+    """The keyset cursor after this row (newest first: created_at, distribution_id)."""
+    return encode_cursor(row[_CREATED].isoformat(), row[0])
 
 
 def holder(row: dict[str, Any]) -> schemas.HolderEntitlement:
@@ -53,12 +81,13 @@ def holder(row: dict[str, Any]) -> schemas.HolderEntitlement:
         failure_reason=row["failure_reason"], attempts=row["attempts"])
 
 
-def batch(row: dict[str, Any]) -> schemas.Batch:
-    values = {k: v for k, v in row.items() if k not in ("distribution_id", "planned_at",
-                                                        "position")}
-    values["total_net"] = str(values["total_net"])
-    values["amount_paid"] = str(values["amount_paid"])
-    return schemas.Batch(**values)
+BATCH_COLUMNS = columns(schemas.Batch, {"total_net": "total_net::text",
+                                       "amount_paid": "amount_paid::text"})
+
+
+def batch(row: tuple[Any, ...]) -> schemas.Batch:
+    """A row selected with BATCH_COLUMNS."""
+    return schemas.Batch(*row)
 
 
 def asset(row: dict[str, Any]) -> schemas.Asset:

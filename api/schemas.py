@@ -7,7 +7,7 @@ safely through most clients.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
@@ -15,6 +15,7 @@ import msgspec
 from domain.asset import AssetKind
 from domain.batch import BatchStatus
 from domain.distribution import Status
+from domain.schedule import MissedPolicy, ScheduleStatus
 from domain.terms import DistributionKind, ExecutionKind, Recurrence, RuleKind, Trigger
 
 Units = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,78}$",
@@ -268,3 +269,101 @@ class Health(msgspec.Struct):
     status: str
     checks: dict[str, str]
     projection_lag: dict[str, int]
+
+
+# --- schedules ---
+
+
+class CadenceIn(msgspec.Struct, forbid_unknown_fields=True):
+    """RECURRING: a recurrence, a start and one of `end` (exclusive) or `count`. Corporate
+    actions: `trigger` alone, and each dividend/coupon the token declares is paid."""
+
+    recurrence: Recurrence | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    count: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | None = None
+    trigger: Literal["ON_CORPORATE_ACTION_DATE"] | None = None
+
+
+class ScheduleCreate(msgspec.Struct, forbid_unknown_fields=True):
+    asset_id: UUID
+    kind: DistributionKind
+    cadence: CadenceIn
+    rule: RuleIn | None = None  # required when RECURRING; corporate actions bring their own
+    missed_policy: MissedPolicy = MissedPolicy.RUN_LATEST
+    misfire_grace_seconds: Annotated[int, msgspec.Meta(ge=0, le=86_400)] = 60
+    withholding_bps: Bps = 0
+    withholding_overrides: Annotated[list[WithholdingOverride],
+                                     msgspec.Meta(max_length=10_000)] = []
+    excluded: Annotated[list[str], msgspec.Meta(
+        max_length=10_000, description="accounts left out of every occurrence")] = []
+    minimum_payout: Units = "0"
+    concept: Text = ""
+
+
+class ScheduleWritten(msgspec.Struct):
+    schedule_id: UUID
+    position: int
+
+
+class Cadence(msgspec.Struct):
+    recurrence: Recurrence | None
+    start: datetime | None
+    end: datetime | None
+    count: int | None
+    trigger: Trigger | None
+
+
+class RuleOut(msgspec.Struct):
+    kind: RuleKind
+    value: str
+
+
+class Schedule(msgspec.Struct):
+    schedule_id: UUID
+    asset_id: UUID
+    key: str
+    status: ScheduleStatus
+    kind: DistributionKind
+    rule: RuleOut  # corporate actions: a placeholder, each action's amount is paid instead
+    cadence: Cadence
+    missed_policy: MissedPolicy
+    misfire_grace_seconds: int
+    concept: str
+    created_by: str
+    approved_by: str | None
+    paused_reason: str
+    next_number: int  # RECURRING: the first occurrence neither spawned nor missed yet
+    spawned: int
+    missed: int
+
+
+class Occurrence(msgspec.Struct):
+    number: int  # occurrence n of a recurrence, or the token's corporate-action id
+    distribution_id: UUID
+
+
+class ScheduleDetail(Schedule):
+    occurrences: list[Occurrence]
+    missed_numbers: list[int]
+
+
+class SchedulePage(msgspec.Struct):
+    items: list[Schedule]
+    next_cursor: str | None
+
+
+class RetryRequest(msgspec.Struct, forbid_unknown_fields=True):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    leaf_indices: Annotated[list[int], msgspec.Meta(
+        max_length=10_000,
+        description="only these failed leaves (none: every failed leaf, and unblock blocked"
+                    " batches; []: only unblock blocked batches)")] | None = None
+
+
+class RetryStarted(msgspec.Struct):
+    position: int
+    leaves_retried: int
+    batches_unblocked: int
+    batches_queued: int
+    queued_by: Literal["api", "supervisor"]  # supervisor: this process has no job queue

@@ -46,7 +46,7 @@ def build_app() -> Litestar:
         w3 = web3_for(settings.rpc_url)
         reader: TokenReader = ChainTokenReader(w3)
         wiring.token_reader = reader
-        wiring.ingestion_lag = IngestionLag(ledger, reads, w3)
+        wiring.ingestion_lag = IngestionLag(reads, w3)
         wiring.probes["chain"] = _probe(lambda: w3.eth.block_number)
     if settings.redis_url:
         redis = Redis.from_url(settings.redis_url)

@@ -165,10 +165,13 @@ def _logging() -> None:
 
 
 def _register_api() -> None:
-    """`serve`, `project` and `keys` live with the API (imported lazily inside each)."""
+    """`serve`, `project` and `keys` live with the API (imported lazily inside each);
+    `schedules` manages schedules with the API's own request rules."""
     from api.commands import register
+    from mass_payout import schedule_cli
 
     register(app)
+    schedule_cli.register(app)
 
 
 _register_api()

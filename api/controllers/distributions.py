@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 from psycopg import sql
@@ -15,11 +17,60 @@ from api.auth import principal_of
 from api.keys import APPROVE, OPERATE, READ
 from api.params import Cursor, Limit, Wait
 from api.problems import Problem
+from api.reads import ReadModels
 from domain.distribution import Status
 from domain.terms import DistributionKind
 
 IdempotencyKey = Annotated[str, HeaderParameter(name="Idempotency-Key", min_length=1,
                                           max_length=200)]
+
+
+# --- reads: each renders the encoded body that `ReadModels.cached` keeps until the read
+# model's next commit. Rows come as tuples in the Structs' field order (api.rows), so a page
+# costs one query and one Struct per row.
+
+_encode = msgspec.json.Encoder().encode
+# Filters of listDistributions, in the order list_ passes them, then the keyset cursor's.
+_FILTERS = ("asset_id = %s", "status = %s", "kind = %s", "created_at >= %s",
+            "created_at < %s", "(created_at, distribution_id) < (%s, %s)")
+
+
+@functools.cache
+def _list_query(views: str, present: tuple[bool, ...]) -> str:
+    where = " AND ".join(f for f, on in zip(_FILTERS, present, strict=True) if on) or "true"
+    return sql.SQL("SELECT " + rows.DISTRIBUTION_COLUMNS + " FROM {} WHERE "  # noqa: S608
+                   + where + " ORDER BY created_at DESC, distribution_id DESC LIMIT %s"
+                   ).format(sql.Identifier(views, "distributions")).as_string(None)
+
+
+async def _distribution_page(reads: ReadModels, filters: tuple[Any, ...], cursor: str | None,
+                             limit: int) -> bytes:
+    after = rows.decode_cursor(cursor, 2)
+    try:
+        keyset = (datetime.fromisoformat(after[0]), UUID(after[1])) if after else ()
+    except ValueError:
+        raise Problem(400, "bad-cursor", "the cursor is not one this API issued") from None
+    present = (*(f is not None for f in filters), bool(keyset))
+    found = await reads.tuples(_list_query(reads.views, present),
+                               [*(f for f in filters if f is not None), *keyset, limit + 1])
+    more = len(found) > limit
+    return _encode(schemas.DistributionPage(
+        [rows.distribution(r) for r in found[:limit]],
+        rows.distribution_cursor(found[limit - 1]) if more else None))
+
+
+async def _distribution(reads: ReadModels, distribution_id: UUID) -> bytes | None:
+    found = await reads.tuples(sql.SQL(
+        "SELECT " + rows.DISTRIBUTION_COLUMNS + " FROM {} WHERE distribution_id = %s"  # noqa: S608
+    ).format(reads.table("distributions")), (distribution_id,))
+    return _encode(rows.distribution(found[0])) if found else None
+
+
+async def _batch_page(reads: ReadModels, distribution_id: UUID) -> bytes:
+    found = await reads.tuples(sql.SQL(
+        "SELECT " + rows.BATCH_COLUMNS + " FROM {} WHERE distribution_id = %s"  # noqa: S608
+        " ORDER BY number").format(reads.table("batches")), (distribution_id,))
+    return _encode(schemas.BatchPage([rows.batch(r) for r in found], None))
 
 
 class DistributionController(Controller):
@@ -46,55 +97,27 @@ class DistributionController(Controller):
                     created_from: FromQuery[datetime | None] = None,
                     created_to: FromQuery[datetime | None] = None,
                     cursor: Cursor = None, limit: Limit = 50,
-                    wait_for_position: Wait = 0) -> schemas.DistributionPage:
+                    wait_for_position: Wait = 0) -> Response[schemas.DistributionPage]:
         """Newest first; filter by asset, status, kind and creation time; keyset cursor."""
-        reads = request.app.state.reads
+        reads: ReadModels = request.app.state.reads
         await reads.wait_for(wait_for_position, "distributions")
-        where: list[sql.Composable] = [sql.SQL("true")]
-        params: list[Any] = []
-        for column, value in (("asset_id", asset_id), ("status", status), ("kind", kind)):
-            if value is not None:
-                where.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
-                params.append(value)
-        if created_from is not None:
-            where.append(sql.SQL("created_at >= %s"))
-            params.append(created_from)
-        if created_to is not None:
-            where.append(sql.SQL("created_at < %s"))
-            params.append(created_to)
-        after = rows.decode_cursor(cursor, 2)
-        if after is not None:
-            where.append(sql.SQL("(created_at, distribution_id) < (%s::timestamptz, %s::uuid)"))
-            params.extend(after)
-        found = await self._query(reads, sql.SQL(" AND ").join(where), params, limit)
-        items = [rows.distribution(r) for r in found[:limit]]
-        more = len(found) > limit
-        last = found[limit - 1] if more else None
-        return schemas.DistributionPage(items, rows.encode_cursor(
-            last["created_at"].isoformat(), last["distribution_id"]) if last else None)
-
-    @staticmethod
-    async def _query(reads: Any, where: sql.Composable, params: list[Any],
-                     limit: int) -> list[dict[str, Any]]:
-        try:
-            result: list[dict[str, Any]] = await reads.all(sql.SQL(
-                "SELECT * FROM {} WHERE {} ORDER BY created_at DESC, distribution_id DESC"
-                " LIMIT %s").format(reads.table("distributions"), where), [*params, limit + 1])
-        except ValueError as err:  # a cursor that decodes but does not parse
-            raise Problem(400, "bad-cursor", "the cursor is not one this API issued") from err
-        return result
+        filters = (asset_id, None if status is None else status.value,
+                   None if kind is None else kind.value, created_from, created_to)
+        body = await reads.cached("distributions", ("list", *filters, cursor, limit),
+                                  lambda: _distribution_page(reads, filters, cursor, limit))
+        return rows.encoded(body)
 
     @get("/{distribution_id:uuid}", opt={"roles": READ}, operation_id="getDistribution")
     async def get_one(self, request: Request[Any, Any, Any], distribution_id: FromPath[UUID],
-                      wait_for_position: Wait = 0) -> schemas.Distribution:
+                      wait_for_position: Wait = 0) -> Response[schemas.Distribution]:
         """Status, totals, dust, progress and timestamps."""
-        reads = request.app.state.reads
+        reads: ReadModels = request.app.state.reads
         await reads.wait_for(wait_for_position, "distributions")
-        row = await reads.by_key("distributions", "distributions", "distribution_id",
-                                 distribution_id)
-        if row is None:
+        body = await reads.cached("distributions", ("one", distribution_id),
+                                  lambda: _distribution(reads, distribution_id))
+        if body is None:
             raise Problem(404, "not-found", f"no distribution {distribution_id}")
-        return rows.distribution(row)
+        return rows.encoded(body)
 
     @get("/{distribution_id:uuid}/holders", opt={"roles": READ}, operation_id="listHolders")
     async def holders(self, request: Request[Any, Any, Any], distribution_id: FromPath[UUID],
@@ -104,7 +127,8 @@ class DistributionController(Controller):
         reads = request.app.state.reads
         await reads.wait_for(wait_for_position, "distribution_holders")
         after = rows.decode_cursor(cursor, 1)
-        if after is not None and not after[0].isdigit():
+        # isdigit() alone admits "²" and other Unicode digits that int() refuses
+        if after is not None and not (after[0].isascii() and after[0].isdigit()):
             raise Problem(400, "bad-cursor", "the cursor is not one this API issued")
         found = await reads.all(sql.SQL(
             "SELECT * FROM {} WHERE distribution_id = %s AND position > %s"
@@ -118,14 +142,13 @@ class DistributionController(Controller):
 
     @get("/{distribution_id:uuid}/batches", opt={"roles": READ}, operation_id="listBatches")
     async def batches(self, request: Request[Any, Any, Any], distribution_id: FromPath[UUID],
-                      wait_for_position: Wait = 0) -> schemas.BatchPage:
+                      wait_for_position: Wait = 0) -> Response[schemas.BatchPage]:
         """Every batch: status, tx hashes, gas used and counts."""
-        reads = request.app.state.reads
+        reads: ReadModels = request.app.state.reads
         await reads.wait_for(wait_for_position, "batches")
-        found = await reads.all(sql.SQL(
-            "SELECT * FROM {} WHERE distribution_id = %s ORDER BY number").format(
-            reads.table("batches")), (distribution_id,))
-        return schemas.BatchPage([rows.batch(r) for r in found], None)
+        body = await reads.cached("batches", ("batches", distribution_id),
+                                  lambda: _batch_page(reads, distribution_id))
+        return rows.encoded(body)
 
     @post("/{distribution_id:uuid}/approve", opt={"roles": APPROVE},
           operation_id="approveDistribution", status_code=200)
@@ -159,3 +182,20 @@ class DistributionController(Controller):
         return schemas.Written(await writes.call(
             ledger.cancel_distribution, distribution_id, principal_of(request).actor,
             data.reason))
+
+    @post("/{distribution_id:uuid}/retry", opt={"roles": APPROVE, "problems": (503,)},
+          operation_id="retryDistribution", status_code=200)
+    async def retry(self, request: Request[Any, Any, Any], distribution_id: FromPath[UUID],
+                    data: JSONBody[schemas.RetryRequest]) -> schemas.RetryStarted:
+        """Pay failed holders again (all, or `leaf_indices`) and unblock blocked batches: an
+        approver's call, since it spends again. The batches are queued here, or, when this
+        process has no job queue (`queued_by: supervisor`) or Redis fails after the retry
+        was recorded (503), by the supervisor. 409 when nothing is left to retry or a
+        listed leaf has not failed; 422 for a leaf outside the distribution."""
+        state = request.app.state
+        result: schemas.RetryStarted = await writes.call(
+            writes.retry, state.ledger, state.queue, distribution_id,
+            principal_of(request).actor, data)
+        return result
+
+

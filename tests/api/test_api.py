@@ -121,6 +121,12 @@ def test_bad_input_is_a_4xx_problem(client, keys, chain):
         client.get("/distributions?wait_for_position=999999", headers=op),
         client.get("/accounts/0xZZ/payments", headers=op),
         client.get("/distributions?statuss=FAILED", headers=op),  # a misspelt filter
+        # a cursor decoding to ["²"]: a Unicode digit that int() refuses (was a 500)
+        client.get("/distributions/00000000-0000-0000-0000-000000000000/holders"
+                   "?cursor=WyJcdTAwYjIiXQ==", headers=op),
+        client.post("/distributions", json={**BODY, "record_date": "0001-01-01T00:00:00+01:00",
+                                            "asset_id": "00000000-0000-0000-0000-000000000000"},
+                    headers={**op, "Idempotency-Key": "y"}),  # no UTC equivalent (was a 500)
     ]
     statuses = [r.status_code for r in cases]
     assert all(400 <= s < 500 for s in statuses), statuses

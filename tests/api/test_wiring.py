@@ -15,6 +15,7 @@ from bench import payout_story as story
 from chain.jobs import job_id
 from domain import accounts
 from domain.planning import GasModel
+from projections.store import APPLICATION
 from tests.api.conftest import auth
 
 SMALL = GasModel(per_leaf=1_000_000, budget=12_000_000)  # 11 leaves per batch
@@ -85,9 +86,11 @@ def test_metrics_report_each_vaults_ingestion_lag(ledger, database_url, schema, 
                         payment_decimals=6, vault_address=story.VAULT, actor="importer")
     position = story.Chain(ledger, chain_id, story.VAULT).mine([])
     w3.provider.ethereum_tester.mine_blocks(3)  # the chain moves on
+    for runner in projector:  # the cursor's read model has it
+        runner.store.wait(APPLICATION, position, timeout=10)
     reads = ReadModels(database_url, schema)
     app = create_app(Wiring(ledger=ledger, reads=reads, token_reader=chain.reader,
-                            ingestion_lag=IngestionLag(ledger, reads, w3)))
+                            ingestion_lag=IngestionLag(reads, w3)))
     with TestClient(app) as client:
         client.get(f"/assets?wait_for_position={position}", headers=auth(keys["viewer"]))
         text = client.get("/metrics", headers=auth(keys["viewer"])).text
