@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from api.keys import Role
+
+if TYPE_CHECKING:
+    from projections.rebuild import Rebuilt
+
+
+def _echo(done: Rebuilt) -> None:
+    typer.echo(f"rebuilt {done.name} to position {done.position} in {done.seconds:.2f}s")
 
 
 def register(app: typer.Typer) -> None:
@@ -32,11 +39,16 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def project(rebuild: Annotated[str | None, typer.Option(
             help="rebuild this read model from zero and swap it in, then exit")] = None) -> None:
-        """Run every projection until interrupted (or rebuild one)."""
+        """Run every projection until interrupted (or rebuild one).
+
+        Read models built by an older version of their projection are rebuilt from zero
+        alongside (and swapped in when done); their live tables keep being updated meanwhile.
+        """
         from mass_payout.bootstrap import open_ledger
         from mass_payout.runtime import database
         from mass_payout.settings import Settings
         from projections.rebuild import rebuild as rebuild_one
+        from projections.rebuild import rebuild_each, stale
         from projections.registry import open_all, projection_class
         from projections.runner import Runner, run_forever
         from projections.store import views_datastore
@@ -50,14 +62,16 @@ def register(app: typer.Typer) -> None:
                     cls = projection_class(rebuild)
                 except LookupError as err:
                     raise typer.BadParameter(str(err)) from None
-                done = rebuild_one(ledger, datastore, cls)
-                typer.echo(f"rebuilt {done.name} to position {done.position}"
-                           f" in {done.seconds:.2f}s")
+                _echo(rebuild_one(ledger, datastore, cls))
                 return
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
             runners = [Runner(ledger, p) for p in open_all(datastore)]
-            typer.echo(f"projecting {', '.join(r.projection.name for r in runners)}")
+            outdated = stale(datastore)
+            typer.echo(f"projecting {', '.join(r.projection.name for r in runners)}"
+                       + "".join(f"; rebuilding {cls.name} (new version)" for cls in outdated))
+            threading.Thread(target=rebuild_each, args=(ledger, datastore, outdated, _echo),
+                             name="rebuild-stale", daemon=True).start()
             try:
                 run_forever(runners, stop)
             except KeyboardInterrupt:

@@ -236,6 +236,15 @@ class Batch(msgspec.Struct):
     failed: int
     already_paid: int
     amount_paid: str
+    rejection: Annotated[str | None, msgspec.Meta(
+        description="why the batch is BLOCKED (refused submission, or gave up after transient"
+                    " failures); cleared when it is submitted again or retried")]
+    transient_failures: Annotated[int, msgspec.Meta(
+        description="consecutive transient faults since the last submission or retry")]
+    retry_at: Annotated[datetime | None, msgspec.Meta(
+        description="when the next attempt after a transient fault is due")]
+    retries: Annotated[int, msgspec.Meta(
+        description="operator (or funds) retries: each puts the batch back to PLANNED")]
     updated_at: datetime
 
 

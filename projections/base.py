@@ -24,14 +24,28 @@ def topics(*classes: type) -> tuple[str, ...]:
 
 
 class TableProjection(Projection[ViewStore]):
-    """One read model. Subclasses set `name`, `topics`, `tables`, and `ddl`."""
+    """One read model. Subclasses set `name`, `topics`, `tables`, and `ddl`.
+
+    `version` goes up whenever rows built by the previous code are wrong for the new code
+    (events it ignored, a column whose meaning changed): the projector rebuilds live tables
+    stamped with an older version (projections.rebuild.stale). Columns added later
+    go in `added_columns`, run on every start, so the API's SELECT lists work on the old
+    tables until the rebuilt ones are swapped in.
+    """
 
     tables: ClassVar[tuple[str, ...]] = ()
+    version: ClassVar[int] = 1
 
     @staticmethod
     @abstractmethod
     def ddl(store: ViewStore) -> list[sql.Composed]:
         """CREATE statements for this projection's tables, named through `store.table`."""
+
+    @staticmethod
+    def added_columns(store: ViewStore) -> list[sql.Composed]:
+        """`ALTER TABLE … ADD COLUMN IF NOT EXISTS` for columns added after the first DDL
+        (defined only here, so old and new tables have the same column order)."""
+        return []
 
     @abstractmethod
     def write(self, cur: Cursor[DictRow]) -> None:

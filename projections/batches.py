@@ -2,6 +2,11 @@
 
 A batch settles once per transaction (a retry of failed leaves is its own settlement):
 `paid` adds up across settlements; `failed` is what the latest settlement left failed.
+
+Why a batch waits: `rejection` is the reason it is BLOCKED (a submission refused for good, or
+"gave up after N attempts: …"); `transient_failures` / `retry_at` are the consecutive transient
+faults since the last submission or retry and when the next attempt is due; `retries` counts
+operator (or funds) retries, each of which puts the batch back to PLANNED.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ TABLE = "batches"
 class Batches(TableProjection):
     name = "batches"
     tables = (TABLE,)
-    topics = topics(PayoutBatch.Planned, PayoutBatch.Submitted, PayoutBatch.Settled)
+    version = 2  # 2: rejections, transient failures and retries
+    topics = topics(PayoutBatch.Planned, PayoutBatch.Submitted, PayoutBatch.SubmissionRejected,
+                    PayoutBatch.AttemptFailed, PayoutBatch.RetryRequested, PayoutBatch.Settled)
 
     def __init__(self, view: ViewStore) -> None:
         super().__init__(view)
@@ -53,6 +60,14 @@ class Batches(TableProjection):
                 sql.Identifier(f"{store.table_name(TABLE)}_distribution"), store.table(TABLE)),
         ]
 
+    @staticmethod
+    def added_columns(store: ViewStore) -> list[sql.Composed]:
+        return [sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS rejection text,"
+                        " ADD COLUMN IF NOT EXISTS transient_failures int NOT NULL DEFAULT 0,"
+                        " ADD COLUMN IF NOT EXISTS retry_at timestamptz,"
+                        " ADD COLUMN IF NOT EXISTS retries int NOT NULL DEFAULT 0"
+                        ).format(store.table(TABLE))]
+
     def _handler(self, key: str, statement: str) -> Handler:
         if key not in self._handlers:
             self._handlers[key] = executemany(
@@ -80,9 +95,43 @@ class Batches(TableProjection):
         handler = self._handler("submitted", (
             "UPDATE {t} SET status = 'SUBMITTED', attempts = %(attempt)s,"
             " tx_hashes = array_append(tx_hashes, %(tx)s), last_tx_hash = %(tx)s,"
+            " rejection = NULL, transient_failures = 0, retry_at = NULL,"
             " updated_at = %(at)s, position = %(pos)s WHERE batch_id = %(id)s"))
         self.segments.add(handler, {"attempt": e.attempt, "tx": e.tx_hash, "at": e.timestamp,
                                     "pos": tracking.notification_id, "id": e.originator_id})
+
+    @process_event.register
+    def _rejected(self, e: PayoutBatch.SubmissionRejected, tracking: Tracking) -> None:
+        self._block(e, tracking, e.reason)
+
+    def _block(self, e: Any, tracking: Tracking, reason: str) -> None:
+        handler = self._handler("blocked", (
+            "UPDATE {t} SET status = 'BLOCKED', rejection = %(reason)s, updated_at = %(at)s,"
+            " position = %(pos)s WHERE batch_id = %(id)s"))
+        self.segments.add(handler, {"reason": reason, "at": e.timestamp,
+                                    "pos": tracking.notification_id, "id": e.originator_id})
+
+    @process_event.register
+    def _attempt_failed(self, e: PayoutBatch.AttemptFailed, tracking: Tracking) -> None:
+        handler = self._handler("attempt_failed", (
+            "UPDATE {t} SET transient_failures = %(attempt)s, retry_at = %(retry_at)s,"
+            " updated_at = %(at)s, position = %(pos)s WHERE batch_id = %(id)s"))
+        self.segments.add(handler, {"attempt": e.attempt, "retry_at": e.retry_at,
+                                    "at": e.timestamp, "pos": tracking.notification_id,
+                                    "id": e.originator_id})
+        if e.retry_at is None:  # attempts ran out; the wording is the aggregate's
+            self._block(e, tracking, f"gave up after {e.attempt} attempts: {e.reason}")
+
+    @process_event.register
+    def _retry_requested(self, e: PayoutBatch.RetryRequested, tracking: Tracking) -> None:
+        handler = self._handler("retry_requested", (
+            "UPDATE {t} SET retries = retries + 1, transient_failures = 0, retry_at = NULL,"
+            " rejection = CASE WHEN %(unblocked)s THEN NULL ELSE rejection END,"
+            " status = CASE WHEN %(unblocked)s OR %(leaves)s THEN 'PLANNED' ELSE status END,"
+            " updated_at = %(at)s, position = %(pos)s WHERE batch_id = %(id)s"))
+        self.segments.add(handler, {"unblocked": e.unblocked, "leaves": bool(e.leaf_indices),
+                                    "at": e.timestamp, "pos": tracking.notification_id,
+                                    "id": e.originator_id})
 
     @process_event.register
     def _settled(self, e: PayoutBatch.Settled, tracking: Tracking) -> None:

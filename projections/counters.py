@@ -1,4 +1,12 @@
-"""Per-distribution paid / failed counts from leaf outcomes, coalesced per batch of events."""
+"""Per-distribution paid / failed counts from leaf outcomes, coalesced per batch of events.
+
+A leaf is paid (or claimed) at most once, so paid counts and amounts add up. A leaf counts as
+failed while it is in the `failed` side table: `LeafFailed` puts it there; a payment, a claim
+or an operator's retry (`PayoutBatch.RetryRequested`) takes it out. Within a batch of events
+only each leaf's last word matters (fail → retry → fail again is "in"); the side table's
+INSERT … ON CONFLICT DO NOTHING / DELETE … RETURNING then say exactly which rows changed, so
+`failed_count` moves by what really changed whatever the leaf's history before this batch.
+"""
 
 from __future__ import annotations
 
@@ -17,41 +25,42 @@ class LeafCounters:
 
     def clear(self) -> None:
         self.paid_by_batch: dict[UUID, list[int]] = defaultdict(lambda: [0, 0])
-        self.failed_new: set[tuple[UUID, int]] = set()
-        self.paid_leaves: list[tuple[UUID, int]] = []
+        self.failing: dict[tuple[UUID, int], bool] = {}  # leaf → failed after this batch?
 
     def paid(self, batch_id: UUID, leaf: int, amount: int) -> None:
         counts = self.paid_by_batch[batch_id]
         counts[0] += 1
         counts[1] += amount
-        if (batch_id, leaf) in self.failed_new:  # failed then paid within this batch
-            self.failed_new.discard((batch_id, leaf))
-        else:
-            self.paid_leaves.append((batch_id, leaf))
+        self.failing[(batch_id, leaf)] = False
 
     def failed(self, batch_id: UUID, leaf: int) -> None:
-        self.failed_new.add((batch_id, leaf))
+        self.failing[(batch_id, leaf)] = True
+
+    def retried(self, batch_id: UUID, leaves: list[int]) -> None:
+        """Failed leaves sent again: undecided, so no longer counted as failed."""
+        for leaf in leaves:
+            self.failing[(batch_id, leaf)] = False
+
+    def _side_table(self, cur: Cursor[DictRow], statement: str, failing: bool,
+                    delta: dict[UUID, list[int]]) -> None:
+        keys = [k for k, v in self.failing.items() if v is failing]
+        if keys:
+            cur.execute(sql.SQL(statement).format(f=self.f),
+                        ([b for b, _ in keys], [leaf for _, leaf in keys]))
+            for row in cur.fetchall():
+                delta[row["batch_id"]][2] += 1 if failing else -1
 
     def write(self, cur: Cursor[DictRow]) -> None:
         delta: dict[UUID, list[int]] = defaultdict(lambda: [0, 0, 0])  # paid, amount, failed
         for batch_id, (count, amount) in self.paid_by_batch.items():
             delta[batch_id][0] += count
             delta[batch_id][1] += amount
-        if self.paid_leaves:
-            cur.execute(sql.SQL(
-                "DELETE FROM {} AS f USING unnest(%s::uuid[], %s::int[]) AS u(b, l)"
-                " WHERE f.batch_id = u.b AND f.leaf_index = u.l RETURNING f.batch_id"
-            ).format(self.f), ([b for b, _ in self.paid_leaves],
-                               [leaf for _, leaf in self.paid_leaves]))
-            for row in cur.fetchall():
-                delta[row["batch_id"]][2] -= 1
-        if self.failed_new:
-            cur.execute(sql.SQL(
-                "INSERT INTO {} SELECT * FROM unnest(%s::uuid[], %s::int[])"
-                " ON CONFLICT DO NOTHING RETURNING batch_id").format(self.f),
-                ([b for b, _ in self.failed_new], [leaf for _, leaf in self.failed_new]))
-            for row in cur.fetchall():
-                delta[row["batch_id"]][2] += 1
+        self._side_table(cur, (
+            "DELETE FROM {f} AS f USING unnest(%s::uuid[], %s::int[]) AS u(b, l)"
+            " WHERE f.batch_id = u.b AND f.leaf_index = u.l RETURNING f.batch_id"), False, delta)
+        self._side_table(cur, (
+            "INSERT INTO {f} SELECT * FROM unnest(%s::uuid[], %s::int[])"
+            " ON CONFLICT DO NOTHING RETURNING batch_id"), True, delta)
         if delta:
             ids = list(delta)
             cur.execute(sql.SQL(

@@ -2,7 +2,15 @@
 
 Progress counts come from leaf outcomes, coalesced per batch of events: a leaf is paid (or
 claimed) at most once, so paid counts add up; a failed leaf is counted while it is in the
-`distributions_failed` side table, which a later payment of that leaf removes it from.
+`distributions_failed` side table, which a later payment, claim or retry of that leaf removes
+it from (projections.counters).
+
+`batches_settled` counts the batches whose status is SETTLED now (as the batches view shows
+them): a batch with no leaves is settled when planned; a resubmission, a rejection, giving up,
+or an operator's retry takes a settled batch out again until it settles anew.
+
+`funds_needed` / `funds_available` keep the last funds check the ledger recorded: the shortfall
+while WAITING_FOR_FUNDS, then the balance that let execution resume (`FundsArrived`).
 """
 
 from __future__ import annotations
@@ -41,11 +49,15 @@ def batch_count(e: Distribution.Snapshotted) -> int:
 class Distributions(TableProjection):
     name = "distributions"
     tables = (TABLE, BATCHES, FAILED)
+    version = 2  # 2: funds arrival, retries, and batches leaving SETTLED
     topics = topics(Distribution.Created, Distribution.Approved, Distribution.Snapshotted,
                     Distribution.Committed, Distribution.ExecutionStarted,
-                    Distribution.FundsAwaited, Distribution.Completed, Distribution.Cancelled,
-                    Distribution.Expired, PayoutBatch.Planned, PayoutBatch.Settled,
-                    PayoutBatch.LeafPaid, PayoutBatch.LeafClaimed, PayoutBatch.LeafFailed)
+                    Distribution.FundsAwaited, Distribution.FundsArrived,
+                    Distribution.RetryRequested, Distribution.Completed, Distribution.Cancelled,
+                    Distribution.Expired, PayoutBatch.Planned, PayoutBatch.Submitted,
+                    PayoutBatch.SubmissionRejected, PayoutBatch.AttemptFailed,
+                    PayoutBatch.RetryRequested, PayoutBatch.Settled, PayoutBatch.LeafPaid,
+                    PayoutBatch.LeafClaimed, PayoutBatch.LeafFailed)
 
     def __init__(self, view: ViewStore) -> None:
         super().__init__(view)
@@ -170,6 +182,19 @@ class Distributions(TableProjection):
                   " funds_available = %(available)s", needed=e.needed, available=e.available)
 
     @process_event.register
+    def _funds_arrived(self, e: Distribution.FundsArrived, tracking: Tracking) -> None:
+        # A distribution that waited from COMMITTED never had ExecutionStarted: it starts now.
+        self._set("funds_arrived", e, tracking,
+                  "status = 'EXECUTING', started_at = coalesce(started_at, %(at)s),"
+                  " funds_needed = %(needed)s, funds_available = %(available)s",
+                  needed=e.needed, available=e.available)
+
+    @process_event.register
+    def _retry_requested(self, e: Distribution.RetryRequested, tracking: Tracking) -> None:
+        # Counts move with the batches' own RetryRequested events (the leaves they name).
+        self._set("retry_requested", e, tracking, "status = 'EXECUTING', finished_at = NULL")
+
+    @process_event.register
     def _completed(self, e: Distribution.Completed, tracking: Tracking) -> None:
         self._set("completed", e, tracking, "status = %(status)s, finished_at = %(at)s",
                   status="COMPLETED_WITH_FAILURES" if e.failed else "COMPLETED")
@@ -187,23 +212,54 @@ class Distributions(TableProjection):
     @process_event.register
     def _planned(self, e: PayoutBatch.Planned, tracking: Tracking) -> None:
         if "planned" not in self._handlers:
-            self._handlers["planned"] = executemany(sql.SQL(
-                "INSERT INTO {} (batch_id, distribution_id) VALUES (%s, %s)"
-                " ON CONFLICT DO NOTHING").format(self.view.table(BATCHES)))
-        self.segments.add(self._handlers["planned"], (e.originator_id, e.distribution_id))
+            self._handlers["planned"] = self._settlement(
+                "INSERT INTO {b} (batch_id, distribution_id, settled) VALUES (%(id)s,"
+                " %(distribution)s, %(empty)s) ON CONFLICT DO NOTHING"
+                " RETURNING distribution_id, settled::int AS delta")
+        self.segments.add(self._handlers["planned"], {
+            "id": e.originator_id, "distribution": e.distribution_id, "empty": not e.leaf_count,
+            "at": e.timestamp, "pos": tracking.notification_id})
+
+    def _settlement(self, change: str) -> Handler:
+        """`change` a batch's settled flag, returning how batches_settled moves (`delta`)."""
+        return executemany(sql.SQL(
+            "WITH s AS (" + change + ") UPDATE {d} AS d SET batches_settled ="  # noqa: S608
+            " d.batches_settled + s.delta, updated_at = %(at)s, position = %(pos)s"
+            " FROM s WHERE s.delta <> 0 AND d.distribution_id = s.distribution_id"
+        ).format(b=self.view.table(BATCHES), d=self.view.table(TABLE)))
+
+    def _settled_flag(self, e: Any, tracking: Tracking, settled: bool) -> None:
+        if "settled" not in self._handlers:
+            self._handlers["settled"] = self._settlement(
+                "UPDATE {b} SET settled = %(settled)s WHERE batch_id = %(id)s"
+                " AND settled <> %(settled)s"
+                " RETURNING distribution_id, CASE WHEN settled THEN 1 ELSE -1 END AS delta")
+        self.segments.add(self._handlers["settled"], {
+            "id": e.originator_id, "settled": settled, "at": e.timestamp,
+            "pos": tracking.notification_id})
 
     @process_event.register
     def _settled(self, e: PayoutBatch.Settled, tracking: Tracking) -> None:
-        if "settled" not in self._handlers:
-            self._handlers["settled"] = executemany(sql.SQL(
-                "WITH s AS (UPDATE {b} SET settled = true WHERE batch_id = %(id)s"
-                " AND NOT settled RETURNING distribution_id)"
-                " UPDATE {d} AS d SET batches_settled = d.batches_settled + 1,"
-                " updated_at = %(at)s, position = %(pos)s"
-                " FROM s WHERE d.distribution_id = s.distribution_id"
-            ).format(b=self.view.table(BATCHES), d=self.view.table(TABLE)))
-        self.segments.add(self._handlers["settled"], {
-            "id": e.originator_id, "at": e.timestamp, "pos": tracking.notification_id})
+        self._settled_flag(e, tracking, settled=True)
+
+    @process_event.register
+    def _submitted(self, e: PayoutBatch.Submitted, tracking: Tracking) -> None:
+        self._settled_flag(e, tracking, settled=False)  # a settled batch's failures resent
+
+    @process_event.register
+    def _rejected(self, e: PayoutBatch.SubmissionRejected, tracking: Tracking) -> None:
+        self._settled_flag(e, tracking, settled=False)
+
+    @process_event.register
+    def _attempt_failed(self, e: PayoutBatch.AttemptFailed, tracking: Tracking) -> None:
+        if e.retry_at is None:  # gave up: BLOCKED
+            self._settled_flag(e, tracking, settled=False)
+
+    @process_event.register
+    def _batch_retry(self, e: PayoutBatch.RetryRequested, tracking: Tracking) -> None:
+        if e.leaf_indices or e.unblocked:  # back to PLANNED
+            self._settled_flag(e, tracking, settled=False)
+        self.counters.retried(e.originator_id, e.leaf_indices)
 
     @process_event.register
     def _paid(self, e: PayoutBatch.LeafPaid, tracking: Tracking) -> None:

@@ -4,6 +4,11 @@ The hot read model (100k rows per distribution). Within a batch of events the ch
 coalesced in memory: rows created in this batch get their outcomes before they are written
 (one COPY), and outcomes of older rows go as one `UPDATE … FROM unnest(…)`.
 CLAIMED comes from `LeafClaimed` (a holder's own claim after a failed push).
+
+An operator's retry (`PayoutBatch.RetryRequested`) puts a FAILED holder back to PENDING, like
+any holder no transaction has reached, but keeps `failure_reason` and `tx_hash` of the failed
+attempt: "pending, last failed with X in tx Y" is what the operator retried it for, and
+`attempts` already counts that try. The next outcome (paid, claimed, failed) replaces both.
 """
 
 from __future__ import annotations
@@ -58,8 +63,10 @@ class Outcome:
 class DistributionHolders(TableProjection):
     name = "distribution_holders"
     tables = ("distribution_holders", "distribution_holders_batches")
+    version = 2  # 2: retried leaves go back to PENDING
     topics = topics(PayoutBatch.Planned, PayoutBatch.HolderEntitled, PayoutBatch.Submitted,
-                    PayoutBatch.LeafPaid, PayoutBatch.LeafFailed, PayoutBatch.LeafClaimed)
+                    PayoutBatch.LeafPaid, PayoutBatch.LeafFailed, PayoutBatch.LeafClaimed,
+                    PayoutBatch.RetryRequested)
 
     def __init__(self, view: ViewStore) -> None:
         super().__init__(view)
@@ -155,6 +162,14 @@ class DistributionHolders(TableProjection):
             outcome.status, outcome.tx_hash, outcome.reason = status, tx_hash, reason
         outcome.attempts += attempts
 
+    def _retry(self, batch_id: UUID, leaf: int) -> None:
+        """PENDING again; tx hash and failure reason stay those of the failed attempt."""
+        row = self.leaves.get((batch_id, leaf))
+        if row is not None:
+            row[STATUS] = PENDING
+        else:  # NULLs here (no failure in this batch of events) keep the stored ones
+            self.outcomes.setdefault((batch_id, leaf), Outcome()).status = PENDING
+
     @process_event.register
     def _submitted(self, event: PayoutBatch.Submitted, tracking: Tracking) -> None:
         for leaf in event.leaf_indices:
@@ -174,6 +189,11 @@ class DistributionHolders(TableProjection):
         self._change(event.originator_id, event.leaf_index, FAILED,
                      event.tx_hash, event.reason, 0)
 
+    @process_event.register
+    def _retried(self, event: PayoutBatch.RetryRequested, tracking: Tracking) -> None:
+        for leaf in event.leaf_indices:
+            self._retry(event.originator_id, leaf)
+
     def write(self, cur: Cursor[DictRow]) -> None:
         store = self.view
         if self.new_batches:
@@ -191,15 +211,19 @@ class DistributionHolders(TableProjection):
         if self.outcomes:
             keys = list(self.outcomes)
             values = list(self.outcomes.values())
+            # No status: only attempts change. PENDING (a retry) keeps the stored tx hash and
+            # reason unless a failure earlier in this batch of events brought newer ones.
             cur.execute(sql.SQL(
-                "UPDATE {} AS h SET status = coalesce(u.status, h.status),"
-                " tx_hash = CASE WHEN u.status IS NULL THEN h.tx_hash ELSE u.tx_hash END,"
-                " failure_reason = CASE WHEN u.status IS NULL THEN h.failure_reason"
+                "UPDATE {t} AS h SET status = coalesce(u.status, h.status),"
+                " tx_hash = CASE WHEN u.status IS NULL THEN h.tx_hash"
+                " WHEN u.status = {pending} THEN coalesce(u.tx_hash, h.tx_hash) ELSE u.tx_hash"
+                " END, failure_reason = CASE WHEN u.status IS NULL THEN h.failure_reason"
+                " WHEN u.status = {pending} THEN coalesce(u.reason, h.failure_reason)"
                 " ELSE u.reason END, attempts = h.attempts + u.attempts"
                 " FROM unnest(%s::uuid[], %s::int[], %s::text[], %s::text[], %s::text[],"
                 " %s::int[]) AS u(batch_id, leaf_index, status, tx_hash, reason, attempts)"
                 " WHERE h.batch_id = u.batch_id AND h.leaf_index = u.leaf_index"
-            ).format(store.table("distribution_holders")), (
+            ).format(t=store.table("distribution_holders"), pending=sql.Literal(PENDING)), (
                 [k[0] for k in keys], [k[1] for k in keys], [v.status for v in values],
                 [v.tx_hash for v in values], [v.reason for v in values],
                 [v.attempts for v in values]))

@@ -5,12 +5,16 @@ speed is the point). The swap takes the live tables' locks, catches the new tabl
 head inside the same transaction, and renames: readers wait for milliseconds, never see a
 half-built table, and a live runner of the same projection resumes from the swapped-in
 tracking row (its compare-and-set fails if it was mid-batch).
+
+At start the projector rebuilds (`rebuild_each`) every read model that is `stale`: its live
+tables were built by an older version of its projection, which missed events it handles now.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from eventsourcing.postgres import PostgresDatastore
@@ -18,7 +22,7 @@ from psycopg import sql
 
 from mass_payout.ledger import PayoutLedger
 from projections.base import TableProjection
-from projections.registry import open_projection
+from projections.registry import PROJECTIONS, open_projection
 from projections.runner import Runner
 from projections.store import announce
 
@@ -59,3 +63,19 @@ def rebuild(ledger: PayoutLedger, datastore: PostgresDatastore, cls: type[TableP
         with conn.cursor() as cur:
             announce(cur, schema, cls.name, position)
     return Rebuilt(cls.name, position, time.perf_counter() - started)
+
+
+def stale(datastore: PostgresDatastore) -> list[type[TableProjection]]:
+    """Read models whose live tables an older version of their projection built."""
+    return [cls for cls in PROJECTIONS.values()
+            if open_projection(datastore, cls).view.version() < cls.version]
+
+
+def rebuild_each(ledger: PayoutLedger, datastore: PostgresDatastore,
+                 classes: list[type[TableProjection]],
+                 report: Callable[[Rebuilt], object] = lambda _: None) -> list[Rebuilt]:
+    done = []
+    for cls in classes:
+        done.append(rebuild(ledger, datastore, cls))
+        report(done[-1])
+    return done

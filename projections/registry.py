@@ -31,7 +31,7 @@ def open_projection(datastore: PostgresDatastore, cls: type[TableProjection],
                     suffix: str = "") -> TableProjection:
     """The projection over its (created if missing) tables."""
     store = ViewStore(datastore, name=cls.name, suffix=suffix)
-    store.setup(cls.ddl, cls.tables)
+    store.setup(cls.ddl, cls.tables, added_columns=cls.added_columns, version=cls.version)
     return cls(store)
 
 

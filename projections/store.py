@@ -18,6 +18,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow
 
 APPLICATION = "PayoutLedger"
+VERSION_PREFIX = "projection version "
 
 Write = Callable[[Cursor[DictRow]], Any]
 
@@ -70,11 +71,14 @@ class ViewStore(PostgresTrackingRecorder):
         return f"{base}{self.suffix}"
 
     def setup(self, ddl: Callable[[ViewStore], list[sql.Composed]],
-              tables: tuple[str, ...]) -> None:
+              tables: tuple[str, ...], *,
+              added_columns: Callable[[ViewStore], list[sql.Composed]] | None = None,
+              version: int = 1) -> None:
         """Create the schema, the tracking table (position 0) and the projection's tables.
 
         Tables that exist are left alone: after a rebuild their indexes carry the rebuild's
-        names, and re-running the DDL would add duplicates.
+        names, and re-running the DDL would add duplicates. Added columns are idempotent and
+        always run. Tables created here are stamped with `version` (see `version()`).
         """
         with self.datastore.get_connection() as conn:
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
@@ -87,6 +91,11 @@ class ViewStore(PostgresTrackingRecorder):
             if row is None or row["n"] < len(tables):
                 for statement in ddl(self):
                     cur.execute(statement)
+                if row is None or row["n"] == 0:  # all new: they hold what this code writes
+                    cur.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(
+                        self.tracking(), sql.Literal(f"{VERSION_PREFIX}{version}")))
+            for statement in (added_columns(self) if added_columns else []):
+                cur.execute(statement)
             cur.execute(
                 sql.SQL("INSERT INTO {} VALUES (%s, 0) ON CONFLICT DO NOTHING").format(
                     self.tracking()),
@@ -95,6 +104,16 @@ class ViewStore(PostgresTrackingRecorder):
 
     def tracking(self) -> sql.Identifier:
         return sql.Identifier(self.datastore.schema, self.tracking_table_name)
+
+    def version(self) -> int:
+        """The projection version that built these tables: the stamp on the tracking table
+        (a comment, so it follows the table through a rebuild's rename); unstamped is 1."""
+        with self.datastore.transaction(commit=False) as cur:
+            cur.execute("SELECT obj_description(to_regclass(%s), 'pg_class') AS stamp",
+                        (f'"{self.datastore.schema}"."{self.tracking_table_name}"',))
+            row = cur.fetchone()
+        stamp = str(row["stamp"] or "") if row else ""
+        return int(stamp.removeprefix(VERSION_PREFIX)) if stamp.startswith(VERSION_PREFIX) else 1
 
     def position(self) -> int:
         return self.max_tracking_id(APPLICATION) or 0

@@ -143,7 +143,8 @@ class DistributionController(Controller):
     @get("/{distribution_id:uuid}/batches", opt={"roles": READ}, operation_id="listBatches")
     async def batches(self, request: Request[Any, Any, Any], distribution_id: FromPath[UUID],
                       wait_for_position: Wait = 0) -> Response[schemas.BatchPage]:
-        """Every batch: status, tx hashes, gas used and counts."""
+        """Every batch: status, tx hashes, gas used and counts; why a blocked one is blocked,
+        transient faults and when the next attempt is due, and operator retries."""
         reads: ReadModels = request.app.state.reads
         await reads.wait_for(wait_for_position, "batches")
         body = await reads.cached("batches", ("batches", distribution_id),

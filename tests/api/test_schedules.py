@@ -210,6 +210,17 @@ def test_failed_payments_are_retried_once(client, keys, ledger, queue):
         == (4, 0, "api")
     assert result["batches_queued"] >= 1 and len(queue) == result["batches_queued"]
     assert ledger.get_distribution(did).status is Status.EXECUTING
+    # The read models say so: executing again, the failures pending (still showing why they
+    # failed), their batches planned again.
+    viewer, at = auth(keys["viewer"]), f"wait_for_position={result['position']}"
+    d = client.get(f"/distributions/{did}?{at}", headers=viewer).json()
+    assert (d["status"], d["failed_count"], d["finished_at"]) == ("EXECUTING", 0, None)
+    pending = client.get(f"/distributions/{did}/holders?status=PENDING&{at}",
+                         headers=viewer).json()["items"]
+    assert len(pending) == 4 and {h["failure_reason"] for h in pending} == {"RECIPIENT_BLOCKED"}
+    batches = client.get(f"/distributions/{did}/batches?{at}", headers=viewer).json()["items"]
+    assert {(b["status"], b["retries"], b["rejection"]) for b in batches} \
+        == {("PLANNED", 1, None)}
     # Nothing is left to retry: a conflict, recording nothing.
     again = client.post(f"/distributions/{did}/retry", json={"reason": "again"},
                         headers=approver)

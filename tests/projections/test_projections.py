@@ -7,11 +7,15 @@ import psycopg
 import pytest
 
 from bench import payout_story as story
+from domain.batch import PayoutBatch
+from domain.distribution import Distribution
 from domain.planning import GasModel
-from projections.rebuild import rebuild
+from projections.base import topics
+from projections.rebuild import rebuild, rebuild_each, stale
 from projections.registry import PROJECTIONS, open_projection
 from projections.runner import Runner
 from projections.store import StaleTracking
+from tests.projections.stories import retried_twice, waited_and_blocked
 
 SMALL = GasModel(per_leaf=1_000_000, budget=12_000_000)  # 11 leaves per batch
 
@@ -27,6 +31,20 @@ def story_ledger(ledger):
     asset = story.import_asset(ledger)
     did = story.snapshotted(ledger, asset, 120, gas_model=SMALL)
     story.execute(ledger, did, fail_every=7)
+    return ledger, did
+
+
+@pytest.fixture
+def eventful_ledger(story_ledger):
+    # The story, plus distributions retried, waiting for funds, and with blocked batches.
+    ledger, did = story_ledger
+    asset = ledger.get_distribution(did).asset_id
+    retried_twice(ledger, asset)
+    waited_and_blocked(ledger, asset)
+    recorded = {n.topic for n in ledger.recorder.select_notifications(start=1, limit=10**6)}
+    assert set(topics(Distribution.FundsArrived, Distribution.RetryRequested,
+                      PayoutBatch.RetryRequested, PayoutBatch.AttemptFailed,
+                      PayoutBatch.SubmissionRejected, PayoutBatch.LeafClaimed)) <= recorded
     return ledger, did
 
 
@@ -62,8 +80,8 @@ def _columns(database_url, schema, table):
 
 
 def test_a_rebuilt_projection_equals_the_incremental_one_row_for_row(
-        story_ledger, views, database_url, schema):
-    ledger, _ = story_ledger
+        eventful_ledger, views, database_url, schema):
+    ledger, _ = eventful_ledger
     catch_up_all(ledger, views, max_events=30, page=20)
     orders = {"assets": "asset_id", "asset_holders": "asset_id, account",
               "distributions": "distribution_id", "batches": "batch_id",
@@ -74,6 +92,26 @@ def test_a_rebuilt_projection_equals_the_incremental_one_row_for_row(
         done = rebuild(ledger, views, cls)
         assert done.position == ledger.recorder.max_notification_id()
         assert rows(database_url, schema, name, orders[name]) == before, name
+
+
+def test_a_read_model_built_by_an_older_projection_is_rebuilt(
+        eventful_ledger, views, database_url, schema):
+    ledger, _ = eventful_ledger
+    catch_up_all(ledger, views)
+    before = rows(database_url, schema, "batches", "batch_id")
+    # As the previous version left them: no new columns, unstamped, a retried batch BLOCKED.
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'ALTER TABLE "{schema}_views".batches DROP COLUMN rejection,'
+                     " DROP COLUMN transient_failures, DROP COLUMN retry_at, DROP COLUMN retries")
+        conn.execute(f'UPDATE "{schema}_views".batches SET status = %s', ("BLOCKED",))
+        conn.execute(f'COMMENT ON TABLE "{schema}_views".batches_tracking IS NULL')
+    # Opening it adds the columns back (the API can read them) and finds it stale.
+    assert [cls.name for cls in stale(views)] == ["batches"]
+    assert {"rejection", "retries"} <= set(_columns(database_url, schema, "batches"))
+    # The projector rebuilds it: the rows are what the current projection writes.
+    assert [r.name for r in rebuild_each(ledger, views, stale(views))] == ["batches"]
+    assert rows(database_url, schema, "batches", "batch_id") == before
+    assert stale(views) == []
 
 
 def test_a_stale_writer_applies_nothing(story_ledger, views, database_url, schema):
