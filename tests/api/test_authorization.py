@@ -33,7 +33,40 @@ ENDPOINTS = [
     ("GET", f"/accounts/{'0x' + 'ab' * 20}/payments", None, ALL),
     ("GET", f"/distributions/{ID}/report.csv", None, ALL),
     ("GET", "/metrics", None, ALL),
+    ("POST", f"/distributions/{ID}/retry", {"reason": "x"}, APPROVE),
+    ("POST", "/schedules", {"asset_id": ID, "kind": "DIVIDEND",
+                            "rule": {"kind": "PER_UNIT", "value": "5"},
+                            "cadence": {"recurrence": "DAILY",
+                                        "start": "2027-01-01T00:00:00Z", "count": 3}}, OPERATE),
+    ("GET", "/schedules", None, ALL),
+    ("GET", f"/schedules/{ID}", None, ALL),
+    ("POST", f"/schedules/{ID}/approve", None, APPROVE),
+    ("POST", f"/schedules/{ID}/pause", {"reason": "x"}, OPERATE),
+    ("POST", f"/schedules/{ID}/resume", None, OPERATE),
+    ("POST", f"/schedules/{ID}/cancel", {"reason": "x"}, APPROVE),
 ]
+PUBLIC = {"/health", "/bare"}  # and the OpenAPI document and docs page under /schema
+
+
+def test_every_route_is_in_the_matrix_or_public(client):
+    """The guard admits a route without `opt["roles"]` to anyone: a route someone forgets to
+    give roles, or to list here, fails this test instead of going out unauthenticated."""
+    from litestar.routes import HTTPRoute
+
+    listed = {(m, p.replace(ID, "{}").replace("0x" + "ab" * 20, "{}"))
+              for m, p, _, _ in ENDPOINTS}
+    for route in client.app.routes:
+        if not isinstance(route, HTTPRoute) or route.path.startswith("/schema"):
+            continue
+        for method, (handler, _) in route.route_handler_map.items():
+            if method in {"HEAD", "OPTIONS"}:
+                continue
+            path = route.path_format.replace("{distribution_id}", "{}").replace(
+                "{asset_id}", "{}").replace("{schedule_id}", "{}").replace("{account}", "{}")
+            if handler.opt.get("roles") is None:
+                assert route.path in PUBLIC, f"{method} {route.path} has no roles"
+            else:
+                assert (method, path) in listed, f"{method} {route.path} is not in the matrix"
 
 
 def test_every_role_on_every_endpoint(client, keys):
