@@ -4,6 +4,9 @@ Ours: from `start_execution` to every holder settled in the ledger — two RQ wo
 ingestor (polling every 0.1 s) and the supervisor, on the embedded engines and anvil: the
 ledger, queue and ingestion the goal speaks of. Projections are not run here (the demo runs
 them); the clock starts once the workers are up and the ingestor has caught up with setup.
+Beside the ratio it reports where the time went: when the first and last batches were
+submitted and settled (from the events' own timestamps), and the CPU seconds each process
+spent while paying (two cores are shared by everything here, the chain included).
 Bare: the same leaves re-announced under a second distribution id, the same batch ranges sent
 back to back by a plain loop (build multiproof, encode, send; one wait for the last receipt)
 with no ledger, queue or ingestion. The bare loop runs second, so its holders already hold the
@@ -16,13 +19,17 @@ import resource
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from eth_utils.crypto import keccak
+from eventsourcing.domain import DomainEvent
 
 from chain.contracts import send
 from chain.vault import Entitlement, build_batch, encode_pay_batch
+from domain.batch import PayoutBatch
+from domain.distribution import Distribution
 from domain.merkle import MerkleTree, leaf_hash
 from domain.planning import GasModel
 from mass_payout import pipeline
@@ -63,6 +70,36 @@ def bare_loop(run: pipeline.PipelineRun) -> float:
     return time.perf_counter() - started
 
 
+PHASE_TOPICS = {f"{e.__module__}:{e.__qualname__}": name for e, name in (
+    (PayoutBatch.Submitted, "submitted"), (PayoutBatch.Settled, "settled"),
+    (Distribution.Completed, "completed"))}
+
+
+def phases(run: pipeline.PipelineRun) -> dict[str, float]:
+    """Seconds from start_execution to the first and last submission and settlement, and to
+    the distribution's completion, from the events' timestamps (one clock: one machine)."""
+    ledger, started = run.services.ledger, run.started_at
+    if started is None:
+        return {}
+    seen: dict[str, list[datetime]] = {}
+    position = 0
+    while page := ledger.recorder.select_notifications(start=position + 1, limit=1_000,
+                                                        topics=list(PHASE_TOPICS)):
+        for n in page:
+            event = ledger.mapper.to_domain_event(n)
+            if isinstance(event, DomainEvent):
+                seen.setdefault(PHASE_TOPICS[n.topic], []).append(event.timestamp)
+        position = page[-1].id
+    out: dict[str, float] = {}
+    for name, stamps in seen.items():
+        after = sorted((t - started).total_seconds() for t in stamps if t >= started)
+        if after and name == "completed":
+            out["completed"] = round(after[-1], 3)
+        elif after:
+            out[f"first_{name}"], out[f"last_{name}"] = round(after[0], 3), round(after[-1], 3)
+    return out
+
+
 def run(*, holders: int | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
     count = holders or 10_000
     with tempfile.TemporaryDirectory(prefix="mp-bench-e2e-") as tmp:
@@ -82,6 +119,7 @@ def run(*, holders: int | None = None, log: Callable[[str], None] = print) -> di
             log("paying the same batches with a bare web3 loop")
             raw_seconds = bare_loop(run_)
             eligible = run_.services.ledger.get_distribution(run_.distribution_id).paid
+            timeline = phases(run_)
             run_.services.close()
     ours = eligible / run_.execution_seconds
     raw = eligible / raw_seconds
@@ -91,5 +129,5 @@ def run(*, holders: int | None = None, log: Callable[[str], None] = print) -> di
         "holders": count, "seconds": round(run_.execution_seconds, 2),
         "holders_per_second": round(ours, 1), "raw_holders_per_second": round(raw, 1),
         "ratio": round(ours / raw, 3), "raw_seconds": round(raw_seconds, 2),
-        "peak_rss_mb": memory,
+        "peak_rss_mb": memory, "phases_s": timeline, "cpu_s": run_.cpu_seconds,
     }

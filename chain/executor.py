@@ -3,7 +3,8 @@
 1. Load the batch; nothing undecided, or the distribution not executing → nothing to do.
 2. A previous submission still pending (mined, or known to the node, or younger than the grace
    period) → leave it; the ingestor and the supervisor take it from there.
-3. Read the vault's paid bitmap and leave out what the chain already paid.
+3. Read the vault's paid bitmap and leave out what the chain already paid (one block below
+   the head, like the funds check, so neither waits for a block the node is still mining).
 4. Prove just those leaves from the batch's own leaves and range proof (PartialTree), which
    also re-checks them against the committed root before anything is signed.
 5. Under the signer's nonce lock: sign, record `Submitted(tx_hash, nonce)`, then broadcast.
@@ -19,14 +20,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from chain.contracts import at, call
+from eth_utils.address import to_checksum_address
+
 from chain.encoding import onchain_id
 from chain.failpoints import failpoint
 from chain.gateway import EvmGateway, TransientChainError
 from chain.signer import Signer
 from chain.submissions import Submission, last_submission
 from chain.vault import Entitlement as Leaf
-from chain.vault import build_batch, encode_pay_batch, paid_indices
+from chain.vault import build_batch, decode_paid_indices, encode_paid_words, encode_pay_batch
 from domain.batch import BatchStatus, PayoutBatch
 from domain.distribution import Distribution, Status
 from domain.errors import AlreadyExists, DomainError
@@ -123,16 +125,26 @@ class BatchExecutor:
         if asset.vault_address is None or distribution.totals is None \
                 or distribution.merkle_root is None:
             return Outcome("nothing-to-do", "no vault or no commitment")
-        w3 = self.gateway.w3
-        vault = at(w3, "PayoutVault", asset.vault_address)
+        vault = to_checksum_address(asset.vault_address)
         dist_key = onchain_id(distribution.id)
-        chain_paid = set(paid_indices(vault, dist_key, batch.first_leaf, batch.leaf_count))
+        # Read one block below the head: anvil (automine) holds every read of the head's
+        # state while it mines the next block (~100 ms per payout batch), and another batch
+        # is nearly always being mined. What the newest block may have changed is harmless:
+        # this batch's own last transaction was ruled out by _pending, a leaf a claim paid
+        # meanwhile is skipped on-chain as AlreadyPaid, and a shortfall is confirmed at the
+        # head before it is recorded.
+        block = max(self.gateway.block_number() - 1, 0)
+        bitmap = encode_paid_words(dist_key, batch.first_leaf, batch.leaf_count)
+        words = self.gateway.call(vault, bitmap, block) \
+            or self.gateway.call(vault, bitmap)  # no vault code yet one block below
+        chain_paid = set(decode_paid_indices(words, batch.first_leaf, batch.leaf_count))
         todo = [i for i in candidates if i not in chain_paid]
         if not todo:
             return Outcome("nothing-to-do", "already paid on-chain; awaiting ingestion")
         needed = sum(batch.leaves[i].net for i in todo)
-        token = at(w3, "Stablecoin", asset.payment_token)
-        available = int(call(token.functions.balanceOf(vault.address)))
+        available = self.gateway.token_balance(asset.payment_token, vault, block)
+        if available < needed:  # perhaps a deposit in the newest block: ask the head
+            available = self.gateway.token_balance(asset.payment_token, vault)
         if available < needed:
             with contextlib.suppress(DomainError):  # another batch's worker recorded it first
                 self.ledger.await_funds(distribution.id, needed=needed, available=available)
@@ -148,7 +160,7 @@ class BatchExecutor:
                              proof.proof, proof.flags)
         data = "0x" + encode_pay_batch(dist_key, packed).hex()
         gas = self.gas_model.gas_limit(len(todo), distribution.totals.eligible)
-        return self._sign_record_broadcast(batch, todo, vault.address, data, gas, now)
+        return self._sign_record_broadcast(batch, todo, vault, data, gas, now)
 
     def _sign_record_broadcast(self, batch: PayoutBatch, todo: list[int], to: str, data: str,
                                gas: int, now: datetime) -> Outcome:

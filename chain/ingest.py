@@ -69,11 +69,25 @@ class VaultIngestor:
 
     def step(self) -> int:
         """Ingest the next range; returns the number of facts (0 when caught up)."""
+        return self._step()[0]
+
+    def catch_up(self) -> int:
+        """Step until a step finds nothing new: one cursor read and one head per step, and a
+        block mined during a step is taken at once rather than at the next poll."""
+        total = 0
+        while True:
+            facts, caught_up = self._step()
+            total += facts
+            if caught_up:
+                return total
+
+    def _step(self) -> tuple[int, bool]:
+        """(facts, whether the cursor was already at head - confirmations)."""
         cursor = self.ledger.get_cursor(self.chain_id, self.vault)
         start = cursor.last_block + 1 if cursor else self.from_block
         final = self.source.head() - self.confirmations
         if start > final:
-            return 0
+            return 0, True
         end = min(final, start + self.max_blocks_per_step - 1)
         at_cursor = self.source.block_hash(cursor.last_block) if cursor and cursor.last_hash \
             else None
@@ -91,15 +105,7 @@ class VaultIngestor:
             chain_id=self.chain_id, contract=self.vault, from_block=self.from_block,
             to_block=end, block_hash=self.source.block_hash(end) or "",
             chain_hash_at_cursor=at_cursor, facts=facts)
-        return len(facts)
-
-    def catch_up(self) -> int:
-        total = 0
-        while True:
-            cursor = self.ledger.get_cursor(self.chain_id, self.vault)
-            if cursor and cursor.last_block >= self.source.head() - self.confirmations:
-                return total
-            total += self.step()
+        return len(facts), False
 
     def _decode(self, log: Log) -> list[f.ChainFact]:
         tx = _hex(log["transactionHash"])

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-from eth_abi.abi import encode
+from eth_abi.abi import decode, encode
 from eth_utils.crypto import keccak
 from web3.contract import Contract
 from web3.types import TxReceipt
@@ -124,10 +124,35 @@ def claim(vault: Contract, sender: str, distribution_id: bytes, entry: Entitleme
     return send(fn, sender)
 
 
+PAID_WORDS_SELECTOR = keccak(text="paidWords(bytes32,uint256,uint256)")[:4]
+
+
+def _words(first: int, count: int) -> tuple[int, int]:
+    """The bitmap words [lo, lo + n) that leaves [first, first + count) fall in."""
+    lo, hi = first >> 8, (first + count - 1) >> 8
+    return lo, hi - lo + 1
+
+
+def _set_bits(words: Sequence[int], lo: int, first: int, count: int) -> list[int]:
+    return [i for i in range(first, first + count) if words[(i >> 8) - lo] >> (i & 255) & 1]
+
+
+def encode_paid_words(distribution_id: bytes, first: int, count: int) -> bytes:
+    """`paidWords` calldata covering leaves [first, first + count), for a raw eth_call."""
+    return PAID_WORDS_SELECTOR + encode(["bytes32", "uint256", "uint256"],
+                                        [distribution_id, *_words(first, count)])
+
+
+def decode_paid_indices(raw: bytes, first: int, count: int) -> list[int]:
+    """Indices in [first, first + count) whose bit is set, from `paidWords`' return data."""
+    (words,) = decode(["uint256[]"], raw)
+    return _set_bits(words, _words(first, count)[0], first, count)
+
+
 def paid_indices(vault: Contract, distribution_id: bytes, first: int, count: int) -> list[int]:
     """Indices in [first, first + count) whose bit is set, from one bitmap read."""
     if count <= 0:
         return []
-    lo, hi = first >> 8, (first + count - 1) >> 8
-    words: list[int] = call(vault.functions.paidWords(distribution_id, lo, hi - lo + 1))
-    return [i for i in range(first, first + count) if words[(i >> 8) - lo] >> (i & 255) & 1]
+    lo, n = _words(first, count)
+    words: list[int] = call(vault.functions.paidWords(distribution_id, lo, n))
+    return _set_bits(words, lo, first, count)

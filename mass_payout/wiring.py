@@ -43,6 +43,7 @@ class Services:
     def close(self) -> None:
         self.ledger.close()
         self.redis.close()
+        self.gateway.close()  # the nonce lock's kept connection
 
 
 def web3_for(rpc_url: str) -> Web3:
