@@ -18,8 +18,7 @@ from chain.failpoints import failpoint
 from chain.gateway import EvmGateway
 from chain.jobs import enqueue_batch
 from chain.signer import Signer
-from domain import ids
-from domain.distribution import Distribution, Status
+from domain.distribution import Status
 from domain.errors import IllegalTransition
 from mass_payout.ledger import PayoutLedger
 
@@ -52,21 +51,5 @@ def dispatch(ledger: PayoutLedger, queue: Queue, distribution_id: UUID) -> int:
 
 def start_execution(ledger: PayoutLedger, queue: Queue, distribution_id: UUID,
                     actor: str) -> int:
-    first = ledger.get_distribution(distribution_id).status is Status.COMMITTED
     ledger.start_execution(distribution_id, actor)
-    if not first:  # resumed: batches may have submissions, retries; ask each one
-        return dispatch(ledger, queue, distribution_id)
-    # A first start: nothing was ever submitted (workers submit only while executing), so every
-    # batch with leaves takes its first job id, known from the distribution alone. Loading
-    # each batch first (hundreds of events apiece) delayed the first jobs and competed with
-    # the workers for the CPU.
-    distribution = ledger.get_distribution(distribution_id)
-    return sum(enqueue_batch(queue, ids.batch_id(distribution_id, number))
-               for number, size in enumerate(batch_sizes(distribution)) if size)
-
-
-def batch_sizes(distribution: Distribution) -> list[int]:
-    """Leaves per batch, from the batches' first leaves (skipped-only batches have none)."""
-    firsts = distribution.batch_first_leaves
-    eligible = distribution.totals.eligible if distribution.totals else 0
-    return [end - start for start, end in zip(firsts, [*firsts[1:], eligible], strict=True)]
+    return dispatch(ledger, queue, distribution_id)
