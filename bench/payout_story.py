@@ -62,7 +62,8 @@ class Chain:
 
     def __init__(self, ledger: PayoutLedger, chain_id: int = CHAIN_ID, vault: str = VAULT) -> None:
         self.ledger, self.chain_id, self.vault = ledger, chain_id, vault
-        self.block = 0
+        cursor = ledger.get_cursor(chain_id, vault)  # a second story continues the chain
+        self.block = cursor.last_block if cursor else 0
 
     def mine(self, facts: list[ChainFact]) -> int:
         previous = self.ledger.get_cursor(self.chain_id, self.vault)

@@ -99,7 +99,7 @@ class VaultIngestor:
             [TRANSFER_TOPIC, SNAPSHOT_TOPIC]]) if self.security_token else []  # type: ignore[list-item]
         logs = sorted(vault_logs + deposits + token_logs,
                       key=lambda g: (g["blockNumber"], g["logIndex"]))
-        facts = [fact for log in logs for fact in self._decode(log)]
+        facts = f.coalesce_paid(fact for log in logs for fact in self._decode(log))
         failpoint("ingest-mid-range")
         self.ledger.apply_chain_facts(
             chain_id=self.chain_id, contract=self.vault, from_block=self.from_block,

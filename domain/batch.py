@@ -1,14 +1,25 @@
 """PayoutBatch: one contiguous range of leaves, paid by one on-chain transaction at a time.
 
 The batch is also the audit home of every holder in its slice of the ordered holder list,
-skipped ones included: each gets one `HolderEntitled` event. Outcomes come back only from
-final chain facts (the ingestor); a worker records that it submitted, never what happened.
+skipped ones included: one `HoldersEntitled` event right after `Planned` lists them all.
+Outcomes come back only from final chain facts (the ingestor); a worker records that it
+submitted, never what happened: `LeavesPaid` per paying transaction, `LeafFailed` and
+`LeafClaimed` per leaf.
+
+Event granularity follows the facts, not the holders: the entitlements of a batch are decided
+together (one snapshot command) and its leaves are paid together (one transaction), so each is
+one event. Every worker, the supervisor and the ingestor load batches again and again; with one
+event per holder a batch was ~420 events to replay on every load, most of each process's CPU.
+Batches recorded before this change (`HolderEntitled` and `LeafPaid` per holder) still replay:
+those event classes and their methods stay, they are just no longer emitted.
 """
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -33,6 +44,11 @@ class LeafOutcome(StrEnum):
 
 
 PAID_OUTCOMES = frozenset({LeafOutcome.PAID, LeafOutcome.CLAIMED})
+# A `HoldersEntitled` row, in order.
+HOLDER_FIELDS = ("position", "account", "balance", "gross", "withheld", "net", "leaf_index",
+                 "skip_reason")
+# Attributes holding only frozen Entitlement records, fixed once the batch is planned.
+SHARED_RECORDS = frozenset({"holders", "leaves"})
 
 
 class PayoutBatch(Aggregate):
@@ -45,7 +61,14 @@ class PayoutBatch(Aggregate):
         range_proof: list[str]
         gas_limit: int
 
+    class HoldersEntitled(Aggregate.Event):
+        """Every holder of the batch's slice, in order: rows of HOLDER_FIELDS."""
+
+        holders: list[list[Any]]
+
     class HolderEntitled(Aggregate.Event):
+        """One holder (batches recorded before `HoldersEntitled`; replayed, never emitted)."""
+
         position: int
         account: str
         balance: int
@@ -68,7 +91,16 @@ class PayoutBatch(Aggregate):
         tx_hash: str
         reason: str
 
+    class LeavesPaid(Aggregate.Event):
+        """One transaction paid these leaves, each exactly its net; `amount` is their sum."""
+
+        leaf_indices: list[int]
+        amount: int
+        tx_hash: str
+
     class LeafPaid(Aggregate.Event):
+        """One leaf paid (batches recorded before `LeavesPaid`; replayed, never emitted)."""
+
         leaf_index: int
         amount: int
         tx_hash: str
@@ -122,12 +154,9 @@ class PayoutBatch(Aggregate):
         batch = cls(distribution_id=distribution_id, number=number, first_leaf=first_leaf,
                     leaf_count=len(leaves), total_net=sum(h.net for h in leaves),
                     range_proof=["0x" + p.hex() for p in range_proof], gas_limit=gas_limit)
-        for h in holders:
-            batch._holder_entitled(
-                position=h.position, account=h.account, balance=h.balance, gross=h.gross,
-                withheld=h.withheld, net=h.net, leaf_index=h.leaf_index,
-                skip_reason=h.skip_reason.value if h.skip_reason else None,
-            )
+        batch._holders_entitled(holders=[
+            [h.position, h.account, h.balance, h.gross, h.withheld, h.net, h.leaf_index,
+             h.skip_reason.value if h.skip_reason else None] for h in holders])
         return batch
 
     @event(Planned)
@@ -157,15 +186,36 @@ class PayoutBatch(Aggregate):
         self.retry_at: datetime | None = None
         self.retries = 0  # operator (or funds) retries: a new generation of job ids each
 
+    @event(HoldersEntitled)
+    def _holders_entitled(self, holders: list[list[Any]]) -> None:
+        for position, account, balance, gross, withheld, net, leaf, skip in holders:
+            self._entitle(Entitlement(position, account, balance, gross, withheld, net, leaf,
+                                      SkipReason(skip) if skip else None))
+
     @event(HolderEntitled)
     def _holder_entitled(self, position: int, account: str, balance: int, gross: int,
                          withheld: int, net: int, leaf_index: int | None,
                          skip_reason: str | None) -> None:
-        record = Entitlement(position, account, balance, gross, withheld, net, leaf_index,
-                             SkipReason(skip_reason) if skip_reason else None)
+        self._entitle(Entitlement(position, account, balance, gross, withheld, net, leaf_index,
+                                  SkipReason(skip_reason) if skip_reason else None))
+
+    def _entitle(self, record: Entitlement) -> None:
         self.holders.append(record)
-        if leaf_index is not None:
-            self.leaves[leaf_index] = record
+        if record.leaf_index is not None:
+            self.leaves[record.leaf_index] = record
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> PayoutBatch:
+        """The repository hands out a deep copy of its cached batch on every load. The
+        entitlements are frozen records that never change once planned: the copy gets new
+        containers holding the same records instead of ~420 copied dataclasses (which was
+        most of a worker's CPU). Everything else is copied deeply as usual."""
+        copied = object.__new__(type(self))
+        memo[id(self)] = copied
+        for name, value in self.__dict__.items():
+            # Shared records: a new list / dict of the same frozen Entitlements.
+            copied.__dict__[name] = copy.copy(value) if name in SHARED_RECORDS \
+                else copy.deepcopy(value, memo)
+        return copied
 
     @property
     def leaf_range(self) -> range:
@@ -266,12 +316,32 @@ class PayoutBatch(Aggregate):
             raise InvalidInput(f"leaf {leaf_index} is not in batch {self.number}") from None
 
     def record_paid(self, *, leaf_index: int, amount: int, tx_hash: str) -> None:
+        """One leaf paid `amount`, which must be its entitlement."""
         leaf = self._leaf(leaf_index)
-        if self.outcomes.get(leaf_index) in PAID_OUTCOMES:
-            raise IllegalTransition(f"leaf {leaf_index} is already recorded as paid")
         if amount != leaf.net:
             raise IllegalTransition(f"leaf {leaf_index} paid {amount}, entitled to {leaf.net}")
-        self._leaf_paid(leaf_index=leaf_index, amount=amount, tx_hash=tx_hash)
+        self.record_paid_leaves(leaf_indices=[leaf_index], tx_hash=tx_hash)
+
+    def record_paid_leaves(self, *, leaf_indices: list[int], tx_hash: str) -> None:
+        """The leaves one transaction paid. The vault pays exactly each committed leaf's net
+        (its Paid log carries no amount), so the amount is the sum of their entitlements.
+        All or nothing: one leaf that is not this batch's, or already paid, refuses them all
+        (the ingestor applies the rest on their own)."""
+        if not leaf_indices or len(set(leaf_indices)) != len(leaf_indices):
+            raise InvalidInput(f"paid leaves of batch {self.number} must be distinct, not none")
+        amount = 0
+        for i in leaf_indices:
+            amount += self._leaf(i).net
+            if self.outcomes.get(i) in PAID_OUTCOMES:
+                raise IllegalTransition(f"leaf {i} is already recorded as paid")
+        self._leaves_paid(leaf_indices=sorted(leaf_indices), amount=amount, tx_hash=tx_hash)
+
+    @event(LeavesPaid)
+    def _leaves_paid(self, leaf_indices: list[int], amount: int, tx_hash: str) -> None:
+        for i in leaf_indices:
+            self.outcomes[i] = LeafOutcome.PAID
+            self.failure_reasons.pop(i, None)
+        self.amount_paid += amount
 
     @event(LeafPaid)
     def _leaf_paid(self, leaf_index: int, amount: int, tx_hash: str) -> None:

@@ -7,6 +7,7 @@ each value is a log in a block at or below head - confirmations.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -100,3 +101,21 @@ class UnreadableLog:
 
 ChainFact = (LeavesPaid | LeafFailed | LeavesAlreadyPaid | BatchSettledOnChain | LeafClaimed
              | VaultDeposit | ShareTransfer | TokenSnapshotTaken | UnreadableLog)
+
+
+def coalesce_paid(facts: Iterable[ChainFact]) -> list[ChainFact]:
+    """Adjacent `LeavesPaid` of one transaction and distribution as one fact.
+
+    The vault emits one Paid log per 256-leaf bitmap word, so one batch transaction is two or
+    three logs; the ledger records what one transaction paid as one event.
+    """
+    out: list[ChainFact] = []
+    for fact in facts:
+        last = out[-1] if out else None
+        if isinstance(fact, LeavesPaid) and isinstance(last, LeavesPaid) \
+                and (last.tx_hash, last.distribution_id) == (fact.tx_hash, fact.distribution_id):
+            out[-1] = LeavesPaid(fact.distribution_id, last.leaf_indices + fact.leaf_indices,
+                                 fact.tx_hash)
+        else:
+            out.append(fact)
+    return out

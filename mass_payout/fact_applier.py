@@ -3,7 +3,8 @@
 Everything happens in memory; the ledger saves the touched aggregates together with the advanced
 cursor in one transaction. A fact that cannot be applied (an unknown distribution, an outcome
 that contradicts the ledger) is recorded on the cursor with its reason instead of stalling
-ingestion; each leaf is applied on its own so one bad leaf never half-applies another.
+ingestion. The leaves one transaction paid in one batch are one event; should any of them be
+refused, each is applied on its own, so one bad leaf never blocks or half-applies another.
 """
 
 from __future__ import annotations
@@ -27,11 +28,9 @@ def _counts(outcome: LeafOutcome | None) -> tuple[int, int]:
     return (0, 1) if outcome is LeafOutcome.FAILED else (0, 0)
 
 
-def _pay(leaf_index: int, tx_hash: str) -> Callable[[PayoutBatch], None]:
-    """The Paid log carries no amount: the vault pays exactly the committed leaf's net."""
+def _pay_one(leaf_index: int, tx_hash: str) -> Callable[[PayoutBatch], None]:
     def change(batch: PayoutBatch) -> None:
-        batch.record_paid(leaf_index=leaf_index, amount=batch.leaves[leaf_index].net,
-                          tx_hash=tx_hash)
+        batch.record_paid_leaves(leaf_indices=[leaf_index], tx_hash=tx_hash)
     return change
 
 
@@ -85,9 +84,7 @@ class FactApplier:
             case f.LeavesPaid() | f.LeavesAlreadyPaid() if not fact.leaf_indices:
                 return
             case f.LeavesPaid():
-                for leaf in fact.leaf_indices:
-                    self._on_leaf(fact, fact.distribution_id, leaf,
-                                  _pay(leaf, fact.tx_hash))
+                self._pay(fact)
             case f.LeafFailed():
                 self._on_leaf(fact, fact.distribution_id, fact.leaf_index,
                               lambda b: b.record_failed(leaf_index=fact.leaf_index,
@@ -112,6 +109,38 @@ class FactApplier:
                     block_number=fact.block_number))
             case f.UnreadableLog():
                 self.unapplied.append((fact, fact.reason))
+
+    def _pay(self, fact: f.LeavesPaid) -> None:
+        """Per batch, the transaction's paid leaves as one event (the Paid log carries no
+        amount: the vault pays exactly each committed leaf's net)."""
+        try:
+            distribution = self._distribution(fact.distribution_id)
+        except DomainError as err:
+            self.unapplied.append((fact, f"leaves {list(fact.leaf_indices[:5])}: {err}"))
+            return
+        groups: dict[int, list[int]] = {}
+        for leaf in fact.leaf_indices:
+            try:
+                number = distribution.batch_of_leaf(leaf)
+            except DomainError as err:
+                self.unapplied.append((fact, f"leaf {leaf}: {err}"))
+                continue
+            groups.setdefault(number, []).append(leaf)
+        for leaves in groups.values():
+            batch = self._batch(distribution, leaves[0])
+            before = [_counts(batch.outcomes.get(i)) for i in leaves]
+            paid_before = batch.amount_paid
+            try:
+                batch.record_paid_leaves(leaf_indices=leaves, tx_hash=fact.tx_hash)
+            except DomainError:  # rare: apply each on its own, each refusal with its reason
+                for leaf in leaves:
+                    self._on_leaf(fact, distribution.id, leaf,
+                                  _pay_one(leaf, fact.tx_hash))
+                continue
+            progress = self.progress[distribution.id]
+            progress[0] += len(leaves) - sum(b[0] for b in before)
+            progress[1] -= sum(b[1] for b in before)
+            progress[2] += batch.amount_paid - paid_before
 
     def _settle(self, fact: f.BatchSettledOnChain) -> None:
         try:

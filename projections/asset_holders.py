@@ -25,7 +25,7 @@ class AssetHolders(TableProjection):
     name = "asset_holders"
     tables = (TABLE, LINKS)
     topics = topics(Distribution.Created, Distribution.Snapshotted, PayoutBatch.Planned,
-                    PayoutBatch.HolderEntitled)
+                    PayoutBatch.HoldersEntitled, PayoutBatch.HolderEntitled)
 
     def __init__(self, view: ViewStore) -> None:
         super().__init__(view)
@@ -81,6 +81,11 @@ class AssetHolders(TableProjection):
     @process_event.register
     def _planned(self, e: PayoutBatch.Planned, tracking: Tracking) -> None:
         self.segments.add(self._link_batch, {"batch": e.originator_id, "dist": e.distribution_id})
+
+    @process_event.register
+    def _holders(self, e: PayoutBatch.HoldersEntitled, tracking: Tracking) -> None:
+        for row in e.holders:  # rows of HOLDER_FIELDS: account, balance are 2nd and 3rd
+            self.segments.add(self._entitled, (e.originator_id, row[1], row[2], e.timestamp))
 
     @process_event.register
     def _holder(self, e: PayoutBatch.HolderEntitled, tracking: Tracking) -> None:

@@ -33,6 +33,14 @@ class LeafCounters:
         counts[1] += amount
         self.failing[(batch_id, leaf)] = False
 
+    def paid_leaves(self, batch_id: UUID, leaves: list[int], amount: int) -> None:
+        """One transaction's leaves: `amount` in all."""
+        counts = self.paid_by_batch[batch_id]
+        counts[0] += len(leaves)
+        counts[1] += amount
+        for leaf in leaves:
+            self.failing[(batch_id, leaf)] = False
+
     def failed(self, batch_id: UUID, leaf: int) -> None:
         self.failing[(batch_id, leaf)] = True
 

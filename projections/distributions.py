@@ -32,8 +32,9 @@ from projections.store import ViewStore
 
 TABLE, BATCHES, FAILED = "distributions", "distributions_batches", "distributions_failed"
 
-PAID_TOPIC, CLAIMED_TOPIC, FAILED_TOPIC = topics(
-    PayoutBatch.LeafPaid, PayoutBatch.LeafClaimed, PayoutBatch.LeafFailed)
+PAID_TOPIC, CLAIMED_TOPIC, FAILED_TOPIC, LEAVES_PAID_TOPIC = topics(
+    PayoutBatch.LeafPaid, PayoutBatch.LeafClaimed, PayoutBatch.LeafFailed,
+    PayoutBatch.LeavesPaid)
 
 COUNTS = ("holders", "eligible", "skipped")
 TOTALS = ("holders", "eligible", "skipped", "eligible_balance", "gross", "net", "withheld",
@@ -56,8 +57,8 @@ class Distributions(TableProjection):
                     Distribution.RetryRequested, Distribution.Completed, Distribution.Cancelled,
                     Distribution.Expired, PayoutBatch.Planned, PayoutBatch.Submitted,
                     PayoutBatch.SubmissionRejected, PayoutBatch.AttemptFailed,
-                    PayoutBatch.RetryRequested, PayoutBatch.Settled, PayoutBatch.LeafPaid,
-                    PayoutBatch.LeafClaimed, PayoutBatch.LeafFailed)
+                    PayoutBatch.RetryRequested, PayoutBatch.Settled, PayoutBatch.LeavesPaid,
+                    PayoutBatch.LeafPaid, PayoutBatch.LeafClaimed, PayoutBatch.LeafFailed)
 
     def __init__(self, view: ViewStore) -> None:
         super().__init__(view)
@@ -72,12 +73,15 @@ class Distributions(TableProjection):
 
     def use_fast_path(self, mapper: Mapper[Any]) -> None:
         self.fast = FastDecoder(mapper, {PAID_TOPIC: fastpath.Paid, CLAIMED_TOPIC: fastpath.Paid,
-                                         FAILED_TOPIC: fastpath.Failed})
+                                         FAILED_TOPIC: fastpath.Failed,
+                                         LEAVES_PAID_TOPIC: fastpath.PaidLeaves})
 
     def process_raw(self, topic: str, originator_id: Any, state: bytes,
                     tracking: Tracking) -> bool:
         raw = self.fast.decode(topic, state) if self.fast else None
-        if isinstance(raw, fastpath.Paid):
+        if isinstance(raw, fastpath.PaidLeaves):
+            self.counters.paid_leaves(originator_id, raw.leaf_indices, raw.amount)
+        elif isinstance(raw, fastpath.Paid):
             self.counters.paid(originator_id, raw.leaf_index, raw.amount)
         elif isinstance(raw, fastpath.Failed):
             self.counters.failed(originator_id, raw.leaf_index)
@@ -260,6 +264,10 @@ class Distributions(TableProjection):
         if e.leaf_indices or e.unblocked:  # back to PLANNED
             self._settled_flag(e, tracking, settled=False)
         self.counters.retried(e.originator_id, e.leaf_indices)
+
+    @process_event.register
+    def _leaves_paid(self, e: PayoutBatch.LeavesPaid, tracking: Tracking) -> None:
+        self.counters.paid_leaves(e.originator_id, e.leaf_indices, e.amount)
 
     @process_event.register
     def _paid(self, e: PayoutBatch.LeafPaid, tracking: Tracking) -> None:

@@ -28,6 +28,13 @@ class Entitled(msgspec.Struct):
     class_version: int = 1
 
 
+class EntitledRows(msgspec.Struct):
+    """HoldersEntitled: rows of domain.batch.HOLDER_FIELDS."""
+
+    holders: list[tuple[int, str, int, int, int, int, int | None, str | None]]
+    class_version: int = 1
+
+
 class Submitted(msgspec.Struct):
     leaf_indices: list[int]
     class_version: int = 1
@@ -42,6 +49,15 @@ class Paid(msgspec.Struct):
     class_version: int = 1
 
 
+class PaidLeaves(msgspec.Struct):
+    """LeavesPaid: one transaction's leaves in one batch."""
+
+    leaf_indices: list[int]
+    amount: int
+    tx_hash: str
+    class_version: int = 1
+
+
 class Failed(msgspec.Struct):
     leaf_index: int
     reason: str
@@ -49,7 +65,7 @@ class Failed(msgspec.Struct):
     class_version: int = 1
 
 
-Raw = Entitled | Submitted | Paid | Failed
+Raw = Entitled | EntitledRows | Submitted | Paid | PaidLeaves | Failed
 
 
 class FastDecoder:

@@ -13,6 +13,7 @@ attempt: "pending, last failed with X in tx Y" is what the operator retried it f
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -64,7 +65,8 @@ class DistributionHolders(TableProjection):
     name = "distribution_holders"
     tables = ("distribution_holders", "distribution_holders_batches")
     version = 2  # 2: retried leaves go back to PENDING
-    topics = topics(PayoutBatch.Planned, PayoutBatch.HolderEntitled, PayoutBatch.Submitted,
+    topics = topics(PayoutBatch.Planned, PayoutBatch.HoldersEntitled,
+                    PayoutBatch.HolderEntitled, PayoutBatch.Submitted, PayoutBatch.LeavesPaid,
                     PayoutBatch.LeafPaid, PayoutBatch.LeafFailed, PayoutBatch.LeafClaimed,
                     PayoutBatch.RetryRequested)
 
@@ -103,8 +105,10 @@ class DistributionHolders(TableProjection):
 
     def use_fast_path(self, mapper: Mapper[Any]) -> None:
         self.fast = FastDecoder(mapper, {
+            topics(PayoutBatch.HoldersEntitled)[0]: fastpath.EntitledRows,
             topics(PayoutBatch.HolderEntitled)[0]: fastpath.Entitled,
             topics(PayoutBatch.Submitted)[0]: fastpath.Submitted,
+            topics(PayoutBatch.LeavesPaid)[0]: fastpath.PaidLeaves,
             topics(PayoutBatch.LeafPaid)[0]: fastpath.Paid,
             topics(PayoutBatch.LeafFailed)[0]: fastpath.Failed,
             CLAIMED_TOPIC: fastpath.Paid,
@@ -115,8 +119,12 @@ class DistributionHolders(TableProjection):
         raw = self.fast.decode(topic, state) if self.fast else None
         if raw is None:
             return False
-        if isinstance(raw, fastpath.Entitled):
+        if isinstance(raw, fastpath.EntitledRows):
+            self._entitle_rows(originator_id, raw.holders)
+        elif isinstance(raw, fastpath.Entitled):
             self._entitle(originator_id, raw)
+        elif isinstance(raw, fastpath.PaidLeaves):
+            self._paid_leaves(originator_id, raw.leaf_indices, raw.tx_hash)
         elif isinstance(raw, fastpath.Submitted):
             for leaf in raw.leaf_indices:
                 self._change(originator_id, leaf, None, None, None, 1)
@@ -135,6 +143,20 @@ class DistributionHolders(TableProjection):
     def _planned(self, event: PayoutBatch.Planned, tracking: Tracking) -> None:
         self.batches[event.originator_id] = (event.distribution_id, event.number)
         self.new_batches.append((event.originator_id, event.distribution_id, event.number))
+
+    @process_event.register
+    def _entitled_rows(self, event: PayoutBatch.HoldersEntitled, tracking: Tracking) -> None:
+        self._entitle_rows(event.originator_id, event.holders)
+
+    def _entitle_rows(self, batch_id: UUID, holders: Sequence[Sequence[Any]]) -> None:
+        rows, leaves = self.rows, self.leaves
+        for position, account, balance, gross, withheld, net, leaf, skip in holders:
+            row: list[Any] = [None, batch_id, None, position, account, balance, gross,
+                              withheld, net, leaf, SKIPPED if skip else PENDING, skip, None,
+                              None, 0]
+            rows.append(row)
+            if leaf is not None:
+                leaves[(batch_id, leaf)] = row
 
     @process_event.register
     def _entitled(self, event: PayoutBatch.HolderEntitled, tracking: Tracking) -> None:
@@ -174,6 +196,14 @@ class DistributionHolders(TableProjection):
     def _submitted(self, event: PayoutBatch.Submitted, tracking: Tracking) -> None:
         for leaf in event.leaf_indices:
             self._change(event.originator_id, leaf, None, None, None, 1)
+
+    @process_event.register
+    def _leaves_paid(self, event: PayoutBatch.LeavesPaid, tracking: Tracking) -> None:
+        self._paid_leaves(event.originator_id, event.leaf_indices, event.tx_hash)
+
+    def _paid_leaves(self, batch_id: UUID, leaves: list[int], tx_hash: str) -> None:
+        for leaf in leaves:
+            self._change(batch_id, leaf, PAID, tx_hash, None, 0)
 
     @process_event.register
     def _paid(self, event: PayoutBatch.LeafPaid, tracking: Tracking) -> None:

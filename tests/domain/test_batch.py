@@ -72,3 +72,38 @@ def test_inconsistent_outcomes_are_refused_and_record_nothing():
     with pytest.raises(IllegalTransition):
         b.settle(tx_hash="0x1", covered=[7, 8], already_paid=0, gas_used=1)  # 8 undecided
     assert len(b.collect_events()) == before
+
+
+def test_one_transaction_pays_its_leaves_in_one_event_all_or_nothing():
+    b = batch()
+    b.record_submission(tx_hash="0x1", nonce=4, leaf_indices=[7, 8], signed_at=NOW)
+    before = len(b.pending_events)
+    b.record_paid_leaves(leaf_indices=[8, 7], tx_hash="0x1")
+    (paid,) = b.pending_events[before:]
+    assert isinstance(paid, PayoutBatch.LeavesPaid)
+    assert (paid.leaf_indices, paid.amount) == ([7, 8], 99)  # Σ of the entitlements' nets
+    assert b.amount_paid == 99 and b.unsettled_leaves() == []
+    # Refused as a whole: nothing of it is recorded.
+    other = batch()
+    other.record_paid_leaves(leaf_indices=[7], tx_hash="0x1")
+    count = len(other.pending_events)
+    for leaves, error in (([7, 8], IllegalTransition),  # 7 already paid
+                          ([8, 9], InvalidInput),  # 9 is not this batch's
+                          ([8, 8], InvalidInput), ([], InvalidInput)):
+        with pytest.raises(error):
+            other.record_paid_leaves(leaf_indices=leaves, tx_hash="0x2")
+    assert len(other.pending_events) == count and other.outcomes == {7: LeafOutcome.PAID}
+
+
+def test_a_copy_shares_the_frozen_entitlements_but_not_its_state():
+    import copy
+
+    b = batch()
+    b.record_submission(tx_hash="0x1", nonce=4, leaf_indices=[7, 8], signed_at=NOW)
+    c = copy.deepcopy(b)
+    c.record_paid_leaves(leaf_indices=[7], tx_hash="0x1")
+    assert b.outcomes == {} and b.amount_paid == 0 and len(b.pending_events) == 3
+    assert c.holders == b.holders and c.holders is not b.holders
+    assert all(x is y for x, y in zip(c.holders, b.holders, strict=True))
+    assert c.submitted_leaves == b.submitted_leaves
+    assert c.submitted_leaves["0x1"] is not b.submitted_leaves["0x1"]

@@ -9,7 +9,7 @@ import pytest
 
 from domain import ids
 from domain.asset import Asset, CorporateAction
-from domain.batch import PayoutBatch
+from domain.batch import LeafOutcome, PayoutBatch
 from domain.chain_facts import (
     BatchSettledOnChain,
     LeafClaimed,
@@ -19,6 +19,7 @@ from domain.chain_facts import (
     TokenSnapshotTaken,
     UnreadableLog,
     VaultDeposit,
+    coalesce_paid,
 )
 from domain.cursor import ChainCursor
 from domain.distribution import Distribution, Status
@@ -182,6 +183,14 @@ def test_every_event_type_round_trips_through_postgres_unchanged(ledger, reopen)
     other = ledger.create_distribution(asset_id=asset_id, idempotency_key="void",
                                        terms=terms(), actor="maker")
     ledger.cancel_distribution(other, "maker", "duplicate")
+    # A batch as recorded before entitlements and payments became one event each: its
+    # per-holder events are no longer emitted, but stored ones must still round-trip.
+    legacy = PayoutBatch(distribution_id=other, number=0, first_leaf=0, leaf_count=1,
+                         total_net=5, range_proof=[], gas_limit=100_000)
+    legacy._holder_entitled(position=0, account="0x" + "a7" * 20, balance=10, gross=6,
+                            withheld=1, net=5, leaf_index=0, skip_reason=None)
+    legacy._leaf_paid(leaf_index=0, amount=5, tx_hash="0xa7")
+    ledger.save(legacy)
 
     # Read everything back through a fresh application's notification log.
     stored = reopen().recorder.select_notifications(start=1, limit=10_000)
@@ -306,3 +315,40 @@ def test_two_processes_approving_at_once_cannot_both_win(ledger, reopen):
 
 def name_of(cls: type) -> str:
     return cls.__name__
+
+
+def test_paid_leaves_are_one_event_and_a_refused_leaf_never_blocks_the_others(ledger):
+    did = approved(ledger, key="paid-once")
+    ledger.snapshot_distribution(did, snapshot=Snapshot.from_chunks([holders(3)], 18),
+                                 snapshot_ref="s", gas_model=GasModel())
+    ledger.commit_distribution(did, tx_hash="0x" + "11" * 32,
+                               claim_deadline=RECORD + timedelta(days=30), actor="approver")
+    ledger.start_execution(did, "operator")
+    batch = ledger.get_batch(did, 0)
+    ledger.record_submission(batch.id, tx_hash="0xaa", nonce=1, leaf_indices=[0, 1, 2],
+                             signed_at=NOW)
+    vault, nets = "0x" + "c3" * 20, [batch.leaves[i].net for i in range(3)]
+    cursor_id = ChainCursor.create_id(31337, vault)
+
+    def mine(block, facts):
+        previous = ledger.get_cursor(31337, vault)
+        ledger.apply_chain_facts(chain_id=31337, contract=vault, from_block=1, to_block=block,
+                                 block_hash=f"0x{block:064x}", facts=facts,
+                                 chain_hash_at_cursor=previous.last_hash if previous else None)
+
+    # Two Paid logs of one transaction (two bitmap words): one fact, as the ingestor
+    # coalesces them, and one event.
+    mine(1, coalesce_paid([LeavesPaid(did, (0,), "0xaa"), LeavesPaid(did, (1,), "0xaa")]))
+    paid = [e for e in ledger.events.get(batch.id) if isinstance(e, PayoutBatch.LeavesPaid)]
+    assert [(e.leaf_indices, e.amount) for e in paid] == [([0, 1], nets[0] + nets[1])]
+    # A contradicting fact: leaf 1 again, and a leaf the distribution never committed.
+    # Leaf 2 is still recorded (on its own), each refusal on the cursor with its reason.
+    mine(2, [LeavesPaid(did, (1, 2, 99), "0xab")])
+    assert ledger.get_batch(did, 0).outcomes == dict.fromkeys(range(3), LeafOutcome.PAID)
+    d = ledger.get_distribution(did)
+    assert (d.paid, d.amount_paid) == (3, sum(nets))
+    reasons = [e.reason for e in ledger.events.get(cursor_id)
+               if isinstance(e, ChainCursor.LogUnreadable)]
+    assert len(reasons) == 2
+    assert reasons[0].startswith("leaf 99:") and "is not in distribution" in reasons[0]
+    assert reasons[1].startswith("leaf 1:") and "already recorded as paid" in reasons[1]

@@ -38,9 +38,7 @@ class Vault:
 
     def __init__(self, ledger: PayoutLedger) -> None:
         self.ledger = ledger
-        self.chain = story.Chain(ledger)
-        cursor = ledger.get_cursor(story.CHAIN_ID, story.VAULT)
-        self.chain.block = cursor.last_block if cursor else 0
+        self.chain = story.Chain(ledger)  # continues from the vault cursor's last block
 
     def pay(self, did: UUID, leaves: Iterable[int], failing: Iterable[int] = ()) -> None:
         """One transaction per batch for `leaves`; those in `failing` fail."""
