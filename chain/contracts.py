@@ -17,6 +17,9 @@ from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
 from chain.errors import REVERTS, ContractRevertError, translate
+from chain.gateway import EvmGateway
+from chain.sending import deploy_and_wait, send_and_wait
+from chain.signer import Signer
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 ROLES = ("APPROVER", "OPERATOR", "PAUSER", "TREASURER", "UPGRADER")
@@ -83,21 +86,71 @@ def deploy(w3: Web3, name: str, *args: Any, sender: str) -> Contract:
     return at(w3, name, receipt["contractAddress"])
 
 
+def creation_data(w3: Web3, name: str, *args: Any) -> str:
+    """The artifact's bytecode with its constructor arguments: a creation transaction's data."""
+    art = load_artifact(name)
+    data: str = w3.eth.contract(abi=art.abi, bytecode=art.bytecode).constructor(
+        *args).data_in_transaction
+    return data
+
+
+def vault_proxy_args(w3: Web3, implementation: str, *, admin: str, treasury: str,
+                     name: str = "PayoutVault") -> tuple[str, str]:
+    """The ERC1967Proxy's constructor arguments: the implementation and its `initialize` call,
+    run by the proxy's constructor so that nobody can initialize the vault before us."""
+    return implementation, at(w3, name, implementation).encode_abi(
+        "initialize", args=[admin, treasury])
+
+
 def deploy_vault(w3: Web3, *, admin: str, treasury: str,
                  grants: dict[str, Sequence[str]] | None = None, name: str = "PayoutVault") \
         -> Contract:
     """Implementation + ERC1967 proxy initialized atomically; returns the proxy with the vault ABI.
 
     `grants` maps a role name ("OPERATOR", ...) to the accounts that get it, granted by `admin`.
+    Sent from an unlocked dev account; `deploy_vault_signed` is the same for a real network.
     """
     impl = deploy(w3, name, sender=admin)
-    init = impl.encode_abi("initialize", args=[admin, treasury])
-    proxy = deploy(w3, "ERC1967Proxy", impl.address, init, sender=admin)
+    proxy = deploy(w3, "ERC1967Proxy",
+                   *vault_proxy_args(w3, impl.address, admin=admin, treasury=treasury,
+                                     name=name), sender=admin)
     vault = at(w3, name, proxy.address)
     for role_name, accounts in (grants or {}).items():
         for account in accounts:
             send(vault.functions.grantRole(role(role_name), account), admin)
     return vault
+
+
+@dataclass(frozen=True, slots=True)
+class VaultDeployment:
+    address: str  # the proxy: the vault's address
+    tx_hash: str  # the proxy's creation, which also initialized the vault
+    implementation: str
+
+
+def deploy_vault_signed(gateway: EvmGateway, signer: Signer, *, admin: str, treasury: str,
+                        grants: dict[str, Sequence[str]], name: str = "PayoutVault") \
+        -> VaultDeployment:
+    """`deploy_vault`, every transaction signed by `signer` (a keystore, a custodian).
+
+    Only an admin can grant roles, so the signer initializes the vault as its admin, grants
+    `grants`, and, when `admin` is another account, grants it DEFAULT_ADMIN and renounces its
+    own: at the end the signer holds only the roles `grants` gives it.
+    """
+    w3 = gateway.w3
+    implementation, _ = deploy_and_wait(gateway, signer, data=creation_data(w3, name))
+    address, tx_hash = deploy_and_wait(gateway, signer, data=creation_data(
+        w3, "ERC1967Proxy", *vault_proxy_args(w3, implementation, admin=signer.address,
+                                              treasury=treasury, name=name)))
+    vault = at(w3, name, address)
+    calls = [("grantRole", role(r), a) for r, accounts in grants.items() for a in accounts]
+    if to_checksum_address(admin) != signer.address:
+        calls += [("grantRole", DEFAULT_ADMIN_ROLE, admin),
+                  ("renounceRole", DEFAULT_ADMIN_ROLE, signer.address)]
+    for fn, role_id, account in calls:
+        send_and_wait(gateway, signer, to=address,
+                      data=vault.encode_abi(fn, args=[role_id, account]))
+    return VaultDeployment(address, tx_hash, implementation)
 
 
 def upgrade_vault(vault: Contract, *, sender: str, name: str = "PayoutVaultV2") -> Contract:

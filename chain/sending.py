@@ -1,16 +1,20 @@
-"""Sign, broadcast and wait for one administrative transaction (announce, token snapshots).
+"""Sign, broadcast and wait for one administrative transaction (announce, token snapshots,
+the vault's deployment).
 
 Payout batches do not come through here: they follow the record-before-broadcast protocol in
 `chain.executor`. These transactions are each made safely repeatable by their caller reading
 the chain first (the vault's commitment, the token's snapshot), so a crash after broadcast
-is repaired by looking, not by sending again blindly.
+is repaired by looking, not by sending again blindly. The vault's deployment is the exception:
+a one-off an operator runs once and reads the result of (`mass-payout vault deploy`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from chain.errors import decode_revert
+from web3.types import TxReceipt
+
+from chain.errors import REVERTS, decode_revert
 from chain.gateway import EvmGateway
 from chain.signer import Signer
 
@@ -19,13 +23,38 @@ class TransactionRevertedError(Exception):
     """The transaction was mined and reverted; the message carries the decoded reason."""
 
 
-def send_and_wait(gateway: EvmGateway, signer: Signer, *, to: str, data: str, gas: int,
-                  timeout: float = 120) -> str:
-    """Returns the mined transaction's hash; raises TransactionRevertedError on a revert."""
+def send_and_wait(gateway: EvmGateway, signer: Signer, *, to: str, data: str,
+                  gas: int | None = None, timeout: float = 120) -> str:
+    """Returns the mined transaction's hash; raises TransactionRevertedError on a revert.
+
+    `gas=None` is the node's estimate with a margin, for calls whose cost is not known in
+    advance (a deployment's role grants).
+    """
+    return _mined(gateway, signer, to=to, data=data, gas=gas, timeout=timeout)[0]
+
+
+def deploy_and_wait(gateway: EvmGateway, signer: Signer, *, data: str, gas: int | None = None,
+                    timeout: float = 120) -> tuple[str, str]:
+    """Signs a contract creation (constructor data); returns (its address, the tx hash)."""
+    tx_hash, receipt = _mined(gateway, signer, to=None, data=data, gas=gas, timeout=timeout)
+    if not receipt.get("contractAddress"):
+        raise TransactionRevertedError("mined, but no contract was created")
+    return str(receipt["contractAddress"]), tx_hash
+
+
+def _mined(gateway: EvmGateway, signer: Signer, *, to: str | None, data: str, gas: int | None,
+           timeout: float) -> tuple[str, TxReceipt]:
+    target: dict[str, Any] = {"to": to} if to is not None else {}  # no `to`: a creation
+    if gas is None:
+        try:
+            gas = int(gateway.w3.eth.estimate_gas(
+                {"from": signer.address, "data": data, **target})) * 6 // 5 + 20_000  # type: ignore[typeddict-item]
+        except REVERTS as err:
+            raise TransactionRevertedError(f"would revert: {reason_of(err)}") from err
     with gateway.nonce_lock(signer.address):
         fees = gateway.fees()
         signed = signer.sign_transaction({
-            "type": 2, "chainId": gateway.chain_id, "to": to, "data": data,
+            "type": 2, "chainId": gateway.chain_id, **target, "data": data,
             "nonce": gateway.pending_nonce(signer.address), "gas": gas, "value": 0,
             "maxFeePerGas": fees.max_fee_per_gas,
             "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
@@ -35,12 +64,12 @@ def send_and_wait(gateway: EvmGateway, signer: Signer, *, to: str, data: str, ga
     receipt = w3.eth.wait_for_transaction_receipt(signed.tx_hash, timeout=timeout)  # type: ignore[arg-type]
     if receipt["status"] != 1:
         try:
-            w3.eth.call({"from": signer.address, "to": to, "data": data},  # type: ignore[typeddict-item]
+            w3.eth.call({"from": signer.address, **target, "data": data},  # type: ignore[typeddict-item]
                         receipt["blockNumber"] - 1)
         except Exception as err:
             raise TransactionRevertedError(f"reverted: {reason_of(err)}") from err
         raise TransactionRevertedError("reverted (out of gas?)")
-    return signed.tx_hash
+    return signed.tx_hash, receipt
 
 
 def reason_of(err: Exception) -> str:

@@ -12,10 +12,12 @@ from rich.console import Console
 from rich.table import Table
 
 from mass_payout.settings import Settings
+from mass_payout.vault_cli import app as vault_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Mass Payout: event-sourced payouts to token holders.")
 console = Console()
+app.add_typer(vault_app, name="vault")
 
 
 @app.command()

@@ -66,13 +66,19 @@ def build(settings: Settings) -> Services:
                                         ("RPC_URL", settings.rpc_url)) if not value]
     if missing or not (settings.database_url and settings.redis_url and settings.rpc_url):
         raise ConfigurationError(f"set {', '.join(missing)} (the demo sets them for its processes)")
-    w3 = web3_for(settings.rpc_url)
-    expected = os.environ.get("CHAIN_ID")
-    gateway = EvmGateway(w3, expected_chain_id=int(expected) if expected else None,
-                         database_url=settings.database_url)
+    gateway = gateway_for(settings.rpc_url, settings.database_url)
     redis = Redis.from_url(settings.redis_url)
     return Services(ledger=open_ledger(settings.database_url, settings.schema), gateway=gateway,
-                    signer=signer_for(w3), redis=redis, queue=Queue(QUEUE_NAME, connection=redis))
+                    signer=signer_for(gateway.w3), redis=redis,
+                    queue=Queue(QUEUE_NAME, connection=redis))
+
+
+def gateway_for(rpc_url: str, database_url: str) -> EvmGateway:
+    """The chain at RPC_URL; WrongChainError, before anything is sent, if it is not CHAIN_ID's.
+    PostgreSQL serializes the signer's nonces across processes (`EvmGateway.nonce_lock`)."""
+    expected = os.environ.get("CHAIN_ID")
+    return EvmGateway(web3_for(rpc_url), expected_chain_id=int(expected) if expected else None,
+                      database_url=database_url)
 
 
 def assets_with_vaults(ledger: PayoutLedger) -> Iterator[Asset]:

@@ -1,0 +1,101 @@
+"""`mass-payout vault deploy`: the PayoutVault behind its ERC1967 proxy, signed by the service's
+own signer (keystore, MASS_PAYOUT_PRIVATE_KEY, or the dev key on a loopback dev chain), so the
+same command works on a dev node and on a real network.
+
+Everything that can be refused is refused before the first transaction: a malformed address,
+a missing RPC_URL, a node serving another chain than CHAIN_ID, a signer that cannot be built.
+A refusal is one line on stderr and exit code 2 (as `schedules`); a failure once sending has
+begun is exit code 1 and says what was already deployed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="The PayoutVault contract the workers pay through.")
+
+Accounts = Annotated[list[str] | None, typer.Option(
+    help="repeat for several; default: the signer's address")]
+
+
+def _refuse(message: str) -> typer.Exit:
+    typer.echo(f"refused: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _account(option: str, value: str) -> str:
+    """The service's spelling of an account (a Hedera id is its long-zero address); the zero
+    address is refused here rather than by the vault after gas is spent."""
+    from domain import accounts
+    from domain.errors import InvalidAccount
+
+    try:
+        address = accounts.canonical(value)
+    except InvalidAccount as err:
+        raise _refuse(f"{option}: {err}") from None
+    if int(address, 16) == 0:
+        raise _refuse(f"{option}: the zero address")
+    return address
+
+
+@app.command("deploy")
+def deploy(treasury: Annotated[str, typer.Option(
+               help="where reclaimed and swept funds go (required)")],
+           admin: Annotated[str | None, typer.Option(
+               help="DEFAULT_ADMIN: grants roles, sets the treasury; default: the signer")]
+           = None,
+           operator: Accounts = None,
+           approver: Accounts = None,
+           as_json: Annotated[bool, typer.Option("--json", help="last line: one JSON object")]
+           = False) -> None:
+    """Deploy the vault and grant OPERATOR (pays batches) and APPROVER (commits roots).
+
+    The workers sign with the operator's key and the scheduler with the approver's: in one
+    deployment where every process has the same signer, the defaults are what it needs.
+    """
+    from chain.contracts import deploy_vault_signed
+    from chain.gateway import ChainError
+    from chain.signer import SignerConfigError
+    from mass_payout.runtime import database
+    from mass_payout.settings import Settings
+    from mass_payout.wiring import gateway_for, signer_for
+
+    # Every input is checked before the chain is asked anything.
+    treasury = _account("--treasury", treasury)
+    chosen = {"admin": [_account("--admin", admin)] if admin else [],
+              "operator": [_account("--operator", a) for a in operator or []],
+              "approver": [_account("--approver", a) for a in approver or []]}
+    settings = Settings.from_env()
+    if not settings.rpc_url:
+        raise _refuse("set RPC_URL: the chain to deploy on")
+    with database(settings) as url:  # the signer's nonce lock is a PostgreSQL advisory lock
+        try:
+            gateway = gateway_for(settings.rpc_url, url)
+            signer = signer_for(gateway.w3)
+        except (ChainError, SignerConfigError) as err:  # a wrong CHAIN_ID included
+            raise _refuse(str(err)) from None
+        roles = {name: list(dict.fromkeys(found)) or [signer.address]
+                 for name, found in chosen.items()}
+        try:
+            done = deploy_vault_signed(gateway, signer, admin=roles["admin"][0],
+                                       treasury=treasury,
+                                       grants={"OPERATOR": roles["operator"],
+                                               "APPROVER": roles["approver"]})
+        except Exception as err:  # noqa: BLE001  # one line, not a traceback: it says what is left
+            typer.echo(f"vault deploy failed ({type(err).__name__}): {err}; what was mined"
+                       f" before stays (see {signer.address}'s transactions): deploy again",
+                       err=True)
+            raise typer.Exit(1) from None
+        finally:
+            gateway.close()
+    typer.echo(f"vault {done.address} (implementation {done.implementation}) deployed by"
+               f" {signer.address} on chain {gateway.chain_id} in {done.tx_hash}")
+    typer.echo(f"admin {roles['admin'][0]}; operator {', '.join(roles['operator'])};"
+               f" approver {', '.join(roles['approver'])}; treasury {treasury}")
+    if as_json:
+        print(json.dumps({"vault": done.address, "tx_hash": done.tx_hash,
+                          "chain_id": gateway.chain_id, "admin": roles["admin"][0],
+                          "operator": roles["operator"], "approver": roles["approver"]}))
