@@ -45,6 +45,7 @@ from mass_payout.wiring import Services, build
 SCHEMA = "mass_payout_demo"
 DIVIDEND_PER_HOLDER = 25 * 10**6  # 25 USD (6 decimals) of pool per holder, shared pro rata
 TERMINAL = {Status.COMPLETED, Status.COMPLETED_WITH_FAILURES}
+NO_DISTRIBUTION = UUID(int=0)  # a run between prepare's start and its first distribution
 
 
 @dataclass
@@ -65,13 +66,17 @@ class Progress:
 class PipelineRun:
     services: Services
     net: DevNet
-    distribution_id: UUID
+    distribution_id: UUID  # the one being paid: set by add_distribution
     children: Children
+    asset_id: UUID
     execution_seconds: float = 0.0
     started_at: datetime | None = None  # wall clock at start_execution, to place events
     cpu_seconds: dict[str, float] = field(default_factory=dict)  # per process, while paying
     reconciliation: Reconciliation = field(default_factory=Reconciliation)
     read_model: dict[str, int] = field(default_factory=dict)
+    held_before: dict[str, int] = field(default_factory=dict)  # payment token, per holder
+    snapshot_id: int = 0
+    gas_model: GasModel = field(default_factory=GasModel)
 
 
 @contextlib.contextmanager
@@ -122,11 +127,24 @@ def prepare(env: dict[str, str], *, holders: int, blocked: int, gas_model: GasMo
                             payment_decimals=6, vault_address=net.vault.address,
                             actor="demo-importer", operator=services.signer.address,
                             approver=services.signer.address)
+    run = PipelineRun(services, net, NO_DISTRIBUTION, Children(env), asset_id,
+                      snapshot_id=snapshot_id, gas_model=gas_model)
+    run.distribution_id = add_distribution(run, observe=observe, progress=progress)
+    return run
+
+
+def add_distribution(run: PipelineRun, *, observe: Callable[[Progress], None],
+                     progress: Progress | None = None) -> UUID:
+    """The demo's dividend on the run's asset and snapshot, approved by a second actor,
+    frozen, committed on-chain and funded: ready to execute."""
+    ledger, w3, net = run.services.ledger, run.services.gateway.w3, run.net
+    progress = progress or Progress(holders=len(net.holders) + 1)
     terms = DistributionTerms(
-        kind=DistributionKind.DIVIDEND, rule=Rule(RuleKind.PRO_RATA, DIVIDEND_PER_HOLDER * holders),
+        kind=DistributionKind.DIVIDEND,
+        rule=Rule(RuleKind.PRO_RATA, DIVIDEND_PER_HOLDER * len(net.holders)),
         record_date=datetime.now(UTC), withholding=Withholding(1_000), excluded=(net.treasury,),
         concept="Demo dividend: pro rata, 10 % withholding, treasury excluded")
-    did = ledger.create_distribution(asset_id=asset_id, idempotency_key=run_key(),
+    did = ledger.create_distribution(asset_id=run.asset_id, idempotency_key=run_key(),
                                      terms=terms, actor="maker@issuer")
     ledger.approve_distribution(did, "checker@issuer")
     progress.stage = "snapshot"
@@ -135,22 +153,28 @@ def prepare(env: dict[str, str], *, holders: int, blocked: int, gas_model: GasMo
         progress.holders_read += count
         observe(progress)
 
-    totals = snapshot_from_chain(ledger, w3, did, snapshot_id=snapshot_id, gas_model=gas_model,
-                                 on_page=page)
-    commit_on_chain(ledger, services.gateway, services.signer, did,
+    totals = snapshot_from_chain(ledger, w3, did, snapshot_id=run.snapshot_id,
+                                 gas_model=run.gas_model, on_page=page)
+    commit_on_chain(ledger, run.services.gateway, run.services.signer, did,
                     claim_deadline=datetime.now(UTC) + timedelta(days=90), actor="checker@issuer")
     fund_vault(net, totals.net)
     progress.stage = "entitlements"
     progress.batches = ledger.get_distribution(did).batch_count
     observe(progress)
-    return PipelineRun(services, net, did, Children(env))
+    return did
 
 
 def execute(run: PipelineRun, *, workers: int, observe: Callable[[Progress], None],
             poll: float = 0.25, timeout: float = 900, log_dir: Path | None = None,
             projections: bool = True) -> None:
     """Real processes pay it; returns once every holder has an outcome and it is reconciled."""
-    ledger = run.services.ledger
+    start_processes(run, workers=workers, poll=poll, log_dir=log_dir, projections=projections)
+    pay(run, observe=observe, poll=poll, timeout=timeout, projections=projections)
+
+
+def start_processes(run: PipelineRun, *, workers: int, poll: float = 0.25,
+                    log_dir: Path | None = None, projections: bool = True) -> None:
+    """The workers, the ingestor, the supervisor (and the projections), listening."""
     for i in range(workers):
         run.children.spawn(f"worker-{i + 1}", "worker", log=_log(log_dir, f"worker-{i + 1}"))
     run.children.spawn("ingestor", "ingest", "--interval", str(poll),
@@ -159,9 +183,15 @@ def execute(run: PipelineRun, *, workers: int, observe: Callable[[Progress], Non
                        log=_log(log_dir, "supervisor"))
     if projections:
         run.children.spawn("projections", "project", log=_log(log_dir, "projections"))
+    wait_for_workers(run, workers)
+
+
+def pay(run: PipelineRun, *, observe: Callable[[Progress], None], poll: float = 0.25,
+        timeout: float = 900, projections: bool = True) -> None:
+    """Start the run's distribution and wait until it is paid, then reconcile it."""
+    ledger = run.services.ledger
     # The services are long-running: their start-up, and the ingestor's backlog from setup
     # (every share issuance), are not payout time.
-    wait_for_workers(run, workers)
     wait_for_ingestion(run)
     cpu = CpuMeter(run.children)
     run.started_at = datetime.now(UTC)
@@ -194,7 +224,8 @@ def execute(run: PipelineRun, *, workers: int, observe: Callable[[Progress], Non
         raise TimeoutError(f"not settled after {timeout:.0f}s")
     run.execution_seconds = time.perf_counter() - started
     run.cpu_seconds = cpu.spent()
-    run.reconciliation = reconcile(ledger, run.net.w3, run.distribution_id, check_balances=True)
+    run.reconciliation = reconcile(ledger, run.net.w3, run.distribution_id, check_balances=True,
+                                   held_before=run.held_before)
     if projections:  # without them there is no read model to wait for
         run.read_model = read_model_statuses(run, expect_paid=distribution.paid)
 

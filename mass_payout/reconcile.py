@@ -2,12 +2,14 @@
 
 Always checked: every leaf the ledger calls paid (or claimed) has its bit set in the vault's
 bitmap and no other leaf does; the vault's paid total equals the ledger's. With
-`check_balances` (demo and tests, where holders start with no payment token and only this
-distribution pays them), each holder's payment-token balance equals its recorded net.
+`check_balances` (demo and tests, where only this distribution pays the holders), each
+holder's payment-token balance equals its recorded net, plus what `held_before` says it held
+before (nothing, unless given).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -33,7 +35,8 @@ class Reconciliation:
 
 
 def reconcile(ledger: PayoutLedger, w3: Web3, distribution_id: UUID, *,
-              check_balances: bool = False) -> Reconciliation:
+              check_balances: bool = False,
+              held_before: Mapping[str, int] | None = None) -> Reconciliation:
     distribution = ledger.get_distribution(distribution_id)
     asset = ledger.get_asset(distribution.asset_id)
     result = Reconciliation()
@@ -58,9 +61,11 @@ def reconcile(ledger: PayoutLedger, w3: Web3, distribution_id: UUID, *,
                     f" vault bitmap {'set' if leaf in on_chain else 'clear'}")
             if check_balances:
                 balance = int(call(token.functions.balanceOf(holder.account)))
-                if balance != expected:
+                before = (held_before or {}).get(holder.account, 0)
+                if balance - before != expected:
                     result.differences.append(
-                        f"{holder.account}: holds {balance}, ledger says {expected}")
+                        f"{holder.account}: holds {balance}, had {before}, ledger says"
+                        f" {expected}")
     if result.chain_paid != result.ledger_paid:
         result.differences.append(
             f"vault paid {result.chain_paid}, ledger paid {result.ledger_paid}")
