@@ -51,6 +51,20 @@ def position(ledger) -> int:
     return ledger.recorder.max_notification_id() or 0
 
 
+def submitted_three(ledger, did):
+    """An approved distribution of three holders, committed, started, and its one batch
+    submitted in tx 0xaa: the batch, waiting for the chain's outcomes."""
+    ledger.snapshot_distribution(did, snapshot=Snapshot.from_chunks([holders(3)], 18),
+                                 snapshot_ref="s", gas_model=GasModel())
+    ledger.commit_distribution(did, tx_hash="0x" + "11" * 32,
+                               claim_deadline=RECORD + timedelta(days=30), actor="approver")
+    ledger.start_execution(did, "operator")
+    batch = ledger.get_batch(did, 0)
+    ledger.record_submission(batch.id, tx_hash="0xaa", nonce=1, leaf_indices=[0, 1, 2],
+                             signed_at=NOW)
+    return batch
+
+
 def approved(ledger, key="q2", **term_overrides):
     asset_id = import_asset(ledger)
     did = ledger.create_distribution(asset_id=asset_id, idempotency_key=key,
@@ -109,14 +123,7 @@ def test_every_event_type_round_trips_through_postgres_unchanged(ledger, reopen)
     did = ledger.create_distribution(asset_id=asset_id, idempotency_key="full", terms=terms(),
                                      actor="maker")
     ledger.approve_distribution(did, "checker")
-    ledger.snapshot_distribution(did, snapshot=Snapshot.from_chunks([holders(3)], 18),
-                                 snapshot_ref="s", gas_model=GasModel())
-    ledger.commit_distribution(did, tx_hash="0x" + "11" * 32,
-                               claim_deadline=RECORD + timedelta(days=30), actor="approver")
-    ledger.start_execution(did, "operator")
-    batch = ledger.get_batch(did, 0)
-    ledger.record_submission(batch.id, tx_hash="0xaa", nonce=1, leaf_indices=[0, 1, 2],
-                             signed_at=NOW)
+    batch = submitted_three(ledger, did)
     vault, failing = "0x" + "c3" * 20, batch.leaves[2]
     # The chain's outcomes, as the ingestor hands them over: two paid, one blocked.
     ledger.apply_chain_facts(
@@ -319,14 +326,7 @@ def name_of(cls: type) -> str:
 
 def test_paid_leaves_are_one_event_and_a_refused_leaf_never_blocks_the_others(ledger):
     did = approved(ledger, key="paid-once")
-    ledger.snapshot_distribution(did, snapshot=Snapshot.from_chunks([holders(3)], 18),
-                                 snapshot_ref="s", gas_model=GasModel())
-    ledger.commit_distribution(did, tx_hash="0x" + "11" * 32,
-                               claim_deadline=RECORD + timedelta(days=30), actor="approver")
-    ledger.start_execution(did, "operator")
-    batch = ledger.get_batch(did, 0)
-    ledger.record_submission(batch.id, tx_hash="0xaa", nonce=1, leaf_indices=[0, 1, 2],
-                             signed_at=NOW)
+    batch = submitted_three(ledger, did)
     vault, nets = "0x" + "c3" * 20, [batch.leaves[i].net for i in range(3)]
     cursor_id = ChainCursor.create_id(31337, vault)
 
