@@ -280,6 +280,20 @@ class Health(msgspec.Struct):
     projection_lag: dict[str, int]
 
 
+class FailingItem(msgspec.Struct):
+    item: UUID  # a schedule or a distribution
+    error: str
+
+
+class SchedulerStatus(msgspec.Struct):
+    """The leading scheduler's last tick; `last_tick_at` null: no scheduler has ticked yet."""
+
+    last_tick_at: datetime | None
+    ticks: int
+    errors_total: int  # item errors counted over every tick
+    failing: list[FailingItem]  # what fails right now (retried every tick), with why
+
+
 # --- schedules ---
 
 

@@ -26,6 +26,7 @@ from domain.planning import GasModel
 from mass_payout import scheduler as scheduling
 from mass_payout.automation import Automation
 from mass_payout.scheduler import LeaderLock, Scheduler, utcnow
+from mass_payout.scheduler_status import StatusBoard
 from mass_payout.settings import Settings
 from mass_payout.wiring import Services, assets_with_vaults, build
 
@@ -130,15 +131,20 @@ def run_scheduler(*, interval: float, once: bool) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     lock = LeaderLock(str(settings.database_url), f"scheduler:{settings.schema}")
+    board = StatusBoard(str(settings.database_url), settings.schema)  # GET /scheduler
     try:
         if once:
             if lock.hold():
                 log.info("scheduler tick: %s", dict(Scheduler(services.ledger, automation)
                                                      .tick(utcnow())))
             return
-        scheduling.run(Scheduler(services.ledger, automation), lock, stop, interval=interval)
+        scheduler = Scheduler(services.ledger, automation)
+        scheduling.run(scheduler, lock, stop, interval=interval,
+                       on_tick=lambda done: board.record(at=utcnow(), done=done,
+                                                         failing=scheduler.last_errors))
     except KeyboardInterrupt:
         stop.set()
     finally:
         lock.release()
+        board.close()
         services.close()

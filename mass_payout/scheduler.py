@@ -86,6 +86,8 @@ class Scheduler:
             for distribution_id in sorted(self.distributions):
                 self._guard(distribution_id, done,
                             partial(self._advance, distribution_id, now, deposits, done))
+        watched = self.schedules | self.distributions  # an item no longer watched fails no more
+        self.last_errors = {k: v for k, v in self.last_errors.items() if k in watched}
         return done
 
     def _fire(self, schedule_id: UUID, now: datetime, done: Counter[str]) -> None:

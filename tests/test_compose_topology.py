@@ -305,6 +305,9 @@ def test_the_readme_walkthrough_pays_every_holder_on_the_compose_topology(topolo
                        params={"limit": 100}).json()["items"]
     assert {r["account"]: r["status"] for r in rows} == {
         **dict.fromkeys(holders, "PAID"), treasury: "SKIPPED"}
+    # The scheduler reported its ticks, and nothing it could not do.
+    ticked = top.api.get("/scheduler", headers=operator).json()
+    assert ticked["ticks"] > 0 and ticked["failing"] == [], ticked
     # The ledger against the chain, holder by holder: balances are the recorded nets.
     ledger = open_ledger(database_url, envs["api"]["MASS_PAYOUT_SCHEMA"])
     try:

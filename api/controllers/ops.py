@@ -1,15 +1,19 @@
-"""Operations: health (Postgres, Redis, chain, projection lag) and Prometheus metrics."""
+"""Operations: health (Postgres, Redis, chain, projection lag), the scheduler's status and
+Prometheus metrics."""
 
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from litestar import Controller, MediaType, Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 from psycopg import sql
+from psycopg.errors import UndefinedTable
 
 from api import schemas
 from api.keys import READ
+from mass_payout.scheduler_status import ROW, TABLE
 
 LAG_UNHEALTHY = 10_000
 
@@ -40,6 +44,12 @@ class OpsController(Controller):
         status = "ok" if healthy else "degraded"
         return Response(schemas.Health(status, checks, lag), status_code=200 if healthy else 503)
 
+    @get("/scheduler", opt={"roles": READ}, operation_id="getSchedulerStatus")
+    async def scheduler(self, request: Request[Any, Any, Any]) -> schemas.SchedulerStatus:
+        """What the leading scheduler last did, and which schedules or distributions it
+        cannot move forward right now, with the error (it retries them every tick)."""
+        return await scheduler_status(request.app.state.reads)
+
     @get("/metrics", opt={"roles": READ}, operation_id="metrics", media_type=MediaType.TEXT)
     async def metrics(self, request: Request[Any, Any, Any]) -> str:
         """Prometheus text format."""
@@ -64,4 +74,26 @@ class OpsController(Controller):
         out.append("# TYPE mass_payout_ingestion_lag_blocks gauge")
         for vault, blocks in (await request.app.state.ingestion_lag()).items():
             out.append(f'mass_payout_ingestion_lag_blocks{{vault="{vault}"}} {blocks}')
+        status = await scheduler_status(reads)
+        if status.last_tick_at is not None:
+            out.append("# TYPE mass_payout_scheduler_last_tick_timestamp_seconds gauge")
+            out.append("mass_payout_scheduler_last_tick_timestamp_seconds"
+                       f" {status.last_tick_at.timestamp():.3f}")
+        out.append("# TYPE mass_payout_scheduler_failing_items gauge")
+        out.append(f"mass_payout_scheduler_failing_items {len(status.failing)}")
         return "\n".join(out) + "\n"
+
+
+async def scheduler_status(reads: Any) -> schemas.SchedulerStatus:
+    """The scheduler's row (mass_payout.scheduler_status); none yet until it first ticks."""
+    try:
+        row = await reads.one(sql.SQL(
+            "SELECT last_tick_at, ticks, errors_total, failing FROM {} WHERE name = %s").format(
+            sql.Identifier(reads.schema, TABLE)), (ROW,))
+    except UndefinedTable:
+        row = None
+    if row is None:
+        return schemas.SchedulerStatus(None, 0, 0, [])
+    return schemas.SchedulerStatus(
+        row["last_tick_at"], row["ticks"], row["errors_total"],
+        [schemas.FailingItem(UUID(k), v) for k, v in row["failing"].items()])

@@ -33,6 +33,7 @@ ENDPOINTS = [
     ("GET", f"/accounts/{'0x' + 'ab' * 20}/payments", None, ALL),
     ("GET", f"/distributions/{ID}/report.csv", None, ALL),
     ("GET", "/metrics", None, ALL),
+    ("GET", "/scheduler", None, ALL),
     ("POST", f"/distributions/{ID}/retry", {"reason": "x"}, APPROVE),
     ("POST", "/schedules", {"asset_id": ID, "kind": "DIVIDEND",
                             "rule": {"kind": "PER_UNIT", "value": "5"},
