@@ -5,6 +5,8 @@
    period) → leave it; the ingestor and the supervisor take it from there.
 3. Read the vault's paid bitmap and leave out what the chain already paid (one block below
    the head, like the funds check, so neither waits for a block the node is still mining).
+   The funds check counts only what the vault holds beyond what distributions committed
+   earlier still owe (mass_payout.funds); short → WAITING_FOR_FUNDS.
 4. Prove just those leaves from the batch's own leaves and range proof (PartialTree), which
    also re-checks them against the committed root before anything is signed.
 5. Under the signer's nonce lock: sign, record `Submitted(tx_hash, nonce)`, then broadcast.
@@ -35,6 +37,7 @@ from domain.errors import AlreadyExists, DomainError
 from domain.failures import RetryPolicy
 from domain.merkle import PartialTree, leaf_hash
 from domain.planning import GasModel
+from mass_payout.funds import FundsBook
 from mass_payout.ledger import PayoutLedger
 
 PENDING_GRACE = timedelta(seconds=60)  # how long an unseen submission is given to show up
@@ -53,8 +56,10 @@ class Outcome:
 class BatchExecutor:
     def __init__(self, ledger: PayoutLedger, gateway: EvmGateway, signer: Signer,
                  gas_model: GasModel, retry_policy: RetryPolicy | None = None,
-                 unit_random: Callable[[], float] = random.random) -> None:
+                 unit_random: Callable[[], float] = random.random,
+                 funds: FundsBook | None = None) -> None:
         self.ledger = ledger
+        self.funds = funds or FundsBook(ledger)
         self.gateway = gateway
         self.signer = signer
         self.gas_model = gas_model
@@ -142,13 +147,17 @@ class BatchExecutor:
         if not todo:
             return Outcome("nothing-to-do", "already paid on-chain; awaiting ingestion")
         needed = sum(batch.leaves[i].net for i in todo)
-        available = self.gateway.token_balance(asset.payment_token, vault, block)
-        if available < needed:  # perhaps a deposit in the newest block: ask the head
-            available = self.gateway.token_balance(asset.payment_token, vault)
+        # What distributions committed before this one still owe is theirs (mass_payout.funds).
+        owed = self.funds.owed_ahead_of(distribution, vault, asset.payment_token)
+        held = self.gateway.token_balance(asset.payment_token, vault, block)
+        if held - owed < needed:  # perhaps a deposit in the newest block: ask the head
+            held = self.gateway.token_balance(asset.payment_token, vault)
+        available = max(held - owed, 0)
         if available < needed:
             with contextlib.suppress(DomainError):  # another batch's worker recorded it first
                 self.ledger.await_funds(distribution.id, needed=needed, available=available)
-            return Outcome("waiting-for-funds", f"vault holds {available}, batch needs {needed}")
+            return Outcome("waiting-for-funds", f"vault holds {held}, of which {owed} is owed"
+                           f" to distributions committed earlier; batch needs {needed}")
         tree = PartialTree(
             distribution.totals.eligible, batch.first_leaf,
             [leaf_hash(i, batch.leaves[i].account, batch.leaves[i].net) for i in batch.leaf_range],

@@ -19,7 +19,7 @@ MANUAL distributions are prepared (snapshot, commit) but started only by an oper
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -36,6 +36,7 @@ from domain.planning import GasModel
 from domain.schedule import action_of_key
 from domain.terms import ExecutionKind, RuleKind, Trigger
 from mass_payout.execution import commit_on_chain, dispatch, start_execution
+from mass_payout.funds import FundsBook
 from mass_payout.importing import snapshot_from_chain
 from mass_payout.ledger import PayoutLedger
 
@@ -51,6 +52,10 @@ class Automation:
     queue: Queue
     gas_model: GasModel
     claim_window: timedelta = timedelta(days=90)
+    funds: FundsBook = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.funds = FundsBook(self.ledger)
 
     def advance(self, distribution_id: UUID, now: datetime, *, deposit_seen: bool = False
                 ) -> str | None:
@@ -116,12 +121,15 @@ class Automation:
                             gas_model=self.gas_model, vault_balance=vault_balance)
 
     def _funds(self, d: Distribution) -> tuple[int, int]:
-        """(still needed, held by the vault) in payment-token units."""
+        """(still needed, available to it) in payment-token units: what the vault holds
+        beyond what distributions committed before it still owe (mass_payout.funds)."""
         asset = self.ledger.get_asset(d.asset_id)
         needed = (d.totals.net if d.totals else 0) - d.amount_paid
-        held = self._balance(asset.payment_token, asset.vault_address) \
-            if asset.vault_address else 0
-        return needed, held
+        if not asset.vault_address:
+            return needed, 0
+        held = self._balance(asset.payment_token, asset.vault_address)
+        owed = self.funds.owed_ahead_of(d, asset.vault_address, asset.payment_token)
+        return needed, max(held - owed, 0)
 
     def _balance(self, token: str, holder: str) -> int:
         return int(call(at(self.gateway.w3, "Stablecoin", token).functions.balanceOf(holder)))
