@@ -38,6 +38,17 @@ def decode_cursor(cursor: str | None, size: int) -> list[str] | None:
     return values
 
 
+def decode_position(cursor: str | None) -> int:
+    """A cursor holding one position (a holder's, a batch's number); -1 without one."""
+    after = decode_cursor(cursor, 1)
+    if after is None:
+        return -1
+    # isdigit() alone admits "²" and other Unicode digits that int() refuses
+    if not (after[0].isascii() and after[0].isdigit()):
+        raise Problem(400, "bad-cursor", "the cursor is not one this API issued")
+    return int(after[0])
+
+
 def text(value: Any) -> str | None:
     return None if value is None else str(value)
 

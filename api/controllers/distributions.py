@@ -66,11 +66,16 @@ async def _distribution(reads: ReadModels, distribution_id: UUID) -> bytes | Non
     return _encode(rows.distribution(found[0])) if found else None
 
 
-async def _batch_page(reads: ReadModels, distribution_id: UUID) -> bytes:
+async def _batch_page(reads: ReadModels, distribution_id: UUID, after: int,
+                      limit: int) -> bytes:
     found = await reads.tuples(sql.SQL(
         "SELECT " + rows.BATCH_COLUMNS + " FROM {} WHERE distribution_id = %s"  # noqa: S608
-        " ORDER BY number").format(reads.table("batches")), (distribution_id,))
-    return _encode(schemas.BatchPage([rows.batch(r) for r in found], None))
+        " AND number > %s ORDER BY number LIMIT %s").format(reads.table("batches")),
+        (distribution_id, after, limit + 1))
+    items = [rows.batch(r) for r in found[:limit]]
+    more = len(found) > limit
+    return _encode(schemas.BatchPage(items, rows.encode_cursor(items[-1].number) if more
+                                     else None))
 
 
 class DistributionController(Controller):
@@ -126,15 +131,11 @@ class DistributionController(Controller):
         """One row per holder in ledger order; filter by status (PAID, FAILED, …)."""
         reads = request.app.state.reads
         await reads.wait_for(wait_for_position, "distribution_holders")
-        after = rows.decode_cursor(cursor, 1)
-        # isdigit() alone admits "²" and other Unicode digits that int() refuses
-        if after is not None and not (after[0].isascii() and after[0].isdigit()):
-            raise Problem(400, "bad-cursor", "the cursor is not one this API issued")
         found = await reads.all(sql.SQL(
             "SELECT * FROM {} WHERE distribution_id = %s AND position > %s"
             " AND (%s::text IS NULL OR status = %s) ORDER BY position LIMIT %s").format(
             reads.table("distribution_holders")),
-            (distribution_id, int(after[0]) if after else -1, status, status, limit + 1))
+            (distribution_id, rows.decode_position(cursor), status, status, limit + 1))
         more = len(found) > limit
         return schemas.HolderPage([rows.holder(r) for r in found[:limit]],
                                   rows.encode_cursor(found[limit - 1]["position"]) if more
@@ -142,13 +143,16 @@ class DistributionController(Controller):
 
     @get("/{distribution_id:uuid}/batches", opt={"roles": READ}, operation_id="listBatches")
     async def batches(self, request: Request[Any, Any, Any], distribution_id: FromPath[UUID],
+                      cursor: Cursor = None, limit: Limit = 100,
                       wait_for_position: Wait = 0) -> Response[schemas.BatchPage]:
-        """Every batch: status, tx hashes, gas used and counts; why a blocked one is blocked,
-        transient faults and when the next attempt is due, and operator retries."""
+        """Batches in order, a page at a time: status, tx hashes, gas used and counts; why a
+        blocked one is blocked, transient faults and when the next attempt is due, and
+        operator retries."""
         reads: ReadModels = request.app.state.reads
         await reads.wait_for(wait_for_position, "batches")
-        body = await reads.cached("batches", ("batches", distribution_id),
-                                  lambda: _batch_page(reads, distribution_id))
+        after = rows.decode_position(cursor)
+        body = await reads.cached("batches", ("batches", distribution_id, after, limit),
+                                  lambda: _batch_page(reads, distribution_id, after, limit))
         return rows.encoded(body)
 
     @post("/{distribution_id:uuid}/approve", opt={"roles": APPROVE},

@@ -93,6 +93,14 @@ def test_holders_batches_statement_and_report_of_an_executed_distribution(
     batches = client.get(f"/distributions/{did}/batches?wait_for_position={head}",
                          headers=viewer).json()["items"]
     assert len(batches) == 4 and all(b["status"] == "SETTLED" for b in batches)
+    # Batches page too: three, then the last one, in order, the same rows.
+    first = client.get(f"/distributions/{did}/batches?limit=3", headers=viewer).json()
+    last = client.get(f"/distributions/{did}/batches?limit=3&cursor={first['next_cursor']}",
+                      headers=viewer).json()
+    assert [b["number"] for b in first["items"] + last["items"]] == [0, 1, 2, 3]
+    assert first["items"] + last["items"] == batches and last["next_cursor"] is None
+    assert client.get(f"/distributions/{did}/batches?cursor=bm90LWEtY3Vyc29y",
+                      headers=viewer).status_code == 400
     account = failed[0]["account"]
     statement = client.get(f"/accounts/{account.lower()}/payments?wait_for_position={head}",
                            headers=viewer).json()
