@@ -3,6 +3,7 @@ Prometheus metrics."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 from uuid import UUID
 
@@ -74,6 +75,14 @@ class OpsController(Controller):
         out.append("# TYPE mass_payout_ingestion_lag_blocks gauge")
         for vault, blocks in (await request.app.state.ingestion_lag()).items():
             out.append(f'mass_payout_ingestion_lag_blocks{{vault="{vault}"}} {blocks}')
+        # Logs ingestion could not decode or apply: recorded on the cursor, never a stall;
+        # each one is for an operator to look at (the ChainCursor's LogUnreadable events).
+        out.append("# TYPE mass_payout_ingestion_unreadable_logs gauge")
+        with contextlib.suppress(UndefinedTable):  # the projector has not created it yet
+            out.extend(f'mass_payout_ingestion_unreadable_logs{{contract="{r["contract"]}"}}'
+                       f' {r["unreadable"]}' for r in await reads.all(sql.SQL(
+                           "SELECT contract, unreadable FROM {}").format(
+                           reads.table("ingestion_cursors"))))
         status = await scheduler_status(reads)
         if status.last_tick_at is not None:
             out.append("# TYPE mass_payout_scheduler_last_tick_timestamp_seconds gauge")

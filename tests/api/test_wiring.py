@@ -14,6 +14,7 @@ from api.reads import ReadModels
 from bench import payout_story as story
 from chain.jobs import job_id
 from domain import accounts
+from domain.chain_facts import UnreadableLog
 from domain.planning import GasModel
 from projections.store import APPLICATION
 from tests.api.conftest import auth
@@ -84,7 +85,8 @@ def test_metrics_report_each_vaults_ingestion_lag(ledger, database_url, schema, 
     ledger.import_asset(chain_id=chain_id, token_address=chain.token, name="Acme", symbol="A",
                         decimals=2, kind="EQUITY", payment_token="0x" + "b2" * 20,
                         payment_decimals=6, vault_address=story.VAULT, actor="importer")
-    position = story.Chain(ledger, chain_id, story.VAULT).mine([])
+    position = story.Chain(ledger, chain_id, story.VAULT).mine([  # one log it cannot read
+        UnreadableLog(1, "0x" + "ab" * 32, 0, story.VAULT, "undecodable: test")])
     w3.provider.ethereum_tester.mine_blocks(3)  # the chain moves on
     for runner in projector:  # the cursor's read model has it
         runner.store.wait(APPLICATION, position, timeout=10)
@@ -98,3 +100,4 @@ def test_metrics_report_each_vaults_ingestion_lag(ledger, database_url, schema, 
     assert lag >= 3
     assert f'mass_payout_ingestion_lag_blocks{{vault="{accounts.canonical(story.VAULT)}"}}' \
            f" {lag}" in text, text
+    assert f'mass_payout_ingestion_unreadable_logs{{contract="{story.VAULT}"}} 1' in text, text
