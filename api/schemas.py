@@ -183,6 +183,11 @@ class Distribution(msgspec.Struct):
     failed_count: int
     amount_paid: str
     progress: float
+    funds_needed: Annotated[str | None, msgspec.Meta(
+        description="the last funds check: what was still needed (WAITING_FOR_FUNDS)")]
+    funds_available: Annotated[str | None, msgspec.Meta(
+        description="what the vault held for it then, beyond what distributions committed"
+                    " earlier still owe")]
     commit_tx: str | None
     claim_deadline: datetime | None
     created_at: datetime

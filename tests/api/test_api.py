@@ -139,3 +139,14 @@ def test_bad_input_is_a_4xx_problem(client, keys, chain):
     statuses = [r.status_code for r in cases]
     assert all(400 <= s < 500 for s in statuses), statuses
     assert all(r.headers["content-type"].startswith("application/problem+json") for r in cases)
+
+
+def test_a_distribution_waiting_for_funds_shows_how_much(client, keys, chain, ledger):
+    asset = imported(client, keys, chain)
+    did = story.snapshotted(ledger, UUID(asset["asset_id"]), 5)
+    story.commit_and_start(ledger, did)
+    position = ledger.await_funds(did, needed=1_500, available=400)
+    shown = client.get(f"/distributions/{did}?wait_for_position={position}",
+                       headers=auth(keys["viewer"])).json()
+    assert shown["status"] == "WAITING_FOR_FUNDS"
+    assert (shown["funds_needed"], shown["funds_available"]) == ("1500", "400")
