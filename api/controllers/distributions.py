@@ -20,6 +20,7 @@ from api.problems import Problem
 from api.reads import ReadModels
 from domain.distribution import Status
 from domain.terms import DistributionKind
+from projections.holders import HolderStatus
 
 IdempotencyKey = Annotated[str, HeaderParameter(name="Idempotency-Key", min_length=1,
                                           max_length=200)]
@@ -126,7 +127,7 @@ class DistributionController(Controller):
 
     @get("/{distribution_id:uuid}/holders", opt={"roles": READ}, operation_id="listHolders")
     async def holders(self, request: Request[Any, Any, Any], distribution_id: FromPath[UUID],
-                      status: FromQuery[str | None] = None, cursor: Cursor = None,
+                      status: FromQuery[HolderStatus | None] = None, cursor: Cursor = None,
                       limit: Limit = 100, wait_for_position: Wait = 0) -> schemas.HolderPage:
         """One row per holder in ledger order; filter by status (PAID, FAILED, …)."""
         reads = request.app.state.reads
@@ -135,7 +136,8 @@ class DistributionController(Controller):
             "SELECT * FROM {} WHERE distribution_id = %s AND position > %s"
             " AND (%s::text IS NULL OR status = %s) ORDER BY position LIMIT %s").format(
             reads.table("distribution_holders")),
-            (distribution_id, rows.decode_position(cursor), status, status, limit + 1))
+            (distribution_id, rows.decode_position(cursor), status and status.value,
+             status and status.value, limit + 1))
         more = len(found) > limit
         return schemas.HolderPage([rows.holder(r) for r in found[:limit]],
                                   rows.encode_cursor(found[limit - 1]["position"]) if more
