@@ -13,10 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from eth_abi.abi import encode
 from web3 import Web3
 
 from chain.contracts import at, call
 from chain.encoding import onchain_id
+from chain.gateway import BALANCE_OF
 from chain.vault import paid_indices
 from domain.batch import PAID_OUTCOMES
 from mass_payout.ledger import PayoutLedger
@@ -44,11 +46,12 @@ def reconcile(ledger: PayoutLedger, w3: Web3, distribution_id: UUID, *,
         result.differences.append("the asset has no vault")
         return result
     vault = at(w3, "PayoutVault", asset.vault_address)
-    token = at(w3, "Stablecoin", asset.payment_token)  # any ERC-20 ABI: balanceOf only
     key = onchain_id(distribution_id)
     result.chain_paid = int(call(vault.functions.paidAmount(key)))
     for batch in ledger.batches(distribution_id):
         on_chain = set(paid_indices(vault, key, batch.first_leaf, batch.leaf_count))
+        held = balances(w3, asset.payment_token, [h.account for h in batch.holders]) \
+            if check_balances else {}
         for holder in batch.holders:
             result.holders += 1
             leaf = holder.leaf_index
@@ -60,7 +63,7 @@ def reconcile(ledger: PayoutLedger, w3: Web3, distribution_id: UUID, *,
                     f"leaf {leaf} {holder.account}: ledger {'paid' if paid else 'unpaid'},"
                     f" vault bitmap {'set' if leaf in on_chain else 'clear'}")
             if check_balances:
-                balance = int(call(token.functions.balanceOf(holder.account)))
+                balance = held[holder.account]
                 before = (held_before or {}).get(holder.account, 0)
                 if balance - before != expected:
                     result.differences.append(
@@ -71,3 +74,21 @@ def reconcile(ledger: PayoutLedger, w3: Web3, distribution_id: UUID, *,
             f"vault paid {result.chain_paid}, ledger paid {result.ledger_paid}")
     return result
 
+
+
+def balances(w3: Web3, token: str, accounts: list[str], chunk: int = 500) -> dict[str, int]:
+    """ERC-20 balances at the head, read in JSON-RPC batches: web3's per-call machinery costs
+    ~8 ms an `eth_call` here, which made reconciling the demo's 2,000 holders take 16 s."""
+    out: dict[str, int] = {}
+    for start in range(0, len(accounts), chunk):
+        part = accounts[start:start + chunk]
+        responses = w3.provider.make_batch_request([  # type: ignore[attr-defined]
+            ("eth_call", [{"to": token, "data": "0x" + (BALANCE_OF + encode(
+                ["address"], [account])).hex()}, "latest"]) for account in part])
+        if not isinstance(responses, list) or len(responses) != len(part):
+            raise RuntimeError(f"balance reads refused by the node: {responses}")
+        for account, response in zip(part, responses, strict=True):
+            if "error" in response:
+                raise RuntimeError(f"balanceOf({account}) failed: {response['error']}")
+            out[account] = int(response["result"], 16)
+    return out
