@@ -28,10 +28,7 @@ class LeafCounters:
         self.failing: dict[tuple[UUID, int], bool] = {}  # leaf → failed after this batch?
 
     def paid(self, batch_id: UUID, leaf: int, amount: int) -> None:
-        counts = self.paid_by_batch[batch_id]
-        counts[0] += 1
-        counts[1] += amount
-        self.failing[(batch_id, leaf)] = False
+        self.paid_leaves(batch_id, [leaf], amount)
 
     def paid_leaves(self, batch_id: UUID, leaves: list[int], amount: int) -> None:
         """One transaction's leaves: `amount` in all."""

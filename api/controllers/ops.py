@@ -14,6 +14,7 @@ from psycopg.errors import UndefinedTable
 
 from api import schemas
 from api.keys import READ
+from api.reads import ReadModels
 from mass_payout.scheduler_status import ROW, TABLE
 
 LAG_UNHEALTHY = 10_000
@@ -93,7 +94,7 @@ class OpsController(Controller):
         return "\n".join(out) + "\n"
 
 
-async def scheduler_status(reads: Any) -> schemas.SchedulerStatus:
+async def scheduler_status(reads: ReadModels) -> schemas.SchedulerStatus:
     """The scheduler's row (mass_payout.scheduler_status); none yet until it first ticks."""
     try:
         row = await reads.one(sql.SQL(
