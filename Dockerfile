@@ -9,6 +9,9 @@ COPY domain domain
 COPY projections projections
 COPY api api
 COPY chain chain
+COPY app app
+COPY runtime runtime
+COPY devtools devtools
 COPY mass_payout mass_payout
 COPY bench bench
 RUN uv sync --frozen --no-dev

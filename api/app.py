@@ -27,7 +27,7 @@ from api.docs import OfflineDocs, document_strict_bodies
 from api.problems import HANDLERS, ProblemDocs, reject_unknown_query
 from api.reads import ReadModels
 from api.tokens import TokenReader
-from mass_payout.ledger import PayoutLedger
+from app.ledger import PayoutLedger
 
 Probe = Callable[[], Awaitable[str]]
 Lag = Callable[[], Awaitable[dict[str, int]]]

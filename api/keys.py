@@ -83,7 +83,8 @@ def create_key(database_url: str, schema: str, role: Role, name: str = "") -> tu
 
 
 def revoke_key(database_url: str, schema: str, key_id: str) -> bool:
+    """False when there is no such key, or it was already revoked."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        cur = conn.execute(sql.SQL("UPDATE {} SET revoked = true WHERE key_id = %s").format(
-            table(schema)), (key_id,))
+        cur = conn.execute(sql.SQL("UPDATE {} SET revoked = true WHERE key_id = %s"
+                                   " AND NOT revoked").format(table(schema)), (key_id,))
         return cur.rowcount == 1

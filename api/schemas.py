@@ -12,20 +12,27 @@ from uuid import UUID
 
 import msgspec
 
+from app import commands
+
+# The commands' parts, under the names the API document has always used.
+from app.commands import ACCOUNT_PATTERN as ACCOUNT_PATTERN
+from app.commands import Account as Account
+from app.commands import Bps as Bps
+from app.commands import CadenceIn as CadenceIn
+from app.commands import ExecutionIn as ExecutionIn
+from app.commands import RuleIn as RuleIn
+from app.commands import Text as Text
+from app.commands import Units as Units
+from app.commands import WithholdingOverride as WithholdingOverride
+from app.schedules import Cadence as Cadence
+from app.schedules import Occurrence as Occurrence
+from app.schedules import RuleOut as RuleOut
+from app.schedules import Schedule as Schedule
+from app.schedules import ScheduleDetail as ScheduleDetail
 from domain.asset import AssetKind
 from domain.batch import BatchStatus
 from domain.distribution import Status
-from domain.schedule import MissedPolicy, ScheduleStatus
-from domain.terms import DistributionKind, ExecutionKind, Recurrence, RuleKind, Trigger
-
-Units = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,78}$",
-                                    description="integer, smallest units")]
-Bps = Annotated[int, msgspec.Meta(ge=0, le=10_000)]
-Text = Annotated[str, msgspec.Meta(max_length=500)]
-ACCOUNT_PATTERN = r"^(0x[0-9a-fA-F]{40}|[0-9]{1,10}\.[0-9]{1,20}\.[0-9]{1,20})$"
-Account = Annotated[str, msgspec.Meta(
-    pattern=ACCOUNT_PATTERN,
-    description="EVM address (0x…, EIP-55 checksummed if mixed case) or Hedera id (0.0.x)")]
+from domain.terms import DistributionKind, ExecutionKind, RuleKind
 
 
 class ProblemDetails(msgspec.Struct):
@@ -111,41 +118,16 @@ class CancelRequest(msgspec.Struct, forbid_unknown_fields=True):
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 
 
-class RuleIn(msgspec.Struct, forbid_unknown_fields=True):
-    kind: RuleKind
-    value: Units
 
 
-class ExecutionIn(msgspec.Struct, forbid_unknown_fields=True):
-    kind: ExecutionKind = ExecutionKind.MANUAL
-    at: datetime | None = None
-    recurrence: Recurrence | None = None
-    start: datetime | None = None
-    end: datetime | None = None
-    count: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | None = None
-    trigger: Trigger | None = None
 
 
-class WithholdingOverride(msgspec.Struct, forbid_unknown_fields=True):
-    account: Account
-    bps: Bps
 
 
-class DistributionCreate(msgspec.Struct, forbid_unknown_fields=True):
-    asset_id: UUID
-    kind: DistributionKind
-    rule: RuleIn
-    record_date: datetime
-    execution: ExecutionIn | None = None
-    withholding_bps: Bps = 0
-    withholding_overrides: Annotated[list[WithholdingOverride],
-                                     msgspec.Meta(max_length=10_000)] = []
-    # Plain strings: Litestar 2.25 drops constraints of list items from the document, so
-    # the ledger checks each account (an invalid one is a 422 problem).
-    excluded: Annotated[list[str], msgspec.Meta(
-        max_length=10_000, description="accounts left out of the distribution")] = []
-    minimum_payout: Units = "0"
-    concept: Text = ""
+
+
+class DistributionCreate(commands.CreateDistribution, forbid_unknown_fields=True):
+    """The body of POST /distributions: the application's command, as sent."""
 
 
 class DistributionWritten(msgspec.Struct):
@@ -302,31 +284,12 @@ class SchedulerStatus(msgspec.Struct):
 # --- schedules ---
 
 
-class CadenceIn(msgspec.Struct, forbid_unknown_fields=True):
-    """RECURRING: a recurrence, a start and one of `end` (exclusive) or `count`. Corporate
-    actions: `trigger` alone, and each dividend/coupon the token declares is paid."""
-
-    recurrence: Recurrence | None = None
-    start: datetime | None = None
-    end: datetime | None = None
-    count: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | None = None
-    trigger: Literal["ON_CORPORATE_ACTION_DATE"] | None = None
 
 
-class ScheduleCreate(msgspec.Struct, forbid_unknown_fields=True):
-    asset_id: UUID
-    kind: DistributionKind
-    cadence: CadenceIn
-    rule: RuleIn | None = None  # required when RECURRING; corporate actions bring their own
-    missed_policy: MissedPolicy = MissedPolicy.RUN_LATEST
-    misfire_grace_seconds: Annotated[int, msgspec.Meta(ge=0, le=86_400)] = 60
-    withholding_bps: Bps = 0
-    withholding_overrides: Annotated[list[WithholdingOverride],
-                                     msgspec.Meta(max_length=10_000)] = []
-    excluded: Annotated[list[str], msgspec.Meta(
-        max_length=10_000, description="accounts left out of every occurrence")] = []
-    minimum_payout: Units = "0"
-    concept: Text = ""
+
+
+class ScheduleCreate(commands.DefineSchedule, forbid_unknown_fields=True):
+    """The body of POST /schedules: the application's command, as sent."""
 
 
 class ScheduleWritten(msgspec.Struct):
@@ -334,46 +297,14 @@ class ScheduleWritten(msgspec.Struct):
     position: int
 
 
-class Cadence(msgspec.Struct):
-    recurrence: Recurrence | None
-    start: datetime | None
-    end: datetime | None
-    count: int | None
-    trigger: Trigger | None
 
 
-class RuleOut(msgspec.Struct):
-    kind: RuleKind
-    value: str
 
 
-class Schedule(msgspec.Struct):
-    schedule_id: UUID
-    asset_id: UUID
-    key: str
-    status: ScheduleStatus
-    kind: DistributionKind
-    rule: RuleOut  # corporate actions: a placeholder, each action's amount is paid instead
-    cadence: Cadence
-    missed_policy: MissedPolicy
-    misfire_grace_seconds: int
-    concept: str
-    created_by: str
-    approved_by: str | None
-    paused_reason: str
-    next_number: int  # RECURRING: the first occurrence neither spawned nor missed yet
-    spawned: int
-    missed: int
 
 
-class Occurrence(msgspec.Struct):
-    number: int  # occurrence n of a recurrence, or the token's corporate-action id
-    distribution_id: UUID
 
 
-class ScheduleDetail(Schedule):
-    occurrences: list[Occurrence]
-    missed_numbers: list[int]
 
 
 class SchedulePage(msgspec.Struct):

@@ -16,7 +16,6 @@ The goal (issue #5): every route at least 0.4 of the bare rps, p99 at most 50 ms
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -32,14 +31,13 @@ from typing import Any
 import psycopg
 
 from api.keys import Role, create_key
-from bench import payout_story as story
-from mass_payout.bootstrap import open_ledger
-from mass_payout.runtime import database
-from mass_payout.settings import Settings
+from devtools import payout_story as story
 from projections.rebuild import rebuild
 from projections.registry import PROJECTIONS, open_all
 from projections.runner import Runner
 from projections.store import views_datastore, views_schema
+from runtime.engines import database, open_ledger
+from runtime.settings import Settings, child_environment
 
 CONNECTIONS, SECONDS, WARMUP = 50, 10, 2  # each measured run follows a discarded warm-up
 LISTED, LISTED_HOLDERS = 40, 20  # small distributions besides the big one
@@ -77,7 +75,7 @@ def serve(app: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", app, "--port", str(port),
          "--host", "127.0.0.1", *UVICORN],
-        env={**os.environ, **env})
+        env=child_environment(**env))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -129,7 +127,7 @@ def _measure(url: str, schema: str, count: int, log: Callable[[str], None]) -> d
     ledger.close()
     _, key = create_key(url, schema, Role.VIEWER)
     env = {"DATABASE_URL": url, "MASS_PAYOUT_SCHEMA": schema}
-    api = serve("api.serving:build_app", 8731, env)
+    api = serve("runtime.bootstrap:api_from_env", 8731, env)
     loads: dict[str, dict[str, float]] = {}
     try:
         expected = {"listDistributions": 20, "listBatches": batches}

@@ -36,12 +36,12 @@ from eventsourcing.domain import DomainEvent
 
 from chain.contracts import send
 from chain.vault import Entitlement, build_batch, encode_pay_batch
+from devtools import pipeline
+from devtools.devnet import fund_vault
 from domain.batch import PayoutBatch
 from domain.distribution import Distribution
 from domain.merkle import MerkleTree, leaf_hash
 from domain.planning import GasModel
-from mass_payout import pipeline
-from mass_payout.devnet import fund_vault
 
 POLL = 0.1  # ingestor and orchestrator polling; a fixed latency added once per payout
 BARE_IN_FLIGHT = 2  # the bare loop's window: the pipeline runs two workers

@@ -19,8 +19,8 @@ from web3 import Web3
 from web3.types import TxReceipt
 
 from chain.contracts import deploy, deploy_stablecoin, deploy_vault, send
-from chain.devchain import Anvil
 from chain.vault import BatchCall, Entitlement, announce, build_batch, pack_leaf, pay_batch
+from devtools.devchain import Anvil
 from domain.merkle import MerkleTree, leaf_hash
 
 SIZES = (50, 100, 200, 400)

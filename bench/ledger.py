@@ -20,14 +20,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from devtools.smoke import sample_holders
 from domain.entitlements import EntitlementCalculator, Snapshot
 from domain.merkle import MerkleTree, leaf_hash
 from domain.planning import GasModel, plan_batches
 from domain.terms import DistributionKind, DistributionTerms, Rule, RuleKind, Withholding
-from mass_payout.bootstrap import open_ledger
-from mass_payout.runtime import database
-from mass_payout.settings import Settings
-from mass_payout.smoke import sample_holders
+from runtime.engines import database, open_ledger
+from runtime.settings import Settings
 
 TERMS = DistributionTerms(
     kind=DistributionKind.DIVIDEND, rule=Rule(RuleKind.PRO_RATA, 10**12),

@@ -14,16 +14,20 @@ from pathlib import Path
 from typing import Any
 
 from eth_abi.abi import decode
-from eth_tester.exceptions import TransactionFailed
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
-# In-process chains (eth-tester) raise their own error, with the return data inside.
-
-REVERTS = (ContractLogicError, ContractCustomError, ContractPanicError, TransactionFailed)
+REVERTS: tuple[type[Exception], ...] = (ContractLogicError, ContractCustomError,
+                                        ContractPanicError)
+try:  # an in-process chain (eth-tester: tests only) raises its own error, return data inside
+    from eth_tester.exceptions import TransactionFailed
+except ImportError:  # production: eth-tester is a dev dependency
+    pass
+else:
+    REVERTS = (*REVERTS, TransactionFailed)
 
 
 class ContractRevertError(Exception):

@@ -2,7 +2,7 @@
 the vault's deployment).
 
 Payout batches do not come through here: they follow the record-before-broadcast protocol in
-`chain.executor`. These transactions are each made safely repeatable by their caller reading
+`app.executor`. These transactions are each made safely repeatable by their caller reading
 the chain first (the vault's commitment, the token's snapshot), so a crash after broadcast
 is repaired by looking, not by sending again blindly. The vault's deployment is the exception:
 a one-off an operator runs once and reads the result of (`mass-payout vault deploy`).

@@ -26,7 +26,7 @@ from domain.asset import CorporateAction
 
 _KINDS = {EQUITY: "EQUITY", BOND: "BOND"}
 _ACTION_KINDS = ("DIVIDEND", "COUPON")
-_CALL_FAILED = (*REVERTS, BadFunctionCallOutput)
+_CALL_FAILED: tuple[type[Exception], ...] = (*REVERTS, BadFunctionCallOutput)
 
 
 class TokenReadError(Exception):

@@ -1,8 +1,14 @@
-"""`mass-payout`: the one console script. Later issues add subcommands here."""
+"""`mass-payout`: the one console script, the composition root of every command.
+
+Product commands (processes, schedules, vault, keys, serve, project) build their process
+through `runtime.bootstrap`; the dev commands (demo, smoke, bench) come from `devtools` and
+`bench`. A configuration error is one line on stderr and exit code 2, never a traceback.
+"""
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 import uuid
 from typing import Annotated
@@ -11,8 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mass_payout.settings import Settings
 from mass_payout.vault_cli import app as vault_app
+from runtime.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Mass Payout: event-sourced payouts to token holders.")
@@ -24,9 +30,8 @@ app.add_typer(vault_app, name="vault")
 def smoke(holders: Annotated[int, typer.Option(help="holders in the sample snapshot")] = 2_000,
           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Record a distribution on the ledger's PostgreSQL, reload it, and check it adds up."""
-    from mass_payout import smoke as run
-    from mass_payout.bootstrap import open_ledger
-    from mass_payout.runtime import database
+    from devtools import smoke as run
+    from runtime.engines import database, open_ledger
 
     settings = Settings.from_env()
     started = time.perf_counter()
@@ -72,7 +77,7 @@ def demo(holders: Annotated[int, typer.Option(help="token holders to pay")] = 2_
          workers: Annotated[int, typer.Option(help="RQ worker processes")] = 2,
          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Pay a dividend to N holders end to end on embedded engines and a dev chain."""
-    from mass_payout import demo as run
+    from devtools import demo as run
 
     settings = Settings.from_env()
     try:
@@ -117,7 +122,7 @@ def worker(burst: Annotated[bool, typer.Option(help="exit when the queue is empt
     from mass_payout.processes import run_worker
 
     _logging()
-    run_worker(burst=burst)
+    run_worker(Settings.from_env(), burst=burst)
 
 
 @app.command()
@@ -130,7 +135,8 @@ def ingest(confirmations: Annotated[int, typer.Option(help="blocks below head (0
 
     _logging()
     try:
-        run_ingestor(confirmations=confirmations, interval=interval, once=once)
+        run_ingestor(Settings.from_env(), confirmations=confirmations, interval=interval,
+                     once=once)
     except ReorgDetected as err:
         console.print(f"[bold red]INGESTION HALTED[/]: {err}")
         raise typer.Exit(3) from None
@@ -145,7 +151,7 @@ def supervise(interval: Annotated[float, typer.Option()] = 5.0,
     from mass_payout.processes import run_supervisor
 
     _logging()
-    run_supervisor(interval=interval, grace_seconds=grace, once=once)
+    run_supervisor(Settings.from_env(), interval=interval, grace_seconds=grace, once=once)
 
 
 @app.command()
@@ -157,7 +163,7 @@ def scheduler(interval: Annotated[float, typer.Option(help="seconds between tick
     from mass_payout.processes import run_scheduler
 
     _logging()
-    run_scheduler(interval=interval, once=once)
+    run_scheduler(Settings.from_env(), interval=interval, once=once)
 
 
 def _logging() -> None:
@@ -166,18 +172,25 @@ def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
 
-def _register_api() -> None:
-    """`serve`, `project` and `keys` live with the API (imported lazily inside each);
-    `schedules` manages schedules with the API's own request rules."""
-    from api.commands import register
-    from mass_payout import schedule_cli
+def _register() -> None:
+    """`serve` and `project`, `keys`, and `schedules` (the application's commands)."""
+    from mass_payout import api_cli, keys_cli, schedule_cli
 
-    register(app)
+    api_cli.register(app)
+    keys_cli.register(app)
     schedule_cli.register(app)
 
 
-_register_api()
+_register()
 
 
 def main() -> None:
-    app()
+    """A misconfiguration (a missing or invalid variable, an unusable key) is one line."""
+    from chain.signer import SignerConfigError
+    from runtime.settings import ConfigurationError
+
+    try:
+        app()
+    except (ConfigurationError, SignerConfigError) as err:
+        print(f"mass-payout: {err}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,8 +1,8 @@
 """`mass-payout schedules …`: define and steer schedules from a shell.
 
-The options mirror the REST API's body, and a definition goes through the same request type
-and the same ledger call (api.writes), so the CLI and the API accept and refuse the same
-things. A refusal is one line on stderr and exit code 2; nothing is recorded.
+The options mirror the REST API's body and are converted into the same application command
+(`app.commands.DefineSchedule`) and handler, so the CLI and the API accept and refuse the
+same things. A refusal is one line on stderr and exit code 2; nothing is recorded.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from uuid import UUID
 import msgspec
 import typer
 
+from app.ledger import PayoutLedger
 from domain.errors import DomainError
 from domain.schedule import MissedPolicy
 from domain.terms import DistributionKind, Recurrence, RuleKind
-from mass_payout.ledger import PayoutLedger
 
 T = TypeVar("T")
 
@@ -30,8 +30,8 @@ ScheduleId = Annotated[UUID, typer.Argument(help="the schedule's id")]
 
 @contextmanager
 def _ledger() -> Iterator[PayoutLedger]:
-    from mass_payout.runtime import ledger_session
-    from mass_payout.settings import Settings
+    from runtime.engines import ledger_session
+    from runtime.settings import Settings
 
     with ledger_session(Settings.from_env()) as ledger:
         yield ledger
@@ -83,7 +83,7 @@ def register(app: typer.Typer) -> None:
         concept: Annotated[str, typer.Option()] = "",
     ) -> None:
         """Define a schedule; another actor must approve it before it spawns anything."""
-        from api import schemas, writes
+        from app import commands
 
         cadence: dict[str, Any] = {"recurrence": recurrence, "start": start, "end": end,
                                    "count": count}
@@ -98,10 +98,10 @@ def register(app: typer.Typer) -> None:
 
         def define(ledger: PayoutLedger) -> tuple[UUID, int, bool]:
             try:
-                body = msgspec.convert(request, schemas.ScheduleCreate)
+                body = msgspec.convert(request, commands.DefineSchedule)
             except msgspec.ValidationError as err:
                 raise msgspec.ValidationError(_option_named(str(err))) from None
-            return writes.define_schedule(ledger, body, key, actor)
+            return commands.define_schedule(ledger, body, key, actor)
 
         schedule_id, _, created = _run(define)
         typer.echo(f"schedule {schedule_id} " + ("defined: pending approval" if created
@@ -110,7 +110,7 @@ def register(app: typer.Typer) -> None:
     @schedules.command("list")
     def list_(asset_id: Annotated[UUID | None, typer.Option()] = None) -> None:
         """Every schedule, in the order defined."""
-        from api.controllers.schedules import schedules_page, view
+        from app.schedules import schedules_page, view
 
         found, _ = _run(lambda ledger: schedules_page(ledger, asset_id=asset_id, after=0,
                                                       limit=10**9))
@@ -124,7 +124,7 @@ def register(app: typer.Typer) -> None:
     @schedules.command("show")
     def show(schedule_id: ScheduleId) -> None:
         """One schedule as JSON (the API's body): its occurrences and the missed ones."""
-        from api.controllers.schedules import detail
+        from app.schedules import detail
 
         found = _run(lambda ledger: detail(ledger.get_schedule(schedule_id)))
         typer.echo(msgspec.json.format(msgspec.json.encode(found), indent=2))

@@ -59,9 +59,9 @@ def deploy(treasury: Annotated[str, typer.Option(
     from chain.contracts import deploy_vault_signed
     from chain.gateway import ChainError
     from chain.signer import SignerConfigError
-    from mass_payout.runtime import database
-    from mass_payout.settings import Settings
-    from mass_payout.wiring import gateway_for, signer_for
+    from runtime.bootstrap import gateway_for, signer_for
+    from runtime.engines import database
+    from runtime.settings import ConfigurationError, Settings
 
     # Every input is checked before the chain is asked anything.
     treasury = _account("--treasury", treasury)
@@ -73,9 +73,9 @@ def deploy(treasury: Annotated[str, typer.Option(
         raise _refuse("set RPC_URL: the chain to deploy on")
     with database(settings) as url:  # the signer's nonce lock is a PostgreSQL advisory lock
         try:
-            gateway = gateway_for(settings.rpc_url, url)
-            signer = signer_for(gateway.w3)
-        except (ChainError, SignerConfigError) as err:  # a wrong CHAIN_ID included
+            gateway = gateway_for(settings, settings.rpc_url, url)
+            signer = signer_for(settings, gateway.w3)
+        except (ChainError, SignerConfigError, ConfigurationError) as err:  # wrong CHAIN_ID too
             raise _refuse(str(err)) from None
         roles = {name: list(dict.fromkeys(found)) or [signer.address]
                  for name, found in chosen.items()}

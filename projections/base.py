@@ -10,17 +10,18 @@ from typing import Any, ClassVar
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
-from eventsourcing.utils import get_topic
 from psycopg import Cursor, sql
 from psycopg.rows import DictRow
 
+from domain.topics import topics_of
 from projections.store import ViewStore
 
 Handler = Callable[[Cursor[DictRow], list[Any]], None]
 
 
 def topics(*classes: type) -> tuple[str, ...]:
-    return tuple(get_topic(c) for c in classes)
+    """Every topic the classes' events are stored under, old ones included (domain.topics)."""
+    return tuple(t for c in classes for t in topics_of(c))
 
 
 class TableProjection(Projection[ViewStore]):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from eventsourcing.postgres import PostgresDatastore
 from psycopg import sql
 
-from mass_payout.ledger import PayoutLedger
+from app.ledger import PayoutLedger
 from projections.base import TableProjection
 from projections.registry import PROJECTIONS, open_projection
 from projections.runner import Runner

@@ -18,7 +18,7 @@ from eventsourcing.persistence import PersistenceError, Tracking
 from psycopg import Connection
 from psycopg.rows import DictRow
 
-from mass_payout.ledger import PayoutLedger
+from app.ledger import PayoutLedger
 from projections.base import TableProjection
 from projections.store import APPLICATION, StaleTracking
 

@@ -13,9 +13,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from mass_payout.bootstrap import open_ledger
-from mass_payout.embedded import embedded_postgres, embedded_redis
-from mass_payout.ledger import PayoutLedger
+from app.ledger import PayoutLedger
+from runtime.embedded import embedded_postgres, embedded_redis
+from runtime.engines import open_ledger
 
 
 @pytest.fixture(scope="session")

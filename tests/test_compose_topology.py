@@ -35,14 +35,14 @@ from psycopg import sql
 from redis import Redis
 from web3 import Web3
 
+from app.reconcile import reconcile
 from chain.contracts import EQUITY, at, call, deploy_security_token, deploy_stablecoin, role, send
-from chain.devchain import ANVIL, free_port
 from chain.encoding import onchain_id
-from mass_payout.bootstrap import open_ledger
-from mass_payout.children import CLI, Children
-from mass_payout.devnet import TOKEN_DECIMALS, holder_addresses
-from mass_payout.reconcile import reconcile
+from devtools.children import CLI, Children
+from devtools.devchain import ANVIL, free_port
+from devtools.devnet import TOKEN_DECIMALS, holder_addresses
 from projections.store import views_schema
+from runtime.engines import open_ledger
 
 pytestmark = pytest.mark.anvil
 

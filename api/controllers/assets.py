@@ -15,9 +15,9 @@ from api.keys import OPERATE, READ
 from api.params import Cursor, Limit, Wait
 from api.problems import Problem
 from api.tokens import TokenReader
+from app.ledger import PayoutLedger
 from chain.token_reader import WrongChainError
 from domain import accounts
-from mass_payout.ledger import PayoutLedger
 
 
 def import_asset(ledger: PayoutLedger, reader: TokenReader, body: schemas.AssetImport,

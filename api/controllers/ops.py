@@ -15,7 +15,7 @@ from psycopg.errors import UndefinedTable
 from api import schemas
 from api.keys import READ
 from api.reads import ReadModels
-from mass_payout.scheduler_status import ROW, TABLE
+from app.scheduler_status import ROW, TABLE
 
 LAG_UNHEALTHY = 10_000
 
@@ -95,7 +95,7 @@ class OpsController(Controller):
 
 
 async def scheduler_status(reads: ReadModels) -> schemas.SchedulerStatus:
-    """The scheduler's row (mass_payout.scheduler_status); none yet until it first ticks."""
+    """The scheduler's row (app.scheduler_status); none yet until it first ticks."""
     try:
         row = await reads.one(sql.SQL(
             "SELECT last_tick_at, ticks, errors_total, failing FROM {} WHERE name = %s").format(

@@ -1,7 +1,6 @@
 """Schedules: define (idempotent), list, inspect, approve, pause, resume, cancel.
 
-Reads come from the ledger's aggregates, not a read model: schedules are few, and an
-operator who just approved one sees it approved (no projection lag to wait for).
+Reads come from the application's schedule queries (app.schedules), which the CLI uses too.
 """
 
 from __future__ import annotations
@@ -9,7 +8,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
@@ -19,55 +17,12 @@ from api.auth import principal_of
 from api.keys import APPROVE, OPERATE, READ
 from api.params import Cursor, Limit
 from api.problems import Problem
-from domain.schedule import Schedule
-from mass_payout.ledger import PayoutLedger
+from app.schedules import detail, schedules_page, view
 
 ScheduleKey = Annotated[str, HeaderParameter(
     name="Idempotency-Key", min_length=1, max_length=200,
     description="the schedule's key: the same key and body give the same schedule")]
-CREATED = f"{Schedule.Created.__module__}:{Schedule.Created.__qualname__}"
 MAX_POSITION = 2**62
-
-
-def schedules_page(ledger: PayoutLedger, *, asset_id: UUID | None, after: int,
-                   limit: int) -> tuple[list[Schedule], int | None]:
-    """Schedules in the order they were defined, from the notification log; returns the page
-    and the position to continue after (None: the last page)."""
-    found: list[tuple[int, UUID]] = []
-    position = after
-    while len(found) <= limit and (page := ledger.recorder.select_notifications(
-            start=position + 1, limit=500, topics=[CREATED])):
-        for note in page:
-            created = ledger.mapper.to_domain_event(note)
-            if asset_id is None or getattr(created, "asset_id", None) == asset_id:
-                found.append((note.id, UUID(str(note.originator_id))))
-        position = page[-1].id
-    more = len(found) > limit
-    found = found[:limit]
-    return [ledger.get_schedule(sid) for _, sid in found], found[-1][0] if more else None
-
-
-def view(schedule: Schedule) -> schemas.Schedule:
-    terms, e = schedule.terms, schedule.terms.execution
-    return schemas.Schedule(
-        schedule_id=schedule.id, asset_id=schedule.asset_id, key=schedule.key,
-        status=schedule.status, kind=terms.kind,
-        rule=schemas.RuleOut(terms.rule.kind, str(terms.rule.value)),
-        cadence=schemas.Cadence(e.recurrence, e.start, e.end, e.count, e.trigger),
-        missed_policy=schedule.missed_policy,
-        misfire_grace_seconds=int(schedule.misfire_grace.total_seconds()),
-        concept=terms.concept, created_by=schedule.created_by,
-        approved_by=schedule.approved_by, paused_reason=schedule.paused_reason,
-        next_number=schedule.next_number, spawned=len(schedule.spawned),
-        missed=len(schedule.missed))
-
-
-def detail(schedule: Schedule) -> schemas.ScheduleDetail:
-    summary = view(schedule)
-    return schemas.ScheduleDetail(
-        **msgspec.structs.asdict(summary),
-        occurrences=[schemas.Occurrence(n, d) for n, d in sorted(schedule.spawned.items())],
-        missed_numbers=sorted(schedule.missed))
 
 
 class ScheduleController(Controller):

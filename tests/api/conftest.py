@@ -16,7 +16,7 @@ from api.keys import Role, create_key
 from api.reads import ReadModels
 from api.tokens import ChainTokenReader
 from chain.contracts import EQUITY, deploy_security_token
-from chain.devchain import pyevm_web3
+from devtools.devchain import pyevm_web3
 from tests.projections.conftest import projector, views  # noqa: F401  # fixtures
 
 

@@ -6,7 +6,7 @@ import csv
 import io
 from uuid import UUID
 
-from bench import payout_story as story
+from devtools import payout_story as story
 from domain.planning import GasModel
 from tests.api.conftest import auth
 

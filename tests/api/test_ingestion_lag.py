@@ -8,7 +8,7 @@ import asyncio
 
 from api.ingestion import IngestionLag
 from api.reads import ReadModels
-from bench import payout_story as story
+from devtools import payout_story as story
 from domain import accounts
 from projections.registry import open_all
 from projections.runner import Runner

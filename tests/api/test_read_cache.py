@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from api.reads import ReadModels
-from bench import payout_story as story
+from devtools import payout_story as story
 from projections.registry import open_all
 from projections.store import announce, views_schema
 

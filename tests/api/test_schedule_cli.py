@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from bench import payout_story as story
+from devtools import payout_story as story
 from mass_payout import schedule_cli
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from mass_payout.scheduler import Scheduler
-from mass_payout.scheduler_status import StatusBoard
+from app.scheduler import Scheduler
+from app.scheduler_status import StatusBoard
 from tests.api.conftest import auth
 
 NOW = datetime(2027, 3, 1, tzinfo=UTC)

@@ -9,7 +9,7 @@ from litestar.testing import TestClient
 from api.app import Wiring, create_app
 from api.keys import Role, create_key
 from api.reads import ReadModels
-from bench import payout_story as story
+from devtools import payout_story as story
 from domain.distribution import Status
 from domain.planning import GasModel
 from tests.api.conftest import auth

@@ -32,12 +32,12 @@ from schemathesis.config import SchemathesisConfig
 from api.app import Wiring, create_app
 from api.keys import Role, create_key
 from api.reads import ReadModels
-from bench import payout_story as story
+from devtools import payout_story as story
 from domain.planning import GasModel
-from mass_payout.bootstrap import open_ledger
 from projections.registry import open_all
 from projections.runner import Runner, run_forever
 from projections.store import views_datastore
+from runtime.engines import open_ledger
 
 # Schema-valid requests may still be refused by the ledger's rules or the chain (422), or
 # name ids that do not exist (404); never by our own validation (400): the document must

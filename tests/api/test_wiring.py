@@ -11,8 +11,8 @@ from rq import Queue
 from api.app import Wiring, create_app
 from api.ingestion import IngestionLag
 from api.reads import ReadModels
-from bench import payout_story as story
-from chain.jobs import job_id
+from app.jobs import job_id
+from devtools import payout_story as story
 from domain import accounts
 from domain.chain_facts import UnreadableLog
 from domain.planning import GasModel

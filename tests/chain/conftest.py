@@ -12,7 +12,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from chain.contracts import EQUITY, deploy_security_token, role, send
-from chain.devchain import Anvil, pyevm_web3
+from devtools.devchain import Anvil, pyevm_web3
 from tests.contracts.helpers import System, addresses, deploy_system
 
 CROWD = 1_000

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from app.importing import import_asset, snapshot_from_chain
 from chain.contracts import EQUITY, deploy_security_token, deploy_vault, send
 from chain.snapshot_balances import BalanceReader
 from chain.token_reader import (
@@ -23,7 +24,6 @@ from domain.asset import AssetKind, CorporateAction
 from domain.distribution import Status
 from domain.planning import GasModel
 from domain.terms import DistributionKind, DistributionTerms, Rule, RuleKind, Withholding
-from mass_payout.importing import import_asset, snapshot_from_chain
 from tests.chain.conftest import CROWD, grant_token_roles, issue_crowd
 from tests.contracts.helpers import DAY, now
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from web3 import Web3
 
 from chain.contracts import DEFAULT_ADMIN_ROLE, at, role
-from chain.devchain import Anvil
+from devtools.devchain import Anvil
 from mass_payout.cli import app
 
 pytestmark = pytest.mark.anvil

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from web3 import Web3
 
-from chain.devchain import Anvil, pyevm_web3
+from devtools.devchain import Anvil, pyevm_web3
 from tests.contracts.helpers import System, deploy_system
 
 

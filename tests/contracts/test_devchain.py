@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chain.devchain import BLOCK_GAS_LIMIT, Anvil, pyevm_web3
+from devtools.devchain import BLOCK_GAS_LIMIT, Anvil, pyevm_web3
 
 
 @pytest.mark.evm

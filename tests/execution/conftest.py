@@ -15,19 +15,19 @@ import pytest
 from redis import Redis
 from rq import Queue
 
-from chain.devchain import Anvil
-from chain.jobs import QUEUE_NAME
+from app.execution import commit_on_chain, start_execution
+from app.importing import import_asset, snapshot_from_chain
+from app.ingest import ingest_vaults
+from app.jobs import QUEUE_NAME
+from app.ledger import PayoutLedger
+from devtools.children import Children
+from devtools.devchain import Anvil
+from devtools.devnet import DevNet, deploy_devnet, fund_vault, take_snapshot
 from domain.distribution import Status
 from domain.planning import GasModel
 from domain.terms import DistributionKind, DistributionTerms, Rule, RuleKind, Withholding
-from mass_payout.children import Children
-from mass_payout.devnet import DevNet, deploy_devnet, fund_vault, take_snapshot
-from mass_payout.execution import commit_on_chain, start_execution
-from mass_payout.importing import import_asset, snapshot_from_chain
-from mass_payout.ledger import PayoutLedger
-from mass_payout.processes import ingest_with
-from mass_payout.settings import Settings
-from mass_payout.wiring import Services, build
+from runtime.bootstrap import Services, build_services
+from runtime.settings import Settings
 
 TERMINAL = {Status.COMPLETED, Status.COMPLETED_WITH_FAILURES}
 
@@ -60,7 +60,7 @@ class Stack:
         """Ingest (in this process, like the ingestor) until the distribution is terminal."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            ingest_with(self.services, confirmations=0)
+            ingest_vaults(self.services.ledger, self.services.gateway, confirmations=0)
             status = self.ledger.get_distribution(distribution_id).status
             if status in TERMINAL:
                 return status
@@ -77,7 +77,7 @@ def stack(database_url: str, schema: str, redis_url: str) -> Iterator[Stack]:
                "MASS_PAYOUT_SCHEMA": schema}
         for key in ("MASS_PAYOUT_FAILPOINT", "MASS_PAYOUT_PRIVATE_KEY", "MASS_PAYOUT_KEYSTORE"):
             env.pop(key, None)
-        services = build(Settings.from_env(env))
+        services = build_services(Settings.from_env(env))
         stack = Stack(env, services, deploy_devnet(w3, holders=0))
         try:
             yield stack
@@ -93,7 +93,7 @@ def prepare_distribution(stack: Stack, *, holders: int, blocked: list[int] = (),
                          total: int = 5_000_000 * 10**6,
                          gas_model: GasModel = SMALL_BATCHES) -> UUID:
     """Issue shares, snapshot, import, create + approve, freeze, announce, fund, block some."""
-    from mass_payout.devnet import block, holder_addresses, issue_shares
+    from devtools.devnet import block, holder_addresses, issue_shares
 
     net = stack.net
     net.holders = holder_addresses(holders)

@@ -7,7 +7,7 @@ import contextlib
 import socket
 import threading
 
-from chain.devchain import free_port
+from devtools.devchain import free_port
 
 
 class FlakyProxy:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from app.reconcile import reconcile
 from domain.batch import LeafOutcome
 from domain.distribution import Status
-from mass_payout.reconcile import reconcile
 from tests.execution.conftest import Stack, prepare_distribution, start
 
 pytestmark = pytest.mark.anvil
@@ -48,7 +48,7 @@ def test_the_same_job_enqueued_twice_pays_once(stack: Stack):
     # Even running every batch twice, by hand, pays nobody twice.
     stack.spawn("worker")
     assert stack.wait_until_done(did) is Status.COMPLETED
-    from chain.executor import BatchExecutor
+    from app.executor import BatchExecutor
     from domain.planning import GasModel
     executor = BatchExecutor(stack.ledger, stack.services.gateway, stack.services.signer,
                              GasModel())
@@ -67,8 +67,8 @@ def test_the_same_job_enqueued_twice_pays_once(stack: Stack):
 def start_again(stack: Stack, did) -> int:
     from rq import Queue
 
-    from chain.jobs import QUEUE_NAME
-    from mass_payout.execution import dispatch
+    from app.execution import dispatch
+    from app.jobs import QUEUE_NAME
     return dispatch(stack.ledger, Queue(QUEUE_NAME, connection=stack.services.redis), did)
 
 
@@ -148,22 +148,22 @@ def test_the_rpc_node_down_for_10_seconds_then_back_and_the_distribution_complet
 
 
 def test_a_reorg_below_the_cursor_halts_ingestion_and_deletes_nothing(stack: Stack):
+    from app.ingest import ingest_vaults
     from chain.contracts import send
     from domain.cursor import ReorgDetected
-    from mass_payout.processes import ingest_with
 
     did = prepare_distribution(stack, holders=20)
     w3 = stack.net.w3
     # The ingestor reads up to the head; the chain then replaces those blocks.
     fork_point = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
     send(stack.net.usd.functions.mint(stack.net.vault.address, 5), stack.net.admin)
-    ingest_with(stack.services, confirmations=0)
+    ingest_vaults(stack.services.ledger, stack.services.gateway, confirmations=0)
     position = stack.ledger.recorder.max_notification_id()
     w3.provider.make_request("evm_revert", [fork_point])  # type: ignore[arg-type]
     for _ in range(3):  # a longer, different branch
         send(stack.net.usd.functions.mint(stack.net.treasury, 1), stack.net.admin)
     with pytest.raises(ReorgDetected, match="reorg"):
-        ingest_with(stack.services, confirmations=0)
+        ingest_vaults(stack.services.ledger, stack.services.gateway, confirmations=0)
     # Nothing was recorded or removed; an operator must look before ingestion resumes.
     assert stack.ledger.recorder.max_notification_id() == position
     assert stack.ledger.get_distribution(did).status is Status.COMMITTED
@@ -173,8 +173,8 @@ def test_a_reverted_submission_blocks_its_batch_with_the_decoded_reason(stack: S
     import time
     from datetime import timedelta
 
+    from app.supervisor import Supervisor
     from chain.contracts import role, send
-    from chain.supervisor import Supervisor
     from domain.batch import BatchStatus
 
     did = prepare_distribution(stack, holders=30)
@@ -202,17 +202,17 @@ def test_a_reverted_submission_blocks_its_batch_with_the_decoded_reason(stack: S
 
 
 def test_share_issuance_transfers_and_snapshots_come_back_from_the_chain(stack: Stack):
+    from app.ingest import ingest_vaults
+    from devtools.devnet import issue_shares, take_snapshot
     from domain.holdings import TransfersObserved
-    from mass_payout.devnet import issue_shares, take_snapshot
-    from mass_payout.processes import ingest_with
 
     did = prepare_distribution(stack, holders=25)
     asset_id = stack.ledger.get_distribution(did).asset_id
-    ingest_with(stack.services, confirmations=0)
+    ingest_vaults(stack.services.ledger, stack.services.gateway, confirmations=0)
     # Later, the issuer allocates more shares and takes another snapshot.
     issue_shares(stack.net, [(stack.net.holders[0], 777)])
     second = take_snapshot(stack.net)
-    ingest_with(stack.services, confirmations=0)
+    ingest_vaults(stack.services.ledger, stack.services.gateway, confirmations=0)
     # Every mint is in the ledger, in chain order, once.
     topic = f"{TransfersObserved.__module__}:{TransfersObserved.__qualname__}.Observed"
     records = [stack.ledger.repository.get(n.originator_id) for n in

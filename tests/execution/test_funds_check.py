@@ -10,15 +10,15 @@ from uuid import UUID
 import pytest
 from rq import Queue
 
-from chain.executor import BatchExecutor
-from chain.jobs import QUEUE_NAME
+from app.automation import Automation
+from app.execution import commit_on_chain
+from app.executor import BatchExecutor
+from app.importing import snapshot_from_chain
+from app.ingest import ingest_vaults
+from app.jobs import QUEUE_NAME
+from devtools.devnet import fund_vault, take_snapshot
 from domain.distribution import Status
 from domain.terms import DistributionKind, DistributionTerms, Rule, RuleKind, Withholding
-from mass_payout.automation import Automation
-from mass_payout.devnet import fund_vault, take_snapshot
-from mass_payout.execution import commit_on_chain
-from mass_payout.importing import snapshot_from_chain
-from mass_payout.processes import ingest_with
 from tests.execution.conftest import SMALL_BATCHES, Stack, prepare_distribution, start
 
 pytestmark = pytest.mark.anvil
@@ -75,7 +75,7 @@ def test_a_later_distribution_cannot_spend_what_an_earlier_one_still_owes(stack:
     assert executor.execute(next(ledger.batches(first)).id).action == "submitted"
     # Once a deposit covers the second too (and the first's payment is ingested: until then
     # the ledger counts it as still owed), the scheduler resumes it.
-    ingest_with(services, confirmations=0)
+    ingest_vaults(services.ledger, services.gateway, confirmations=0)
     assert ledger.get_distribution(first).amount_paid > 0
     automation = Automation(ledger, services.gateway, services.signer,
                             Queue(QUEUE_NAME, connection=services.redis), SMALL_BATCHES)

@@ -6,8 +6,8 @@ import random
 from datetime import UTC, datetime
 from uuid import UUID
 
+from app.ledger import PayoutLedger
 from domain.terms import DistributionKind, DistributionTerms, Rule, RuleKind, Withholding
-from mass_payout.ledger import PayoutLedger
 
 TOKEN = "0x" + "a1" * 20
 USD = "0x" + "b2" * 20

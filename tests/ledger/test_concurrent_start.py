@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from mass_payout.bootstrap import open_ledger
+from runtime.engines import open_ledger
 
 
 def test_many_processes_opening_the_same_new_store_at_once_all_succeed(database_url, schema):

@@ -13,12 +13,12 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import dict_row
 
-from bench import payout_story as story
+from app.ledger import PayoutLedger
+from devtools import payout_story as story
 from domain.batch import BatchStatus, LeafOutcome
 from domain.chain_facts import LeafClaimed
 from domain.distribution import Status
 from domain.planning import GasModel
-from mass_payout.ledger import PayoutLedger
 
 SMALL = GasModel(per_leaf=1_000_000, budget=12_000_000)  # 11 leaves per batch
 NOW = datetime(2026, 7, 1, tzinfo=UTC)

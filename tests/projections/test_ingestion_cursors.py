@@ -6,7 +6,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from bench import payout_story as story
+from devtools import payout_story as story
 from domain.chain_facts import UnreadableLog
 from projections.ingestion import IngestionCursors
 from projections.registry import open_projection

@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from bench import payout_story as story
+from devtools import payout_story as story
 from domain.batch import PayoutBatch
 from domain.planning import GasModel
 from projections.base import topics

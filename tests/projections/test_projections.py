@@ -6,7 +6,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from bench import payout_story as story
+from devtools import payout_story as story
 from domain.batch import PayoutBatch
 from domain.distribution import Distribution
 from domain.planning import GasModel

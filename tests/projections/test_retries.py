@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bench import payout_story as story
+from devtools import payout_story as story
 from projections.registry import PROJECTIONS, open_projection
 from projections.runner import Runner
 from tests.projections.stories import (

@@ -9,6 +9,12 @@ from uuid import UUID
 
 import pytest
 
+from app.automation import Automation
+from app.execution import dispatch, start_execution
+from app.importing import import_asset
+from app.reconcile import reconcile
+from app.scheduler import Scheduler
+from devtools.devnet import fund_vault, holder_addresses, issue_shares
 from domain.batch import BatchStatus, PayoutBatch
 from domain.distribution import Distribution, Status
 from domain.failures import RetryPolicy, is_short_of_funds
@@ -22,12 +28,6 @@ from domain.terms import (
     RuleKind,
     Trigger,
 )
-from mass_payout.automation import Automation
-from mass_payout.devnet import fund_vault, holder_addresses, issue_shares
-from mass_payout.execution import dispatch, start_execution
-from mass_payout.importing import import_asset
-from mass_payout.reconcile import reconcile
-from mass_payout.scheduler import Scheduler
 from tests.execution.conftest import Stack
 
 pytestmark = [pytest.mark.scheduling, pytest.mark.anvil]
@@ -143,10 +143,10 @@ def test_transient_faults_back_off_give_up_after_3_and_an_operator_retry_complet
         stack: Stack):
     from web3 import HTTPProvider
 
-    from chain.devchain import free_port
-    from chain.executor import BatchExecutor
-    from mass_payout.settings import Settings
-    from mass_payout.wiring import build
+    from app.executor import BatchExecutor
+    from devtools.devchain import free_port
+    from runtime.bootstrap import build_services
+    from runtime.settings import Settings
 
     did = automated(stack, Execution(ExecutionKind.MANUAL), key="flaky")
     fund_vault(stack.net, TOTAL)
@@ -157,7 +157,7 @@ def test_transient_faults_back_off_give_up_after_3_and_an_operator_retry_complet
     assert start_execution(stack.ledger, stack.services.queue, did, "operator") == 1
     # (no worker runs yet: that first job stays queued while this test's worker fails)
     # A worker whose node goes away (its endpoint now refuses connections).
-    services = build(Settings.from_env(stack.env))
+    services = build_services(Settings.from_env(stack.env))
     executor = BatchExecutor(services.ledger, services.gateway, services.signer, GasModel(),
                              retry_policy=RetryPolicy(), unit_random=lambda: 0.5)
     batch_id = stack.ledger.get_batch(did, 0).id
@@ -192,7 +192,7 @@ def test_transient_faults_back_off_give_up_after_3_and_an_operator_retry_complet
 
 
 def test_a_holder_failure_waits_for_an_operator_retry_then_pays(stack: Stack):
-    from mass_payout.devnet import block, unblock
+    from devtools.devnet import block, unblock
 
     did = automated(stack, Execution(ExecutionKind.AUTOMATIC, trigger=Trigger.ON_DEPOSIT),
                     key="holder")
@@ -218,11 +218,11 @@ def test_a_holder_failure_waits_for_an_operator_retry_then_pays(stack: Stack):
 
 
 def test_a_corporate_action_is_paid_on_its_execution_date_from_the_tokens_terms(stack: Stack):
+    from app.importing import import_asset as reimport
     from chain.contracts import call, send
     from domain import ids
     from domain.accounts import canonical
     from domain.schedule import MissedPolicy
-    from mass_payout.importing import import_asset as reimport
 
     net = stack.net
     net.holders = holder_addresses(8, tag="action")
@@ -270,8 +270,8 @@ def test_leaves_that_failed_for_want_of_funds_are_paid_after_a_deposit(stack: St
     """Two batches sent before either is mined both see the vault's full balance; the second
     one's transfers fail (the stablecoin's InsufficientBalance). A deposit brings them back
     by itself."""
-    from chain.executor import BatchExecutor
-    from mass_payout.processes import ingest_with
+    from app.executor import BatchExecutor
+    from app.ingest import ingest_vaults
     from tests.execution.conftest import SMALL_BATCHES
 
     did = automated(stack, Execution(ExecutionKind.MANUAL), key="short", holders=100)
@@ -298,7 +298,7 @@ def test_leaves_that_failed_for_want_of_funds_are_paid_after_a_deposit(stack: St
     # No deposit yet: nothing to retry with.
     assert scheduler.tick(datetime.now(UTC))["retried"] == 0
     fund_vault(stack.net, second.total_net)
-    ingest_with(s, confirmations=0)  # the ingestor records the deposit
+    ingest_vaults(s.ledger, s.gateway, confirmations=0)  # the ingestor records the deposit
     assert scheduler.tick(datetime.now(UTC))["retried"] == 1
     retried = next(e for e in events(stack, did) if isinstance(e, Distribution.RetryRequested))
     assert (retried.actor, retried.leaves) == ("scheduler", second.leaf_count)

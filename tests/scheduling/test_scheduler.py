@@ -12,14 +12,14 @@ from uuid import UUID, uuid5
 
 import pytest
 
+from app.ledger import PayoutLedger
+from app.scheduler import LeaderLock, Scheduler, run
 from domain import ids
 from domain.asset import CorporateAction
 from domain.distribution import Distribution, Status
 from domain.errors import IllegalTransition, InvalidTerms, MakerCheckerViolation
 from domain.schedule import MissedPolicy, Schedule, ScheduleStatus
 from domain.terms import Execution, ExecutionKind, Recurrence, Trigger
-from mass_payout.ledger import PayoutLedger
-from mass_payout.scheduler import LeaderLock, Scheduler, run
 from tests.ledger.helpers import import_asset, terms
 
 pytestmark = pytest.mark.scheduling

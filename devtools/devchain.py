@@ -73,7 +73,7 @@ class Anvil:
         if not self.binary.exists():
             raise DevChainError(f"{self.binary} is missing: run `npm ci --prefix contracts`")
         self.port = free_port()
-        self._proc = subprocess.Popen(  # noqa: S603 (our own binary, fixed arguments)
+        self._proc = subprocess.Popen(
             [str(self.binary), "--host", "127.0.0.1", "--port", str(self.port),
              "--hardfork", HARDFORK, "--gas-limit", str(self.gas_limit),
              "--accounts", str(self.accounts), "--chain-id", "31337", "--silent"],

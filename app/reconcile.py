@@ -16,12 +16,12 @@ from uuid import UUID
 from eth_abi.abi import encode
 from web3 import Web3
 
+from app.ledger import PayoutLedger
 from chain.contracts import at, call
 from chain.encoding import onchain_id
 from chain.gateway import BALANCE_OF
 from chain.vault import paid_indices
 from domain.batch import PAID_OUTCOMES
-from mass_payout.ledger import PayoutLedger
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""`mass-payout serve | project | keys create`: the API process, the projection process,
-and API key management."""
+"""`mass-payout serve | project`: the API process and the projection process, each built by
+`runtime.bootstrap`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import threading
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-
-from api.keys import Role
 
 if TYPE_CHECKING:
     from projections.rebuild import Rebuilt
@@ -20,22 +18,6 @@ def _echo(done: Rebuilt) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    keys = typer.Typer(no_args_is_help=True, help="API keys (stored hashed, one role each).")
-    app.add_typer(keys, name="keys")
-
-    @keys.command("create")
-    def create(role: Annotated[Role, typer.Option(help="viewer | operator | approver | admin")],
-               name: Annotated[str, typer.Option(help="a label for the key")] = "") -> None:
-        """Create a key and print it once (only its salted digest is stored)."""
-        from api.keys import create_key
-        from mass_payout.runtime import database
-        from mass_payout.settings import Settings
-
-        settings = Settings.from_env()
-        with database(settings) as url:
-            key_id, key = create_key(url, settings.schema, role, name)
-        typer.echo(f"key id {key_id} ({role.value}); the key, shown once:\n{key}")
-
     @app.command()
     def project(rebuild: Annotated[str | None, typer.Option(
             help="rebuild this read model from zero and swap it in, then exit")] = None) -> None:
@@ -44,25 +26,26 @@ def register(app: typer.Typer) -> None:
         Read models built by an older version of their projection are rebuilt from zero
         alongside (and swapped in when done); their live tables keep being updated meanwhile.
         """
-        from mass_payout.bootstrap import open_ledger
-        from mass_payout.runtime import database
-        from mass_payout.settings import Settings
         from projections.rebuild import rebuild as rebuild_one
         from projections.rebuild import rebuild_each, stale
         from projections.registry import open_all, projection_class
         from projections.runner import Runner, run_forever
-        from projections.store import views_datastore
+        from runtime.bootstrap import build_projector
+        from runtime.engines import database
+        from runtime.settings import Settings
 
         settings = Settings.from_env()
         with database(settings) as url:
-            ledger = open_ledger(url, settings.schema)
-            datastore = views_datastore(url, settings.schema)
+            process = build_projector(settings, url)
+            ledger, datastore = process.ledger, process.datastore
             if rebuild:
                 try:
                     cls = projection_class(rebuild)
                 except LookupError as err:
+                    process.close()
                     raise typer.BadParameter(str(err)) from None
                 _echo(rebuild_one(ledger, datastore, cls))
+                process.close()
                 return
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -77,8 +60,7 @@ def register(app: typer.Typer) -> None:
             except KeyboardInterrupt:
                 stop.set()
             finally:
-                datastore.close()
-                ledger.close()
+                process.close()
 
     @app.command()
     def serve(host: Annotated[str, typer.Option()] = "127.0.0.1",
@@ -86,8 +68,9 @@ def register(app: typer.Typer) -> None:
         """Serve the REST API with uvicorn (run `project` alongside it)."""
         import uvicorn
 
-        from api.serving import build_app
+        from runtime.bootstrap import build_api
+        from runtime.settings import Settings
 
-        uvicorn.run(build_app(), host=host, port=port, loop="uvloop", http="httptools",
-                    access_log=False, log_level="warning")
+        uvicorn.run(build_api(Settings.from_env()), host=host, port=port, loop="uvloop",
+                    http="httptools", access_log=False, log_level="warning")
 

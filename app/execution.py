@@ -12,15 +12,15 @@ from uuid import UUID
 
 from rq import Queue
 
+from app.failpoints import failpoint
+from app.jobs import enqueue_batch
+from app.ledger import PayoutLedger
 from chain.announce import announce
 from chain.contracts import at
-from chain.failpoints import failpoint
 from chain.gateway import EvmGateway
-from chain.jobs import enqueue_batch
 from chain.signer import Signer
 from domain.distribution import Status
 from domain.errors import IllegalTransition
-from mass_payout.ledger import PayoutLedger
 
 
 def commit_on_chain(ledger: PayoutLedger, gateway: EvmGateway, signer: Signer,

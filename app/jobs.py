@@ -18,7 +18,7 @@ from uuid import UUID
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 
-from chain.executor import BatchExecutor
+from app.executor import BatchExecutor
 
 QUEUE_NAME = "payouts"
 RETRY = Retry(max=5, interval=[2, 5, 15, 30, 60])  # transient RPC/nonce/fee trouble

@@ -8,6 +8,7 @@ the cursor and skipped; a reorg below the cursor halts ingestion with ReorgDetec
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -16,13 +17,15 @@ from uuid import UUID
 from web3 import Web3
 from web3._utils.events import get_event_data
 
+from app.failpoints import failpoint
+from app.ledger import PayoutLedger
 from chain.contracts import load_artifact
 from chain.encoding import ledger_id
 from chain.errors import decode_revert
-from chain.failpoints import failpoint
-from chain.logs import Log, LogSource
+from chain.gateway import EvmGateway
+from chain.logs import JsonRpcLogSource, Log, LogSource
 from domain import chain_facts as f
-from mass_payout.ledger import PayoutLedger
+from domain.asset import Asset
 
 
 def _topic(signature: str) -> str:
@@ -31,6 +34,8 @@ def _topic(signature: str) -> str:
 
 TRANSFER_TOPIC = _topic("Transfer(address,address,uint256)")
 SNAPSHOT_TOPIC = _topic("SnapshotTaken(uint256)")
+ASSET_TOPICS = [f"{Asset.Imported.__module__}:{Asset.Imported.__qualname__}",
+                f"{Asset.VaultLinked.__module__}:{Asset.VaultLinked.__qualname__}"]
 
 
 def _bits(word: int, bits: int) -> tuple[int, ...]:
@@ -159,3 +164,30 @@ class VaultIngestor:
             case "Claimed":
                 return [f.LeafClaimed(did, args["index"], args["account"], args["amount"], tx)]
         return []  # Announced, Reclaimed, …: recorded by the commands that caused them
+
+
+def assets_with_vaults(ledger: PayoutLedger) -> Iterator[Asset]:
+    seen: set[UUID] = set()
+    position = 0
+    while page := ledger.recorder.select_notifications(start=position + 1, limit=500,
+                                                        topics=ASSET_TOPICS):
+        seen.update(UUID(str(n.originator_id)) for n in page)
+        position = page[-1].id
+    for asset_id in sorted(seen):
+        asset = ledger.get_asset(asset_id)
+        if asset.vault_address:
+            yield asset
+
+
+def ingest_vaults(ledger: PayoutLedger, gateway: EvmGateway, *, confirmations: int,
+                  from_block: int = 0) -> int:
+    """One pass over every asset's vault: catch each up to head - confirmations."""
+    w3, chain_id = gateway.w3, gateway.chain_id
+    source = JsonRpcLogSource(w3)
+    total = 0
+    for asset in assets_with_vaults(ledger):
+        total += VaultIngestor(
+            ledger, source, w3, chain_id, asset.id, str(asset.vault_address),
+            asset.payment_token, from_block=from_block, confirmations=confirmations,
+            security_token=asset.token_address).catch_up()
+    return total

@@ -27,12 +27,12 @@ from uuid import UUID
 
 import psycopg
 
+from app.automation import SETTLED, Automation
+from app.ledger import PayoutLedger
 from domain.asset import Asset
 from domain.distribution import Distribution
 from domain.errors import AlreadyExists
 from domain.schedule import SCHEDULE_TERMINAL, Schedule, ScheduleStatus
-from mass_payout.automation import SETTLED, Automation
-from mass_payout.ledger import PayoutLedger
 
 log = logging.getLogger("mass_payout.scheduler")
 

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
+from app.ledger import PayoutLedger
 from domain.entitlements import Snapshot, Totals
 from domain.merkle import MerkleTree, leaf_hash
 from domain.planning import GasModel
 from domain.terms import DistributionKind, DistributionTerms, Rule, RuleKind, Withholding
-from mass_payout.ledger import PayoutLedger
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +31,7 @@ class SmokeResult:
 
 def sample_holders(count: int, seed: int) -> list[tuple[str, int]]:
     """Deterministic holders: random addresses, a few zero balances, 18-decimal balances."""
-    rng = random.Random(seed)  # noqa: S311 - sample data, not secrets
+    rng = random.Random(seed)
     return [("0x" + rng.randbytes(20).hex(), 0 if i % 97 == 0 else rng.randint(1, 10**22))
             for i in range(count)]
 

@@ -32,7 +32,7 @@ class Children:
             env["MASS_PAYOUT_FAILPOINT"] = failpoint
         # Never an undrained pipe: a chatty child would block once its buffer filled.
         out = log.open("ab") if log else subprocess.DEVNULL
-        proc = subprocess.Popen([CLI, *args], env=env, start_new_session=True,  # noqa: S603
+        proc = subprocess.Popen([CLI, *args], env=env, start_new_session=True,
                                 stdout=out, stderr=subprocess.STDOUT)
         self.processes[name] = proc
         return proc

@@ -25,6 +25,10 @@ from uuid import UUID
 
 from rq import Queue
 
+from app.execution import commit_on_chain, dispatch, start_execution
+from app.funds import FundsBook
+from app.importing import snapshot_from_chain
+from app.ledger import PayoutLedger
 from chain.contracts import at, call
 from chain.gateway import EvmGateway
 from chain.record_date import action_snapshot, snapshot_at_or_after
@@ -35,10 +39,6 @@ from domain.failures import is_short_of_funds
 from domain.planning import GasModel
 from domain.schedule import action_of_key
 from domain.terms import ExecutionKind, RuleKind, Trigger
-from mass_payout.execution import commit_on_chain, dispatch, start_execution
-from mass_payout.funds import FundsBook
-from mass_payout.importing import snapshot_from_chain
-from mass_payout.ledger import PayoutLedger
 
 ACTOR = "scheduler"
 SETTLED = frozenset({Status.COMPLETED, Status.CANCELLED, Status.EXPIRED})
@@ -122,7 +122,7 @@ class Automation:
 
     def _funds(self, d: Distribution) -> tuple[int, int]:
         """(still needed, available to it) in payment-token units: what the vault holds
-        beyond what distributions committed before it still owe (mass_payout.funds)."""
+        beyond what distributions committed before it still owe (app.funds)."""
         asset = self.ledger.get_asset(d.asset_id)
         needed = (d.totals.net if d.totals else 0) - d.amount_paid
         if not asset.vault_address:

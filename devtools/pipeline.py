@@ -11,7 +11,6 @@ the ingestor and the supervisor pay it; the ledger is reconciled against the cha
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,22 +24,22 @@ import psycopg
 from psycopg import sql
 from rq import Queue, Worker
 
-from chain.devchain import Anvil
-from chain.jobs import QUEUE_NAME
+from app.execution import commit_on_chain, start_execution
+from app.importing import import_asset, snapshot_from_chain
+from app.jobs import QUEUE_NAME
+from app.ledger import PayoutLedger
+from app.reconcile import Reconciliation, reconcile
+from devtools.children import Children
+from devtools.devchain import Anvil
+from devtools.devnet import DevNet, block, deploy_devnet, fund_vault, issue_shares, take_snapshot
 from domain.batch import PayoutBatch
 from domain.distribution import Status
 from domain.ids import batch_id
 from domain.planning import GasModel
 from domain.terms import DistributionKind, DistributionTerms, Rule, RuleKind, Withholding
-from mass_payout.children import Children
-from mass_payout.devnet import DevNet, block, deploy_devnet, fund_vault, issue_shares, take_snapshot
-from mass_payout.embedded import embedded_postgres, embedded_redis
-from mass_payout.execution import commit_on_chain, start_execution
-from mass_payout.importing import import_asset, snapshot_from_chain
-from mass_payout.ledger import PayoutLedger
-from mass_payout.reconcile import Reconciliation, reconcile
-from mass_payout.settings import Settings
-from mass_payout.wiring import Services, build
+from runtime.bootstrap import Services, build_services
+from runtime.embedded import embedded_postgres, embedded_redis
+from runtime.settings import Settings, child_environment
 
 SCHEMA = "mass_payout_demo"
 DIVIDEND_PER_HOLDER = 25 * 10**6  # 25 USD (6 decimals) of pool per holder, shared pro rata
@@ -89,9 +88,9 @@ def engines(var_dir: Path) -> Iterator[dict[str, str]]:
         redis = settings.redis_url or stack.enter_context(embedded_redis(var_dir / "redis"))
         anvil = Anvil(accounts=4)
         stack.enter_context(anvil)
-        yield {**os.environ, "DATABASE_URL": database, "REDIS_URL": redis,
-               "RPC_URL": anvil.url, "MASS_PAYOUT_SCHEMA": SCHEMA,
-               "MASS_PAYOUT_EMBEDDED_REDIS": "0" if settings.redis_url else "1"}
+        yield child_environment(DATABASE_URL=database, REDIS_URL=redis, RPC_URL=anvil.url,
+                                MASS_PAYOUT_SCHEMA=SCHEMA,
+                                MASS_PAYOUT_EMBEDDED_REDIS="0" if settings.redis_url else "1")
 
 
 def fresh_schema(database_url: str) -> None:
@@ -111,7 +110,7 @@ def run_key() -> str:
 def prepare(env: dict[str, str], *, holders: int, blocked: int, gas_model: GasModel,
             observe: Callable[[Progress], None]) -> PipelineRun:
     fresh_schema(env["DATABASE_URL"])
-    services = build(Settings.from_env(env))
+    services = build_services(Settings.from_env(env))
     if env.get("MASS_PAYOUT_EMBEDDED_REDIS") == "1":
         services.redis.flushdb()  # our own Redis: last run's jobs are stale
     progress = Progress(stage="deploying contracts", holders=holders + 1)

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from web3 import Web3
 
+from app.ledger import PayoutLedger
 from chain.token_reader import (
     check_chain,
     check_payment_token,
@@ -26,7 +27,6 @@ from domain import accounts
 from domain.distribution import Status
 from domain.entitlements import Snapshot, Totals
 from domain.planning import GasModel
-from mass_payout.ledger import PayoutLedger
 
 
 def import_asset(ledger: PayoutLedger, w3: Web3, *, chain_id: int, token_address: str,

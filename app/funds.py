@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from app.ledger import PayoutLedger
 from domain.distribution import Distribution, Status
-from mass_payout.ledger import PayoutLedger
 
 COMMITTED = f"{Distribution.Committed.__module__}:{Distribution.Committed.__qualname__}"
 # Statuses in which a committed distribution can still draw on the vault.

@@ -21,13 +21,13 @@ from uuid import UUID
 
 from rq import Queue
 
+from app.jobs import enqueue_batch, schedule_retry
+from app.ledger import PayoutLedger
+from app.submissions import Submission, last_submission
 from chain.errors import translate
 from chain.gateway import EvmGateway
-from chain.jobs import enqueue_batch, schedule_retry
-from chain.submissions import Submission, last_submission
 from domain.batch import BatchStatus, PayoutBatch
 from domain.distribution import Distribution, Status
-from mass_payout.ledger import PayoutLedger
 
 WATCH_TOPICS = [f"{e.__module__}:{e.__qualname__}" for e in (
     Distribution.ExecutionStarted, Distribution.FundsArrived, Distribution.RetryRequested)]

