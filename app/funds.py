@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from app.follow import Follower
 from app.ledger import PayoutLedger
 from domain.distribution import Distribution, Status
 
-COMMITTED = f"{Distribution.Committed.__module__}:{Distribution.Committed.__qualname__}"
 # Statuses in which a committed distribution can still draw on the vault.
 OWING = frozenset({Status.COMMITTED, Status.EXECUTING, Status.WAITING_FOR_FUNDS,
                    Status.COMPLETED_WITH_FAILURES})
@@ -30,15 +30,12 @@ FINISHED = frozenset({Status.COMPLETED, Status.CANCELLED, Status.EXPIRED})
 class FundsBook:
     def __init__(self, ledger: PayoutLedger) -> None:
         self.ledger = ledger
-        self._position = 0
+        self._committed = Follower(ledger, Distribution.Committed)
         self._order: list[UUID] = []  # committed distributions, in commitment order
         self._finished: set[UUID] = set()  # never owe again: not loaded again
 
     def _refresh(self) -> None:
-        while page := self.ledger.recorder.select_notifications(
-                start=self._position + 1, limit=1_000, topics=[COMMITTED]):
-            self._order.extend(UUID(str(n.originator_id)) for n in page)
-            self._position = page[-1].id
+        self._order.extend(UUID(str(n.originator_id)) for n in self._committed.new())
 
     def owed_ahead_of(self, distribution: Distribution, vault: str, token: str) -> int:
         """What distributions committed before `distribution` still owe from `vault`'s

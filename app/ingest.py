@@ -18,6 +18,7 @@ from web3 import Web3
 from web3._utils.events import get_event_data
 
 from app.failpoints import failpoint
+from app.follow import notifications
 from app.ledger import PayoutLedger
 from chain.contracts import load_artifact
 from chain.encoding import ledger_id
@@ -28,14 +29,13 @@ from domain import chain_facts as f
 from domain.asset import Asset
 
 
-def _topic(signature: str) -> str:
+def _log_topic(signature: str) -> str:
+    """An EVM log's topic 0: the keccak of its event signature (not a ledger event's topic)."""
     return "0x" + Web3.keccak(text=signature).hex().removeprefix("0x")
 
 
-TRANSFER_TOPIC = _topic("Transfer(address,address,uint256)")
-SNAPSHOT_TOPIC = _topic("SnapshotTaken(uint256)")
-ASSET_TOPICS = [f"{Asset.Imported.__module__}:{Asset.Imported.__qualname__}",
-                f"{Asset.VaultLinked.__module__}:{Asset.VaultLinked.__qualname__}"]
+TRANSFER_TOPIC = _log_topic("Transfer(address,address,uint256)")
+SNAPSHOT_TOPIC = _log_topic("SnapshotTaken(uint256)")
 
 
 def _bits(word: int, bits: int) -> tuple[int, ...]:
@@ -167,12 +167,10 @@ class VaultIngestor:
 
 
 def assets_with_vaults(ledger: PayoutLedger) -> Iterator[Asset]:
-    seen: set[UUID] = set()
-    position = 0
-    while page := ledger.recorder.select_notifications(start=position + 1, limit=500,
-                                                        topics=ASSET_TOPICS):
-        seen.update(UUID(str(n.originator_id)) for n in page)
-        position = page[-1].id
+    """Every asset that pays through a vault, found in the ledger's own log rather than the
+    assets read model: ingestion must not depend on the projector running."""
+    seen = {UUID(str(n.originator_id))
+            for n in notifications(ledger, Asset.Imported, Asset.VaultLinked)}
     for asset_id in sorted(seen):
         asset = ledger.get_asset(asset_id)
         if asset.vault_address:

@@ -28,6 +28,7 @@ from uuid import UUID
 import psycopg
 
 from app.automation import SETTLED, Automation
+from app.follow import Follower
 from app.ledger import PayoutLedger
 from domain.asset import Asset
 from domain.distribution import Distribution
@@ -35,15 +36,6 @@ from domain.errors import AlreadyExists
 from domain.schedule import SCHEDULE_TERMINAL, Schedule, ScheduleStatus
 
 log = logging.getLogger("mass_payout.scheduler")
-
-
-def _topic(cls: type) -> str:
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
-SCHEDULE_CREATED = _topic(Schedule.Created)
-DISTRIBUTION_CREATED = _topic(Distribution.Created)
-DEPOSIT_RECEIVED = _topic(Asset.DepositReceived)
 
 
 def utcnow() -> datetime:
@@ -54,25 +46,22 @@ def utcnow() -> datetime:
 class Scheduler:
     ledger: PayoutLedger
     automation: Automation | None  # None: fire schedules only (no chain configured)
-    _position: int = 0
     schedules: set[UUID] = field(default_factory=set)
     distributions: set[UUID] = field(default_factory=set)
     _deposits: set[UUID] = field(default_factory=set)  # assets with a deposit not yet seen
     last_errors: dict[UUID, str] = field(default_factory=dict)
+    _log: Follower = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._log = Follower(self.ledger, Schedule.Created, Distribution.Created,
+                             Asset.DepositReceived)
 
     def _refresh(self) -> None:
-        topics = [SCHEDULE_CREATED, DISTRIBUTION_CREATED, DEPOSIT_RECEIVED]
-        while page := self.ledger.recorder.select_notifications(
-                start=self._position + 1, limit=1000, topics=topics):
-            for n in page:
-                originator = UUID(str(n.originator_id))
-                if n.topic == SCHEDULE_CREATED:
-                    self.schedules.add(originator)
-                elif n.topic == DISTRIBUTION_CREATED:
-                    self.distributions.add(originator)
-                else:
-                    self._deposits.add(originator)
-            self._position = page[-1].id
+        watching: dict[type, set[UUID]] = {
+            Schedule.Created: self.schedules, Distribution.Created: self.distributions,
+            Asset.DepositReceived: self._deposits}
+        for note in self._log.new():
+            watching[self._log.kind(note)].add(UUID(str(note.originator_id)))
 
     def tick(self, now: datetime) -> Counter[str]:
         """One pass: fire every active schedule, then advance every automated distribution."""

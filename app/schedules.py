@@ -11,12 +11,11 @@ from uuid import UUID
 
 import msgspec
 
+from app.follow import notifications
 from app.ledger import PayoutLedger
 from domain.schedule import MissedPolicy, ScheduleStatus
 from domain.schedule import Schedule as ScheduleAggregate
 from domain.terms import DistributionKind, Recurrence, RuleKind, Trigger
-
-CREATED = f"{ScheduleAggregate.Created.__module__}:{ScheduleAggregate.Created.__qualname__}"
 
 
 class Cadence(msgspec.Struct):
@@ -66,14 +65,12 @@ def schedules_page(ledger: PayoutLedger, *, asset_id: UUID | None, after: int,
     """Schedules in the order they were defined, from the notification log; returns the page
     and the position to continue after (None: the last page)."""
     found: list[tuple[int, UUID]] = []
-    position = after
-    while len(found) <= limit and (page := ledger.recorder.select_notifications(
-            start=position + 1, limit=500, topics=[CREATED])):
-        for note in page:
-            created = ledger.mapper.to_domain_event(note)
-            if asset_id is None or getattr(created, "asset_id", None) == asset_id:
-                found.append((note.id, UUID(str(note.originator_id))))
-        position = page[-1].id
+    for note in notifications(ledger, ScheduleAggregate.Created, after=after):
+        created = ledger.mapper.to_domain_event(note)
+        if asset_id is None or getattr(created, "asset_id", None) == asset_id:
+            found.append((note.id, UUID(str(note.originator_id))))
+            if len(found) > limit:
+                break
     more = len(found) > limit
     found = found[:limit]
     return [ledger.get_schedule(sid) for _, sid in found], found[-1][0] if more else None

@@ -21,6 +21,7 @@ from uuid import UUID
 
 from rq import Queue
 
+from app.follow import Follower
 from app.jobs import enqueue_batch, schedule_retry
 from app.ledger import PayoutLedger
 from app.submissions import Submission, last_submission
@@ -29,8 +30,8 @@ from chain.gateway import EvmGateway
 from domain.batch import BatchStatus, PayoutBatch
 from domain.distribution import Distribution, Status
 
-WATCH_TOPICS = [f"{e.__module__}:{e.__qualname__}" for e in (
-    Distribution.ExecutionStarted, Distribution.FundsArrived, Distribution.RetryRequested)]
+WATCHED = (Distribution.ExecutionStarted, Distribution.FundsArrived,
+           Distribution.RetryRequested)
 
 
 @dataclass
@@ -39,18 +40,15 @@ class Supervisor:
     gateway: EvmGateway
     queue: Queue
     grace: timedelta = timedelta(seconds=60)
-    _position: int = 0
     _watched: set[UUID] = field(default_factory=set)
+    _log: Follower = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._log = Follower(self.ledger, *WATCHED)
 
     def executing(self) -> list[UUID]:
         """Distributions that ever started executing (from the ledger's notification log)."""
-        while True:
-            page = self.ledger.recorder.select_notifications(
-                start=self._position + 1, limit=500, topics=WATCH_TOPICS)
-            if not page:
-                break
-            self._watched.update(UUID(str(n.originator_id)) for n in page)
-            self._position = page[-1].id
+        self._watched.update(UUID(str(n.originator_id)) for n in self._log.new())
         return sorted(self._watched)
 
     def run_once(self, now: datetime | None = None) -> dict[str, int]:

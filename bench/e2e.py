@@ -34,6 +34,7 @@ import psutil
 from eth_utils.crypto import keccak
 from eventsourcing.domain import DomainEvent
 
+from app.follow import Follower
 from chain.contracts import send
 from chain.vault import Entitlement, build_batch, encode_pay_batch
 from devtools import pipeline
@@ -102,9 +103,8 @@ def bare_loop(run: pipeline.PipelineRun, name: str = "bench-e2e-bare-loop") -> f
     return time.perf_counter() - started
 
 
-PHASE_TOPICS = {f"{e.__module__}:{e.__qualname__}": name for e, name in (
-    (PayoutBatch.Submitted, "submitted"), (PayoutBatch.Settled, "settled"),
-    (Distribution.Completed, "completed"))}
+PHASES: dict[type, str] = {PayoutBatch.Submitted: "submitted", PayoutBatch.Settled: "settled",
+                           Distribution.Completed: "completed"}
 
 
 def phases(run: pipeline.PipelineRun) -> dict[str, float]:
@@ -114,14 +114,9 @@ def phases(run: pipeline.PipelineRun) -> dict[str, float]:
     if started is None:
         return {}
     seen: dict[str, list[datetime]] = {}
-    position = 0
-    while page := ledger.recorder.select_notifications(start=position + 1, limit=1_000,
-                                                        topics=list(PHASE_TOPICS)):
-        for n in page:
-            event = ledger.mapper.to_domain_event(n)
-            if isinstance(event, DomainEvent):
-                seen.setdefault(PHASE_TOPICS[n.topic], []).append(event.timestamp)
-        position = page[-1].id
+    for event in Follower(ledger, *PHASES).new_events():
+        if isinstance(event, DomainEvent):
+            seen.setdefault(PHASES[type(event)], []).append(event.timestamp)
     out: dict[str, float] = {}
     for name, stamps in seen.items():
         after = sorted((t - started).total_seconds() for t in stamps if t >= started)

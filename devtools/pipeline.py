@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import ClassVar
 from uuid import UUID
 
 import psutil
@@ -25,6 +24,7 @@ from psycopg import sql
 from rq import Queue, Worker
 
 from app.execution import commit_on_chain, start_execution
+from app.follow import Follower
 from app.importing import import_asset, snapshot_from_chain
 from app.jobs import QUEUE_NAME
 from app.ledger import PayoutLedger
@@ -309,9 +309,6 @@ class BatchTracker:
     """Batches sent and settled, counted from the ledger's notification log incrementally:
     cheap enough to poll several times a second, unlike reloading every batch."""
 
-    TOPICS: ClassVar[list[str]] = [f"{PayoutBatch.__module__}:{PayoutBatch.__qualname__}.{name}"
-              for name in ("Submitted", "Settled")]
-
     def __init__(self, ledger: PayoutLedger, distribution_id: UUID) -> None:
         self.ledger = ledger
         distribution = ledger.get_distribution(distribution_id)
@@ -322,15 +319,13 @@ class BatchTracker:
                  and distribution.batch_first_leaves[n + 1] == first}
         self.sent: set[UUID] = set(empty)
         self.settled: set[UUID] = set(empty)
-        self.position = 0
+        self._log = Follower(ledger, PayoutBatch.Submitted, PayoutBatch.Settled)
 
     def update(self) -> tuple[int, int]:
-        while page := self.ledger.recorder.select_notifications(
-                start=self.position + 1, limit=1_000, topics=self.TOPICS):
-            for n in page:
-                originator = UUID(str(n.originator_id))
-                if originator in self.batch_ids:
-                    target = self.sent if n.topic.endswith(".Submitted") else self.settled
-                    target.add(originator)
-            self.position = page[-1].id
+        for note in self._log.new():
+            originator = UUID(str(note.originator_id))
+            if originator in self.batch_ids:
+                target = self.sent if self._log.kind(note) is PayoutBatch.Submitted \
+                    else self.settled
+                target.add(originator)
         return len(self.sent), len(self.settled)
