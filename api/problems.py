@@ -113,6 +113,9 @@ def unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
                    request)
 
 
+# Litestar picks a handler along the error's MRO, most specific class first. ChainError is left
+# out on purpose: a TokenReadError is bad input (422); any other chain error in a request (the
+# RPC down, a revert) is no fault of the client's and stays an unexpected 500.
 HANDLERS: dict[int | type[Exception], Any] = {
     DomainError: domain_error,
     TokenReadError: token_error,

@@ -15,6 +15,7 @@ from web3.contract import Contract
 
 from chain.contracts import call
 from chain.encoding import onchain_id
+from chain.errors import ChainError
 from chain.gateway import EvmGateway
 from chain.sending import TransactionRevertedError, send_and_wait
 from chain.signer import Signer
@@ -23,7 +24,7 @@ from domain.distribution import Distribution
 ANNOUNCE_GAS = 200_000
 
 
-class AnnounceError(Exception):
+class AnnounceError(ChainError):
     """The vault refused or holds a different commitment for this distribution."""
 
 

@@ -1,4 +1,10 @@
-"""Reverts decoded from their return data into ContractRevertError (custom error name + args).
+"""The chain adapters' one error root, `ChainError`, and reverts decoded from their return data
+into ContractRevertError (custom error name + args).
+
+Every exception the chain package defines derives from `ChainError`, so a caller can tell "the
+chain adapter refused or failed" from a bug in one clause. Handlers still catch the specific
+class they mean (`TransientChainError` to retry, `TokenReadError` to answer 422): a broad
+`except ChainError` would also catch a revert or a bad signing key, which no retry repairs.
 
 The selector table is built from every committed artifact's ABI, so an error raised by the vault,
 a token, or an OpenZeppelin base contract (AccessControl, Pausable, ReentrancyGuard, ERC1967)
@@ -30,7 +36,11 @@ else:
     REVERTS = (*REVERTS, TransactionFailed)
 
 
-class ContractRevertError(Exception):
+class ChainError(Exception):
+    """Base of every chain adapter error (RPC, signing, reverts, token reads, announce...)."""
+
+
+class ContractRevertError(ChainError):
     """A revert decoded from its return data: `name` is the custom error (or Error/Panic)."""
 
     def __init__(self, name: str, args: tuple[Any, ...], data: bytes) -> None:

@@ -23,21 +23,20 @@ from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
-from chain.errors import ContractRevertError, decode_revert
+from chain.errors import ChainError, ContractRevertError, decode_revert
 
 FEES_TTL = 2.0
-
-
-class ChainError(Exception):
-    """Base of the chain adapter's errors."""
 
 
 class TransientChainError(ChainError):
     """Worth retrying with backoff: RPC down or timing out, nonce races, fee replacement."""
 
 
-class WrongChainError(ChainError):
-    """The RPC endpoint serves another chain than configured: nothing is sent."""
+class RpcChainIdMismatchError(ChainError):
+    """The RPC node answers with another chain id than CHAIN_ID configures: nothing is sent.
+
+    A configuration fault, never retried (unlike TransientChainError): the node is reachable,
+    it is the wrong network."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +59,8 @@ class EvmGateway:
         except Exception as err:
             raise TransientChainError(f"RPC endpoint not reachable: {err}") from err
         if expected_chain_id is not None and self.chain_id != expected_chain_id:
-            raise WrongChainError(f"RPC serves chain {self.chain_id}, expected {expected_chain_id}")
+            raise RpcChainIdMismatchError(
+                f"RPC serves chain {self.chain_id}, expected {expected_chain_id}")
         self.w3 = w3
         self._database_url = database_url
         self._fees: Fees | None = None

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from chain.contracts import at, call
+from chain.errors import ChainError
 from chain.gateway import EvmGateway
 from chain.sending import TransactionRevertedError, send_and_wait
 from chain.signer import Signer
@@ -22,7 +23,7 @@ from chain.signer import Signer
 SNAPSHOT_GAS = 120_000
 
 
-class RecordDateError(Exception):
+class RecordDateError(ChainError):
     """The token cannot give a snapshot for this record date yet (or ever)."""
 
 

@@ -14,12 +14,12 @@ from typing import Any
 
 from web3.types import TxReceipt
 
-from chain.errors import REVERTS, decode_revert
+from chain.errors import REVERTS, ChainError, decode_revert
 from chain.gateway import EvmGateway
 from chain.signer import Signer
 
 
-class TransactionRevertedError(Exception):
+class TransactionRevertedError(ChainError):
     """The transaction was mined and reverted; the message carries the decoded reason."""
 
 

@@ -30,6 +30,8 @@ from eth_utils.crypto import keccak
 from web3 import IPCProvider, Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
+from chain.errors import ChainError
+
 KEYSTORE_ENV = "MASS_PAYOUT_KEYSTORE"
 PASSPHRASE_ENV = "MASS_PAYOUT_KEYSTORE_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
 PRIVATE_KEY_ENV = "MASS_PAYOUT_PRIVATE_KEY"
@@ -42,7 +44,7 @@ ANVIL_DEV_KEY_LOOPBACK_ONLY = (
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 
-class SignerConfigError(Exception):
+class SignerConfigError(ChainError):
     """The signer cannot be built from the configuration. Never carries key material.
 
     Raised `from None`: the library error it replaces may quote the key in its message.

@@ -20,7 +20,7 @@ from web3.contract.contract import ContractFunction
 from web3.exceptions import BadFunctionCallOutput
 
 from chain.contracts import BOND, EQUITY, at, role
-from chain.errors import REVERTS, translate
+from chain.errors import REVERTS, ChainError, translate
 from chain.snapshot_balances import BalanceReader
 from domain.asset import CorporateAction
 
@@ -29,7 +29,7 @@ _ACTION_KINDS = ("DIVIDEND", "COUPON")
 _CALL_FAILED: tuple[type[Exception], ...] = (*REVERTS, BadFunctionCallOutput)
 
 
-class TokenReadError(Exception):
+class TokenReadError(ChainError):
     """The chain does not show what an import needs; nothing has been recorded."""
 
 
@@ -45,8 +45,11 @@ class UnknownSnapshotError(TokenReadError):
     """The token has not taken that snapshot (yet)."""
 
 
-class WrongChainError(TokenReadError):
-    """The RPC endpoint serves another chain than the one the asset is recorded on."""
+class AssetOnOtherChainError(TokenReadError):
+    """The asset is recorded (or asked for) on another chain than the one the RPC serves.
+
+    Bad input for this import or snapshot (a 422), unlike the gateway's
+    RpcChainIdMismatchError, which is the process's own configuration being wrong."""
 
 
 class PaymentTokenError(TokenReadError):
@@ -71,7 +74,7 @@ class TokenFacts:
 def check_chain(w3: Web3, expected_chain_id: int) -> None:
     actual = w3.eth.chain_id
     if actual != expected_chain_id:
-        raise WrongChainError(f"the RPC serves chain {actual}, expected {expected_chain_id}")
+        raise AssetOnOtherChainError(f"the RPC serves chain {actual}, expected {expected_chain_id}")
 
 
 def read_token(w3: Web3, address: str) -> TokenFacts:

@@ -57,7 +57,7 @@ def deploy(treasury: Annotated[str, typer.Option(
     deployment where every process has the same signer, the defaults are what it needs.
     """
     from chain.contracts import deploy_vault_signed
-    from chain.gateway import ChainError
+    from chain.errors import ChainError
     from chain.signer import SignerConfigError
     from runtime.bootstrap import gateway_for, signer_for
     from runtime.engines import database

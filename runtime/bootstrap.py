@@ -83,7 +83,7 @@ def signer_for(settings: Settings, w3: Web3) -> Signer:
 
 
 def gateway_for(settings: Settings, rpc_url: str, database_url: str) -> EvmGateway:
-    """The chain at RPC_URL; WrongChainError, before anything is sent, if it is not CHAIN_ID's.
+    """The chain at RPC_URL; RpcChainIdMismatchError, before anything is sent, if not CHAIN_ID's.
     PostgreSQL serializes the signer's nonces across processes (`EvmGateway.nonce_lock`)."""
     return EvmGateway(web3_for(rpc_url), expected_chain_id=settings.chain_id,
                       database_url=database_url)

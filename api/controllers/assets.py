@@ -16,7 +16,7 @@ from api.params import Cursor, Limit, Wait
 from api.problems import Problem
 from api.tokens import TokenReader
 from app.ledger import PayoutLedger
-from chain.token_reader import WrongChainError
+from chain.token_reader import AssetOnOtherChainError
 from domain import accounts
 
 
@@ -30,7 +30,7 @@ def import_asset(ledger: PayoutLedger, reader: TokenReader, body: schemas.AssetI
     payment = accounts.canonical(body.payment_token)
     vault = accounts.canonical(body.vault) if body.vault else None
     if body.chain_id is not None and body.chain_id != reader.chain_id:
-        raise WrongChainError(f"this API reads chain {reader.chain_id}, not {body.chain_id}")
+        raise AssetOnOtherChainError(f"this API reads chain {reader.chain_id}, not {body.chain_id}")
     facts = reader.read_token(token)
     asset_id = ledger.import_asset(
         chain_id=reader.chain_id, token_address=facts.address, name=facts.name,

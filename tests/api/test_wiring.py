@@ -74,7 +74,7 @@ def test_an_address_that_is_no_security_token_is_a_422(client, keys, chain):
     r = client.post("/assets/import", json={"token": chain.token, "payment_token": usd,
                                             "payment_decimals": 6, "chain_id": 1},
                     headers=operator)
-    assert r.status_code == 422 and r.json()["title"] == "WrongChainError"
+    assert r.status_code == 422 and r.json()["title"] == "AssetOnOtherChainError"
 
 
 def test_metrics_report_each_vaults_ingestion_lag(ledger, database_url, schema, chain,

@@ -11,12 +11,12 @@ from app.importing import import_asset, snapshot_from_chain
 from chain.contracts import EQUITY, deploy_security_token, deploy_vault, send
 from chain.snapshot_balances import BalanceReader
 from chain.token_reader import (
+    AssetOnOtherChainError,
     ForeignVaultError,
     NotASecurityTokenError,
     PaymentTokenError,
     UnknownSnapshotError,
     UnknownTokenError,
-    WrongChainError,
     holders_at_snapshot,
     read_token,
 )
@@ -101,7 +101,7 @@ def foreign_vault(system):
     ("unknown token", UnknownTokenError, "no contract at token address"),
     ("hedera id without a contract", UnknownTokenError, "0x0000000000000000000000000000000000"),
     ("stablecoin as the token", NotASecurityTokenError, "is not a security token"),
-    ("wrong chain id", WrongChainError, "expected 296"),
+    ("wrong chain id", AssetOnOtherChainError, "expected 296"),
     ("foreign vault", ForeignVaultError, "lacks OPERATOR_ROLE"),
     ("token as the vault", ForeignVaultError, "is not a PayoutVault"),
     ("no vault code", ForeignVaultError, "no contract at vault address"),
