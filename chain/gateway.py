@@ -110,9 +110,6 @@ class EvmGateway:
     def pending_nonce(self, address: str) -> int:
         return int(self._rpc(lambda: self.w3.eth.get_transaction_count(address, "pending")))  # type: ignore[arg-type]
 
-    def latest_nonce(self, address: str) -> int:
-        return int(self._rpc(lambda: self.w3.eth.get_transaction_count(address, "latest")))  # type: ignore[arg-type]
-
     # --- reads ---
 
     def block_number(self) -> int:

@@ -124,9 +124,6 @@ class Withholding:
             normalised[key] = basis_points(bps, f"withholding for {key}")
         object.__setattr__(self, "overrides", tuple(sorted(normalised.items())))
 
-    def rate_for(self) -> dict[str, int]:
-        return dict(self.overrides)
-
 
 @dataclass(frozen=True, slots=True)
 class DistributionTerms:

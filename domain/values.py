@@ -48,7 +48,3 @@ def utc(moment: datetime, what: str) -> datetime:
     except OverflowError:  # e.g. 0001-01-01T00:00+01:00 has no UTC equivalent
         raise InvalidInput(f"{what} {moment.isoformat()} is outside the representable range"
                            ) from None
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
