@@ -178,19 +178,20 @@ class ReadModels:
             sql.Identifier(self.schema, "payoutledger_events")))
         return int(row["n"] or 0) if row else 0
 
+    async def position(self, view: str) -> int:
+        """How far read model `view` has processed the ledger."""
+        try:
+            row = await self.one(sql.SQL(
+                "SELECT notification_id AS n FROM {} WHERE application_name = %s").format(
+                self.table(f"{view}_tracking")), (APPLICATION,))
+        except psycopg.errors.UndefinedTable:
+            row = None  # a read model the projector has not started yet (a new one)
+        return int(row["n"]) if row else 0
+
     async def positions(self) -> dict[str, int]:
         from projections.registry import PROJECTIONS
 
-        result = {}
-        for name in PROJECTIONS:
-            try:
-                row = await self.one(sql.SQL(
-                    "SELECT notification_id AS n FROM {} WHERE application_name = %s").format(
-                    self.table(f"{name}_tracking")), (APPLICATION,))
-            except psycopg.errors.UndefinedTable:
-                row = None  # a read model the projector has not started yet (a new one)
-            result[name] = int(row["n"]) if row else 0
-        return result
+        return {name: await self.position(name) for name in PROJECTIONS}
 
     async def wait_for(self, position: int, *views: str) -> None:
         if position <= 0:
@@ -202,11 +203,8 @@ class ReadModels:
                           f"ledger position {position} has not been recorded")
         deadline = time.monotonic() + self.wait_seconds
         for view in views:
-            query = sql.SQL("SELECT notification_id AS n FROM {} WHERE application_name = %s"
-                            ).format(self.table(f"{view}_tracking"))
             while True:
-                row = await self.one(query, (APPLICATION,))
-                if row and row["n"] >= position:
+                if await self.position(view) >= position:
                     if self._seen.get(view, 0) < position:
                         self._changed(view)  # committed, not yet announced: drop the cache
                     break

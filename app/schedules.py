@@ -1,7 +1,9 @@
 """Schedules as operators read them: the views the API returns and the CLI prints.
 
-Both doors answer from the same queries, so `mass-payout schedules show` prints exactly the
-body of `GET /schedules/{id}`.
+The CLI renders them here from the ledger itself (no projector needed); the API renders the
+same Structs from the schedules read model (projections.schedules). So `mass-payout schedules
+show` prints exactly the body of `GET /schedules/{id}`, which tests/api/test_schedules.py
+checks byte for byte.
 """
 
 from __future__ import annotations

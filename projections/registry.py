@@ -11,11 +11,12 @@ from projections.batches import Batches
 from projections.distributions import Distributions
 from projections.holders import DistributionHolders
 from projections.ingestion import IngestionCursors
+from projections.schedules import Schedules
 from projections.store import ViewStore
 
 PROJECTIONS: dict[str, type[TableProjection]] = {
     p.name: p for p in (Assets, AssetHolders, Distributions, Batches, DistributionHolders,
-                        IngestionCursors)
+                        IngestionCursors, Schedules)
 }
 
 

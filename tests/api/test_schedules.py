@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from uuid import UUID
 
+import msgspec
 from litestar.testing import TestClient
 
 from api.app import Wiring, create_app
 from api.keys import Role, create_key
 from api.reads import ReadModels
+from app.schedules import detail, view
 from devtools import payout_story as story
 from domain.distribution import Status
 from domain.planning import GasModel
@@ -27,6 +30,11 @@ def body(asset_id, **changes):
 def define(client, key, payload, idempotency_key="hourly"):
     return client.post("/schedules", json=payload,
                        headers=auth(key, **{"Idempotency-Key": idempotency_key}))
+
+
+def at(written):
+    """Read-your-writes: a read that waits for the read model to reach a write's position."""
+    return f"wait_for_position={written.json()['position']}"
 
 
 def is_problem(response, status):
@@ -48,8 +56,8 @@ def test_a_schedule_is_defined_idempotently_and_approved_by_another_key(client, 
     other = define(client, keys["operator"], body(asset_id, concept="other"))
     assert is_problem(other, 409)["type"] == "/problems/conflict"
     assert ledger.recorder.max_notification_id() == head
-    # It waits for approval, showing its cadence and template.
-    got = client.get(f"/schedules/{sid}", headers=auth(keys["viewer"])).json()
+    # It waits for approval, showing its cadence and template (once the read model has it).
+    got = client.get(f"/schedules/{sid}?{at(first)}", headers=auth(keys["viewer"])).json()
     assert (got["status"], got["missed_policy"], got["misfire_grace_seconds"]) \
         == ("PENDING_APPROVAL", "RUN_LATEST", 60)
     assert got["cadence"] == {**HOURLY, "start": "2026-07-01T00:00:00Z", "end": None,
@@ -62,7 +70,7 @@ def test_a_schedule_is_defined_idempotently_and_approved_by_another_key(client, 
                        headers=auth(keys["operator"])).status_code == 403
     approved = client.post(f"/schedules/{sid}/approve", headers=auth(keys["approver"]))
     assert approved.status_code == 200 and approved.json()["position"] > head
-    got = client.get(f"/schedules/{sid}", headers=auth(keys["viewer"])).json()
+    got = client.get(f"/schedules/{sid}?{at(approved)}", headers=auth(keys["viewer"])).json()
     assert got["status"] == "ACTIVE" and got["approved_by"] != got["created_by"]
 
 
@@ -84,22 +92,25 @@ def test_pause_resume_and_cancel_follow_the_lifecycle(client, keys, ledger):
     is_problem(client.post(f"/schedules/{sid}/resume", headers=op), 409)
     client.post(f"/schedules/{sid}/approve", headers=approver)
     # Paused with a reason, resumed, paused again, then cancelled by an approver.
-    assert client.post(f"/schedules/{sid}/pause", json={"reason": "audit"},
-                       headers=op).status_code == 200
-    paused = client.get(f"/schedules/{sid}", headers=op).json()
+    pause = client.post(f"/schedules/{sid}/pause", json={"reason": "audit"}, headers=op)
+    assert pause.status_code == 200
+    paused = client.get(f"/schedules/{sid}?{at(pause)}", headers=op).json()
     assert (paused["status"], paused["paused_reason"]) == ("PAUSED", "audit")
     is_problem(client.post(f"/schedules/{sid}/pause", json={"reason": "again"}, headers=op), 409)
-    assert client.post(f"/schedules/{sid}/resume", headers=op).status_code == 200
-    assert client.get(f"/schedules/{sid}", headers=op).json()["status"] == "ACTIVE"
+    resume = client.post(f"/schedules/{sid}/resume", headers=op)
+    assert resume.status_code == 200
+    assert client.get(f"/schedules/{sid}?{at(resume)}", headers=op).json()["status"] == "ACTIVE"
     assert client.post(f"/schedules/{sid}/cancel", json={"reason": "x"},
                        headers=op).status_code == 403  # cancelling is an approver's call
-    assert client.post(f"/schedules/{sid}/cancel", json={"reason": "wound up"},
-                       headers=approver).status_code == 200
+    cancel = client.post(f"/schedules/{sid}/cancel", json={"reason": "wound up"},
+                         headers=approver)
+    assert cancel.status_code == 200
     # A cancelled schedule stays cancelled.
     is_problem(client.post(f"/schedules/{sid}/cancel", json={"reason": "x"}, headers=approver),
                409)
     is_problem(client.post(f"/schedules/{sid}/resume", headers=op), 409)
-    assert client.get(f"/schedules/{sid}", headers=op).json()["status"] == "CANCELLED"
+    assert client.get(f"/schedules/{sid}?{at(cancel)}", headers=op).json()["status"] \
+        == "CANCELLED"
     # Unknown schedules are 404 problems.
     is_problem(client.post(f"/schedules/{ZERO}/approve", headers=approver), 404)
     is_problem(client.get(f"/schedules/{ZERO}", headers=op), 404)
@@ -111,9 +122,10 @@ def test_schedules_are_listed_by_asset_and_paged(client, keys, ledger):
     other = story.import_asset(ledger, token="0x" + "a2" * 20)
     made = [define(client, keys["operator"], body(acme), f"k{i}").json()["schedule_id"]
             for i in range(3)]
-    elsewhere = define(client, keys["operator"], body(other), "k0").json()["schedule_id"]
+    last = define(client, keys["operator"], body(other), "k0")
+    elsewhere = last.json()["schedule_id"]
     # Everything, in the order defined; then one asset's, two at a time.
-    listed = client.get("/schedules", headers=viewer).json()
+    listed = client.get(f"/schedules?{at(last)}", headers=viewer).json()
     assert [s["schedule_id"] for s in listed["items"]] == [*made, elsewhere]
     assert listed["next_cursor"] is None
     page = client.get(f"/schedules?asset_id={acme}&limit=2", headers=viewer).json()
@@ -128,6 +140,27 @@ def test_schedules_are_listed_by_asset_and_paged(client, keys, ledger):
         is_problem(client.get(f"/schedules?{query}", headers=viewer), 400)
 
 
+def test_the_read_model_answers_what_the_cli_prints_from_the_ledger(client, keys, ledger):
+    viewer = auth(keys["viewer"])
+    asset_id = story.import_asset(ledger)
+    sid = UUID(define(client, keys["operator"], body(asset_id)).json()["schedule_id"])
+    ledger.approve_schedule(sid, "checker")
+    # The scheduler first runs two and a half hours in: occurrences 0 and 1 are missed
+    # (RUN_LATEST, 60 s of grace), 2 is spawned.
+    ledger.fire_schedule(sid, datetime(2026, 7, 1, 2, 30, tzinfo=UTC))
+    head = f"wait_for_position={ledger.recorder.max_notification_id()}"
+    # GET /schedules/{id} and the list say, byte for byte, what app.schedules renders from
+    # the aggregate (as `mass-payout schedules show` and `list` do).
+    schedule = ledger.get_schedule(sid)
+    shown = client.get(f"/schedules/{sid}?{head}", headers=viewer)
+    assert shown.content == msgspec.json.encode(detail(schedule))
+    assert (shown.json()["missed_numbers"], [o["number"] for o in shown.json()["occurrences"]],
+            shown.json()["next_number"]) == ([0, 1], [2], 3)
+    listed = client.get(f"/schedules?asset_id={asset_id}&{head}", headers=viewer)
+    assert listed.content == msgspec.json.encode({"items": [view(schedule)],
+                                                   "next_cursor": None})
+
+
 def test_a_corporate_action_schedule_takes_no_rule(client, keys, ledger):
     asset_id = story.import_asset(ledger)
     payload = body(asset_id, cadence={"trigger": "ON_CORPORATE_ACTION_DATE"},
@@ -137,7 +170,7 @@ def test_a_corporate_action_schedule_takes_no_rule(client, keys, ledger):
     first = define(client, keys["operator"], payload, "dividends")
     again = define(client, keys["operator"], payload, "dividends")
     assert (first.status_code, again.status_code) == (201, 200), first.text
-    got = client.get(f"/schedules/{first.json()['schedule_id']}",
+    got = client.get(f"/schedules/{first.json()['schedule_id']}?{at(first)}",
                      headers=auth(keys["viewer"])).json()
     assert got["cadence"]["trigger"] == "ON_CORPORATE_ACTION_DATE"
     assert (got["rule"], got["missed_policy"]) == ({"kind": "PER_UNIT", "value": "1"},
