@@ -15,6 +15,7 @@ BENCHES = {
     "gas": "bench.gas",
     "e2e": "bench.e2e",
     "api": "bench.api",
+    "scheduler": "bench.scheduler",
 }
 
 Runner = Callable[..., dict[str, Any]]

@@ -32,6 +32,7 @@ from tests.execution.conftest import Stack
 
 pytestmark = [pytest.mark.scheduling, pytest.mark.anvil]
 TOTAL = 1_000 * 10**6
+NOT_STARTED = {Status.APPROVED, Status.SNAPSHOTTED, Status.COMMITTED}
 
 
 def automated(stack: Stack, execution: Execution, *, key: str, holders: int = 12) -> UUID:
@@ -68,22 +69,53 @@ def assert_reconciled(stack: Stack, did: UUID) -> None:
     assert result.chain_paid == result.ledger_paid > 0
 
 
-def test_a_scheduled_distribution_starts_within_5_seconds_of_its_time(stack: Stack):
-    at = datetime.now(UTC) + timedelta(seconds=6)
+def wait_until_started(stack: Stack, did: UUID, timeout: float = 60) -> Distribution:
+    """Until something has started it: a wait for a state, bounded only to fail, not timed."""
+    deadline = time.monotonic() + timeout
+    while (d := stack.ledger.get_distribution(did)).status in NOT_STARTED:
+        assert time.monotonic() < deadline, f"still {d.status} after {timeout}s"
+        time.sleep(0.2)
+    return d
+
+
+def test_a_scheduled_distribution_is_prepared_ahead_and_started_at_its_time_never_before(
+        stack: Stack):
+    # How soon after its time it starts is a performance goal: `mass-payout bench scheduler`.
+    at = datetime.now(UTC) + timedelta(hours=1)
     did = automated(stack, Execution(ExecutionKind.SCHEDULED, at=at), key="scheduled")
+    fund_vault(stack.net, TOTAL)
+    scheduler = Scheduler(stack.ledger, automation(stack))
+    # Ahead of its time the scheduler prepares it: the snapshot, then the root on the vault.
+    assert scheduler.tick(datetime.now(UTC))["snapshotted"] == 1
+    assert scheduler.tick(datetime.now(UTC))["committed"] == 1
+    # Prepared, it waits, up to the last instant before its time.
+    for moment in (datetime.now(UTC), at - timedelta(microseconds=1)):
+        assert scheduler.tick(moment)["started"] == 0
+        assert stack.ledger.get_distribution(did).status is Status.COMMITTED
+    # The first tick at its time starts it, as the scheduler.
+    assert scheduler.tick(at)["started"] == 1
+    started = next(e for e in events(stack, did)
+                   if isinstance(e, Distribution.ExecutionStarted))
+    assert started.actor == "scheduler"
+    stack.spawn("worker")
+    assert stack.wait_until_done(did) is Status.COMPLETED
+    assert_reconciled(stack, did)
+
+
+def test_the_scheduler_process_starts_a_scheduled_distribution_once_its_time_has_come(
+        stack: Stack):
+    at = datetime.now(UTC) + timedelta(seconds=3)
+    did = automated(stack, Execution(ExecutionKind.SCHEDULED, at=at), key="scheduled-process")
     fund_vault(stack.net, TOTAL)
     stack.spawn("scheduler", "--interval", "0.5")
     stack.spawn("worker")
-    # Prepared ahead of its time (snapshot, commit), then started at its time.
-    deadline = time.monotonic() + 60
-    while stack.ledger.get_distribution(did).status is not Status.EXECUTING \
-            and time.monotonic() < deadline:
-        assert datetime.now(UTC) < at or \
-            stack.ledger.get_distribution(did).status is not Status.APPROVED
-        time.sleep(0.2)
-    started = next(e for e in events(stack, did)
-                   if isinstance(e, Distribution.ExecutionStarted))
-    assert timedelta(0) <= started.timestamp - at < timedelta(seconds=5)
+    # A loaded machine may start it late, never early: wait for the state, then read when.
+    wait_until_started(stack, did)
+    history = events(stack, did)
+    kinds = [type(e) for e in history]
+    started = history[kinds.index(Distribution.ExecutionStarted)]
+    assert kinds.index(Distribution.Committed) < kinds.index(Distribution.ExecutionStarted)
+    assert started.timestamp >= at
     assert started.actor == "scheduler"
     assert stack.wait_until_done(did) is Status.COMPLETED
     assert_reconciled(stack, did)
@@ -246,11 +278,12 @@ def test_a_corporate_action_is_paid_on_its_execution_date_from_the_tokens_terms(
     per_unit = 3 * 10**6  # 3 USD per whole share
     send(net.token.functions.setDividend(now - 5, now + 3, per_unit), net.admin)
     action_id = int(call(net.token.functions.getCorporateActionCount())) - 1
-    first = scheduler.tick(datetime.now(UTC))
+    # The scheduler's clock is injected: the last second before the execution date, then it.
+    execution_date = datetime.fromtimestamp(now + 3, UTC)
+    first = scheduler.tick(execution_date - timedelta(seconds=1))
     assert (first["actions"], first["spawned"]) == (1, 0)  # known; before its execution date
-    time.sleep(3.5)
     for _ in range(4):  # spawn + snapshot, commit, start
-        scheduler.tick(datetime.now(UTC))
+        scheduler.tick(execution_date)
     did = ids.distribution_id(asset_id, f"corporate-action/{action_id}")
     d = stack.ledger.get_distribution(did)
     assert d.status is Status.EXECUTING
