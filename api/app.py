@@ -1,8 +1,8 @@
-"""`create_app()`: the one wiring point of the API process.
+"""`create_app()`: the API's application factory.
 
 The ledger (writes), the read-model pool (reads), the token reader (chain) and the RQ queue
-(execution) are built by the caller and handed in, so tests and production assemble the
-same app.
+(execution) are built by the caller and handed in (`runtime.bootstrap.build_api` in
+production), so tests and production assemble the same app.
 """
 
 from __future__ import annotations

@@ -95,7 +95,7 @@ def demo(holders: Annotated[int, typer.Option(help="token holders to pay")] = 2_
 
 
 @app.command()
-def bench(name: Annotated[str, typer.Argument(help="ledger | gas")],
+def bench(name: Annotated[str, typer.Argument(help="ledger | gas | e2e | api | scheduler")],
           holders: Annotated[int | None, typer.Option(help="holders, where it applies")] = None,
           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Run a benchmark; with --json the last line is one JSON object."""

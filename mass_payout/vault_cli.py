@@ -58,7 +58,6 @@ def deploy(treasury: Annotated[str, typer.Option(
     """
     from chain.contracts import deploy_vault_signed
     from chain.errors import ChainError
-    from chain.signer import SignerConfigError
     from runtime.bootstrap import gateway_for, signer_for
     from runtime.engines import database
     from runtime.settings import ConfigurationError, Settings
@@ -75,7 +74,7 @@ def deploy(treasury: Annotated[str, typer.Option(
         try:
             gateway = gateway_for(settings, settings.rpc_url, url)
             signer = signer_for(settings, gateway.w3)
-        except (ChainError, SignerConfigError, ConfigurationError) as err:  # wrong CHAIN_ID too
+        except (ChainError, ConfigurationError) as err:  # a bad key or a wrong CHAIN_ID too
             raise _refuse(str(err)) from None
         roles = {name: list(dict.fromkeys(found)) or [signer.address]
                  for name, found in chosen.items()}
