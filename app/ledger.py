@@ -16,6 +16,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 from app.fact_applier import FactApplier
+from app.redaction import redact
 from domain import ids
 from domain.asset import Asset, AssetKind, CorporateAction
 from domain.batch import BatchStatus, PayoutBatch
@@ -264,7 +265,7 @@ class PayoutLedger(Application[UUID]):
 
     def reject_submission(self, batch_id: UUID, *, tx_hash: str, reason: str) -> int:
         batch = self.get_batch_by_id(batch_id)
-        batch.reject_submission(tx_hash=tx_hash, reason=reason)
+        batch.reject_submission(tx_hash=tx_hash, reason=redact(reason))
         return self._save(batch)
 
     def await_funds(self, distribution_id: UUID, *, needed: int, available: int) -> int:
@@ -291,7 +292,7 @@ class PayoutLedger(Application[UUID]):
         batch = self.get_batch_by_id(batch_id)
         if expected_version is not None and batch.version != expected_version:
             raise AlreadyExists(f"batch {batch.number} changed since it was read")
-        batch.record_attempt_failure(reason=reason, retry_at=retry_at)
+        batch.record_attempt_failure(reason=redact(reason), retry_at=retry_at)
         return self._save(batch)
 
     def retry_distribution(self, distribution_id: UUID, *, actor: str, reason: str,
@@ -429,7 +430,7 @@ class PayoutLedger(Application[UUID]):
             cursor.record_unreadable(
                 block_number=getattr(fact, "block_number", to_block),
                 tx_hash=getattr(fact, "tx_hash", ""), log_index=getattr(fact, "log_index", -1),
-                address=getattr(fact, "address", contract), reason=reason)
+                address=getattr(fact, "address", contract), reason=redact(reason))
         range_start = cursor.last_block + 1
         cursor.advance(to_block, block_hash, len(facts))
         return self._save(cursor, *applier.finish(range_start, to_block))

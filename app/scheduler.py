@@ -30,6 +30,7 @@ import psycopg
 from app.automation import SETTLED, Automation
 from app.follow import Follower
 from app.ledger import PayoutLedger
+from app.redaction import redact
 from domain.asset import Asset
 from domain.distribution import Distribution
 from domain.errors import AlreadyExists
@@ -111,7 +112,7 @@ class Scheduler:
             done["raced"] += 1  # another scheduler (or an operator) got there first
         except Exception as err:  # noqa: BLE001 - one item's trouble never stops the others
             done["errors"] += 1
-            message = f"{type(err).__name__}: {err}"
+            message = redact(f"{type(err).__name__}: {err}")  # GET /scheduler shows it
             if self.last_errors.get(item) != message:  # log a persistent failure once
                 log.warning("%s: %s", item, message)
             self.last_errors[item] = message

@@ -169,7 +169,10 @@ def scheduler(interval: Annotated[float, typer.Option(help="seconds between tick
 def _logging() -> None:
     import logging
 
+    from app.redaction import install_log_filter
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    install_log_filter()  # the bootstrap adds this process's own secrets to what it masks
 
 
 def _register() -> None:

@@ -28,7 +28,7 @@ from api.app import Probe, Wiring, create_app
 from api.ingestion import IngestionLag
 from api.reads import ReadModels
 from api.tokens import ChainTokenReader, NoChainReader
-from app import failpoints, jobs
+from app import failpoints, jobs, redaction
 from app.automation import Automation
 from app.executor import BatchExecutor
 from app.ledger import PayoutLedger
@@ -108,12 +108,20 @@ def _engines(settings: Settings) -> tuple[str, str, str]:
 def build_services(settings: Settings) -> Services:
     """Ledger, gateway, signer and queue for a process that talks to the chain."""
     database_url, redis_url, rpc_url = _engines(settings)
+    protect_secrets(settings)
     failpoints.arm(settings.failpoint)
     gateway = gateway_for(settings, rpc_url, database_url)
     redis = Redis.from_url(redis_url)
     return Services(settings=settings, ledger=open_ledger(database_url, settings.schema),
                     gateway=gateway, signer=signer_for(settings, gateway.w3), redis=redis,
                     queue=Queue(jobs.QUEUE_NAME, connection=redis))
+
+
+def protect_secrets(settings: Settings) -> None:
+    """Every secret this process holds is masked in what it records and logs (app.redaction)."""
+    redaction.register(settings.database_url, settings.redis_url, settings.rpc_url,
+                       *settings.signing_environ().values())
+    redaction.install_log_filter()
 
 
 def when_reachable(build: Callable[[], T], max_delay: float = 30.0) -> T:
@@ -216,6 +224,7 @@ def build_api(settings: Settings) -> Litestar:
     if not settings.database_url:
         raise ConfigurationError("set DATABASE_URL (the API does not start an embedded"
                                  " PostgreSQL)")
+    protect_secrets(settings)
     url = settings.database_url
     reads = ReadModels(url, settings.schema, pool_size=API_POOL_SIZE)
     wiring = Wiring(ledger=open_ledger(url, settings.schema), reads=reads,

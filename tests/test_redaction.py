@@ -1,0 +1,71 @@
+"""Redaction of error text, rule by rule (pure: no engine)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from app import redaction
+from app.redaction import MASK, redact
+
+KEY = "0x" + "4c" * 32
+TX = "0x" + "ab" * 32
+
+
+@pytest.fixture(autouse=True)
+def no_registered_secrets(monkeypatch):
+    monkeypatch.setattr(redaction, "_secrets", set())
+
+
+@pytest.mark.parametrize(("text", "secret"), [
+    ("HTTPConnectionPool(host='rpc.example', port=443): Max retries exceeded with url:"
+     " https://rpc.example/v1?apikey=abcd1234efgh", "abcd1234efgh"),
+    ("RPC failed: https://alice:hunter2hunter2@rpc.example/ refused", "hunter2hunter2"),
+    ("redis://:p4ssw0rd-long@cache:6379/0 timed out", "p4ssw0rd-long"),
+    ("authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig", "eyJhbGciOiJIUzI1NiJ9"),
+    ("bad header X-API-Key mpk_0123abcd_s3cr3tvalue", "s3cr3tvalue"),
+    ("config private_key=deadbeefcafe0123 rejected", "deadbeefcafe0123"),
+    ('{"password": "correct-horse-battery"}', "correct-horse-battery"),
+    ("secret: topsecretvalue", "topsecretvalue"),
+])
+def test_credentials_are_masked_by_shape(text, secret):
+    cleaned = redact(text)
+    assert secret not in cleaned and MASK in cleaned
+
+
+def test_what_operators_need_is_kept():
+    text = (f"transaction {TX} reverted: AccountBlocked(0x00000000000000000000000000000000000000aa)"
+            " on token 0x1111111111111111111111111111111111111111 at http://127.0.0.1:8545/")
+    assert redact(text) == text
+
+
+def test_registered_secrets_are_masked_exactly_with_or_without_prefix():
+    redaction.register(KEY, "https://user:pw-secret-1@rpc.example/path?token=qq-secret-2",
+                       None, "")
+    for leaked in (KEY, KEY[2:], KEY[2:].upper(), "pw-secret-1", "token=qq-secret-2"):
+        assert leaked.split("=")[-1] not in redact(f"failed with {leaked} in it")
+    assert redact(f"tx {TX}") == f"tx {TX}"
+
+
+def test_the_log_filter_masks_arguments_and_exceptions(caplog):
+    redaction.register(KEY)
+    logger = logging.getLogger("test.redaction")
+    handler = logging.Handler()
+    seen: list[str] = []
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    handler.addFilter(redaction.RedactingFilter())
+    logger.addHandler(handler)
+    try:
+        logger.warning("signing with %s", KEY)
+        try:
+            _load_key()
+        except ValueError:
+            logger.exception("could not load https://u:topsecret99@x.example/")
+    finally:
+        logger.removeHandler(handler)
+    assert seen and all(KEY[2:] not in m and "topsecret99" not in m for m in seen)
+
+
+def _load_key() -> None:
+    raise ValueError(f"bad key {KEY}")
