@@ -7,6 +7,7 @@ import inspect
 from typing import Any
 
 import msgspec
+import msgspec.inspect
 from litestar import Litestar, Request
 from litestar.openapi.plugins import OpenAPIRenderPlugin
 from litestar.openapi.spec import Schema
@@ -15,16 +16,45 @@ from api import schemas
 
 
 def document_strict_bodies(app: Litestar) -> None:
-    """Litestar does not carry msgspec's `forbid_unknown_fields` into the document: say
-    `additionalProperties: false` for those bodies, so clients know an unknown field is a
-    400. Done once, on the cached document, after every route is registered."""
+    """Say in the document what Litestar 2.25 leaves out of a body's schema and the server
+    still enforces, so a schema-valid body is never refused for its shape:
+
+    - msgspec's `forbid_unknown_fields`: `additionalProperties: false` (an unknown field is
+      a 400);
+    - the constraints of a list's string items (`excluded: list[Account]`): Litestar
+      documents the items as any string.
+
+    Done once, on the cached document, after every route is registered."""
     components = app.openapi_schema.components.schemas or {}
     for name, cls in inspect.getmembers(schemas, inspect.isclass):
-        if issubclass(cls, msgspec.Struct) and cls.__struct_config__.forbid_unknown_fields \
-                and name in components:
-            schema = components[name]
-            if isinstance(schema, Schema):
-                schema.additional_properties = False
+        if not issubclass(cls, msgspec.Struct) or name not in components:
+            continue
+        schema = components[name]
+        if not isinstance(schema, Schema):
+            continue
+        if cls.__struct_config__.forbid_unknown_fields:
+            schema.additional_properties = False
+        _document_list_items(cls, schema)
+
+
+def _bare(kind: msgspec.inspect.Type) -> msgspec.inspect.Type:
+    while isinstance(kind, msgspec.inspect.Metadata):
+        kind = kind.type
+    return kind
+
+
+def _document_list_items(cls: type[msgspec.Struct], schema: Schema) -> None:
+    info = msgspec.inspect.type_info(cls)
+    assert isinstance(info, msgspec.inspect.StructType)
+    for field in info.fields:
+        kind = _bare(field.type)
+        item = _bare(kind.item_type) if isinstance(kind, msgspec.inspect.ListType) else None
+        if isinstance(item, msgspec.inspect.StrType):
+            prop = (schema.properties or {}).get(field.encode_name)
+            if isinstance(prop, Schema) and isinstance(prop.items, Schema):
+                prop.items.pattern = item.pattern
+                prop.items.min_length = item.min_length
+                prop.items.max_length = item.max_length
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Mass Payout API</title>
 <style>body{font:14px system-ui,sans-serif;margin:2em;max-width:70em}

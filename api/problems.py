@@ -143,11 +143,20 @@ def statuses(handler: HTTPRouteHandler, path_parameters: set[str]) -> set[int]:
 
 class ProblemDocs(ReceiveRoutePlugin):
     """Documents every route's problem+json responses (routes' own `responses` win), and
-    records the query parameters each route accepts, for `reject_unknown_query`."""
+    records the query parameters each route accepts, for `reject_unknown_query`, and the
+    methods of each path, for its OPTIONS answer.
+
+    Why the methods: Litestar 2.25 turns a controller into a router one handler at a time;
+    the OPTIONS handler is made with the path's first route (`POST /distributions`), and the
+    routes that later merge GET into that path keep it, so its `Allow` names only POST. The
+    final route, which this plugin receives, knows every method."""
 
     def receive_route(self, route: BaseRoute) -> None:
         if not isinstance(route, HTTPRoute):
             return
+        options = route.route_handler_map.get("OPTIONS")
+        if options is not None:
+            options[0].opt["allow"] = ", ".join(sorted(route.methods))
         for handler, kwargs_model in route.route_handler_map.values():
             handler.opt["query"] = frozenset(
                 p.field_alias for p in kwargs_model.expected_query_params)
@@ -159,15 +168,20 @@ class ProblemDocs(ReceiveRoutePlugin):
             handler.responses = {**documented, **(handler.responses or {})}
 
 
-async def reject_unknown_query(request: Request[Any, Any, Any]) -> None:
+async def reject_unknown_query(request: Request[Any, Any, Any]) -> Response[Any] | None:
     """A misspelt filter (`?statuss=FAILED`) must not silently return every row.
 
     A `before_request` hook rather than a guard: Litestar copies the handler for each guard.
+    It also answers OPTIONS with every method of the path (see `ProblemDocs`).
     """
+    allow = request.route_handler.opt.get("allow")
+    if request.method == "OPTIONS" and allow is not None:
+        return Response(None, status_code=204, headers={"Allow": allow})
     if not request.scope["query_string"]:
-        return
+        return None
     allowed: frozenset[str] | None = request.route_handler.opt.get("query")
     unknown = set(request.query_params) - allowed if allowed is not None else set()
     if unknown:
         raise Problem(400, "unknown-parameter",
                       f"unknown query parameters: {', '.join(sorted(unknown))}")
+    return None

@@ -15,7 +15,6 @@ import msgspec
 from app import commands
 
 # The commands' parts, under the names the API document has always used.
-from app.commands import ACCOUNT_PATTERN as ACCOUNT_PATTERN
 from app.commands import Account as Account
 from app.commands import Bps as Bps
 from app.commands import CadenceIn as CadenceIn
@@ -29,6 +28,7 @@ from app.schedules import Occurrence as Occurrence
 from app.schedules import RuleOut as RuleOut
 from app.schedules import Schedule as Schedule
 from app.schedules import ScheduleDetail as ScheduleDetail
+from domain.accounts import ACCOUNT_PATTERN as ACCOUNT_PATTERN  # the domain's grammar
 from domain.asset import AssetKind
 from domain.batch import BatchStatus
 from domain.distribution import Status

@@ -16,6 +16,7 @@ import msgspec
 
 from app.ledger import PayoutLedger
 from domain import ids
+from domain.accounts import ACCOUNT_PATTERN
 from domain.errors import InvalidInput, InvalidTerms
 from domain.schedule import MissedPolicy, Schedule
 from domain.terms import (
@@ -29,15 +30,18 @@ from domain.terms import (
     Trigger,
     Withholding,
 )
+from domain.values import AMOUNT_PATTERN
 
-Units = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,78}$",
-                                    description="integer, smallest units")]
+# The patterns are the domain's own grammar (ASCII digits only, the whole string, amounts up
+# to 2**256 - 1 and Hedera ids in range), so the document says exactly what the ledger takes.
+Units = Annotated[str, msgspec.Meta(
+    pattern=AMOUNT_PATTERN, description="integer in smallest units, 0..2**256 - 1")]
 Bps = Annotated[int, msgspec.Meta(ge=0, le=10_000)]
 Text = Annotated[str, msgspec.Meta(max_length=500)]
-ACCOUNT_PATTERN = r"^(0x[0-9a-fA-F]{40}|[0-9]{1,10}\.[0-9]{1,20}\.[0-9]{1,20})$"
 Account = Annotated[str, msgspec.Meta(
     pattern=ACCOUNT_PATTERN,
-    description="EVM address (0x…, EIP-55 checksummed if mixed case) or Hedera id (0.0.x)")]
+    description="EVM address (0x…, EIP-55 checksummed if mixed case: a wrong checksum is a"
+                " 422) or Hedera id shard.realm.num (shard < 2**32, realm and num < 2**64)")]
 
 
 class RuleIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -69,9 +73,7 @@ class CreateDistribution(msgspec.Struct, forbid_unknown_fields=True):
     withholding_bps: Bps = 0
     withholding_overrides: Annotated[list[WithholdingOverride],
                                      msgspec.Meta(max_length=10_000)] = []
-    # Plain strings: Litestar 2.25 drops constraints of list items from the document, so
-    # the ledger checks each account (an invalid one is a 422 problem).
-    excluded: Annotated[list[str], msgspec.Meta(
+    excluded: Annotated[list[Account], msgspec.Meta(
         max_length=10_000, description="accounts left out of the distribution")] = []
     minimum_payout: Units = "0"
     concept: Text = ""
@@ -98,7 +100,7 @@ class DefineSchedule(msgspec.Struct, forbid_unknown_fields=True):
     withholding_bps: Bps = 0
     withholding_overrides: Annotated[list[WithholdingOverride],
                                      msgspec.Meta(max_length=10_000)] = []
-    excluded: Annotated[list[str], msgspec.Meta(
+    excluded: Annotated[list[Account], msgspec.Meta(
         max_length=10_000, description="accounts left out of every occurrence")] = []
     minimum_payout: Units = "0"
     concept: Text = ""

@@ -4,6 +4,9 @@ The ledger stores every account in one canonical form, the EIP-55 checksummed EV
 so that the same holder is never two holders. A Hedera id maps to its "long-zero" address
 (4 bytes shard, 8 bytes realm, 8 bytes num). An ECDSA alias address has no id we can derive
 offline: resolving it needs the Mirror Node, which is the chain adapter's job.
+
+`ACCOUNT_PATTERN` is the whole grammar, Hedera ranges included, and the API documents it as
+is: a string it matches is refused only for a wrong EIP-55 checksum, which no pattern says.
 """
 
 from __future__ import annotations
@@ -12,11 +15,16 @@ import re
 
 from domain.errors import InvalidAccount
 from domain.merkle import keccak
+from domain.values import at_most, whole
 
-_HEX_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-_HEDERA_ID = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 _MAX_SHARD = 2**32 - 1
 _MAX_REALM_OR_NUM = 2**64 - 1
+HEX_ADDRESS = r"0x[0-9a-fA-F]{40}"
+HEDERA_ID = rf"(?:{at_most(_MAX_SHARD)})\.(?:{at_most(_MAX_REALM_OR_NUM)})" \
+            rf"\.(?:{at_most(_MAX_REALM_OR_NUM)})"
+ACCOUNT_PATTERN = whole(f"{HEX_ADDRESS}|{HEDERA_ID}")
+_HEX_ADDRESS = re.compile(whole(HEX_ADDRESS))
+_HEDERA_ID = re.compile(whole(HEDERA_ID))
 
 
 def checksum(address_bytes: bytes) -> str:
@@ -30,24 +38,22 @@ def checksum(address_bytes: bytes) -> str:
 
 
 def address_bytes(account: str) -> bytes:
-    """Parse an EVM address or a Hedera id into its 20 bytes; reject anything else."""
+    """Parse an EVM address or a Hedera id into its 20 bytes; reject anything else, blanks
+    around it included: the grammar is the one the API documents."""
     if not isinstance(account, str):
         raise InvalidAccount(f"an account is a string, got {type(account).__name__}")
-    text = account.strip()
-    if _HEX_ADDRESS.match(text):
-        raw = bytes.fromhex(text[2:])
-        body = text[2:]
+    if _HEX_ADDRESS.match(account):
+        raw = bytes.fromhex(account[2:])
+        body = account[2:]
         mixed_case = body != body.lower() and body != body.upper()
-        if mixed_case and checksum(raw) != text:
-            raise InvalidAccount(f"{text} fails its EIP-55 checksum (a typo?)")
+        if mixed_case and checksum(raw) != account:
+            raise InvalidAccount(f"{account} fails its EIP-55 checksum (a typo?)")
         return raw
-    hedera = _HEDERA_ID.match(text)
-    if hedera:
-        shard, realm, num = (int(part) for part in hedera.groups())
-        if shard > _MAX_SHARD or realm > _MAX_REALM_OR_NUM or num > _MAX_REALM_OR_NUM:
-            raise InvalidAccount(f"{text} is out of range for a Hedera id")
+    if _HEDERA_ID.match(account):  # in range by the pattern
+        shard, realm, num = (int(part) for part in account.split("."))
         return shard.to_bytes(4, "big") + realm.to_bytes(8, "big") + num.to_bytes(8, "big")
-    raise InvalidAccount(f"{account!r} is neither an EVM address (0x + 40 hex) nor a 0.0.x id")
+    raise InvalidAccount(f"{account!r} is neither an EVM address (0x + 40 hex) nor a Hedera id"
+                         " (shard.realm.num, at most 2**32 - 1 and 2**64 - 1)")
 
 
 def canonical(account: str) -> str:

@@ -21,7 +21,7 @@ from enum import StrEnum
 from domain import accounts
 from domain.errors import DomainError, InvalidSnapshot, InvalidTerms
 from domain.terms import DistributionTerms, RuleKind
-from domain.values import BPS_DENOMINATOR, non_negative_amount
+from domain.values import BPS_DENOMINATOR, MAX_AMOUNT, non_negative_amount
 
 
 class SkipReason(StrEnum):
@@ -51,8 +51,9 @@ class Snapshot:
                 raw = accounts.address_bytes(account)
                 if raw in seen:
                     raise InvalidSnapshot(f"{accounts.checksum(raw)} appears twice in the snapshot")
-                if type(balance) is not int or balance < 0:
-                    raise InvalidSnapshot(f"balance of {account} must be a non-negative integer")
+                if type(balance) is not int or not 0 <= balance <= MAX_AMOUNT:
+                    raise InvalidSnapshot(f"balance of {account} must be an integer in"
+                                          " 0..2**256 - 1")
                 seen.add(raw)
                 rows.append((raw, balance))
         if not rows:
@@ -167,6 +168,8 @@ class EntitlementCalculator:
             pool = rule.value * self.eligible_count
         if pool <= 0:
             raise InvalidTerms(f"{rule.kind} over this snapshot allots nothing (pool {pool})")
+        if pool > MAX_AMOUNT:  # every holder's gross is at most the pool: this bounds them all
+            raise InvalidTerms(f"{rule.kind} over this snapshot allots more than 2**256 - 1")
         return pool
 
     def _gross(self, balance: int) -> int:

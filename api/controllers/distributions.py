@@ -4,27 +4,23 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 from psycopg import sql
 
 from api import rows, schemas, writes
 from api.auth import principal_of
 from api.keys import APPROVE, OPERATE, READ
-from api.params import Cursor, Limit, Wait
+from api.params import Cursor, DateTimeQuery, IdempotencyKey, Limit, Wait, moment
 from api.problems import Problem
 from api.reads import ReadModels
 from domain.distribution import Status
 from domain.terms import DistributionKind
 from projections.holders import HolderStatus
-
-IdempotencyKey = Annotated[str, HeaderParameter(name="Idempotency-Key", min_length=1,
-                                          max_length=200)]
-
 
 # --- reads: each renders the encoded body that `ReadModels.cached` keeps until the read
 # model's next commit. Rows come as tuples in the Structs' field order (api.rows), so a page
@@ -100,15 +96,15 @@ class DistributionController(Controller):
     async def list_(self, request: Request[Any, Any, Any], asset_id: FromQuery[UUID | None] = None,
                     status: FromQuery[Status | None] = None,
                     kind: FromQuery[DistributionKind | None] = None,
-                    created_from: FromQuery[datetime | None] = None,
-                    created_to: FromQuery[datetime | None] = None,
+                    created_from: DateTimeQuery = None, created_to: DateTimeQuery = None,
                     cursor: Cursor = None, limit: Limit = 50,
                     wait_for_position: Wait = 0) -> Response[schemas.DistributionPage]:
         """Newest first; filter by asset, status, kind and creation time; keyset cursor."""
         reads: ReadModels = request.app.state.reads
         await reads.wait_for(wait_for_position, "distributions")
         filters = (asset_id, None if status is None else status.value,
-                   None if kind is None else kind.value, created_from, created_to)
+                   None if kind is None else kind.value, moment(created_from, "created_from"),
+                   moment(created_to, "created_to"))
         body = await reads.cached("distributions", ("list", *filters, cursor, limit),
                                   lambda: _distribution_page(reads, filters, cursor, limit))
         return rows.encoded(body)
