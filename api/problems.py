@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import eventsourcing.persistence as es
+import psycopg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.handlers import HTTPRouteHandler
@@ -95,6 +97,28 @@ def queue_error(request: Request[Any, Any, Any], exc: RedisError) -> Response[An
                    request, {"Retry-After": "5"})
 
 
+def database_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """PostgreSQL is down or too slow (a pool wait, a connect, a statement timed out): a 503
+    to retry. A ledger command that failed recorded nothing: its save is one statement.
+    Other persistence errors (a bug in a query, a constraint) stay unexpected 500s."""
+    if not unavailable(exc):
+        return unexpected(request, exc)
+    log.warning("database unavailable on %s: %s", request.url.path, exc)
+    return problem(503, "database-unavailable", "Service Unavailable",
+                   "the database (PostgreSQL) is unavailable; nothing was recorded",
+                   request, {"Retry-After": "5"})
+
+
+def unavailable(exc: BaseException | None) -> bool:
+    """The database could not be reached or answered in time, as psycopg or eventsourcing
+    (which wraps psycopg's errors, and whose DatabaseUnavailable carries the last) tell it."""
+    while exc is not None:
+        if isinstance(exc, psycopg.OperationalError | es.OperationalError | es.InterfaceError):
+            return True
+        exc = exc.__cause__
+    return False
+
+
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     if isinstance(exc, Problem):
         return problem(exc.status_code, exc.slug, exc.slug.replace("-", " "), exc.detail,
@@ -120,6 +144,8 @@ HANDLERS: dict[int | type[Exception], Any] = {
     DomainError: domain_error,
     TokenReadError: token_error,
     RedisError: queue_error,
+    psycopg.Error: database_error,  # PoolTimeout is a psycopg OperationalError
+    es.PersistenceError: database_error,
     HTTPException: http_error,
     Exception: unexpected,
 }
@@ -131,7 +157,7 @@ def statuses(handler: HTTPRouteHandler, path_parameters: set[str]) -> set[int]:
     names = set(handler.parsed_fn_signature.parameters) - {"self", "request"}
     found.add(400)  # validation, or an unknown query parameter
     if handler.opt.get("roles") is not None:
-        found |= {401, 403}
+        found |= {401, 403, 503}  # the key is checked in the database, which may be down
     if path_parameters:
         found.add(404)  # an unknown id, or one that does not parse
     if "wait_for_position" in names:

@@ -12,6 +12,11 @@ the database would answer, give or take the notification's delivery (sub-millise
 host; a read-your-writes wait that sees the commit before its notification drops the cache
 itself). A read that raced a commit is not cached (a generation count per read model), and
 while the listener is not connected nothing is cached at all.
+
+Outages: a caller waits at most `POOL_WAIT` seconds for a connection, a connect attempt and a
+statement are bounded too, and the pool gives up reconnecting at once (the next read tries
+again, so reads work again as soon as PostgreSQL is back). Each failure is a psycopg
+`OperationalError`, which api.problems answers with a 503.
 """
 
 from __future__ import annotations
@@ -33,6 +38,12 @@ from api.problems import Problem
 from projections.store import APPLICATION, channel, views_schema
 
 log = logging.getLogger(__name__)
+POOL_WAIT = 2.0  # seconds a read waits for a pooled connection
+RECONNECT_TIMEOUT = 1.0  # then the pool gives up; the next read starts a new attempt
+STATEMENT_MS = 15_000  # a report over 100k holders takes a few seconds
+CONNECT_OPTIONS: dict[str, Any] = {
+    "connect_timeout": 2, "options": f"-c statement_timeout={STATEMENT_MS}",
+    "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 2}
 Row = dict[str, Any]
 T = TypeVar("T")
 
@@ -47,9 +58,11 @@ class ReadModels:
         self.wait_seconds = wait_seconds
         self.cached_rows = cached_rows  # entries per read model
         self.cached_bytes = cached_bytes  # encoded pages per read model
+        # Bounded waits (see "Outages" above): a read answers 503 within seconds.
         self.pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             database_url, min_size=min(4, pool_size), max_size=pool_size, open=False,
-            kwargs={"autocommit": True, "row_factory": dict_row})
+            timeout=POOL_WAIT, reconnect_timeout=RECONNECT_TIMEOUT,
+            kwargs={"autocommit": True, "row_factory": dict_row, **CONNECT_OPTIONS})
         self._cache: dict[str, dict[Hashable, Any]] = defaultdict(dict)
         self._bytes: dict[str, int] = defaultdict(int)
         self._loading: dict[str, dict[Hashable, tuple[int, asyncio.Future[Any]]]] = \
@@ -69,31 +82,54 @@ class ReadModels:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
-        await self.pool.close()
+        await self.pool.close(timeout=2)
 
     def table(self, name: str) -> sql.Identifier:
         return sql.Identifier(self.views, name)
 
     async def one(self, query: sql.Composable | str, params: Any = None) -> Row | None:
-        async with self.pool.connection() as conn:
+        async def run(conn: Any) -> Row | None:
             cur = await conn.execute(query, params, prepare=True)
             row: Row | None = await cur.fetchone()
             return row
+        return await self.run(run)
 
     async def all(self, query: sql.Composable, params: Any = None) -> list[Row]:
-        async with self.pool.connection() as conn:
+        async def run(conn: Any) -> list[Row]:
             cur = await conn.execute(query, params, prepare=True)
             rows: list[Row] = await cur.fetchall()
             return rows
+        return await self.run(run)
 
     async def tuples(self, query: sql.Composable | str, params: Any = None
                      ) -> list[tuple[Any, ...]]:
         """Rows as tuples, in binary: for pages that become Structs positionally."""
-        async with self.pool.connection() as conn:
+        async def run(conn: Any) -> list[tuple[Any, ...]]:
             cur = conn.cursor(row_factory=tuple_row, binary=True)
             await cur.execute(query, params, prepare=True)
             found: list[tuple[Any, ...]] = await cur.fetchall()
             return found
+        return await self.run(run)
+
+    async def run(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        """`await work(conn)` on a pooled connection. A connection that broke (PostgreSQL
+        restarted since it was opened) makes the pool drop every broken one and the work run
+        once more; any other error, or a second break, is the caller's (a 503, see
+        api.problems)."""
+        broken = False
+        try:
+            async with self.pool.connection() as conn:
+                try:
+                    return await work(conn)
+                except psycopg.OperationalError:
+                    broken = conn.broken
+                    raise
+        except psycopg.OperationalError:
+            if not broken:
+                raise
+        await self.pool.check()
+        async with self.pool.connection() as conn:
+            return await work(conn)
 
     async def cached(self, view: str, key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
         """`await load()`, through the cache of read model `view` (see the module's doc).
@@ -150,8 +186,8 @@ class ReadModels:
         """Hear every projection commit; reconnect when the connection drops."""
         while True:
             try:
-                async with await AsyncConnection.connect(self.database_url,
-                                                         autocommit=True) as conn:
+                async with await AsyncConnection.connect(
+                        self.database_url, autocommit=True, **CONNECT_OPTIONS) as conn:
                     await conn.execute(sql.SQL("LISTEN {}").format(
                         sql.Identifier(channel(self.views))))
                     self._listening = True

@@ -12,6 +12,8 @@ import typer
 if TYPE_CHECKING:
     from projections.rebuild import Rebuilt
 
+GRACE_SECONDS = 3  # for requests in flight at SIGTERM; every process stops within 5 s
+
 
 def _echo(done: Rebuilt) -> None:
     typer.echo(f"rebuilt {done.name} to position {done.position} in {done.seconds:.2f}s")
@@ -35,6 +37,9 @@ def register(app: typer.Typer) -> None:
         from runtime.settings import Settings
 
         settings = Settings.from_env()
+        stop = threading.Event()
+        if not rebuild:  # set before anything connects: a SIGTERM at start stops it too
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
         with database(settings) as url:
             process = build_projector(settings, url)
             ledger, datastore = process.ledger, process.datastore
@@ -47,8 +52,6 @@ def register(app: typer.Typer) -> None:
                 _echo(rebuild_one(ledger, datastore, cls))
                 process.close()
                 return
-            stop = threading.Event()
-            signal.signal(signal.SIGTERM, lambda *_: stop.set())
             runners = [Runner(ledger, p) for p in open_all(datastore)]
             outdated = stale(datastore)
             typer.echo(f"projecting {', '.join(r.projection.name for r in runners)}"
@@ -65,12 +68,16 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def serve(host: Annotated[str, typer.Option()] = "127.0.0.1",
               port: Annotated[int, typer.Option()] = 8000) -> None:
-        """Serve the REST API with uvicorn (run `project` alongside it)."""
+        """Serve the REST API with uvicorn (run `project` alongside it).
+
+        On SIGTERM, requests in flight get GRACE_SECONDS to finish (a request waiting on a
+        down engine answers 503 sooner than that), then the process exits."""
         import uvicorn
 
         from runtime.bootstrap import build_api
         from runtime.settings import Settings
 
         uvicorn.run(build_api(Settings.from_env()), host=host, port=port, loop="uvloop",
-                    http="httptools", access_log=False, log_level="warning")
+                    http="httptools", access_log=False, log_level="warning",
+                    timeout_graceful_shutdown=GRACE_SECONDS)
 

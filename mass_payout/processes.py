@@ -1,7 +1,8 @@
 """The long-running processes: RQ workers, the ingestor, the supervisor and the scheduler.
 
-Each is built by `runtime.bootstrap` from the settings it is given and only loops here.
-Transient chain trouble is waited out with backoff; a reorg below the cursor stops the
+Each is built by `runtime.bootstrap` from the settings it is given and only loops here. Each
+stops within seconds of SIGTERM (RQ's worker handles it itself). Transient chain, database
+or queue trouble is waited out with backoff; a reorg below the cursor stops the
 ingestor loudly (exit code 3), by design.
 """
 
@@ -10,7 +11,10 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-import time
+
+import psycopg
+from eventsourcing.persistence import PersistenceError
+from redis.exceptions import RedisError
 
 from app import scheduler as scheduling
 from app.ingest import ingest_vaults
@@ -20,6 +24,22 @@ from runtime.bootstrap import build_ingestor, build_scheduler, build_supervisor,
 from runtime.settings import Settings
 
 log = logging.getLogger("mass_payout")
+
+# Waited out with backoff: the chain or the database (bounded by runtime.timeouts) is down.
+TRANSIENT = (TransientChainError, PersistenceError, psycopg.OperationalError, RedisError)
+
+
+def stop_on_sigterm() -> threading.Event:
+    """Set on SIGTERM: loops wait on it instead of sleeping, so they stop within a step."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return stop
+
+
+def _what(err: Exception) -> str:
+    if isinstance(err, TransientChainError):
+        return "chain unreachable"
+    return "queue unreachable" if isinstance(err, RedisError) else "database unreachable"
 
 
 def run_worker(settings: Settings, *, burst: bool = False) -> None:
@@ -33,21 +53,22 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
 def run_ingestor(settings: Settings, *, confirmations: int, interval: float,
                  once: bool) -> None:
     services = build_ingestor(settings)
+    stop = stop_on_sigterm()
     delay = interval
     try:
-        while True:
+        while not stop.is_set():
             try:
                 facts = ingest_vaults(services.ledger, services.gateway,
                                       confirmations=confirmations)
                 delay = interval
                 if facts:
                     log.info("ingested %d facts", facts)
-            except TransientChainError as err:
-                delay = min(delay * 2, 30.0)
-                log.warning("chain unreachable, retrying in %.0fs: %s", delay, err)
+            except TRANSIENT as err:
+                delay = min(max(delay, 0.5) * 2, 30.0)
+                log.warning("%s, retrying in %.0fs: %s", _what(err), delay, err)
             if once:
                 return
-            time.sleep(delay)
+            stop.wait(delay)
     finally:
         services.close()
 
@@ -55,17 +76,18 @@ def run_ingestor(settings: Settings, *, confirmations: int, interval: float,
 def run_supervisor(settings: Settings, *, interval: float, grace_seconds: float,
                    once: bool) -> None:
     services, supervisor = build_supervisor(settings, grace_seconds=grace_seconds)
+    stop = stop_on_sigterm()
     try:
-        while True:
+        while not stop.is_set():
             try:
                 counts = supervisor.run_once()
                 if any(counts.values()):
                     log.info("supervisor: %s", counts)
-            except TransientChainError as err:
-                log.warning("chain unreachable: %s", err)
+            except TRANSIENT as err:
+                log.warning("%s: %s", _what(err), err)
             if once:
                 return
-            time.sleep(interval)
+            stop.wait(interval)
     finally:
         services.close()
 
@@ -73,8 +95,7 @@ def run_supervisor(settings: Settings, *, interval: float, grace_seconds: float,
 def run_scheduler(settings: Settings, *, interval: float, once: bool) -> None:
     """Stops cleanly on SIGTERM; a kill -9 releases the leader lock with the connection."""
     process = build_scheduler(settings)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop = stop_on_sigterm()
     try:
         if once:
             if process.lock.hold():

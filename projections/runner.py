@@ -94,15 +94,29 @@ class Runner:
         return self.store.position()
 
 
-def run_forever(runners: list[Runner], stop: threading.Event, *, poll: float = 0.05) -> None:
-    """Step every projection until stopped; a failed step is logged and retried."""
+def run_forever(runners: list[Runner], stop: threading.Event, *, poll: float = 0.05,
+                max_backoff: float = 5.0) -> None:
+    """Step every projection until stopped; a failed step is logged and retried.
+
+    Every wait is `stop.wait`, and `stop` is checked between projections: a SIGTERM ends
+    the loop after the step in progress, whose database calls are bounded (runtime.timeouts).
+    While the database is down, steps are retried with a backoff up to `max_backoff`.
+    """
+    backoff = 0.2
     while not stop.is_set():
-        moved = 0
+        moved, failed = 0, False
         for runner in runners:
+            if stop.is_set():
+                return
             try:
                 moved += runner.step()
             except (StaleTracking, PersistenceError, psycopg.Error) as err:
                 log.warning("projection %s: %s; retrying", runner.projection.name, err)
-                stop.wait(0.2)
+                failed = True
+        if failed:
+            stop.wait(backoff)
+            backoff = min(backoff * 2, max_backoff)
+            continue
+        backoff = 0.2
         if not moved:
             stop.wait(poll)

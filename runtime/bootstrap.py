@@ -42,6 +42,7 @@ from domain.planning import GasModel
 from projections.store import views_datastore
 from runtime.engines import open_ledger
 from runtime.settings import ConfigurationError, Settings
+from runtime.timeouts import bound, redis_client
 
 log = logging.getLogger("mass_payout")
 
@@ -111,7 +112,7 @@ def build_services(settings: Settings) -> Services:
     protect_secrets(settings)
     failpoints.arm(settings.failpoint)
     gateway = gateway_for(settings, rpc_url, database_url)
-    redis = Redis.from_url(redis_url)
+    redis = redis_client(redis_url)
     return Services(settings=settings, ledger=open_ledger(database_url, settings.schema),
                     gateway=gateway, signer=signer_for(settings, gateway.w3), redis=redis,
                     queue=Queue(jobs.QUEUE_NAME, connection=redis))
@@ -202,12 +203,13 @@ def build_projector(settings: Settings, database_url: str) -> ProjectorProcess:
     """The projections read the ledger and write read models in `<schema>_views`.
     `database_url`: the configured one, or the embedded PostgreSQL the CLI started."""
     return ProjectorProcess(open_ledger(database_url, settings.schema),
-                            views_datastore(database_url, settings.schema))
+                            bound(views_datastore(database_url, settings.schema)))
 
 
 def _probe(check: Callable[[], object]) -> Probe:
     async def probe() -> str:
-        await to_thread.run_sync(check)
+        # Abandoned when the health check's deadline passes: a silent engine is "down".
+        await to_thread.run_sync(check, abandon_on_cancel=True)
         return "ok"
     return probe
 
@@ -235,7 +237,7 @@ def build_api(settings: Settings) -> Litestar:
         wiring.ingestion_lag = IngestionLag(reads, w3)
         wiring.probes["chain"] = _probe(lambda: w3.eth.block_number)
     if settings.redis_url:
-        redis = Redis.from_url(settings.redis_url)
+        redis = redis_client(settings.redis_url)
         wiring.queue = Queue(jobs.QUEUE_NAME, connection=redis)
         wiring.probes["redis"] = _probe(redis.ping)
     return create_app(wiring)

@@ -18,13 +18,16 @@ from psycopg.conninfo import conninfo_to_dict
 from app.ledger import PayoutLedger
 from runtime.embedded import embedded_postgres
 from runtime.settings import Settings
+from runtime.timeouts import CONNECT_TIMEOUT, ledger_settings
 
 
 def ledger_env(database_url: str, schema: str) -> dict[str, str]:
     """eventsourcing's Postgres settings from a libpq URL (TCP or a unix socket directory)."""
     parts = conninfo_to_dict(database_url)
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        # eventsourcing.postgres with pool, connect and statement timeouts, and no minutes of
+        # retries when PostgreSQL is down (runtime.timeouts).
+        **ledger_settings(),
         "POSTGRES_DBNAME": str(parts.get("dbname") or "postgres"),
         "POSTGRES_HOST": str(parts.get("host") or "127.0.0.1"),
         "POSTGRES_PORT": str(parts.get("port") or "5432"),
@@ -50,7 +53,7 @@ SETUP_LOCK = 0x6D70_5365_7475_7000  # "mpSetup": serializes DDL across processes
 
 
 def create_schema(database_url: str, schema: str) -> None:
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    with psycopg.connect(database_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
 
 
@@ -61,7 +64,7 @@ def open_ledger(database_url: str, schema: str) -> PayoutLedger:
     concurrent `CREATE OR REPLACE FUNCTION`s ("tuple concurrently updated"): workers, the
     ingestor and the supervisor start together, so setup takes a cluster-wide advisory lock.
     """
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    with psycopg.connect(database_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (SETUP_LOCK,))
         try:
             create_schema(database_url, schema)

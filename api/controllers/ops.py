@@ -1,5 +1,5 @@
-"""Operations: health (Postgres, Redis, chain, projection lag), the scheduler's status and
-Prometheus metrics."""
+"""Operations: health (Postgres, Redis, chain, projection lag), liveness and readiness, the
+scheduler's status and Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import contextlib
 from typing import Any
 from uuid import UUID
 
+import anyio
 from litestar import Controller, MediaType, Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 from psycopg import sql
@@ -14,10 +15,12 @@ from psycopg.errors import UndefinedTable
 
 from api import schemas
 from api.keys import READ
+from api.problems import problem
 from api.reads import ReadModels
 from app.scheduler_status import ROW, TABLE
 
 LAG_UNHEALTHY = 10_000
+PROBE_SECONDS = 3.0  # per dependency: a silent one is "down", not a hung health check
 
 
 class OpsController(Controller):
@@ -28,23 +31,29 @@ class OpsController(Controller):
                           " lags the ledger by more than LAG_UNHEALTHY events")})
     async def health(self, request: Request[Any, Any, Any]) -> Response[schemas.Health]:
         """Public: 200 when Postgres answers and the read models are close to the ledger."""
-        state = request.app.state
-        checks: dict[str, str] = {}
-        lag: dict[str, int] = {}
-        try:
-            head = await state.reads.head()
-            lag = {name: head - pos for name, pos in (await state.reads.positions()).items()}
-            checks["postgres"] = "ok"
-        except Exception as err:  # noqa: BLE001  # reported, not raised: this is the probe
-            checks["postgres"] = f"down: {type(err).__name__}"
-        for name, probe in state.probes.items():
-            try:
-                checks[name] = await probe()
-            except Exception as err:  # noqa: BLE001
-                checks[name] = f"down: {type(err).__name__}"
+        checks, lag = await _check(request, with_lag=True)
         healthy = checks["postgres"] == "ok" and all(v < LAG_UNHEALTHY for v in lag.values())
         status = "ok" if healthy else "degraded"
         return Response(schemas.Health(status, checks, lag), status_code=200 if healthy else 503)
+
+    @get("/health/live", operation_id="healthLive", security=[{}])
+    async def live(self) -> schemas.Health:
+        """Public: 200 while the process serves requests. Touches nothing, so an engine's
+        outage never gets a healthy API restarted (that is what `/health/ready` tells)."""
+        return schemas.Health("ok", {}, {})
+
+    @get("/health/ready", operation_id="healthReady", security=[{}], opt={"problems": [503]})
+    async def ready(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        """Public: 200 when PostgreSQL and, where configured, Redis and the chain answer
+        (each within PROBE_SECONDS); otherwise a 503 problem naming what is down. Projection
+        lag is not part of it: a read that needs a position waits for it or answers 503."""
+        checks, _ = await _check(request, with_lag=False)
+        down = {name: state for name, state in checks.items() if state != "ok"}
+        if not down:
+            return Response(schemas.Health("ok", checks, {}))
+        return problem(503, "not-ready", "Service Unavailable",
+                       f"unavailable: {', '.join(sorted(down))}", request,
+                       {"Retry-After": "5"}, checks=checks)
 
     @get("/scheduler", opt={"roles": READ}, operation_id="getSchedulerStatus")
     async def scheduler(self, request: Request[Any, Any, Any]) -> schemas.SchedulerStatus:
@@ -92,6 +101,30 @@ class OpsController(Controller):
         out.append("# TYPE mass_payout_scheduler_failing_items gauge")
         out.append(f"mass_payout_scheduler_failing_items {len(status.failing)}")
         return "\n".join(out) + "\n"
+
+
+async def _check(request: Request[Any, Any, Any], *, with_lag: bool
+                 ) -> tuple[dict[str, str], dict[str, int]]:
+    """Every dependency's state ("ok" or "down: <error>"), each bounded by PROBE_SECONDS,
+    and (with_lag) each read model's distance from the ledger."""
+    state = request.app.state
+    checks: dict[str, str] = {}
+    lag: dict[str, int] = {}
+    try:
+        with anyio.fail_after(PROBE_SECONDS):
+            head = await state.reads.head()
+            if with_lag:
+                lag = {name: head - pos for name, pos in (await state.reads.positions()).items()}
+        checks["postgres"] = "ok"
+    except Exception as err:  # noqa: BLE001  # reported, not raised: this is the probe
+        checks["postgres"] = f"down: {type(err).__name__}"
+    for name, probe in state.probes.items():
+        try:
+            with anyio.fail_after(PROBE_SECONDS):
+                checks[name] = await probe()
+        except Exception as err:  # noqa: BLE001
+            checks[name] = f"down: {type(err).__name__}"
+    return checks, lag
 
 
 async def scheduler_status(reads: ReadModels) -> schemas.SchedulerStatus:
