@@ -24,6 +24,7 @@ from api.controllers.ops import OpsController
 from api.controllers.reports import ReportController
 from api.controllers.schedules import ScheduleController
 from api.docs import OfflineDocs, document_strict_bodies
+from api.keys import migration
 from api.problems import HANDLERS, ProblemDocs, reject_unknown_query
 from api.reads import ReadModels
 from api.tokens import TokenReader
@@ -52,6 +53,7 @@ def create_app(wiring: Wiring, *, debug: bool = False) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await wiring.reads.open()
         try:
+            await _migrate_keys(wiring.reads)
             yield
         finally:
             await wiring.reads.close()
@@ -78,6 +80,13 @@ def create_app(wiring: Wiring, *, debug: bool = False) -> Litestar:
     )
     document_strict_bodies(app)
     return app
+
+
+async def _migrate_keys(reads: ReadModels) -> None:
+    """Keys made before principals lack the columns the guard reads: add them (no-op once
+    done), so an API upgraded before any key command still admits the old keys."""
+    async with reads.pool.connection() as conn:
+        await conn.execute(migration(reads.schema))
 
 
 @get("/bare", include_in_schema=False)

@@ -1,63 +1,59 @@
 """Authentication (API key header) and authorization (role sets on each route's `opt`).
 
-Verified keys are cached for a few seconds per process: the hot read path costs one digest
-comparison, and a revoked key stops working within `CACHE_SECONDS`. When an entry expires, the
-requests that find it expired share one verification instead of each querying the database
-(under load that burst was the API's p99).
+Verified keys are kept in the read models' cache (`ReadModels.cached`, under `keys.VIEW`):
+the hot path costs a dict lookup and an expiry comparison, no database round trip.
+Revoking or rotating a key announces it on the channel that cache already listens to, so every
+API process forgets its verified keys when the revocation commits, and the next request is
+verified afresh. While that listener is not connected nothing is cached, and every request
+verifies its key in the database (one indexed query): slower, never stale. Concurrent
+requests bearing one unverified key share one verification (under load a burst of misses was
+the API's p99).
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
+from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from psycopg import sql
 
-from api.keys import READ, Principal, Role, matches, parse, table
+from api.keys import READ, VIEW, Principal, Role, matches, parse, table
 from api.problems import Problem
 from api.reads import ReadModels
 
 HEADER = "X-API-Key"
-CACHE_SECONDS = 5.0
-_cache: dict[str, tuple[float, Principal]] = {}
-_verifying: dict[str, asyncio.Future[Principal]] = {}
+
+
+def _refused(detail: str) -> Problem:
+    return Problem(401, "unauthenticated", detail, headers={"WWW-Authenticate": "ApiKey"})
 
 
 async def authenticate(reads: ReadModels, token: str | None) -> Principal:
     if not token:
-        raise Problem(401, "unauthenticated", f"send an API key in the {HEADER} header",
-                      headers={"WWW-Authenticate": "ApiKey"})
-    cached = _cache.get(token)
-    if cached and cached[0] > time.monotonic():
-        return cached[1]
-    shared = _verifying.get(token)
-    if shared is None:
-        shared = asyncio.ensure_future(_verify(reads, token))
-        _verifying[token] = shared
-        shared.add_done_callback(lambda _done: _verifying.pop(token, None))
-    # shield: one caller going away must not cancel the others' verification
-    return await asyncio.shield(shared)
+        raise _refused(f"send an API key in the {HEADER} header")
+    principal = await reads.cached(VIEW, token, lambda: _verify(reads, token))
+    if principal.expires_at is not None and principal.expires_at <= datetime.now(UTC):
+        raise _refused("expired API key")
+    return principal
 
 
 async def _verify(reads: ReadModels, token: str) -> Principal:
-    now = time.monotonic()
     parsed = parse(token)
     row = None
     if parsed:
-        row = await reads.one(sql.SQL(
-            "SELECT key_id, name, role, salt, digest FROM {} WHERE key_id = %s AND NOT revoked"
-        ).format(table(reads.schema)), (parsed[0],))
+        try:
+            row = await reads.one(sql.SQL(
+                "SELECT key_id, name, role, salt, digest, principal, expires_at FROM {}"
+                " WHERE key_id = %s AND NOT revoked").format(table(reads.schema)), (parsed[0],))
+        except psycopg.errors.UndefinedTable:
+            row = None  # no key was ever made
     if parsed is None or row is None or not matches(row["salt"], parsed[1], row["digest"]):
-        raise Problem(401, "unauthenticated", "unknown or revoked API key",
-                      headers={"WWW-Authenticate": "ApiKey"})
-    principal = Principal(row["key_id"], row["name"], Role(row["role"]))
-    if len(_cache) > 10_000:
-        _cache.clear()
-    _cache[token] = (now + CACHE_SECONDS, principal)
-    return principal
+        raise _refused("unknown or revoked API key")
+    return Principal(row["key_id"], row["name"], Role(row["role"]), row["principal"],
+                     row["expires_at"])
 
 
 async def guard(connection: ASGIConnection[Any, Any, Any, Any],
@@ -75,7 +71,7 @@ async def guard(connection: ASGIConnection[Any, Any, Any, Any],
 
 
 def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
-    """The acting key (set by the guard)."""
+    """The acting key and its principal (set by the guard)."""
     principal: Principal = connection.state.principal
     return principal
 

@@ -29,6 +29,7 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from domain import ids, recurrence
+from domain.actors import same_principal
 from domain.asset import CorporateAction
 from domain.errors import IllegalTransition, InvalidInput, InvalidTerms, MakerCheckerViolation
 from domain.terms import DistributionKind, DistributionTerms, ExecutionKind, Rule, RuleKind, Trigger
@@ -167,7 +168,7 @@ class Schedule(Aggregate):
 
     def approve(self, actor: str) -> None:
         self._require(ScheduleStatus.PENDING_APPROVAL)
-        if actor == self.created_by:
+        if same_principal(actor, self.created_by):  # two keys, one person: refused
             raise MakerCheckerViolation(f"{actor} created this schedule; another must approve")
         self._approved(actor=actor)
 

@@ -1,7 +1,14 @@
-"""`mass-payout keys create | revoke`: API keys, stored hashed, one role each."""
+"""`mass-payout keys create | list | revoke | rotate`: API keys, stored hashed, one role and
+one principal (the person or service answering for them) each.
+
+Refusals are one line on stderr and exit code 2, like every other command's.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -9,35 +16,84 @@ import typer
 from api.keys import Role
 
 
+@contextmanager
+def _store() -> Iterator[tuple[str, str]]:
+    """(database url, schema), for the duration of one command."""
+    from runtime.engines import database
+    from runtime.settings import Settings
+
+    settings = Settings.from_env()
+    with database(settings) as url:
+        yield url, settings.schema
+
+
+def _refuse(reason: str) -> typer.Exit:
+    typer.echo(f"refused: {reason}", err=True)
+    return typer.Exit(2)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else "-"
+
+
 def register(app: typer.Typer) -> None:
-    keys = typer.Typer(no_args_is_help=True, help="API keys (stored hashed, one role each).")
+    keys = typer.Typer(no_args_is_help=True,
+                       help="API keys (stored hashed; one role and one principal each).")
     app.add_typer(keys, name="keys")
 
     @keys.command("create")
-    def create(role: Annotated[Role, typer.Option(help="viewer | operator | approver | admin")],
-               name: Annotated[str, typer.Option(help="a label for the key")] = "") -> None:
+    def create(principal: Annotated[str, typer.Option(
+                   help="the person or service the key belongs to (four eyes compare these)")],
+               role: Annotated[Role, typer.Option(help="viewer | operator | approver | admin")],
+               expires_in: Annotated[int | None, typer.Option(
+                   help="days until the API refuses the key", min=1)] = None) -> None:
         """Create a key and print it once (only its salted digest is stored)."""
-        from api.keys import create_key
-        from runtime.engines import database
-        from runtime.settings import Settings
+        from api.keys import KeyRefused, create_key
 
-        settings = Settings.from_env()
-        with database(settings) as url:
-            key_id, key = create_key(url, settings.schema, role, name)
-        typer.echo(f"key id {key_id} ({role.value}); the key, shown once:\n{key}")
+        expires = datetime.now(UTC) + timedelta(days=expires_in) if expires_in else None
+        try:
+            with _store() as (url, schema):
+                key_id, key = create_key(url, schema, role, principal=principal,
+                                         expires_at=expires)
+        except KeyRefused as err:
+            raise _refuse(str(err)) from None
+        typer.echo(f"key id {key_id} ({principal}, {role.value}, expires {_when(expires)});"
+                   f" the key, shown once:\n{key}")
+
+    @keys.command("list")
+    def list_() -> None:
+        """Every key: id, principal, role, created, expires, revoked (never a secret)."""
+        from api.keys import list_keys
+
+        with _store() as (url, schema):
+            found = list_keys(url, schema)
+        typer.echo("key_id\tprincipal\trole\tcreated\texpires\trevoked")
+        for k in found:
+            typer.echo(f"{k.key_id}\t{k.principal}\t{k.role.value}\t{_when(k.created_at)}"
+                       f"\t{_when(k.expires_at)}\t{'yes' if k.revoked else 'no'}")
 
     @keys.command("revoke")
     def revoke(key_id: Annotated[str, typer.Argument(help="the key's id (printed at creation)")],
                ) -> None:
-        """Revoke a key: the API refuses it from then on."""
+        """Revoke a key: every API process refuses it from the next request on."""
         from api.keys import revoke_key
-        from runtime.engines import database
-        from runtime.settings import Settings
 
-        settings = Settings.from_env()
-        with database(settings) as url:
-            found = revoke_key(url, settings.schema, key_id)
+        with _store() as (url, schema):
+            found = revoke_key(url, schema, key_id)
         if not found:
-            typer.echo(f"refused: no active key {key_id}", err=True)
-            raise typer.Exit(2)
+            raise _refuse(f"no active key {key_id}")
         typer.echo(f"key {key_id} revoked")
+
+    @keys.command("rotate")
+    def rotate(key_id: Annotated[str, typer.Argument(help="the active key to replace")],
+               ) -> None:
+        """A new key for the same principal and role; the old one is revoked at once."""
+        from api.keys import KeyRefused, rotate_key
+
+        try:
+            with _store() as (url, schema):
+                new_id, key = rotate_key(url, schema, key_id)
+        except KeyRefused as err:
+            raise _refuse(str(err)) from None
+        typer.echo(f"key {key_id} revoked; key id {new_id} replaces it; the key, shown once:"
+                   f"\n{key}")
