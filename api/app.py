@@ -2,7 +2,8 @@
 
 The ledger (writes), the read-model pool (reads), the token reader (chain) and the RQ queue
 (execution) are built by the caller and handed in (`runtime.bootstrap.build_api` in
-production), so tests and production assemble the same app.
+production), so tests and production assemble the same app. `rate_limit_per_minute` (0: none)
+limits requests per API key, or per client address without one (`api.rate_limits`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from api.controllers.schedules import ScheduleController
 from api.docs import OfflineDocs, document_strict_bodies
 from api.keys import migration
 from api.problems import HANDLERS, ProblemDocs, reject_unknown_query
+from api.rate_limits import rate_limit
 from api.reads import ReadModels
 from api.tokens import TokenReader
 from app.ledger import PayoutLedger
@@ -48,7 +50,8 @@ class Wiring:
     ingestion_lag: Lag = _no_ingestion
 
 
-def create_app(wiring: Wiring, *, debug: bool = False) -> Litestar:
+def create_app(wiring: Wiring, *, debug: bool = False, rate_limit_per_minute: int = 0,
+               ) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await wiring.reads.open()
@@ -66,6 +69,7 @@ def create_app(wiring: Wiring, *, debug: bool = False) -> Litestar:
         exception_handlers=HANDLERS,
         plugins=[ProblemDocs()],
         lifespan=[lifespan],
+        middleware=[rate_limit(rate_limit_per_minute)] if rate_limit_per_minute > 0 else [],
         state=State({"ledger": wiring.ledger, "reads": wiring.reads,
                      "token_reader": wiring.token_reader, "queue": wiring.queue,
                      "probes": wiring.probes, "ingestion_lag": wiring.ingestion_lag}),

@@ -240,4 +240,4 @@ def build_api(settings: Settings) -> Litestar:
         redis = redis_client(settings.redis_url)
         wiring.queue = Queue(jobs.QUEUE_NAME, connection=redis)
         wiring.probes["redis"] = _probe(redis.ping)
-    return create_app(wiring)
+    return create_app(wiring, rate_limit_per_minute=settings.rate_limit_per_minute)

@@ -49,6 +49,7 @@ class Settings:
     keystore_passphrase: SecretStr | None = None
     private_key: SecretStr | None = None
     failpoint: str | None = None  # crash tests only: where the process kills itself
+    rate_limit_per_minute: int = 0  # API requests per key (or address without one); 0: none
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -95,6 +96,7 @@ class _Variables(BaseSettings):
                                    _env("MASS_PAYOUT_KEYSTORE_PASSPHRASE")] = None
     private_key: Annotated[SecretStr | None, _env("MASS_PAYOUT_PRIVATE_KEY")] = None
     failpoint: Annotated[str | None, _env("MASS_PAYOUT_FAILPOINT")] = None
+    rate_limit_per_minute: Annotated[int, _env("MASS_PAYOUT_RATE_LIMIT"), Field(ge=0)] = 0
 
     @classmethod
     def names(cls) -> set[str]:
