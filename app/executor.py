@@ -74,6 +74,7 @@ class BatchExecutor:
         when to try again (exponential backoff with jitter), or, once attempts run out, the
         batch is BLOCKED for an operator. The caller schedules the retry.
         """
+        failpoint("after-take")
         moment = now or datetime.now(UTC)
         try:
             return self._execute(batch_id, moment, lost_tx)

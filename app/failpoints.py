@@ -2,7 +2,9 @@
 
 A process started with `MASS_PAYOUT_FAILPOINT=after-record` (read by the settings, armed by
 the bootstrap) kills itself after it recorded a submission and before it broadcast it, and
-so on. Unarmed (always, in production) it costs one comparison.
+so on; with `after-take` a worker dies holding a batch's job before it recorded anything
+(the job keeps the batch's id until the supervisor takes it back). Unarmed (always, in
+production) it costs one comparison.
 """
 
 from __future__ import annotations

@@ -8,20 +8,41 @@ Transient chain faults are the executor's to classify: it records `AttemptFailed
 backoff's `retry_at`, and the job schedules that attempt (`execute-<batch>-t<n>`, which the
 supervisor would queue with the same id should Redis lose the schedule). RQ's own retry is
 only a backstop for the unexpected (a bug, PostgreSQL away).
+
+A worker killed mid-job (SIGKILL, OOM, a lost host) leaves its job in RQ's started registry
+holding the deterministic id; RQ would hand it back only at its own maintenance, ~10 minutes
+later, and every re-queue meanwhile is a DuplicateJobError. So the worker (`PayoutWorker`)
+keeps RQ's execution heartbeat going while it runs a job, and the supervisor calls
+`reclaim_abandoned` on every pass: a job whose heartbeat lapsed goes through RQ's own
+abandoned-job handling at once, then runs without a backoff. A killed worker's batch is paid
+again within seconds; a slow worker that is alive keeps its job.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import threading
+import time
 from datetime import datetime
 from uuid import UUID
 
 from rq import Queue, Retry
-from rq.exceptions import DuplicateJobError
+from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
+from rq.executions import Execution
+from rq.job import Job, JobStatus
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+from rq.worker import SimpleWorker
 
 from app.executor import BatchExecutor
 
 QUEUE_NAME = "payouts"
 RETRY = Retry(max=5, interval=[2, 5, 15, 30, 60])  # transient RPC/nonce/fee trouble
+HEARTBEAT_SECONDS = 3  # a busy worker proves it is alive this often
+MISSED_HEARTBEATS = 4  # ... and is judged dead after this many heartbeats failed to arrive
+RECLAIM_LOCK_SECONDS = 30  # a supervisor killed mid-reclaim holds RQ's cleaning lock no longer
+
+log = logging.getLogger(__name__)
 
 _executor: BatchExecutor | None = None
 _queue: Queue | None = None
@@ -83,3 +104,72 @@ def enqueue_batch(queue: Queue, batch_id: UUID, attempt: int = 0,
     except DuplicateJobError:
         return False
     return True
+
+
+class PayoutWorker(SimpleWorker):
+    """A SimpleWorker (the wiring is built once per process) that shows it is alive mid-job.
+
+    RQ's forking Worker refreshes a job's entry in the started registry from its monitoring
+    loop; a SimpleWorker runs the job on that very loop and so never does, which leaves a
+    killed worker's job looking alive for `job_timeout + 60` seconds. Here a thread sends
+    RQ's own heartbeat (`maintain_heartbeats`) every `job_monitoring_interval` seconds, and the
+    entry lives for MISSED_HEARTBEATS of them: a dead worker's job expires within seconds, a
+    live worker's job only if it could not reach Redis for that long (and then a second run
+    is harmless: the executor records a submission against the batch's version, so one of two
+    concurrent attempts is refused).
+    """
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        return int(self.job_monitoring_interval * MISSED_HEARTBEATS)
+
+    def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
+        done = threading.Event()
+        beating = threading.Thread(target=self._beat, args=(job, execution, done),
+                                   name=f"heartbeat-{job.id}", daemon=True)
+        beating.start()
+        try:
+            return super().perform_job(job, queue, execution)
+        finally:
+            done.set()
+            beating.join()
+
+    def _beat(self, job: Job, execution: Execution, done: threading.Event) -> None:
+        while not done.wait(self.job_monitoring_interval):
+            try:
+                self.maintain_heartbeats(job, execution)
+            except Exception:  # a missed beat is retried; the job must go on
+                log.warning("heartbeat for job %s failed", job.id, exc_info=True)
+
+
+def reclaim_abandoned(queue: Queue) -> list[str]:
+    """Queue again, now, the jobs whose worker stopped heartbeating; their ids.
+
+    RQ's own abandoned-job handling (`StartedJobRegistry.cleanup`: retried while retries are
+    left, else failed) runs under RQ's registry-cleaning lock, the one its workers' maintenance
+    takes, so no two cleaners ever queue the same job twice. The lock is taken with a short
+    expiry (RQ's `acquire_maintenance_lock` would keep it 15 minutes from a supervisor killed
+    while holding it). The retry RQ schedules is then queued at once: the worker died, the
+    job did not fail, so a backoff would only delay it (and would wait for a scheduler, whose
+    lock a dead worker's scheduler may hold for a minute).
+    """
+    started = StartedJobRegistry(queue=queue)
+    cutoff = time.time()
+    expired = started.get_expired_job_ids(cutoff)
+    if not expired:
+        return []
+    lock = queue.registry_cleaning_key
+    if not queue.connection.set(lock, 1, nx=True, ex=RECLAIM_LOCK_SECONDS):
+        return []  # a worker's maintenance (or another supervisor) is cleaning: next pass
+    try:
+        started.cleanup(cutoff)
+        scheduled: ScheduledJobRegistry = queue.scheduled_job_registry
+        for abandoned in expired:
+            # Not scheduled: queued already (a retry without interval), failed (no retries
+            # left: an operator's now), finished meanwhile, or a scheduler queued it first.
+            with contextlib.suppress(InvalidJobOperation, NoSuchJobError):
+                scheduled.requeue(abandoned)
+    finally:
+        queue.connection.delete(lock)
+    jobs = Job.fetch_many(expired, connection=queue.connection, serializer=queue.serializer)
+    return [job.id for job in jobs
+            if job is not None and job.get_status(refresh=False) == JobStatus.QUEUED]

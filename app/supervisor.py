@@ -11,6 +11,10 @@ For every executing distribution, each batch with undecided leaves is in one of 
   under the id the worker scheduled it with (a no-op if Redis still holds it).
 
 Distributions are watched from when they start executing, resume after funds, or are retried.
+
+Before those checks, every pass takes back the jobs of workers that died mid-job (their
+heartbeat lapsed, app.jobs.reclaim_abandoned): the dead worker's job held the batch's
+deterministic id, so without this the re-queue above would be a no-op for RQ's ~10 minutes.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from uuid import UUID
 from rq import Queue
 
 from app.follow import Follower
-from app.jobs import enqueue_batch, schedule_retry
+from app.jobs import enqueue_batch, reclaim_abandoned, schedule_retry
 from app.ledger import PayoutLedger
 from app.submissions import Submission, last_submission
 from chain.errors import translate
@@ -52,7 +56,8 @@ class Supervisor:
         return sorted(self._watched)
 
     def run_once(self, now: datetime | None = None) -> dict[str, int]:
-        counts = {"queued": 0, "resubmitted": 0, "rejected": 0}
+        counts = {"queued": 0, "resubmitted": 0, "rejected": 0,
+                  "reclaimed": len(reclaim_abandoned(self.queue))}
         moment = now or datetime.now(UTC)
         for distribution_id in self.executing():
             distribution = self.ledger.get_distribution(distribution_id)

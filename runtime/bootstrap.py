@@ -148,12 +148,18 @@ class WorkerProcess:
 
 
 def build_worker(settings: Settings) -> WorkerProcess:
-    """SimpleWorker runs jobs in this process: the wiring (pool, signer) is built once."""
+    """A SimpleWorker runs jobs in this process: the wiring (pool, signer) is built once.
+
+    Its heartbeat every few seconds mid-job lets the supervisor take back a killed worker's
+    job within seconds, not at RQ's maintenance (app.jobs.PayoutWorker).
+    """
     services = when_reachable(lambda: build_services(settings))
     executor = BatchExecutor(services.ledger, services.gateway, services.signer, GasModel(),
                              retry_policy=retry_policy(settings))
     jobs.install(executor, services.queue)
-    return WorkerProcess(services, SimpleWorker([services.queue], connection=services.redis))
+    worker = jobs.PayoutWorker([services.queue], connection=services.redis,
+                               job_monitoring_interval=jobs.HEARTBEAT_SECONDS)
+    return WorkerProcess(services, worker)
 
 
 def build_ingestor(settings: Settings) -> Services:
