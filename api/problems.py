@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 import eventsourcing.persistence as es
+import msgspec
 import psycopg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -186,12 +187,45 @@ class ProblemDocs(ReceiveRoutePlugin):
         for handler, kwargs_model in route.route_handler_map.values():
             handler.opt["query"] = frozenset(
                 p.field_alias for p in kwargs_model.expected_query_params)
+            body = handler.parsed_fn_signature.parameters.get("data")
+            if body is not None:
+                handler.opt["body"] = body.annotation
             if not handler.resolve_include_in_schema():
                 continue
             documented = {status: ResponseSpec(ProblemDetails, description=WHY[status],
                                                media_type=PROBLEM_JSON, generate_examples=False)
                           for status in sorted(statuses(handler, set(route.path_parameters)))}
             handler.responses = {**documented, **(handler.responses or {})}
+
+
+def _integral(value: Any) -> Any:
+    """JSON Schema's `integer` includes 7.0: as an int, which a strict conversion takes."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    return value
+
+
+async def _strict_body(request: Request[Any, Any, Any]) -> None:
+    """A body of the types its JSON says: Litestar converts bodies leniently (`0` for false,
+    `"5"` for 5), which the document does not allow. Converted strictly first (an integral
+    float aside, which JSON Schema counts as an integer), so Litestar's conversion that
+    follows only ever sees what the document allows."""
+    body: type[Any] | None = request.route_handler.opt.get("body")
+    if body is None:
+        return
+    raw = await request.body()
+    if not raw:  # no body: Litestar's own validation says it is missing
+        return
+    try:
+        msgspec.convert(_integral(msgspec.json.decode(raw)), body, strict=True)
+    except msgspec.DecodeError as err:  # malformed JSON, or a ValidationError
+        raise ValidationException(detail="Validation failed for " + request.method + " "
+                                  + request.url.path, extra=[{"message": str(err),
+                                                              "source": "body"}]) from None
 
 
 async def reject_unknown_query(request: Request[Any, Any, Any]) -> Response[Any] | None:
@@ -203,6 +237,7 @@ async def reject_unknown_query(request: Request[Any, Any, Any]) -> Response[Any]
     allow = request.route_handler.opt.get("allow")
     if request.method == "OPTIONS" and allow is not None:
         return Response(None, status_code=204, headers={"Allow": allow})
+    await _strict_body(request)
     if not request.scope["query_string"]:
         return None
     allowed: frozenset[str] | None = request.route_handler.opt.get("query")

@@ -95,6 +95,18 @@ def test_a_date_time_filter_takes_only_a_date_time(client, keys, ledger, value):
     assert ok.status_code == 200, ok.text
 
 
+def test_a_body_is_taken_with_the_types_its_json_says(client, keys, asset_id, ledger):
+    # Litestar converts leniently: 0 was taken for false and "1000" for 1000.
+    head = ledger.recorder.max_notification_id()
+    refused(client.post(f"/assets/{asset_id}/sync", json={"enabled": 0},
+                        headers=auth(keys["operator"])), 400)
+    refused(create(client, keys, {**BODY, "asset_id": asset_id, "withholding_bps": "1000"}), 400)
+    assert ledger.recorder.max_notification_id() == head
+    # JSON Schema's integer includes 1000.0, and so does the API.
+    taken = create(client, keys, {**BODY, "asset_id": asset_id, "withholding_bps": 1000.0})
+    assert taken.status_code == 201, taken.text
+
+
 # --- the grammar, as a property: what the command types accept is what the pattern says.
 
 def _accepts(command, **fields) -> bool:

@@ -2,10 +2,16 @@
 production loop and parser), real PostgreSQL, projections, a py-evm chain and Redis: no 5xx,
 and no response the document does not describe (status, content type, headers, body).
 
-Every operation gets valid (positive) and invalid (negative) requests; the data behind them
-is a real executed distribution, so list and detail routes validate real rows too. A page
-cursor is valid only if this API issued it, which no schema can say: positive requests carry
-none (negative ones do, and tests/api/test_api.py pages with issued cursors).
+Schemathesis runs as its CLI would: every phase enabled (examples, which skips as the
+document has none; coverage, which sends boundary values, wrong types, missing headers and
+methods the path lacks, OPTIONS included; fuzzing; stateful sequences along the document's
+links), positive and negative requests, and every check it has enabled. The data behind
+them is a real executed distribution, so list and detail routes validate real rows too.
+
+One thing no schema can say: a page cursor is valid only if this API issued it (an opaque
+keyset position). The document says so, and a positive request carries none (negative ones
+do, and tests/api/test_api.py pages with issued cursors); every other refusal of a
+schema-valid request is a failure.
 """
 
 from __future__ import annotations
@@ -16,18 +22,17 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
+from typing import Any
 
 import pytest
-import requests
 import schemathesis
 import uvicorn
-from hypothesis import HealthCheck, given, settings
-from hypothesis.errors import Unsatisfiable
 from redis import Redis
 from rq import Queue
 from schemathesis import Case, GenerationMode
 from schemathesis.config import SchemathesisConfig
+from schemathesis.engine import Status, events, from_schema
+from schemathesis.hooks import HookContext
 
 from api.app import Wiring, create_app
 from api.keys import Role, create_key
@@ -43,8 +48,15 @@ from runtime.engines import open_ledger
 # name ids that do not exist (404); never by our own validation (400): the document must
 # describe every check the API makes on its input.
 ACCEPTED = ["2xx", "401", "403", "404", "409", "422"]
-EXAMPLES = {GenerationMode.POSITIVE: 25, GenerationMode.NEGATIVE: 12}
-MINIMUM_CALLS = 500
+MAX_EXAMPLES = 25
+MINIMUM_CALLS = 1_000
+CONFIG: dict[str, Any] = {
+    "checks": {"enabled": True, "positive_data_acceptance": {"expected-statuses": ACCEPTED}},
+    "phases": {"enabled": True},  # examples, coverage, fuzzing, stateful
+    "generation": {"mode": "all", "max-examples": MAX_EXAMPLES},
+    "continue-on-failure": True,
+    "seed": 13,  # a failure found once is found again
+}
 
 
 @dataclass
@@ -98,46 +110,49 @@ def served(database_url, chain, redis_url) -> Iterator[Served]:
     ledger.close()
 
 
-def _prepared(case: Case, *, key: str, mode: GenerationMode) -> Case:
-    """Our key wherever the case sends one; a case that drops the header (a negative one)
-    stays without it, and must get a 401."""
-    if mode is GenerationMode.POSITIVE:
-        case.headers = {**(case.headers or {}), "X-API-Key": key}
-        if case.query:
-            case.query.pop("cursor", None)
-    elif case.headers is not None and "X-API-Key" in case.headers:
-        case.headers["X-API-Key"] = key
+def _no_cursor_when_positive(context: HookContext, case: Case) -> Case:
+    """A positive request pages from the start: a cursor it made up is one this API never
+    issued (a 400, which the document says), not a schema-valid value refused."""
+    if case.meta is not None and case.meta.generation.mode is GenerationMode.POSITIVE \
+            and case.query:
+        case.query.pop("cursor", None)
     return case
+
+
+def _failures(finished: events.ScenarioFinished) -> Iterator[str]:
+    for case_id, checks in finished.recorder.checks.items():
+        for check in checks:
+            if check.failure_info is not None:
+                case = finished.recorder.cases[case_id].value
+                yield (f"{finished.phase.name} {check.name}: {check.failure_info.failure.title}"
+                       f" on {case.method} {case.formatted_path} query={case.query}"
+                       f" headers={case.headers} body={case.body!r:.300}")
 
 
 @pytest.mark.schemathesis
 def test_generated_requests(served):
     config = SchemathesisConfig.from_dict(
-        {"checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED}}})
+        {**CONFIG, "auth": {"openapi": {"ApiKey": {"api_key": served.key}}}})
     loaded = schemathesis.openapi.from_url(f"{served.base_url}/schema/openapi.json",
                                            config=config)
-    session = requests.Session()  # keep-alive: the time goes to the server, not to connects
+    loaded.hook("map_case")(_no_cursor_when_positive)
+    assert len(list(loaded.get_all_operations())) >= 18
+    failures: list[str] = []
+    errors: list[str] = []
     calls = 0
-    operations = [result.ok() for result in loaded.get_all_operations()]
-    assert len(operations) >= 18
-    for operation in operations:
-        for mode, examples in EXAMPLES.items():
-
-            strategy = operation.as_strategy(generation_mode=mode).map(
-                partial(_prepared, key=served.key, mode=mode))
-
-            @given(case=strategy)
-            @settings(max_examples=examples, deadline=None, database=None,
-                      suppress_health_check=list(HealthCheck))
-            def run(case):
-                nonlocal calls
-                calls += 1
-                case.call_and_validate(base_url=served.base_url, session=session)
-
-            try:
-                run()
-            except Unsatisfiable:
-                assert mode is GenerationMode.NEGATIVE  # no parameter to get wrong (/health)
-    session.close()
-    print(f"{calls} generated requests")
+    phases: set[str] = set()
+    for event in from_schema(loaded).execute():
+        if isinstance(event, events.ScenarioFinished):
+            calls += len(event.recorder.interactions)
+            if event.status is not Status.SKIP:
+                phases.add(event.phase.name)
+            failures.extend(_failures(event))
+            if event.status is Status.ERROR:
+                errors.append(f"{event.phase.name} {event.label}: an error")
+        elif isinstance(event, events.NonFatalError | events.FatalError):
+            errors.append(repr(event)[:500])
+    print(f"{calls} generated requests over phases {sorted(phases)}")
+    assert not errors, "\n".join(errors)
+    assert not failures, "\n".join(sorted(set(failures)))
+    assert {"COVERAGE", "FUZZING", "STATEFUL_TESTING"} <= phases, phases
     assert calls >= MINIMUM_CALLS, calls
