@@ -45,7 +45,9 @@ def test_hedera_ids_map_to_long_zero_addresses_and_back():
 
 
 @pytest.mark.parametrize("bad", ["", "0x123", "0.0", "0.0.-1", "1.2.3.4", "0xZZ" + "0" * 38,
-                                 f"0.0.{2**64}", "alice"])
+                                 f"0.0.{2**64}", f"{2**32}.0.1", "alice",
+                                 "0.0.\u0661\u0662",  # Arabic-Indic digits: int() takes them
+                                 "0.0.5\n", " 0.0.5", "0x" + "ab" * 20 + "\n"])
 def test_malformed_accounts_are_refused(bad):
     with pytest.raises(InvalidAccount):
         accounts.canonical(bad)
@@ -59,6 +61,20 @@ def test_malformed_accounts_are_refused(bad):
 def test_rules_refuse_zero_negative_fractional_and_over_100_percent(kind, value, error):
     with pytest.raises(error):
         Rule(kind, value)
+
+
+def test_amounts_stop_at_the_largest_uint256():
+    # The largest amount a token can move is a rule value and a minimum payout...
+    biggest = 2**256 - 1
+    assert Rule(RuleKind.PRO_RATA, biggest).value == biggest
+    assert DistributionTerms(DistributionKind.DIVIDEND, Rule(RuleKind.PRO_RATA, 1), RECORD,
+                             minimum_payout=biggest).minimum_payout == biggest
+    # ...and one more is neither: it could never be paid.
+    with pytest.raises(InvalidAmount, match="2\\*\\*256"):
+        Rule(RuleKind.FIXED_PER_HOLDER, biggest + 1)
+    with pytest.raises(InvalidAmount, match="2\\*\\*256"):
+        DistributionTerms(DistributionKind.DIVIDEND, Rule(RuleKind.PRO_RATA, 1), RECORD,
+                          minimum_payout=biggest + 1)
 
 
 def test_withholding_over_100_percent_or_given_twice_is_refused():

@@ -123,3 +123,16 @@ def test_excluded_zero_and_below_minimum_are_skipped_with_reasons():
     assert paid.gross == 1_000_000 * 1_000_000 // 1_000_001  # floor of its pro-rata share
     assert paid.withheld == paid.gross // 10 and paid.net == paid.gross - paid.withheld
     assert totals.dust == 1_000_000 - paid.gross
+
+
+def test_a_pool_beyond_the_largest_uint256_is_refused():
+    # A per-holder amount within the bound can still add up beyond it over many holders:
+    # every holder's gross is at most the pool, so bounding the pool bounds them all.
+    terms = DistributionTerms(
+        kind=DistributionKind.DIVIDEND, rule=Rule(RuleKind.FIXED_PER_HOLDER, 2**255),
+        record_date=datetime(2026, 1, 1, tzinfo=UTC))
+    snapshot = Snapshot.from_chunks([[("0x" + "01" * 20, 1), ("0x" + "02" * 20, 1)]], 0)
+    with pytest.raises(DomainError, match="2\\*\\*256"):
+        EntitlementCalculator(terms, snapshot, 0)
+    with pytest.raises(DomainError, match="2\\*\\*256"):
+        Snapshot.from_chunks([[("0x" + "01" * 20, 2**256)]], 0)
