@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -13,10 +14,42 @@ if TYPE_CHECKING:
     from projections.rebuild import Rebuilt
 
 GRACE_SECONDS = 3  # for requests in flight at SIGTERM; every process stops within 5 s
+STOP_GRACE_SECONDS = 2.5  # for the projections' step in flight at SIGTERM
 
 
 def _echo(done: Rebuilt) -> None:
     typer.echo(f"rebuilt {done.name} to position {done.position} in {done.seconds:.2f}s")
+
+
+def _until_stopped(loop: Callable[[], None], stop: threading.Event) -> None:
+    """Run `loop` in a thread until it returns or `stop` is set (SIGTERM, Ctrl-C).
+
+    The loop returns after the step in flight, whose database calls are bounded; should one
+    still be running after STOP_GRACE_SECONDS (a PostgreSQL that hangs rather than refuses),
+    it is abandoned: a projection commits its rows and its position in one transaction, so
+    the transaction the process's exit breaks off is rolled back and redone at the next start.
+    """
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            loop()
+        except BaseException as err:  # noqa: BLE001  # raised again in the main thread
+            failed.append(err)
+
+    thread = threading.Thread(target=run, name="projector", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive() and not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        stop.set()
+    thread.join(timeout=STOP_GRACE_SECONDS)
+    if thread.is_alive():
+        typer.echo("a step was still in flight: abandoned (its transaction rolls back)",
+                   err=True)
+    if failed:
+        raise failed[0]
 
 
 def register(app: typer.Typer) -> None:
@@ -59,9 +92,7 @@ def register(app: typer.Typer) -> None:
             threading.Thread(target=rebuild_each, args=(ledger, datastore, outdated, _echo),
                              name="rebuild-stale", daemon=True).start()
             try:
-                run_forever(runners, stop)
-            except KeyboardInterrupt:
-                stop.set()
+                _until_stopped(lambda: run_forever(runners, stop), stop)
             finally:
                 process.close()
 

@@ -102,9 +102,18 @@ def run_scheduler(settings: Settings, *, interval: float, once: bool) -> None:
                 log.info("scheduler tick: %s", dict(process.scheduler.tick(utcnow())))
             return
         scheduler, board = process.scheduler, process.board
-        scheduling.run(scheduler, process.lock, stop, interval=interval,
-                       on_tick=lambda done: board.record(at=utcnow(), done=done,
-                                                         failing=scheduler.last_errors))
+        delay = interval
+        while not stop.is_set():
+            try:
+                scheduling.run(scheduler, process.lock, stop, interval=interval,
+                               on_tick=lambda done: board.record(
+                                   at=utcnow(), done=done, failing=scheduler.last_errors))
+            except TRANSIENT as err:  # the lead is released; it is taken again when back
+                delay = min(max(delay, 0.5) * 2, 30.0)
+                log.warning("%s, retrying in %.0fs: %s", _what(err), delay, err)
+                stop.wait(delay)
+            else:
+                delay = interval
     except KeyboardInterrupt:
         stop.set()
     finally:

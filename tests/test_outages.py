@@ -8,6 +8,7 @@ directory): the machine's shared engines stay up.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -237,11 +238,12 @@ def test_a_silent_redis_is_a_503_and_the_recorded_start_stands(
     assert api.client.get("/health/ready").status_code == 200
 
 
-def _process(args: list[str], pg: Postgres, redis_url: str, schema: str
-             ) -> subprocess.Popen[str]:
+def _process(args: list[str], pg: Postgres, redis_url: str, schema: str,
+             **more: str) -> subprocess.Popen[str]:
     env = {**os.environ, "DATABASE_URL": pg.url, "REDIS_URL": redis_url,
            "MASS_PAYOUT_SCHEMA": schema, "PYTHONUNBUFFERED": "1"}
     env.pop("RPC_URL", None)
+    env.update(more)
     script = Path(sys.executable).parent / "mass-payout"
     return subprocess.Popen([str(script), *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -271,6 +273,125 @@ def test_the_projector_stops_within_seconds_of_sigterm_while_postgres_is_down(
         print(f"project stopped {seconds:.2f} s after SIGTERM, exit code {code}")
         assert seconds < ANSWER_WITHIN, seconds
         assert code == 0, proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        pg.start()
+
+
+class DevChainRpc:
+    """JSON-RPC over HTTP onto an in-process py-evm chain, for the methods a process calls
+    when it starts (the chain id). No test here sends a transaction: the processes only
+    need a chain to start, and the outage under test is PostgreSQL's."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from web3 import Web3
+
+        from devtools.devchain import pyevm_web3
+
+        w3 = pyevm_web3(accounts=1)
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                import json
+
+                call = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                answer = w3.provider.make_request(call["method"], call.get("params", []))
+                result = answer.get("result")
+                body = json.dumps({"jsonrpc": "2.0", "id": call["id"],
+                                   "result": hex(result) if isinstance(result, int) else
+                                   json.loads(Web3.to_json(result))}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture(scope="module")
+def rpc() -> Iterator[DevChainRpc]:
+    chain = DevChainRpc()
+    yield chain
+    chain.server.shutdown()
+
+
+def _started(pg: Postgres, application: str) -> bool:
+    """The process's ledger is open: it has connections, and none holds the setup lock
+    (`runtime.engines.open_ledger` holds it while it creates the tables)."""
+    from runtime.engines import SETUP_LOCK
+
+    with psycopg.connect(pg.url, connect_timeout=2) as conn:
+        row = conn.execute(
+            "SELECT count(*), count(l.pid) FROM pg_stat_activity a LEFT JOIN pg_locks l"
+            " ON l.pid = a.pid AND l.locktype = 'advisory' AND l.classid = %s AND l.objid = %s"
+            " WHERE a.application_name = %s",
+            (SETUP_LOCK >> 32, SETUP_LOCK & 0xFFFF_FFFF, application)).fetchone()
+    return row is not None and row[0] >= 2 and row[1] == 0
+
+
+@pytest.mark.parametrize("command", [["worker"], ["ingest"], ["supervise", "--interval", "1"],
+                                     ["scheduler"], ["serve", "--port", "0"]],
+                         ids=lambda command: command[0])
+def test_each_process_stops_within_seconds_of_sigterm_while_postgres_is_down(
+        command: list[str], pg: Postgres, redis_server: RedisServer, rpc: DevChainRpc) -> None:
+    import httpx
+    from redis import Redis
+    from rq import Worker
+
+    from devtools.devchain import free_port
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    application = f"outage-{command[0]}"
+    if command[0] == "serve":
+        command = ["serve", "--port", str(free_port())]
+    proc = _process(command, pg, redis_server.url, schema,
+                    RPC_URL=rpc.url, PGAPPNAME=application)
+    try:
+        # The process is running its loop: its ledger's pool is connected (the worker: it
+        # has registered with RQ; the API: it is ready).
+        deadline = time.monotonic() + 60
+        redis = Redis.from_url(redis_server.url)
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            if command[0] == "worker":
+                if Worker.all(connection=redis):
+                    break
+            elif command[0] == "serve":
+                with contextlib.suppress(httpx.TransportError):
+                    url = f"http://127.0.0.1:{command[2]}"
+                    if httpx.get(f"{url}/health/ready").status_code == 200:
+                        break
+            elif _started(pg, application):
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"{command[0]} did not start")
+        # PostgreSQL stops; the process keeps running into it for a while.
+        pg.stop()
+        time.sleep(2)
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        if command[0] == "serve":  # and answers 503 (with the keys unchecked: a 401 first)
+            assert httpx.get(f"{url}/health/ready", timeout=10).status_code == 503
+        # SIGTERM: it stops within 5 s.
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+        seconds = time.monotonic() - started
+        print(f"{command[0]} stopped {seconds:.2f} s after SIGTERM, exit code {code}")
+        assert seconds < ANSWER_WITHIN, seconds
+        # uvicorn shuts down, then re-raises the signal it caught: the parent sees SIGTERM.
+        clean = -signal.SIGTERM if command[0] == "serve" else 0
+        assert code == clean, proc.stdout.read() if proc.stdout else ""
     finally:
         if proc.poll() is None:
             proc.kill()
