@@ -213,6 +213,41 @@ def test_postgres_down_is_a_503_within_seconds_and_nothing_is_half_written(
     assert client.get("/health/ready").status_code == 200
 
 
+def test_a_save_that_fails_half_way_records_nothing(pg: Postgres) -> None:
+    from runtime.timeouts import DatabaseUnavailable
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    ledger = open_ledger(pg.url, schema)
+    try:
+        asset_id = story.import_asset(ledger)
+        did = ledger.create_distribution(asset_id=asset_id, idempotency_key="half",
+                                         terms=story.sample_terms(), actor="maker")
+        head = ledger.recorder.max_notification_id()
+        # The approval is decided (loaded, checked), and PostgreSQL stops before it is saved.
+        save = ledger.save
+
+        def stop_then_save(*aggregates: Any) -> Any:
+            pg.stop()
+            return save(*aggregates)
+
+        ledger.save = stop_then_save  # type: ignore[method-assign]
+        started = time.monotonic()
+        with pytest.raises(DatabaseUnavailable):
+            ledger.approve_distribution(did, "checker")
+        assert time.monotonic() - started < ANSWER_WITHIN
+        ledger.save = save  # type: ignore[method-assign]
+        # Back up: nothing of the approval was recorded, and it can be made again.
+        pg.start()
+        assert ledger.recorder.max_notification_id() == head
+        reopened = open_ledger(pg.url, schema)
+        assert reopened.get_distribution(did).status == "CREATED"
+        reopened.close()
+        ledger.approve_distribution(did, "checker")
+        assert ledger.get_distribution(did).status == "APPROVED"
+    finally:
+        ledger.close()
+
+
 def test_a_silent_redis_is_a_503_and_the_recorded_start_stands(
         api: Api, redis_server: RedisServer) -> None:
     # A committed distribution, ready to execute.
@@ -226,6 +261,7 @@ def test_a_silent_redis_is_a_503_and_the_recorded_start_stands(
         response, seconds = timed(api.client.post, f"/distributions/{did}/execute",
                                   headers={"X-API-Key": api.keys["operator"]})
         assert_unavailable(response, seconds, "execute")
+        print(f"execute answered 503 in {seconds:.2f} s with Redis silent")
         assert response.json()["type"] == "/problems/queue-unavailable"
         ready, ready_seconds = timed(api.client.get, "/health/ready")
         assert_unavailable(ready, ready_seconds, "ready")
