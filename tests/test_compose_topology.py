@@ -252,9 +252,10 @@ def test_the_readme_walkthrough_pays_every_holder_on_the_compose_topology(topolo
             return None
 
     top.until("GET /health", healthy)
-    # Keys: a maker and a distinct checker.
-    operator_key, approver_key = (top.cli("keys", "create", "--role", role_name)
-                                  .splitlines()[-1] for role_name in ("operator", "approver"))
+    # Keys: a maker and a distinct checker, two people.
+    operator_key, approver_key = (
+        top.cli("keys", "create", "--principal", person, "--role", role_name).splitlines()[-1]
+        for person, role_name in (("alice", "operator"), ("bob", "approver")))
     operator, approver = {"X-API-Key": operator_key}, {"X-API-Key": approver_key}
 
     # docker compose run --rm api vault deploy --treasury …: signed by the service's key.
