@@ -158,7 +158,9 @@ def run(scheduler: Scheduler, lock: LeaderLock, stop: threading.Event, *,
     leading = False
     try:
         while not stop.is_set():
-            if lock.hold():
+            # A stopping scheduler starts no tick: without the second check, a standby that
+            # takes the lock the leader just released on stop would tick once on its way out.
+            if lock.hold() and not stop.is_set():
                 if not leading:
                     log.warning("scheduler: leading")
                     leading = True
