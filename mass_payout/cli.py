@@ -95,22 +95,31 @@ def demo(holders: Annotated[int, typer.Option(help="token holders to pay")] = 2_
 
 
 @app.command()
-def bench(name: Annotated[str, typer.Argument(help="ledger | gas | e2e | api | scheduler")],
+def bench(name: Annotated[str, typer.Argument(
+              help="ledger | gas | e2e | api | scheduler | chaos")],
           holders: Annotated[int | None, typer.Option(help="holders, where it applies")] = None,
+          kills: Annotated[int | None, typer.Option(help="chaos: processes to kill -9")] = None,
+          seed: Annotated[int | None, typer.Option(help="chaos: the random seed")] = None,
           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Run a benchmark; with --json the last line is one JSON object."""
+    """Run a benchmark; with --json the last line is one JSON object. Exit code 1 when the
+    benchmark says it failed (`"ok": false`)."""
     from bench import load
 
     try:
         runner = load(name)
     except LookupError as err:
         raise typer.BadParameter(str(err)) from None
+    options = {k: v for k, v in (("kills", kills), ("seed", seed)) if v is not None}
+    if options and name != "chaos":
+        raise typer.BadParameter("--kills and --seed apply to chaos only")
     log = (lambda _msg: None) if as_json else console.print
-    result = runner(holders=holders, log=log)
+    result = runner(holders=holders, log=log, **options)
     if as_json:
         print(json.dumps(result))
     else:
         console.print_json(json.dumps(result))
+    if result.get("ok") is False:
+        raise typer.Exit(1)
 
 
 
