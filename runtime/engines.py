@@ -15,6 +15,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from app.audit_log import install_chain
 from app.ledger import PayoutLedger
 from runtime.embedded import embedded_postgres
 from runtime.settings import Settings
@@ -63,12 +64,19 @@ def open_ledger(database_url: str, schema: str) -> PayoutLedger:
     Every process runs the library's idempotent DDL at start, and PostgreSQL refuses two
     concurrent `CREATE OR REPLACE FUNCTION`s ("tuple concurrently updated"): workers, the
     ingestor and the supervisor start together, so setup takes a cluster-wide advisory lock.
+    The events' hash chain is installed (or, on an older store, backfilled) under it too.
     """
     with psycopg.connect(database_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (SETUP_LOCK,))
         try:
             create_schema(database_url, schema)
-            return PayoutLedger(env=ledger_env(database_url, schema))
+            ledger = PayoutLedger(env=ledger_env(database_url, schema))
+            try:
+                install_chain(ledger)  # tamper evidence (app.audit_log); a no-op once there
+            except BaseException:
+                ledger.close()
+                raise
+            return ledger
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK,))
 
