@@ -8,14 +8,17 @@ limits requests per API key, or per client address without one (`api.rate_limits
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from litestar import Litestar, get
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.template.config import TemplateConfig
+from litestar.types import ControllerRouterHandler
 from rq import Queue
 
 from api.auth import HEADER, guard
@@ -51,7 +54,10 @@ class Wiring:
 
 
 def create_app(wiring: Wiring, *, debug: bool = False, rate_limit_per_minute: int = 0,
-               ) -> Litestar:
+               panel: Sequence[ControllerRouterHandler] = (),
+               template_config: TemplateConfig[Any] | None = None) -> Litestar:
+    """`panel`: the admin panel's routes and `template_config` its templates (`web.app`,
+    composed by `runtime.bootstrap`): served by this app, on the same wiring."""
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await wiring.reads.open()
@@ -63,7 +69,8 @@ def create_app(wiring: Wiring, *, debug: bool = False, rate_limit_per_minute: in
 
     app = Litestar(
         route_handlers=[AssetController, DistributionController, ScheduleController,
-                        ReportController, OpsController],
+                        ReportController, OpsController, *panel],
+        template_config=template_config,
         guards=[guard],
         before_request=reject_unknown_query,
         exception_handlers=HANDLERS,

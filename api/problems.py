@@ -188,8 +188,8 @@ class ProblemDocs(ReceiveRoutePlugin):
             handler.opt["query"] = frozenset(
                 p.field_alias for p in kwargs_model.expected_query_params)
             body = handler.parsed_fn_signature.parameters.get("data")
-            if body is not None:
-                handler.opt["body"] = body.annotation
+            if body is not None and handler.resolve_include_in_schema():
+                handler.opt["body"] = body.annotation  # JSON bodies; the panel posts forms
             if not handler.resolve_include_in_schema():
                 continue
             documented = {status: ResponseSpec(ProblemDetails, description=WHY[status],

@@ -26,7 +26,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Iterator
 from typing import Any, TypeVar, cast
 
 import psycopg
@@ -72,6 +72,7 @@ class ReadModels:
         self._listening = False
         self._listener: asyncio.Task[None] | None = None
         self._queries: dict[tuple[str, str, str], str] = {}
+        self._subscribers: set[asyncio.Queue[str]] = set()
 
     async def open(self) -> None:
         await self.pool.open(wait=True, timeout=30)
@@ -195,6 +196,7 @@ class ReadModels:
                         view, _, position = note.payload.rpartition(":")
                         self._changed(view)
                         self._seen[view] = max(self._seen.get(view, 0), int(position))
+                        self._tell(view)
             except (psycopg.Error, OSError) as err:
                 log.warning("read-model cache off, reconnecting: %s", err)
             finally:
@@ -203,6 +205,24 @@ class ReadModels:
                     self._changed(view)
                 self._seen.clear()
             await asyncio.sleep(1)
+
+    @contextlib.contextmanager
+    def changes(self, backlog: int = 256) -> Iterator[asyncio.Queue[str]]:
+        """Hear which read models commit, while inside: the panel's live pages (server-sent
+        events) follow the same notifications as the cache, with no polling. A subscriber
+        that falls `backlog` behind misses changes, not the connection (a page refetches
+        its fragment on any change of its read model, so one notice stands for many)."""
+        queue: asyncio.Queue[str] = asyncio.Queue(backlog)
+        self._subscribers.add(queue)
+        try:
+            yield queue
+        finally:
+            self._subscribers.discard(queue)
+
+    def _tell(self, view: str) -> None:
+        for queue in self._subscribers:
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(view)
 
     def _changed(self, view: str) -> None:
         self._generation[view] += 1

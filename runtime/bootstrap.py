@@ -43,6 +43,7 @@ from projections.store import views_datastore
 from runtime.engines import open_ledger
 from runtime.settings import ConfigurationError, Settings
 from runtime.timeouts import bound, redis_client
+from web.app import panel, template_config
 
 log = logging.getLogger("mass_payout")
 
@@ -246,4 +247,5 @@ def build_api(settings: Settings) -> Litestar:
         redis = redis_client(settings.redis_url)
         wiring.queue = Queue(jobs.QUEUE_NAME, connection=redis)
         wiring.probes["redis"] = _probe(redis.ping)
-    return create_app(wiring, rate_limit_per_minute=settings.rate_limit_per_minute)
+    return create_app(wiring, rate_limit_per_minute=settings.rate_limit_per_minute,
+                      panel=panel(), template_config=template_config())
