@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mass_payout.audit_cli import app as audit_app
 from mass_payout.vault_cli import app as vault_app
 from runtime.settings import Settings
 
@@ -24,6 +25,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Mass Payout: event-sourced payouts to token holders.")
 console = Console()
 app.add_typer(vault_app, name="vault")
+app.add_typer(audit_app, name="audit")
 
 
 @app.command()
