@@ -326,3 +326,37 @@ class RetryStarted(msgspec.Struct):
     batches_unblocked: int
     batches_queued: int
     queued_by: Literal["api", "supervisor"]  # supervisor: this process has no job queue
+
+
+# --- holder statements ---
+
+
+class StatementEntry(msgspec.Struct):
+    """One distribution's entitlement of the account, with what became of it."""
+
+    distribution_id: UUID
+    asset_id: UUID
+    asset_symbol: str | None
+    payment_token: Annotated[str | None, msgspec.Meta(
+        description="the token the amounts are paid in (null: the asset's read model lags)")]
+    payment_decimals: int | None
+    kind: DistributionKind
+    concept: str
+    record_date: datetime
+    distribution_status: Status
+    balance: str
+    gross: str
+    withheld: str
+    net: str
+    status: str
+    skip_reason: str | None
+    tx_hash: str | None
+    failure_reason: str | None
+    attempts: int
+    created_at: datetime
+
+
+class StatementPage(msgspec.Struct):
+    account: Annotated[str, msgspec.Meta(description="the account, checksummed")]
+    items: list[StatementEntry]
+    next_cursor: str | None
