@@ -32,6 +32,7 @@ from domain.accounts import ACCOUNT_PATTERN as ACCOUNT_PATTERN  # the domain's g
 from domain.asset import AssetKind
 from domain.batch import BatchStatus
 from domain.distribution import Status
+from domain.entitlements import SkipReason
 from domain.terms import DistributionKind, ExecutionKind, RuleKind
 
 
@@ -328,7 +329,51 @@ class RetryStarted(msgspec.Struct):
     queued_by: Literal["api", "supervisor"]  # supervisor: this process has no job queue
 
 
-# --- holder statements ---
+# --- previews and holder statements ---
+
+
+class PreviewSkippedHolder(msgspec.Struct):
+    position: int
+    account: str
+    balance: str
+    gross: Annotated[str, msgspec.Meta(
+        description="what the rule allotted before the holder was skipped (0 if never)")]
+    reason: SkipReason
+
+
+class SkippedCounts(msgspec.Struct):
+    """Skipped holders per reason (domain.entitlements.SkipReason)."""
+
+    EXCLUDED: int
+    ZERO_BALANCE: int
+    BELOW_MINIMUM: int
+    ZERO_AMOUNT: int
+
+
+class DistributionPreview(msgspec.Struct):
+    """What POST /distributions would create, frozen from the asset's holders known now
+    (its latest snapshot): the totals, root and batches the snapshot would record. Nothing
+    was recorded."""
+
+    preview: Annotated[Literal[True], msgspec.Meta(
+        description="always true: a preview, nothing was recorded")]
+    asset_id: UUID
+    holders: int
+    eligible: int
+    skipped: int
+    gross: str
+    net: str
+    withheld: str
+    dust: str
+    skipped_amount: str
+    merkle_root: Annotated[str, msgspec.Meta(description="the root the snapshot would commit")]
+    batch_count: int
+    estimated_gas: Annotated[int, msgspec.Meta(
+        description="sum of the gas limits of the batches that would send a transaction (the"
+                    " planner's gas model: an upper bound)")]
+    skipped_by_reason: SkippedCounts
+    skipped_holders: Annotated[list[PreviewSkippedHolder], msgspec.Meta(
+        description="the first skipped holders in ledger order, at most skipped_limit")]
 
 
 class StatementEntry(msgspec.Struct):

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from psycopg import sql
 
 from api import rows, schemas, writes
 from api.auth import principal_of
+from api.controllers.holders import live_holders
 from api.keys import APPROVE, OPERATE, READ
 from api.params import Cursor, DateTimeQuery, IdempotencyKey, Limit, Wait, moment
 from api.problems import Problem
 from api.reads import ReadModels
+from app.preview import Preview, preview_distribution
 from domain.distribution import Status
 from domain.terms import DistributionKind
 from projections.holders import HolderStatus
@@ -91,6 +93,31 @@ class DistributionController(Controller):
             principal_of(request).actor)
         return Response(schemas.DistributionWritten(did, position),
                         status_code=201 if created else 200)
+
+    @post("/preview", opt={"roles": OPERATE}, operation_id="previewDistribution",
+          status_code=200)
+    async def preview(self, request: Request[Any, Any, Any],
+                      data: JSONBody[schemas.DistributionCreate],
+                      skipped_limit: Annotated[int, QueryParameter(
+                          ge=0, le=500, description="how many skipped holders to list")] = 20,
+                      ) -> schemas.DistributionPreview:
+        """What createDistribution would create with this body, frozen now from the asset's
+        holders as listAssetHolders shows them (its latest snapshot): totals, skipped holders
+        by reason, batches, estimated gas and the Merkle root, computed by the ledger's own
+        entitlement and planning code. Records nothing (no Idempotency-Key). The same
+        refusals as createDistribution; 422 when no holder of the asset is known yet, and
+        for a PERCENTAGE rule (the vault's balance is read at the snapshot)."""
+        state = request.app.state
+        found: Preview = await writes.call(
+            preview_distribution, state.ledger, live_holders(state.reads), data,
+            skipped_sample=skipped_limit)
+        return schemas.DistributionPreview(
+            True, found.asset_id, found.holders, found.eligible, found.skipped,
+            str(found.gross), str(found.net), str(found.withheld), str(found.dust),
+            str(found.skipped_amount), found.merkle_root, found.batches, found.estimated_gas,
+            schemas.SkippedCounts(**found.skipped_by_reason), [schemas.PreviewSkippedHolder(
+                h.position, h.account, str(h.balance), str(h.gross), h.reason)
+                for h in found.skipped_holders])
 
     @get("/", opt={"roles": READ}, operation_id="listDistributions")
     async def list_(self, request: Request[Any, Any, Any], asset_id: FromQuery[UUID | None] = None,
