@@ -39,6 +39,7 @@ class Role(StrEnum):
     OPERATOR = "operator"
     APPROVER = "approver"
     ADMIN = "admin"
+    AUDITOR = "auditor"  # reads everything and runs audits; changes nothing
 
 
 READ = frozenset(Role)

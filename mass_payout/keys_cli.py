@@ -44,7 +44,8 @@ def register(app: typer.Typer) -> None:
     @keys.command("create")
     def create(principal: Annotated[str, typer.Option(
                    help="the person or service the key belongs to (four eyes compare these)")],
-               role: Annotated[Role, typer.Option(help="viewer | operator | approver | admin")],
+               role: Annotated[Role, typer.Option(
+                   help="viewer | operator | approver | admin | auditor")],
                expires_in: Annotated[int | None, typer.Option(
                    help="days until the API refuses the key", min=1)] = None) -> None:
         """Create a key and print it once (only its salted digest is stored)."""

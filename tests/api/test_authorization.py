@@ -8,7 +8,7 @@ import pytest
 from tests.api.conftest import auth
 
 ID = "00000000-0000-0000-0000-000000000001"
-ROLES = ("viewer", "operator", "approver", "admin")
+ROLES = ("viewer", "operator", "approver", "admin", "auditor")
 ALL, OPERATE, APPROVE = set(ROLES), {"operator", "admin"}, {"approver", "admin"}
 
 ENDPOINTS = [
@@ -32,6 +32,7 @@ ENDPOINTS = [
     ("POST", f"/distributions/{ID}/cancel", {"reason": "x"}, APPROVE),
     ("GET", f"/accounts/{'0x' + 'ab' * 20}/payments", None, ALL),
     ("GET", f"/distributions/{ID}/report.csv", None, ALL),
+    ("GET", f"/distributions/{ID}/events", None, ALL),
     ("GET", "/metrics", None, ALL),
     ("GET", "/scheduler", None, ALL),
     ("POST", f"/distributions/{ID}/retry", {"reason": "x"}, APPROVE),
