@@ -9,10 +9,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
+from api.keys import Role, create_key
 from devtools import pipeline
 from devtools.pipeline import PipelineRun
 from domain.planning import GasModel
@@ -48,22 +50,71 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def run(*, holders: int, blocked: int, workers: int, var_dir: Path, console: Console,
-        quiet: bool) -> dict[str, Any]:
+        quiet: bool, serve_port: int | None = None) -> dict[str, Any]:
+    """The payout; with `serve_port`, then the panel on the demo's data until Ctrl-C."""
     signal.signal(signal.SIGTERM, _interrupt)
     started = time.perf_counter()
     display = Display(console, quiet=quiet)
-    with pipeline.engines(var_dir) as env, display.bar:
-        run_ = pipeline.prepare(env, holders=holders, blocked=blocked, gas_model=GasModel(),
-                                observe=display)
+    with pipeline.engines(var_dir) as env:
+        with display.bar:
+            run_ = pipeline.prepare(env, holders=holders, blocked=blocked,
+                                    gas_model=GasModel(), observe=display)
+            try:
+                pipeline.execute(run_, workers=workers, observe=display,
+                                 log_dir=var_dir / "logs")
+            except BaseException:
+                run_.children.stop_all()
+                run_.services.close()
+                raise
         try:
-            pipeline.execute(run_, workers=workers, observe=display, log_dir=var_dir / "logs")
+            summary = summarize(run_, time.perf_counter() - started)
+            if not quiet:
+                show(console, summary, run_)
+            if serve_port is not None:
+                serve(run_, port=serve_port, console=console, log_dir=var_dir / "logs")
         finally:
             run_.children.stop_all()
-            summary = summarize(run_, time.perf_counter() - started)
             run_.services.close()
-    if not quiet:
-        show(console, summary, run_)
     return summary
+
+
+def serve(run: PipelineRun, *, port: int, console: Console, log_dir: Path) -> None:
+    """The panel (a `mass-payout serve` child on the demo's engines, beside the demo's
+    projections, workers, ingestor and supervisor, still running) until Ctrl-C or SIGTERM,
+    with fresh keys to sign in: a viewer's, and an operator's to act."""
+    env = run.children.env
+    url = f"http://127.0.0.1:{port}"
+    made = {role: create_key(env["DATABASE_URL"], pipeline.SCHEMA, role,
+                             principal=f"demo-{role.value}")[1]
+            for role in (Role.VIEWER, Role.OPERATOR)}
+    log_dir.mkdir(parents=True, exist_ok=True)
+    panel = run.children.spawn("panel", "serve", "--host", "127.0.0.1", "--port", str(port),
+                               log=log_dir / "panel.log")
+    deadline = time.monotonic() + 60
+    while not _answers(f"{url}/health/live"):
+        if panel.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the panel did not start on {url}; see {log_dir / 'panel.log'}")
+        time.sleep(0.2)
+    console.print(f"[bold]panel[/]: {url}/panel/ (the distribution: "
+                  f"{url}/panel/distributions/{run.distribution_id})")
+    console.print(f"  viewer key:   {made[Role.VIEWER]}")
+    console.print(f"  operator key: {made[Role.OPERATOR]}")
+    console.print("serving the panel until Ctrl-C")
+    try:
+        while panel.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:  # the way a newcomer ends it: not an error
+        console.print("stopping the panel and every process the demo started")
+        return
+    raise RuntimeError(f"the panel stopped (exit code {panel.returncode}); see "
+                       f"{log_dir / 'panel.log'}")
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def summarize(run: PipelineRun, seconds: float) -> dict[str, Any]:

@@ -77,6 +77,10 @@ def smoke(holders: Annotated[int, typer.Option(help="holders in the sample snaps
 def demo(holders: Annotated[int, typer.Option(help="token holders to pay")] = 2_000,
          blocked: Annotated[int, typer.Option(help="holders the stablecoin blocklists")] = 3,
          workers: Annotated[int, typer.Option(help="RQ worker processes")] = 2,
+         serve: Annotated[bool, typer.Option(
+             "--serve", help="then serve the admin panel on the demo's data until Ctrl-C "
+                             "(prints its URL, a viewer key and an operator key)")] = False,
+         port: Annotated[int, typer.Option(help="the panel's port (with --serve)")] = 8000,
          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Pay a dividend to N holders end to end on embedded engines and a dev chain."""
     from devtools import demo as run
@@ -84,7 +88,8 @@ def demo(holders: Annotated[int, typer.Option(help="token holders to pay")] = 2_
     settings = Settings.from_env()
     try:
         summary = run.run(holders=holders, blocked=blocked, workers=workers,
-                          var_dir=settings.var_dir, console=console, quiet=as_json)
+                          var_dir=settings.var_dir, console=console, quiet=as_json,
+                          serve_port=port if serve else None)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: every process it started has been stopped[/]")
         raise typer.Exit(130) from None
