@@ -174,3 +174,40 @@ def replay(as_json: JsonFlag = False,
                    f" {report.seconds:.2f}s: {'IDENTICAL' if report.ok else 'DIFFERENT'}")
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command("as-of")
+def as_of(distribution_id: Annotated[UUID, typer.Argument(help="the distribution")],
+          position: Annotated[int | None, typer.Option(help="a ledger position", min=0)] = None,
+          at: Annotated[str | None, typer.Option(
+              help="a time with its offset, e.g. 2026-07-01T12:00:00Z")] = None,
+          as_json: JsonFlag = False) -> None:
+    """The distribution and its holders as they stood at a ledger position or a time,
+    replayed from the events (not from a read model)."""
+    from datetime import datetime
+
+    from app.audit_asof import distribution_as_of
+    from domain.errors import InvalidInput, NotFound
+
+    try:
+        moment = None if at is None else datetime.fromisoformat(at.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"not a time: {at!r}") from None
+    with _ledger() as (ledger, _url, _schema):
+        try:
+            state = distribution_as_of(ledger, distribution_id, position=position, at=moment)
+        except (InvalidInput, NotFound) as err:
+            typer.echo(f"refused: {err}", err=True)
+            raise typer.Exit(2 if isinstance(err, InvalidInput) else 1) from None
+    d, totals = state.distribution, state.distribution.totals
+    figures = {"distribution_id": str(distribution_id), "position": state.position,
+               "version": d.version, "status": d.status.value,
+               "gross": totals.gross if totals else None,
+               "net": totals.net if totals else None,
+               "batches": len(state.batches), "holders": dict(state.holders),
+               "paid_amount": state.paid_amount}
+    if as_json:
+        print(_dump(figures))
+        return
+    for name, value in figures.items():
+        typer.echo(f"{name}\t{value}")
