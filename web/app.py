@@ -16,6 +16,8 @@ from litestar.types import ControllerRouterHandler
 from api.problems import HANDLERS
 from web.auth import panel_guard
 from web.controllers.dashboard import DashboardController
+from web.controllers.distribution_actions import DistributionActions
+from web.controllers.distributions import DistributionPages
 from web.controllers.session import SessionController
 from web.errors import handle
 from web.live import events
@@ -27,7 +29,8 @@ VENDOR = HERE / "assets" / "node_modules"
 VENDORED = ("htmx.org/dist/htmx.min.js", "htmx-ext-sse/dist/sse.min.js",
             "@picocss/pico/css/pico.min.css")
 
-CONTROLLERS: list[ControllerRouterHandler] = [SessionController, DashboardController, events]
+CONTROLLERS: list[ControllerRouterHandler] = [SessionController, DashboardController, events,
+                                              DistributionPages, DistributionActions]
 
 
 def missing_assets() -> list[str]:

@@ -17,6 +17,7 @@ from api import rows, schemas
 from api.keys import READ
 from api.params import AccountPath, Cursor, Limit, Wait
 from api.problems import Problem
+from api.reads import ReadModels
 from domain import accounts
 
 CSV_COLUMNS = ("position", "account", "balance", "gross", "withheld", "net", "leaf_index",
@@ -61,27 +62,31 @@ class ReportController(Controller):
     async def report(self, request: Request[Any, Any, Any],
                      distribution_id: FromPath[UUID]) -> Stream:
         """Every holder of the distribution, amounts in smallest units."""
-        reads = request.app.state.reads
-        if await reads.one(sql.SQL("SELECT 1 FROM {} WHERE distribution_id = %s").format(
-                reads.table("distributions")), (distribution_id,)) is None:
-            raise Problem(404, "not-found", f"no distribution {distribution_id}")
-        query = sql.SQL("SELECT {} FROM {} WHERE distribution_id = %s ORDER BY position").format(
-            sql.SQL(", ").join(map(sql.Identifier, CSV_COLUMNS)),
-            reads.table("distribution_holders"))
+        return await report_stream(request.app.state.reads, distribution_id)
 
-        async def lines() -> AsyncIterator[str]:
-            out = io.StringIO()
-            writer = csv.writer(out)
-            writer.writerow(CSV_COLUMNS)
-            async with reads.pool.connection() as conn, conn.transaction(), \
-                    conn.cursor(name="report") as cur:
-                await cur.execute(query, (distribution_id,))
-                while chunk := await cur.fetchmany(5_000):
-                    writer.writerows(tuple(r.values()) for r in chunk)
-                    yield out.getvalue()
-                    out.seek(0)
-                    out.truncate()
-            yield out.getvalue()
 
-        return Stream(lines(), media_type="text/csv", headers={
-            "Content-Disposition": f'attachment; filename="distribution-{distribution_id}.csv"'})
+async def report_stream(reads: ReadModels, distribution_id: UUID) -> Stream:
+    """A distribution's CSV report, streamed (the API's and the panel's download)."""
+    if await reads.one(sql.SQL("SELECT 1 FROM {} WHERE distribution_id = %s").format(
+            reads.table("distributions")), (distribution_id,)) is None:
+        raise Problem(404, "not-found", f"no distribution {distribution_id}")
+    query = sql.SQL("SELECT {} FROM {} WHERE distribution_id = %s ORDER BY position").format(
+        sql.SQL(", ").join(map(sql.Identifier, CSV_COLUMNS)),
+        reads.table("distribution_holders"))
+
+    async def lines() -> AsyncIterator[str]:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(CSV_COLUMNS)
+        async with reads.pool.connection() as conn, conn.transaction(), \
+                conn.cursor(name="report") as cur:
+            await cur.execute(query, (distribution_id,))
+            while chunk := await cur.fetchmany(5_000):
+                writer.writerows(tuple(r.values()) for r in chunk)
+                yield out.getvalue()
+                out.seek(0)
+                out.truncate()
+        yield out.getvalue()
+
+    return Stream(lines(), media_type="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="distribution-{distribution_id}.csv"'})

@@ -1,0 +1,184 @@
+"""The distributions screens: the list, one distribution's page, and its actions by role."""
+
+from __future__ import annotations
+
+import re
+from uuid import UUID
+
+from app.commands import head
+from devtools import payout_story as story
+from domain.distribution import Status
+from domain.planning import GasModel
+from tests.api.conftest import auth
+from tests.api.test_api import BODY, imported
+from tests.web.conftest import hx, sign_in
+
+
+def created(web, keys, chain, maker="operator", key="q2"):
+    """A distribution created through the API by `maker`, visible in the read models."""
+    asset = imported(web, keys, chain)
+    made = web.post("/distributions", json={**BODY, "asset_id": asset["asset_id"]},
+                    headers=auth(keys[maker], **{"Idempotency-Key": key}))
+    assert made.status_code == 201, made.text
+    did = made.json()["distribution_id"]
+    seen = web.get(f"/distributions/{did}?wait_for_position={made.json()['position']}",
+                   headers=auth(keys["viewer"]))
+    assert seen.status_code == 200
+    return did
+
+
+def executed(web, keys, chain, ledger):
+    """40 holders in 4 batches, 4 of them failed (every 9th leaf), no retry yet."""
+    asset = imported(web, keys, chain)
+    did = story.snapshotted(ledger, UUID(asset["asset_id"]), 40, gas_model=GasModel(
+        per_leaf=1_000_000, budget=12_000_000))
+    story.execute(ledger, did, fail_every=9, retry=False)
+    position = head(ledger)
+    for path in ("", "/holders", "/batches"):
+        assert web.get(f"/distributions/{did}{path}?wait_for_position={position}",
+                       headers=auth(keys["viewer"])).status_code == 200
+    return did
+
+
+def actions(html):
+    return set(re.findall(r'data-action="([a-z-]+)"', html))
+
+
+def test_the_list_shows_an_empty_state_then_the_distributions_with_units(web, keys, chain):
+    sign_in(web, keys["viewer"])
+    empty = web.get("/panel/distributions")
+    assert empty.status_code == 200 and 'data-empty="distributions"' in empty.text
+    did = created(web, keys, chain)
+    listed = web.get("/panel/distributions")
+    row = re.search(rf'<tr data-distribution="{did}"[^>]*>', listed.text)
+    assert row and 'data-status="CREATED"' in row.group(0)
+    assert 'data-kind="DIVIDEND"' in row.group(0)
+    assert "ACME" in listed.text and f'href="/panel/distributions/{did}"' in listed.text
+    # the dashboard's cards link here with ?status=X; kind and asset filter too
+    assert did in web.get("/panel/distributions?status=CREATED&kind=DIVIDEND").text
+    other = web.get("/panel/distributions?status=COMPLETED")
+    assert did not in other.text and "No distribution matches" in other.text
+    fragment = web.get("/panel/distributions/fragments/list?status=CREATED",
+                       headers={"HX-Request": "true"})
+    assert did in fragment.text and "<html" not in fragment.text
+    assert web.get("/panel/distributions?status=NOPE").status_code == 400
+
+
+def test_a_page_shows_terms_timeline_progress_batches_and_holders(web, keys, chain, ledger):
+    did = executed(web, keys, chain, ledger)
+    sign_in(web, keys["viewer"])
+    page = web.get(f"/panel/distributions/{did}")
+    assert page.status_code == 200, page.text
+    text = page.text
+    assert re.search(r'id="status" class="status" data-status="COMPLETED_WITH_FAILURES"', text)
+    progress = re.search(r'<progress id="progress"[^>]*>', text).group(0)
+    assert 'data-paid="35"' in progress and 'data-failed="4"' in progress
+    assert 'data-pending="0"' in progress
+    assert 'data-kind="DIVIDEND"' in text and 'data-rule="PRO_RATA"' in text
+    assert 'data-excluded="0"' in text and "Merkle root" in text
+    timeline = re.search(r'<ol id="timeline".*?</ol>', text, re.S).group(0)
+    assert 'data-kind="Created"' in timeline and 'data-actor="maker"' in timeline
+    assert 'data-kind="Approved"' in timeline and 'data-actor="checker"' in timeline
+    assert len(re.findall(r"<tr data-batch=", text)) == 4
+    assert len(re.findall(r"<tr data-position=", text)) == 40
+    assert 'data-status="FAILED"' in text and "RECIPIENT_BLOCKED" in text
+    assert 'id="csv"' in text
+    # a viewer sees no action at all, and no checkbox to pick holders for a retry
+    assert actions(text) == set() and 'name="leaf"' not in text
+    # the live fragments, as htmx refetches them
+    state = web.get(f"/panel/distributions/{did}/fragments/state", headers={"HX-Request": "true"})
+    assert 'id="progress"' in state.text and 'id="status"' in state.text
+    failed = web.get(f"/panel/distributions/{did}/fragments/holders?hstatus=FAILED")
+    assert len(re.findall(r'<tr data-position=', failed.text)) == 4
+    account = re.search(r'<code title="(0x[0-9a-fA-F]{40})">', failed.text).group(1)
+    one = web.get(f"/panel/distributions/{did}/fragments/holders?account={account.lower()}")
+    assert len(re.findall(r'<tr data-position=', one.text)) == 1
+    bad = web.get(f"/panel/distributions/{did}/fragments/holders?account=nope",
+                  headers={"HX-Request": "true", "HX-Trigger": "holders-filter"})
+    assert bad.status_code == 422 and 'aria-invalid="true"' in bad.text
+    paged = web.get(f"/panel/distributions/{did}/fragments/holders")
+    assert "holders-next" not in paged.text  # 40 holders: one page of 100
+
+
+def test_the_csv_download_is_the_api_report_byte_for_byte(web, keys, chain, ledger):
+    did = executed(web, keys, chain, ledger)
+    api = web.get(f"/distributions/{did}/report.csv", headers=auth(keys["viewer"]))
+    sign_in(web, keys["viewer"])
+    panel = web.get(f"/panel/distributions/{did}/report.csv")
+    assert panel.status_code == 200 and panel.content == api.content
+    assert panel.headers["content-disposition"] == api.headers["content-disposition"]
+
+
+def test_the_maker_waits_for_another_approver_who_approves_at_the_panel(web, keys, chain,
+                                                                          ledger):
+    did = created(web, keys, chain, maker="admin")
+    csrf = sign_in(web, keys["admin"])
+    page = web.get(f"/panel/distributions/{did}").text
+    assert "approve" not in actions(page) and "waiting for another approver" in page.lower()
+    # forced, the ledger refuses the maker (four eyes), and says so where the operator looks
+    before = head(ledger)
+    forced = web.post(f"/panel/distributions/{did}/approve", headers=hx(csrf))
+    assert forced.status_code == 403 and forced.headers["HX-Retarget"] == "#flash"
+    assert head(ledger) == before
+    csrf = sign_in(web, keys["approver"])
+    assert "approve" in actions(web.get(f"/panel/distributions/{did}").text)
+    approved = web.post(f"/panel/distributions/{did}/approve", headers=hx(csrf))
+    assert approved.status_code == 200, approved.text
+    assert ledger.get_distribution(UUID(did)).status is Status.APPROVED
+    assert 'id="actions"' in approved.text and 'data-seen="APPROVED"' in approved.text
+    assert "approve" not in actions(approved.text) and 'hx-swap-oob' in approved.text
+    # the live actions fragment answers 204 (no swap) while the status is what the page shows
+    live = web.get(f"/panel/distributions/{did}/fragments/actions?seen=APPROVED")
+    assert live.status_code == 204
+
+
+def test_a_viewer_sees_no_action_and_a_forced_post_is_refused(web, keys, chain, ledger):
+    did = created(web, keys, chain)
+    csrf = sign_in(web, keys["viewer"])
+    assert actions(web.get(f"/panel/distributions/{did}").text) == set()
+    before = head(ledger)
+    for action in ("approve", "execute", "cancel", "retry", "retry-selected"):
+        refused = web.post(f"/panel/distributions/{did}/{action}", data={"reason": "x"},
+                           headers=hx(csrf))
+        assert refused.status_code == 403, action
+    assert head(ledger) == before
+
+
+def test_cancel_needs_a_reason(web, keys, chain, ledger):
+    did = created(web, keys, chain)
+    csrf = sign_in(web, keys["approver"])
+    assert {"approve", "cancel"} <= actions(web.get(f"/panel/distributions/{did}").text)
+    before = head(ledger)
+    refused = web.post(f"/panel/distributions/{did}/cancel", data={"reason": "  "},
+                       headers=hx(csrf))
+    assert refused.status_code == 422
+    assert re.search(r'id="cancel-reason"[^>]*aria-invalid="true"', refused.text)
+    assert 'class="field-error"' in refused.text and head(ledger) == before
+    done = web.post(f"/panel/distributions/{did}/cancel", data={"reason": "wrong record date"},
+                    headers=hx(csrf))
+    assert done.status_code == 200, done.text
+    assert ledger.get_distribution(UUID(did)).status is Status.CANCELLED
+
+
+def test_retrying_a_leaf_that_has_not_failed_is_a_clear_409(web, keys, chain, ledger):
+    did = executed(web, keys, chain, ledger)
+    csrf = sign_in(web, keys["approver"])
+    page = web.get(f"/panel/distributions/{did}").text
+    assert {"retry-all", "retry-selected"} <= actions(page)
+    failed = sorted(int(v) for v in re.findall(r'name="leaf" value="(\d+)"', page))
+    assert len(failed) == 4
+    before = head(ledger)
+    refused = web.post(f"/panel/distributions/{did}/retry-selected",
+                       data={"reason": "recipient unblocked", "leaf": ["0"]}, headers=hx(csrf))
+    assert refused.status_code == 409
+    assert refused.headers["HX-Retarget"] == "#flash" and "have not failed" in refused.text
+    no_reason = web.post(f"/panel/distributions/{did}/retry", data={"reason": ""},
+                         headers=hx(csrf))
+    assert no_reason.status_code == 422 and 'aria-invalid="true"' in no_reason.text
+    assert head(ledger) == before
+    retried = web.post(f"/panel/distributions/{did}/retry-selected",
+                       data={"reason": "recipient unblocked", "leaf": [str(failed[0])]},
+                       headers=hx(csrf))
+    assert retried.status_code == 200, retried.text
+    assert "Retrying 1 holders" in retried.text
+    assert ledger.get_distribution(did).status is Status.EXECUTING
