@@ -15,10 +15,13 @@ from litestar.types import ControllerRouterHandler
 
 from api.problems import HANDLERS
 from web.auth import panel_guard
+from web.controllers.assets import AssetPanel
 from web.controllers.dashboard import DashboardController
 from web.controllers.distribution_actions import DistributionActions
 from web.controllers.distributions import DistributionPages
+from web.controllers.schedules import SchedulePanel
 from web.controllers.session import SessionController
+from web.controllers.statements import StatementPanel
 from web.errors import handle
 from web.live import events
 from web.render import template_config
@@ -30,7 +33,8 @@ VENDORED = ("htmx.org/dist/htmx.min.js", "htmx-ext-sse/dist/sse.min.js",
             "@picocss/pico/css/pico.min.css")
 
 CONTROLLERS: list[ControllerRouterHandler] = [SessionController, DashboardController, events,
-                                              DistributionPages, DistributionActions]
+                                              DistributionPages, DistributionActions,
+                                              AssetPanel, SchedulePanel, StatementPanel]
 
 
 def missing_assets() -> list[str]:
