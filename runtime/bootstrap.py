@@ -16,10 +16,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
+import psycopg
 from anyio import to_thread
+from eventsourcing.persistence import PersistenceError
 from eventsourcing.postgres import PostgresDatastore
 from litestar import Litestar
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue
 from rq.worker import SimpleWorker
 from web3 import HTTPProvider, Web3
@@ -127,14 +130,18 @@ def protect_secrets(settings: Settings) -> None:
 
 
 def when_reachable(build: Callable[[], T], max_delay: float = 30.0) -> T:
-    """A process started while the node is down waits for it (with backoff) instead of
-    exiting: starting order between the node and our processes must not matter."""
+    """A process started while the node, PostgreSQL or Redis is down waits for it (with
+    backoff) instead of exiting: starting order between the engines and our processes must
+    not matter, and a process restarted during an engine's restart (`bench chaos`) must not
+    die of it."""
     delay = 1.0
     while True:
         try:
             return build()
-        except TransientChainError as err:
-            log.warning("chain unreachable at start, retrying in %.0fs: %s", delay, err)
+        except (TransientChainError, PersistenceError, psycopg.OperationalError,
+                RedisError) as err:
+            what = "chain" if isinstance(err, TransientChainError) else "engine"
+            log.warning("%s unreachable at start, retrying in %.0fs: %s", what, delay, err)
             time.sleep(delay)
             delay = min(delay * 2, max_delay)
 
