@@ -41,6 +41,7 @@ RETRY = Retry(max=5, interval=[2, 5, 15, 30, 60])  # transient RPC/nonce/fee tro
 HEARTBEAT_SECONDS = 3  # a busy worker proves it is alive this often
 MISSED_HEARTBEATS = 4  # ... and is judged dead after this many heartbeats failed to arrive
 RECLAIM_LOCK_SECONDS = 30  # a supervisor killed mid-reclaim holds RQ's cleaning lock no longer
+OVERDUE_SECONDS = 5  # a scheduled job this late has no RQ scheduler to queue it
 
 log = logging.getLogger(__name__)
 
@@ -173,3 +174,23 @@ def reclaim_abandoned(queue: Queue) -> list[str]:
     jobs = Job.fetch_many(expired, connection=queue.connection, serializer=queue.serializer)
     return [job.id for job in jobs
             if job is not None and job.get_status(refresh=False) == JobStatus.QUEUED]
+
+
+def queue_overdue(queue: Queue, late: float = OVERDUE_SECONDS) -> list[str]:
+    """Queue now the scheduled jobs (backoffs, RQ's retries) due more than `late` seconds ago.
+
+    RQ's scheduler runs inside one worker (`with_scheduler`) under a lock that lives 61 s. A
+    worker killed -9 keeps that lock until it expires, and the workers started meanwhile try
+    to take it again only at their maintenance, every 10 minutes: until then nothing queues
+    the scheduled jobs, and the supervisor's re-queue of their batches is a no-op (the job's
+    deterministic id exists); found while building `bench chaos`. A live scheduler queues a
+    due job within a second, long before it is `late`; should both queue it at once, the job
+    runs twice, which is harmless (see above).
+    """
+    scheduled: ScheduledJobRegistry = queue.scheduled_job_registry
+    moved = []
+    for overdue in scheduled.get_jobs_to_schedule(timestamp=int(time.time() - late)):
+        with contextlib.suppress(InvalidJobOperation, NoSuchJobError):
+            scheduled.requeue(overdue)
+            moved.append(overdue)
+    return moved

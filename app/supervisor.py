@@ -15,6 +15,8 @@ Distributions are watched from when they start executing, resume after funds, or
 Before those checks, every pass takes back the jobs of workers that died mid-job (their
 heartbeat lapsed, app.jobs.reclaim_abandoned): the dead worker's job held the batch's
 deterministic id, so without this the re-queue above would be a no-op for RQ's ~10 minutes.
+Likewise it queues scheduled jobs (backoffs, RQ's retries) that no RQ scheduler queued in time
+(app.jobs.queue_overdue): a killed worker's scheduler lock leaves them waiting for minutes.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from uuid import UUID
 from rq import Queue
 
 from app.follow import Follower
-from app.jobs import enqueue_batch, reclaim_abandoned, schedule_retry
+from app.jobs import enqueue_batch, queue_overdue, reclaim_abandoned, schedule_retry
 from app.ledger import PayoutLedger
 from app.submissions import Submission, last_submission
 from chain.errors import translate
@@ -57,7 +59,8 @@ class Supervisor:
 
     def run_once(self, now: datetime | None = None) -> dict[str, int]:
         counts = {"queued": 0, "resubmitted": 0, "rejected": 0,
-                  "reclaimed": len(reclaim_abandoned(self.queue))}
+                  "reclaimed": len(reclaim_abandoned(self.queue)),
+                  "overdue": len(queue_overdue(self.queue))}
         moment = now or datetime.now(UTC)
         for distribution_id in self.executing():
             distribution = self.ledger.get_distribution(distribution_id)
