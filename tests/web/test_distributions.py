@@ -79,6 +79,7 @@ def test_a_page_shows_terms_timeline_progress_batches_and_holders(web, keys, cha
     timeline = re.search(r'<ol id="timeline".*?</ol>', text, re.S).group(0)
     assert 'data-kind="Created"' in timeline and 'data-actor="maker"' in timeline
     assert 'data-kind="Approved"' in timeline and 'data-actor="checker"' in timeline
+    assert timeline.count('data-kind="ProgressRecorded"') == 1 and 'data-runs="4"' in timeline
     assert len(re.findall(r"<tr data-batch=", text)) == 4
     assert len(re.findall(r"<tr data-position=", text)) == 40
     assert 'data-status="FAILED"' in text and "RECIPIENT_BLOCKED" in text

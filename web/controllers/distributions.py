@@ -32,6 +32,7 @@ from web.controllers.distribution_view import actions_context, asset_of, distrib
 
 PAGE = 50  # distributions per page
 ROWS = 100  # holders and batches per page
+PROGRESS = "ProgressRecorded"  # the distribution's running totals, one per settled batch
 
 
 class DistributionPages(Controller):
@@ -145,7 +146,19 @@ async def _state(request: Request[Any, Any, Any], d: schemas.Distribution) -> di
 
 async def _timeline(request: Request[Any, Any, Any], distribution_id: UUID) -> dict[str, Any]:
     entries = await writes.call(audit.history, request.app.state.ledger, distribution_id)
-    return {"timeline": entries, "distribution_id": distribution_id}
+    return {"timeline": _collapsed(entries), "distribution_id": distribution_id}
+
+
+def _collapsed(entries: list[audit.HistoryEntry]) -> list[tuple[audit.HistoryEntry, int]]:
+    """Each entry with how many like it it stands for: a run of progress records (one per
+    settled batch: thousands for a large payout) shows as its latest."""
+    shown: list[tuple[audit.HistoryEntry, int]] = []
+    for entry in entries:
+        if shown and entry.kind == PROGRESS and shown[-1][0].kind == PROGRESS:
+            shown[-1] = (entry, shown[-1][1] + 1)
+        else:
+            shown.append((entry, 1))
+    return shown
 
 
 async def _batches(request: Request[Any, Any, Any], distribution_id: UUID,
