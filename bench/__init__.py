@@ -16,6 +16,7 @@ BENCHES = {
     "e2e": "bench.e2e",
     "api": "bench.api",
     "scheduler": "bench.scheduler",
+    "chaos": "bench.chaos",
 }
 
 Runner = Callable[..., dict[str, Any]]
