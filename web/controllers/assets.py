@@ -43,9 +43,8 @@ PAGE = 50
 PageNumber = Annotated[int, QueryParameter(name="page", ge=1, le=100_000)]
 HOLDERS_PAGE = 50
 _LIST = (
-    "SELECT a.*, coalesce(h.n, 0) AS holders FROM {assets} a LEFT JOIN (SELECT asset_id,"
-    " count(*) AS n FROM {holders} GROUP BY asset_id) h ON h.asset_id = a.asset_id"
-    " WHERE (%(q)s = '' OR a.name ILIKE %(like)s OR a.symbol ILIKE %(like)s"
+    "SELECT a.*, (SELECT count(*) FROM {holders} h WHERE h.asset_id = a.asset_id) AS holders"
+    " FROM {assets} a WHERE (%(q)s = '' OR a.name ILIKE %(like)s OR a.symbol ILIKE %(like)s"
     " OR a.token_address ILIKE %(like)s) AND (%(kind)s = '' OR a.kind = %(kind)s)"
     " ORDER BY a.name, a.asset_id LIMIT %(limit)s OFFSET %(offset)s")
 IMPORT_FIELDS = {"$.token": "token", "$.payment_token": "payment_token",
