@@ -77,12 +77,26 @@ class RedactingFilter(logging.Filter):
 def _clean(record: logging.LogRecord) -> None:
     if getattr(record, "redacted", False):
         return
-    cleaned = redact(record.getMessage())
-    if record.exc_info and record.exc_info[1] is not None:
+    record.redacted = True
+    message = record.getMessage()
+    cleaned = redact(message)
+    failed = record.exc_info is not None and record.exc_info[1] is not None
+    if cleaned == message and not failed:
+        return  # nothing to hide: the record keeps its arguments (uvicorn's access log
+        # formatter unpacks them; a merged record made it fail on every request)
+    if isinstance(record.args, tuple) and isinstance(record.msg, str) and not failed:
+        args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        try:
+            kept = redact(record.msg) % args == cleaned
+        except (TypeError, ValueError):
+            kept = False
+        if kept:  # each argument redacted on its own: the record keeps its shape
+            record.msg, record.args = redact(record.msg), args
+            return
+    if failed and record.exc_info is not None:
         cleaned += " | " + redact(repr(record.exc_info[1]))
         record.exc_info, record.exc_text = None, None  # a traceback quotes arguments
     record.msg, record.args = cleaned, None
-    record.redacted = True
 
 
 def install_log_filter() -> None:

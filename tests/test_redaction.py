@@ -69,3 +69,21 @@ def test_the_log_filter_masks_arguments_and_exceptions(caplog):
 
 def _load_key() -> None:
     raise ValueError(f"bad key {KEY}")
+
+
+def test_uvicorns_access_log_still_formats_with_the_filter_installed():
+    """uvicorn's access formatter unpacks the record's arguments: a record with nothing to
+    hide keeps them, and one with a secret in its path keeps its shape, redacted."""
+    from uvicorn.logging import AccessFormatter
+
+    formatter = AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s')
+    for path, hidden in (("/health", None), ("/x?api_key=mpk_abc_def", "mpk_abc_def")):
+        record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1,
+                                   '%s - "%s %s HTTP/%s" %d',
+                                   ("127.0.0.1:5", "GET", path, "1.1", 200), None)
+        redaction.RedactingFilter().filter(record)
+        line = formatter.format(record)
+        assert "GET" in line
+        assert "200" in line
+        if hidden:
+            assert hidden not in line
