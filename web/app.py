@@ -19,6 +19,7 @@ from web.controllers.assets import AssetPanel
 from web.controllers.dashboard import DashboardController
 from web.controllers.distribution_actions import DistributionActions
 from web.controllers.distributions import DistributionPages
+from web.controllers.new_distribution import NewDistributionController
 from web.controllers.schedules import SchedulePanel
 from web.controllers.session import SessionController
 from web.controllers.statements import StatementPanel
@@ -34,7 +35,8 @@ VENDORED = ("htmx.org/dist/htmx.min.js", "htmx-ext-sse/dist/sse.min.js",
 
 CONTROLLERS: list[ControllerRouterHandler] = [SessionController, DashboardController, events,
                                               DistributionPages, DistributionActions,
-                                              AssetPanel, SchedulePanel, StatementPanel]
+                                              NewDistributionController, AssetPanel,
+                                              SchedulePanel, StatementPanel]
 
 
 def missing_assets() -> list[str]:
