@@ -42,8 +42,13 @@ async def holder_page(reads: ReadModels, distribution_id: UUID, *, status: str |
 async def failed_amount(reads: ReadModels, distribution_id: UUID) -> int:
     """The net owed to holders whose payment failed (the distribution's row counts them but
     does not sum them)."""
-    row = await reads.one(sql.SQL(
-        "SELECT coalesce(sum(net), 0)::text AS total FROM {}"
-        " WHERE distribution_id = %s AND status = 'FAILED'").format(
-        reads.table("distribution_holders")), (distribution_id,))
-    return int(row["total"]) if row else 0
+    async def load() -> int:
+        row = await reads.one(sql.SQL(
+            "SELECT coalesce(sum(net), 0)::text AS total FROM {}"
+            " WHERE distribution_id = %s AND status = 'FAILED'").format(
+            reads.table("distribution_holders")), (distribution_id,))
+        return int(row["total"]) if row else 0
+    # cached until the holders' read model commits again: a live page refetches often
+    total: int = await reads.cached("distribution_holders", ("panel-failed", distribution_id),
+                                    load)
+    return total

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from uuid import UUID
 
 from app.commands import head
@@ -12,6 +13,7 @@ from domain.planning import GasModel
 from tests.api.conftest import auth
 from tests.api.test_api import BODY, imported
 from tests.web.conftest import hx, sign_in
+from web.controllers import distributions
 
 
 def created(web, keys, chain, maker="operator", key="q2"):
@@ -182,4 +184,61 @@ def test_retrying_a_leaf_that_has_not_failed_is_a_clear_409(web, keys, chain, le
                        headers=hx(csrf))
     assert retried.status_code == 200, retried.text
     assert "Retrying 1 holders" in retried.text
+    rest = web.post(f"/panel/distributions/{did}/retry", data={"reason": "all of them"},
+                    headers=hx(csrf))
+    assert rest.status_code == 200 and "Retrying 3 holders" in rest.text
     assert ledger.get_distribution(did).status is Status.EXECUTING
+
+
+def test_an_operator_executes_and_a_server_without_a_queue_says_so(web, keys, chain, ledger):
+    asset = imported(web, keys, chain)
+    did = story.snapshotted(ledger, UUID(asset["asset_id"]), 12)
+    ledger.commit_distribution(did, tx_hash="0x" + "cc" * 32,
+                               claim_deadline=datetime(2027, 1, 1, tzinfo=UTC), actor="approver")
+    assert web.get(f"/distributions/{did}?wait_for_position={head(ledger)}",
+                   headers=auth(keys["viewer"])).status_code == 200
+    csrf = sign_in(web, keys["operator"])
+    page = web.get(f"/panel/distributions/{did}").text
+    assert actions(page) == {"execute"}  # an operator may not approve, cancel or retry
+    queue, web.app.state.queue = web.app.state.queue, None
+    try:
+        assert 'data-waiting="queue"' in web.get(f"/panel/distributions/{did}").text
+        before = head(ledger)
+        refused = web.post(f"/panel/distributions/{did}/execute", headers=hx(csrf))
+        assert refused.status_code == 503 and "no job queue" in refused.text
+        assert refused.headers["HX-Retarget"] == "#flash" and head(ledger) == before
+    finally:
+        web.app.state.queue = queue
+    started = web.post(f"/panel/distributions/{did}/execute", headers=hx(csrf))
+    assert started.status_code == 200, started.text
+    assert "Execution started" in started.text and 'data-seen="EXECUTING"' in started.text
+    assert ledger.get_distribution(did).status is Status.EXECUTING
+    # the vault runs short: the page says what is needed and what is there
+    position = ledger.await_funds(did, needed=5_000_000, available=1_250_000)
+    web.get(f"/distributions/{did}?wait_for_position={position}", headers=auth(keys["viewer"]))
+    state = web.get(f"/panel/distributions/{did}/fragments/state").text
+    assert 'data-status="WAITING_FOR_FUNDS"' in state
+    assert 'data-funds-needed="5000000"' in state and "1.25" in state
+
+
+def test_lists_page_by_keyset(web, keys, chain, ledger, monkeypatch):
+    monkeypatch.setattr(distributions, "PAGE", 2)
+    monkeypatch.setattr(distributions, "ROWS", 25)
+    asset = imported(web, keys, chain)
+    made = [story.snapshotted(ledger, UUID(asset["asset_id"]), 30, key=f"k{i}")
+            for i in range(3)]
+    web.get(f"/distributions/{made[-1]}/holders?wait_for_position={head(ledger)}",
+            headers=auth(keys["viewer"]))
+    sign_in(web, keys["viewer"])
+    first = web.get(f"/panel/distributions?asset_id={asset['asset_id']}").text
+    older = re.search(r'href="(/panel/distributions\?[^"]*cursor=[^"]+)" data-page="next"', first)
+    assert older and len(re.findall(r"<tr data-distribution=", first)) == 2
+    second = web.get(older.group(1).replace("&amp;", "&")).text
+    shown = re.findall(r'<tr data-distribution="([^"]+)"', first + second)
+    assert sorted(shown) == sorted(str(d) for d in made) and 'data-page="next"' not in second
+    holders = web.get(f"/panel/distributions/{made[0]}").text
+    following = re.search(r'hx-get="([^"]*hcursor=[^"]+)"[^>]*data-page="holders-next"',
+                          holders)
+    assert following and len(re.findall(r"<tr data-position=", holders)) == 25
+    rest = web.get(following.group(1).replace("&amp;", "&")).text
+    assert len(re.findall(r"<tr data-position=", rest)) == 5 and "holders-next" not in rest
