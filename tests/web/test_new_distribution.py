@@ -8,6 +8,7 @@ import re
 from uuid import UUID
 
 import msgspec
+from jinja2 import Environment, FileSystemLoader
 
 from app.commands import CreateDistribution, head
 from app.preview import preview_distribution
@@ -16,6 +17,7 @@ from tests.api.conftest import auth
 from tests.api.test_api import BODY, imported
 from tests.api.test_preview import with_holders
 from tests.web.conftest import hx, sign_in
+from web.render import TEMPLATES
 
 NEW = "/panel/distributions/new"
 TOTALS = ("holders", "eligible", "skipped", "gross", "net", "withheld", "dust", "batches",
@@ -85,6 +87,19 @@ def test_the_form_renders_for_an_operator_and_is_forbidden_to_a_viewer(web, keys
     assert web.post(NEW, data=fields(asset["asset_id"], "k"), headers=hx(csrf)).status_code == 403
 
 
+def test_the_new_distribution_link_is_for_operators_only():
+    # The partial the distributions list and an asset's page include.
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
+    link = env.get_template("new_distribution_link.html")
+    for role in ("operator", "admin"):
+        html = link.render(role=role, asset_id="a1")
+        assert 'href="/panel/distributions/new?asset_id=a1"' in html
+        assert 'data-action="new-distribution"' in html
+    assert 'href="/panel/distributions/new"' in link.render(role="operator")
+    for role in ("viewer", "approver"):
+        assert "<a" not in link.render(role=role, asset_id="a1")
+
+
 def test_the_preview_shows_app_previews_totals_and_records_nothing(web, keys, chain, ledger):
     asset_id, holders = with_holders(web, keys, chain, ledger)
     csrf, html = operator_form(web, keys, asset_id)
@@ -110,7 +125,7 @@ def test_the_preview_shows_app_previews_totals_and_records_nothing(web, keys, ch
     assert f'data-account="{expected.skipped_holders[0].account}"' in answer.text
     assert '<tr data-reason="BELOW_MINIMUM">' in answer.text
     # Shown with units and thousands separators: 1,000 USD in, 1,000.00 gross (6 decimals).
-    assert re.search(r'data-total="gross" data-value="1000000000">1,000.00<', answer.text)
+    assert re.search(r'data-total="gross" data-value="1000000000">1,000.00 <abbr', answer.text)
 
 
 def test_create_converts_human_units_exactly_and_redirects(web, keys, chain, ledger):
