@@ -243,8 +243,9 @@ def build_api(settings: Settings) -> Litestar:
     protect_secrets(settings)
     url = settings.database_url
     reads = ReadModels(url, settings.schema, pool_size=API_POOL_SIZE)
-    wiring = Wiring(ledger=open_ledger(url, settings.schema), reads=reads,
-                    token_reader=NoChainReader())
+    # Started while PostgreSQL is down (or restarting), it waits rather than exits.
+    wiring = Wiring(ledger=when_reachable(lambda: open_ledger(url, settings.schema)),
+                    reads=reads, token_reader=NoChainReader())
     if settings.rpc_url:
         w3 = web3_for(settings.rpc_url)
         wiring.token_reader = ChainTokenReader(w3)
