@@ -180,10 +180,11 @@ class AssetPanel(Controller):
         state = request.app.state
         try:
             body = _import_body(data)
-            asset_id, _ = await writes.call(import_asset, state.ledger, state.token_reader,
+            asset_id, position = await writes.call(import_asset, state.ledger, state.token_reader,
                                             body, session_of(request).principal.actor)
         except (msgspec.ValidationError, InvalidAccount, TokenReadError) as refused:
             return _wizard(request, "address", values, _refused(refused), status_code=422)
+        await state.reads.wait_for(position, "assets")  # the page it goes to shows it
         return Response("", status_code=201,
                         headers={"HX-Redirect": f"/panel/assets/{asset_id}"})
 

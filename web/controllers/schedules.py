@@ -215,13 +215,15 @@ class SchedulePanel(Controller):
         key = values["key"] or str(uuid.uuid4())
         try:
             body = build(values, asset)
-            sid, _, _ = await writes.call(writes.define_schedule, state.ledger, body, key,
-                                          session_of(request).principal.actor)
+            sid, position, _ = await writes.call(
+                writes.define_schedule, state.ledger, body, key,
+                session_of(request).principal.actor)
         except _Refused as refused:
             return await _form(request, values, {refused.field: str(refused)}, assets, 422)
         except (msgspec.ValidationError, InvalidInput) as refused:
             return await _form(request, values, field_errors(refused, FIELDS, HINTS), assets,
                                422)
+        await state.reads.wait_for(position, VIEW)  # the page it goes to shows it
         return Response("", status_code=201, headers={"HX-Redirect": f"/panel/schedules/{sid}"})
 
     @get("/{schedule_id:uuid}")
