@@ -92,6 +92,8 @@ def test_the_list_and_a_schedule_render_empty_then_with_data(web, keys, ledger):
     assert made.status_code == 201, made.text
     sid = made.headers["HX-Redirect"].rsplit("/", 1)[1]
     assert head(ledger) > before
+    # the page it goes to shows it at once (the read model was waited for)
+    assert web.get(made.headers["HX-Redirect"]).status_code == 200
     # the amount went in as smallest units of the 6-decimal payment token, exactly
     schedule = ledger.get_schedule(UUID(sid))
     assert schedule.terms.rule.value == 1_250_500_000
