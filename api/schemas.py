@@ -241,27 +241,6 @@ class BatchPage(msgspec.Struct):
     next_cursor: str | None
 
 
-class Payment(msgspec.Struct):
-    distribution_id: UUID
-    asset_id: UUID
-    kind: DistributionKind
-    record_date: datetime
-    distribution_status: Status
-    gross: str
-    withheld: str
-    net: str
-    status: str
-    skip_reason: str | None
-    tx_hash: str | None
-    failure_reason: str | None
-
-
-class PaymentPage(msgspec.Struct):
-    account: str
-    items: list[Payment]
-    next_cursor: str | None
-
-
 class Health(msgspec.Struct):
     status: str
     checks: dict[str, str]

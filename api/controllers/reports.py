@@ -1,4 +1,4 @@
-"""Reporting: a holder's statement across distributions, and a distribution's CSV."""
+"""Reporting: a distribution's CSV (a holder's statement is `api.controllers.holders`)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,9 @@ from litestar.params import FromPath
 from litestar.response import Stream
 from psycopg import sql
 
-from api import rows, schemas
 from api.keys import READ
-from api.params import AccountPath, Cursor, Limit, Wait
 from api.problems import Problem
 from api.reads import ReadModels
-from domain import accounts
 
 CSV_COLUMNS = ("position", "account", "balance", "gross", "withheld", "net", "leaf_index",
                "batch_number", "status", "skip_reason", "tx_hash", "failure_reason", "attempts")
@@ -26,36 +23,6 @@ CSV_COLUMNS = ("position", "account", "balance", "gross", "withheld", "net", "le
 
 class ReportController(Controller):
     tags = ["reporting"]  # noqa: RUF012  # Litestar declares it a list
-
-    @get("/accounts/{account:str}/payments", opt={"roles": READ, "problems": (422,)},
-         operation_id="accountPayments")
-    async def payments(self, request: Request[Any, Any, Any], account: AccountPath,
-                       cursor: Cursor = None, limit: Limit = 100,
-                       wait_for_position: Wait = 0) -> schemas.PaymentPage:
-        """A holder's statement: every distribution that entitled the account, newest first."""
-        reads = request.app.state.reads
-        await reads.wait_for(wait_for_position, "distribution_holders", "distributions")
-        canonical = accounts.canonical(account)
-        after = rows.decode_cursor(cursor, 2)
-        try:
-            found = await reads.all(sql.SQL(
-                "SELECT h.*, d.asset_id, d.kind, d.record_date, d.status AS d_status,"
-                " d.created_at FROM {h} h JOIN {d} d USING (distribution_id)"
-                " WHERE h.account = %s AND (%s::timestamptz IS NULL"
-                " OR (d.created_at, d.distribution_id) < (%s::timestamptz, %s::uuid))"
-                " ORDER BY d.created_at DESC, d.distribution_id DESC LIMIT %s").format(
-                h=reads.table("distribution_holders"), d=reads.table("distributions")),
-                (canonical, after and after[0], after and after[0], after and after[1],
-                 limit + 1))
-        except ValueError as err:
-            raise Problem(400, "bad-cursor", "the cursor is not one this API issued") from err
-        items = [schemas.Payment(
-            r["distribution_id"], r["asset_id"], r["kind"], r["record_date"], r["d_status"],
-            str(r["gross"]), str(r["withheld"]), str(r["net"]), r["status"], r["skip_reason"],
-            r["tx_hash"], r["failure_reason"]) for r in found[:limit]]
-        last = found[limit - 1] if len(found) > limit else None
-        return schemas.PaymentPage(canonical, items, rows.encode_cursor(
-            last["created_at"].isoformat(), last["distribution_id"]) if last else None)
 
     @get("/distributions/{distribution_id:uuid}/report.csv", opt={"roles": READ},
          operation_id="distributionReport", media_type="text/csv")

@@ -102,7 +102,7 @@ def test_holders_batches_statement_and_report_of_an_executed_distribution(
     assert client.get(f"/distributions/{did}/batches?cursor=bm90LWEtY3Vyc29y",
                       headers=viewer).status_code == 400
     account = failed[0]["account"]
-    statement = client.get(f"/accounts/{account.lower()}/payments?wait_for_position={head}",
+    statement = client.get(f"/holders/{account.lower()}/payments?wait_for_position={head}",
                            headers=viewer).json()
     assert statement["account"] == account and statement["items"][0]["status"] == "FAILED"
     report = client.get(f"/distributions/{did}/report.csv", headers=viewer)
@@ -127,7 +127,7 @@ def test_bad_input_is_a_4xx_problem(client, keys, chain):
         client.get("/distributions?cursor=bogus", headers=op),
         client.get("/distributions/00000000-0000-0000-0000-000000000000", headers=op),
         client.get("/distributions?wait_for_position=999999", headers=op),
-        client.get("/accounts/0xZZ/payments", headers=op),
+        client.get("/holders/0xZZ/payments", headers=op),
         client.get("/distributions?statuss=FAILED", headers=op),  # a misspelt filter
         # a cursor decoding to ["²"]: a Unicode digit that int() refuses (was a 500)
         client.get("/distributions/00000000-0000-0000-0000-000000000000/holders"

@@ -69,7 +69,7 @@ def test_a_hedera_id_in_arabic_indic_digits_is_refused(client, keys, asset_id, l
     refused(create(client, keys, {**BODY, "asset_id": asset_id, "withholding_overrides": [
         {"account": hostile, "bps": 100}]}), 400)
     # Nor as a path parameter: the statement of an account.
-    refused(client.get(f"/accounts/{hostile}/payments", headers=auth(keys["viewer"])), 400)
+    refused(client.get(f"/holders/{hostile}/payments", headers=auth(keys["viewer"])), 400)
     assert ledger.recorder.max_notification_id() == head
 
 
