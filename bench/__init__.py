@@ -17,6 +17,7 @@ BENCHES = {
     "api": "bench.api",
     "scheduler": "bench.scheduler",
     "chaos": "bench.chaos",
+    "panel": "bench.panel",
 }
 
 Runner = Callable[..., dict[str, Any]]

@@ -76,7 +76,7 @@ def serve(app: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "uvicorn", "--factory", app, "--port", str(port),
          "--host", "127.0.0.1", *UVICORN],
         env=child_environment(**env))
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # imports take seconds, more on a loaded machine
     while time.monotonic() < deadline:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
@@ -101,7 +101,7 @@ def run(*, holders: int | None = None, log: Callable[[str], None] = print) -> di
         try:
             return _measure(url, schema, count, log)
         finally:
-            _drop(url, schema)
+            drop_schema(url, schema)
 
 
 def _measure(url: str, schema: str, count: int, log: Callable[[str], None]) -> dict[str, Any]:
@@ -161,7 +161,7 @@ def _measure(url: str, schema: str, count: int, log: Callable[[str], None]) -> d
 
 
 
-def _drop(url: str, schema: str) -> None:
+def drop_schema(url: str, schema: str) -> None:
     """A configured database keeps nothing of the run (an embedded one is deleted anyway)."""
     with psycopg.connect(url, autocommit=True) as conn:
         for name in (schema, views_schema(schema)):

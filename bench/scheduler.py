@@ -32,6 +32,7 @@ from psycopg import sql
 from app.importing import import_asset
 from app.ingest import ingest_vaults
 from app.scheduler_status import ROW, table
+from bench.api import drop_schema
 from devtools import pipeline
 from devtools.children import Children
 from devtools.devnet import DevNet, deploy_devnet, fund_vault
@@ -170,9 +171,3 @@ def alive(children: Children) -> None:
         raise RuntimeError(f"{', '.join(crashed)} stopped unexpectedly")
 
 
-def drop_schema(database_url: str, schema: str) -> None:
-    """A configured PostgreSQL keeps nothing of the bench's (an embedded one goes anyway)."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        for name in (schema, f"{schema}_views"):
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
-                sql.Identifier(name)))

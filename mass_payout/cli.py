@@ -103,7 +103,7 @@ def demo(holders: Annotated[int, typer.Option(help="token holders to pay")] = 2_
 
 @app.command()
 def bench(name: Annotated[str, typer.Argument(
-              help="ledger | gas | e2e | api | scheduler | chaos")],
+              help="ledger | gas | e2e | api | scheduler | chaos | panel")],
           holders: Annotated[int | None, typer.Option(help="holders, where it applies")] = None,
           kills: Annotated[int | None, typer.Option(help="chaos: processes to kill -9")] = None,
           seed: Annotated[int | None, typer.Option(help="chaos: the random seed")] = None,
