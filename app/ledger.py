@@ -44,6 +44,7 @@ from domain.schedule import (
 from domain.terms import DistributionTerms, ExecutionKind, RuleKind, Trigger
 from domain.topics import register_moved_topics
 from domain.transcodings import TRANSCODINGS
+from domain.webhooks import WebhookEndpoint
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -407,6 +408,37 @@ class PayoutLedger(Application[UUID]):
         if schedule.pending_events:
             self._save(schedule, *created)
         return [d.id for d in created]
+
+    # --- webhook endpoints (their secrets live outside the log: app.webhooks) ---
+
+    def create_webhook_endpoint(self, *, url: str, event_types: list[str], description: str,
+                                actor: str, allow: tuple[str, ...] = ()) -> UUID:
+        endpoint = WebhookEndpoint.register(url=url, event_types=event_types,
+                                            description=description, actor=actor, allow=allow)
+        self._save(endpoint)
+        return endpoint.id
+
+    def get_webhook_endpoint(self, endpoint_id: UUID) -> WebhookEndpoint:
+        return self._get(endpoint_id, WebhookEndpoint)
+
+    def update_webhook_endpoint(self, endpoint_id: UUID, *, actor: str, url: str | None = None,
+                                event_types: list[str] | None = None,
+                                description: str | None = None,
+                                allow: tuple[str, ...] = ()) -> int:
+        endpoint = self.get_webhook_endpoint(endpoint_id)
+        changed = endpoint.update(actor=actor, url=url, event_types=event_types,
+                                  description=description, allow=allow)
+        return self._save(endpoint) if changed else 0
+
+    def disable_webhook_endpoint(self, endpoint_id: UUID, actor: str, reason: str) -> int:
+        endpoint = self.get_webhook_endpoint(endpoint_id)
+        endpoint.disable(actor, redact(reason))
+        return self._save(endpoint)
+
+    def enable_webhook_endpoint(self, endpoint_id: UUID, actor: str) -> int:
+        endpoint = self.get_webhook_endpoint(endpoint_id)
+        endpoint.enable(actor)
+        return self._save(endpoint)
 
     def get_cursor(self, chain_id: int, contract: str) -> ChainCursor | None:
         cursor_id = ChainCursor.create_id(chain_id, contract)
