@@ -186,8 +186,8 @@ async def _holders(request: Request[Any, Any, Any], d: schemas.Distribution,
     filters = {k: v for k, v in (("hstatus", hstatus and hstatus.value),
                                  ("account", account)) if v}
     return {"holders": found.items, "holders_next": found.next_cursor, "hcursor": hcursor,
-            "hfilters": filters, "hquery": urlencode(
-                {**filters, **({"hcursor": hcursor} if hcursor else {})}),
+            "hfilters": filters,
+            "hparams": {**filters, **({"hcursor": hcursor} if hcursor else {})},
             "hfiltered": urlencode(filters), "account": account or "",
             "hstatus": hstatus and hstatus.value, "account_error": error,
             "holder_statuses": [s.value for s in HolderStatus]}
