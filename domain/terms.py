@@ -55,6 +55,15 @@ class Recurrence(StrEnum):
     DAILY = "DAILY"
     WEEKLY = "WEEKLY"
     MONTHLY = "MONTHLY"
+    QUARTERLY = "QUARTERLY"  # every 3 months
+    SEMI_ANNUAL = "SEMI_ANNUAL"  # every 6 months
+    ANNUAL = "ANNUAL"  # every 12 months
+
+
+# The calendar months one step of a month-based recurrence spans.
+RECURRENCE_MONTHS = {Recurrence.MONTHLY: 1, Recurrence.QUARTERLY: 3,
+                     Recurrence.SEMI_ANNUAL: 6, Recurrence.ANNUAL: 12}
+MAX_INTERVAL = 1000
 
 
 class Trigger(StrEnum):
@@ -64,7 +73,11 @@ class Trigger(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Execution:
-    """How execution starts. Exactly the fields of its kind are set; the rest stay None."""
+    """How execution starts. Exactly the fields of its kind are set; the rest stay None.
+
+    A RECURRING cadence steps `interval` recurrences at a time (every N months: MONTHLY with
+    interval N). `end_of_month`: a month-based cadence starting on a month's last day falls
+    on the last day of every month (Feb 28 → May 31), instead of keeping the start's day."""
 
     kind: ExecutionKind = ExecutionKind.MANUAL
     at: datetime | None = None
@@ -73,6 +86,8 @@ class Execution:
     end: datetime | None = None
     count: int | None = None
     trigger: Trigger | None = None
+    interval: int | None = None
+    end_of_month: bool = False
 
     def __post_init__(self) -> None:
         for name in ("at", "start", "end"):
@@ -82,11 +97,15 @@ class Execution:
         allowed = {
             ExecutionKind.MANUAL: set(),
             ExecutionKind.SCHEDULED: {"at"},
-            ExecutionKind.RECURRING: {"recurrence", "start", "end", "count"},
+            ExecutionKind.RECURRING: {"recurrence", "start", "end", "count", "interval",
+                                      "end_of_month"},
             ExecutionKind.AUTOMATIC: {"trigger"},
         }[self.kind]
-        extra = [n for n in ("at", "recurrence", "start", "end", "count", "trigger")
+        extra = [n for n in ("at", "recurrence", "start", "end", "count", "trigger",
+                             "interval")
                  if getattr(self, n) is not None and n not in allowed]
+        if self.end_of_month is not False and "end_of_month" not in allowed:
+            extra.append("end_of_month")
         if extra:
             raise InvalidTerms(f"{self.kind} execution does not take {', '.join(extra)}")
         if self.kind is ExecutionKind.SCHEDULED and self.at is None:
@@ -105,6 +124,14 @@ class Execution:
             raise InvalidTerms("a RECURRING count must be a positive integer")
         if self.end is not None and self.end <= self.start:
             raise InvalidTerms("a RECURRING end must come after its start")
+        if self.interval is not None and (type(self.interval) is not int
+                                          or not 1 <= self.interval <= MAX_INTERVAL):
+            raise InvalidTerms(f"a RECURRING interval is an integer in 1..{MAX_INTERVAL}")
+        if type(self.end_of_month) is not bool:
+            raise InvalidTerms("end_of_month is true or false")
+        if self.end_of_month and self.recurrence not in RECURRENCE_MONTHS:
+            raise InvalidTerms(f"the end-of-month rule applies to a month-based recurrence"
+                               f" ({', '.join(RECURRENCE_MONTHS)}), not {self.recurrence}")
 
 
 @dataclass(frozen=True, slots=True)

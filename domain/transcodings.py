@@ -27,16 +27,21 @@ class DistributionTermsAsDict(Transcoding):
 
     def encode(self, obj: DistributionTerms) -> dict[str, Any]:
         e = obj.execution
+        execution: dict[str, Any] = {
+            "kind": e.kind.value, "at": e.at,
+            "recurrence": e.recurrence.value if e.recurrence else None,
+            "start": e.start, "end": e.end, "count": e.count,
+            "trigger": e.trigger.value if e.trigger else None,
+        }
+        if e.interval is not None:  # written only when set: older events never had them
+            execution["interval"] = e.interval
+        if e.end_of_month:
+            execution["end_of_month"] = True
         return {
             "kind": obj.kind.value,
             "rule": [obj.rule.kind.value, obj.rule.value],
             "record_date": obj.record_date,
-            "execution": {
-                "kind": e.kind.value, "at": e.at,
-                "recurrence": e.recurrence.value if e.recurrence else None,
-                "start": e.start, "end": e.end, "count": e.count,
-                "trigger": e.trigger.value if e.trigger else None,
-            },
+            "execution": execution,
             "withholding": [obj.withholding.default_bps,
                             [list(pair) for pair in obj.withholding.overrides]],
             "excluded": list(obj.excluded),
@@ -56,6 +61,7 @@ class DistributionTermsAsDict(Transcoding):
                 recurrence=Recurrence(e["recurrence"]) if e["recurrence"] else None,
                 start=e["start"], end=e["end"], count=e["count"],
                 trigger=Trigger(e["trigger"]) if e["trigger"] else None,
+                interval=e.get("interval"), end_of_month=e.get("end_of_month", False),
             ),
             withholding=Withholding(default_bps, tuple((a, b) for a, b in overrides)),
             excluded=tuple(data["excluded"]),
