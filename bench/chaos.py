@@ -203,17 +203,19 @@ class Chaos:
                 self.note(f"{name} exited by itself (code {proc.returncode}); restarting")
                 self.pending[name] = now + self.rng.uniform(*RESTART_DELAY)
         if self.plan and progress >= self.plan[0][0] and now - self.last_event >= MIN_GAP:
-            _, action = self.plan.pop(0)
+            action = self.plan[0][1]
+            alive = sorted(n for n, p in self.run.children.processes.items()
+                           if p.poll() is None and n not in self.pending)
+            if action == "kill" and not alive:
+                return  # everything is down already: the kill waits for a restart
+            self.plan.pop(0)
             self.last_event = now
             if action == "kill":
-                self._kill()
+                self._kill(self.rng.choice(alive))
             else:
                 self._stop_engine(action)
 
-    def _kill(self) -> None:
-        alive = sorted(n for n, p in self.run.children.processes.items()
-                       if p.poll() is None and n not in self.pending)
-        name = self.rng.choice(alive)
+    def _kill(self, name: str) -> None:
         proc = self.run.children.processes[name]
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
