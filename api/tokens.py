@@ -7,13 +7,14 @@ in `api.problems`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cached_property
 from typing import Protocol
 
 from web3 import Web3
 
 from api.problems import Problem
-from chain.token_reader import TokenFacts, read_token
+from chain.token_reader import TokenFacts, current_holders, read_token
 
 
 class TokenReader(Protocol):
@@ -21,6 +22,11 @@ class TokenReader(Protocol):
     def chain_id(self) -> int: ...
 
     def read_token(self, address: str) -> TokenFacts: ...
+
+    def holders_now(self, address: str) -> Iterator[list[tuple[str, int]]]:
+        """Pages of (holder, balance) as the token holds them now (a preview's holders
+        before any snapshot of the asset was taken)."""
+        ...
 
 
 class ChainTokenReader:
@@ -37,6 +43,9 @@ class ChainTokenReader:
     def read_token(self, address: str) -> TokenFacts:
         return read_token(self.w3, address)
 
+    def holders_now(self, address: str) -> Iterator[list[tuple[str, int]]]:
+        return current_holders(self.w3, address)
+
 
 class NoChainReader:
     """No RPC_URL: imports answer 503 (the process lacks a dependency; the input is fine)."""
@@ -46,3 +55,6 @@ class NoChainReader:
     def read_token(self, address: str) -> TokenFacts:
         raise Problem(503, "chain-unavailable",
                       "no chain is configured for this API process (set RPC_URL)")
+
+    def holders_now(self, address: str) -> Iterator[list[tuple[str, int]]]:
+        return iter(())  # nothing to read them from: the preview says no holder is known

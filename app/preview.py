@@ -109,8 +109,8 @@ def preview_distribution(ledger: PayoutLedger, holders_source: HoldersSource,
         snapshot = Snapshot.from_chunks(counted(), decimals=decimals)
     except InvalidSnapshot:
         if seen == 0:
-            raise NoHolderData(f"no holder of asset {body.asset_id} is known yet: holders are"
-                               " known once a distribution of it was snapshotted") from None
+            raise NoHolderData(f"no holder of asset {body.asset_id} is known yet: neither an"
+                               " earlier snapshot nor the token (read now) lists one") from None
         raise
     if terms.rule.kind is not RuleKind.PERCENTAGE:
         vault_balance = None  # as the snapshot: frozen only where the rule depends on it

@@ -1,4 +1,5 @@
-"""`balanceOfAtSnapshot` for a page of holders, without one HTTP round trip per holder.
+"""`balanceOfAtSnapshot` (or, with no snapshot, `balanceOf`) for a page of holders, without
+one HTTP round trip per holder.
 
 The reference token has no batch getter, and a Multicall contract is not deployed on every
 network we serve (nor on the dev chains), so the reads are grouped as JSON-RPC batches: one
@@ -21,15 +22,19 @@ from web3.types import TxParams
 from chain.errors import REVERTS, translate
 
 _SELECTOR = keccak(text="balanceOfAtSnapshot(uint256,address)")[:4]
+_BALANCE_OF = keccak(text="balanceOf(address)")[:4]
 
 
 class BalanceReader:
     """Reads one snapshot's balances; remembers whether the endpoint takes batches."""
 
-    def __init__(self, w3: Web3, token: str, snapshot_id: int, *, rpc_batch: int = 100) -> None:
+    def __init__(self, w3: Web3, token: str, snapshot_id: int | None, *,
+                 rpc_batch: int = 100) -> None:
+        """`snapshot_id` None: the balances now (`balanceOf`)."""
         self._w3 = w3
         self._token = token
-        self._prefix = _SELECTOR + snapshot_id.to_bytes(32, "big") + bytes(12)
+        self._prefix = (_BALANCE_OF if snapshot_id is None
+                        else _SELECTOR + snapshot_id.to_bytes(32, "big")) + bytes(12)
         self._rpc_batch = rpc_batch
         self.batching = rpc_batch > 0 and not isinstance(w3.provider, EthereumTesterProvider)
 

@@ -147,6 +147,23 @@ def holders_at_snapshot(w3: Web3, token: str, snapshot_id: int, *,
         yield list(zip(holders, balances.read(holders), strict=True))
 
 
+def current_holders(w3: Web3, token: str, *,
+                    page_size: int = 1000) -> Iterator[list[tuple[str, int]]]:
+    """Pages of (holder, balance now): what a distribution frozen now would read."""
+    if page_size <= 0:
+        raise ValueError("page_size must be positive")
+    contract = _contract(w3, "SecurityToken", token, UnknownTokenError, "token")
+    f = contract.functions
+    try:
+        total: int = f.getTotalTokenHolders().call()
+    except _CALL_FAILED:
+        raise NotASecurityTokenError(f"{contract.address} lists no token holders") from None
+    balances = BalanceReader(w3, contract.address, None)
+    for page, _start in enumerate(range(0, total, page_size)):
+        holders: list[str] = f.getTokenHolders(page, page_size).call()
+        yield list(zip(holders, balances.read(holders), strict=True))
+
+
 def corporate_actions(w3: Web3, token: str, first: int = 0) -> list[CorporateAction]:
     """The token's declared dividends/coupons from action `first` on (ids are append-only)."""
     contract = _contract(w3, "SecurityToken", token, UnknownTokenError, "token")

@@ -109,7 +109,7 @@ class DistributionController(Controller):
         for a PERCENTAGE rule (the vault's balance is read at the snapshot)."""
         state = request.app.state
         found: Preview = await writes.call(
-            preview_distribution, state.ledger, live_holders(state.reads), data,
+            preview_distribution, state.ledger, live_holders(state.reads, state.token_reader), data,
             skipped_sample=skipped_limit)
         return schemas.DistributionPreview(
             True, found.asset_id, found.holders, found.eligible, found.skipped,

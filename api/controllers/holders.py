@@ -25,7 +25,9 @@ from api.keys import READ
 from api.params import AccountPath, Cursor, Limit, Wait
 from api.problems import Problem
 from api.reads import ReadModels
+from api.tokens import TokenReader
 from app.preview import HolderPages, HoldersSource
+from chain.token_reader import TokenReadError
 from domain import accounts
 
 # StatementEntry's fields in order: a row becomes the Struct positionally.
@@ -97,12 +99,31 @@ async def asset_holder_rows(reads: ReadModels, asset_id: UUID) -> list[tuple[str
     return [(account, int(balance)) for account, balance in found]
 
 
-def live_holders(reads: ReadModels) -> HoldersSource:
-    """`app.preview`'s holders source over the read model, for a worker thread that anyio
-    started (`api.writes.call`): the preview runs off the event loop, the read on it."""
+def live_holders(reads: ReadModels, token_reader: TokenReader | None = None) -> HoldersSource:
+    """`app.preview`'s holders source, for a worker thread that anyio started
+    (`api.writes.call`): the preview runs off the event loop, the reads on it.
+
+    The holders the `asset_holders` read model knows (its latest snapshot's balances); for an
+    asset never snapshotted yet, the token's balances now, read from the chain when this
+    process has one (else, or when the token cannot list them, no holder: a 422)."""
     def source(asset_id: UUID) -> HolderPages:
-        return [from_thread.run(asset_holder_rows, reads, asset_id)]
+        known = from_thread.run(asset_holder_rows, reads, asset_id)
+        if known or token_reader is None:
+            return [known]
+        token = from_thread.run(_token_of, reads, asset_id)
+        if token is None:
+            return [known]
+        try:
+            return list(token_reader.holders_now(token))
+        except TokenReadError:
+            return [known]
     return source
+
+
+async def _token_of(reads: ReadModels, asset_id: UUID) -> str | None:
+    row = await reads.one(sql.SQL("SELECT token_address FROM {} WHERE asset_id = %s").format(
+        reads.table("assets")), (asset_id,))
+    return None if row is None else str(row["token_address"])
 
 
 def _cell(value: Any) -> Any:

@@ -15,7 +15,7 @@ from devtools import payout_story as story
 from domain.entitlements import Snapshot
 from domain.planning import GasModel
 from tests.api.conftest import auth
-from tests.api.test_api import BODY, imported
+from tests.api.test_api import BODY, USD, imported
 
 TOTALS = ("holders", "eligible", "skipped", "gross", "net", "withheld", "dust",
           "skipped_amount", "merkle_root")
@@ -155,3 +155,37 @@ def test_the_document_describes_the_preview(client):
     assert operation["operationId"] == "previewDistribution"
     assert {"200", "400", "401", "403", "404", "422"} <= set(operation["responses"])
     assert "preview" in schemas.DistributionPreview.__struct_fields__
+
+
+def test_an_asset_never_snapshotted_is_previewed_from_the_tokens_balances_now(client, keys,
+                                                                             chain, ledger):
+    """Before its first snapshot the read model knows no holder of an asset: the preview
+    reads who holds the token now, and what they hold, from the chain."""
+    from chain.contracts import EQUITY, deploy_security_token, role, send
+
+    w3 = chain.reader.w3
+    admin = w3.eth.accounts[0]
+    token = deploy_security_token(w3, admin=admin, name="Fresh Equity", symbol="FRSH",
+                                  decimals=0, kind=EQUITY)
+    send(token.functions.grantRole(role("ISSUER"), admin), admin)
+    holders = [("0x" + f"{n:040x}", 10 * n) for n in range(1, 6)]
+    send(token.functions.issueBatch([a for a, _ in holders], [b for _, b in holders]), admin)
+    r = client.post("/assets/import", json={"token": token.address, "payment_token": USD,
+                                            "payment_decimals": 6},
+                    headers=auth(keys["operator"]))
+    assert r.status_code == 201, r.text
+    asset = r.json()
+    client.get(f"/assets/{asset['asset_id']}?wait_for_position={asset['position']}",
+               headers=auth(keys["viewer"]))  # the assets read model has it
+    before = head(ledger)
+    answer = client.post("/distributions/preview", json={
+        **BODY, "asset_id": r.json()["asset_id"], "rule": {"kind": "PRO_RATA",
+                                                           "value": "1500"}},
+        headers=auth(keys["operator"]))
+    assert answer.status_code == 200, answer.text
+    preview = answer.json()
+    assert preview["holders"] == 5
+    assert preview["eligible"] == 5
+    # pro rata 1,500 over 150 units: 10 per unit, exactly
+    assert int(preview["gross"]) == 1500
+    assert head(ledger) == before

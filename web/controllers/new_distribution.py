@@ -288,9 +288,9 @@ class NewDistributionController(Controller):
         if body is None:
             return await _render(request, "new_distribution_form.html", form, 422)
         try:
+            holders = live_holders(state.reads, state.token_reader)
             found: Preview = await writes.call(
-                preview_distribution, state.ledger, live_holders(state.reads), body,
-                gas_model=GasModel())
+                preview_distribution, state.ledger, holders, body, gas_model=GasModel())
         except InvalidInput as exc:
             form.refused(exc)
             return await _render(request, "new_distribution_form.html", form, 422)
