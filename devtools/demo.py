@@ -118,6 +118,11 @@ def _answers(url: str) -> bool:
 
 
 def summarize(run: PipelineRun, seconds: float) -> dict[str, Any]:
+    """The run in figures. Amounts are raw units of the payment token (6 decimals: USD
+    micro-units); `holders` counts the snapshot, the issuer's treasury included (it is
+    excluded from the dividend: one of `skipped`). `gas_per_holder` is None when none was
+    paid. `reconciled`: the ledger and the chain agree holder by holder once every holder has
+    an outcome, whether paid or failed (every holder blocklisted is a reconciled run)."""
     ledger = run.services.ledger
     d = ledger.get_distribution(run.distribution_id)
     totals = d.totals
@@ -129,25 +134,47 @@ def summarize(run: PipelineRun, seconds: float) -> dict[str, Any]:
         "holders": totals.holders if totals else 0, "paid": d.paid, "failed": d.failed,
         "skipped": totals.skipped if totals else 0, "gross": totals.gross if totals else 0,
         "net": totals.net if totals else 0, "withheld": totals.withheld if totals else 0,
-        "dust": totals.dust if totals else 0, "gas_per_holder": round(gas / max(1, d.paid)),
-        "seconds": round(seconds, 1), "reconciled": run.reconciliation.ok and d.paid > 0,
+        "dust": totals.dust if totals else 0,
+        "gas_per_holder": round(gas / d.paid) if d.paid else None,
+        "seconds": round(seconds, 1),
+        "reconciled": run.reconciliation.ok and d.status in pipeline.TERMINAL,
         "transactions": sum(len(b.settled_txs) for b in batches), "gas_used": gas,
         "failures_by_reason": dict(reasons), "status": d.status.value,
         "execution_seconds": round(run.execution_seconds, 1),
         "peak_rss_mb": run.children.peak_rss_mb,
         "read_model": run.read_model,
+        "payment_decimals": PAYMENT_DECIMALS,
     }
+
+
+PAYMENT_DECIMALS = 6  # the demo's stablecoin (devtools.devnet)
+# What each figure of the summary table is, in one unit each: amounts in USD, gas in gas.
+ROWS = (("holders", "holders in the snapshot (the issuer's treasury included)"),
+        ("paid", "holders paid"), ("failed", "holders not paid (can claim later)"),
+        ("skipped", "holders with nothing due (the treasury is excluded)"),
+        ("gross", "USD"), ("net", "USD paid out"), ("withheld", "USD withheld (10 %)"),
+        ("dust", "USD left by rounding"), ("transactions", "on-chain transactions"),
+        ("gas_used", "gas"), ("gas_per_holder", "gas per holder paid"),
+        ("execution_seconds", "seconds paying"), ("seconds", "seconds in all"))
+USD = frozenset({"gross", "net", "withheld", "dust"})
+
+
+def figure(key: str, value: object) -> str:
+    """A summary value as the table shows it: amounts in USD, counts with separators."""
+    if value is None:
+        return "-"
+    if key in USD and isinstance(value, int):
+        return f"{value / 10**PAYMENT_DECIMALS:,.{PAYMENT_DECIMALS}f}"
+    return f"{value:,}" if isinstance(value, int | float) else str(value)
 
 
 def show(console: Console, s: dict[str, Any], run: PipelineRun) -> None:
     table = Table(title=f"Dividend: {s['status']}", caption=f"distribution {run.distribution_id}")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    usd = ("gross", "net", "withheld", "dust")
-    for key in ("holders", "paid", "failed", "skipped", "gross", "net", "withheld", "dust",
-                "transactions", "gas_used", "gas_per_holder", "execution_seconds", "seconds"):
-        value = s[key]
-        table.add_row(key, f"{value / 10**6:,.6f} USD" if key in usd else f"{value:,}")
+    table.add_column("unit")
+    for key, unit in ROWS:
+        table.add_row(key, figure(key, s[key]), unit)
     console.print(table)
     for reason, count in s["failures_by_reason"].items():
         console.print(f"  failed: {count} x {reason} (can claim until the deadline)")
@@ -156,8 +183,10 @@ def show(console: Console, s: dict[str, Any], run: PipelineRun) -> None:
     rec = run.reconciliation
     if s["reconciled"]:
         console.print(f"[bold green]RECONCILED[/]: {rec.holders} holders; vault paid "
-                      f"{rec.chain_paid:,} = ledger paid {rec.ledger_paid:,}")
+                      f"{rec.chain_paid:,} = ledger paid {rec.ledger_paid:,} (USD micro-units)")
     else:
         console.print("[bold red]NOT RECONCILED[/]")
+        if not rec.differences:
+            console.print(f"  the distribution did not finish: {s['status']}")
         for difference in rec.differences[:50]:
             console.print(f"  {difference}")

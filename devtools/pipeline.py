@@ -107,8 +107,31 @@ def run_key() -> str:
     return f"demo-dividend-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
 
 
+def check_sizes(*, holders: int, blocked: int) -> None:
+    """ValueError (one line, naming the option) for a run that cannot be set up."""
+    if holders < 1:
+        raise ValueError(f"--holders must be at least 1 (got {holders})")
+    if not 0 <= blocked <= holders:
+        raise ValueError(f"--blocked must be between 0 and --holders ({holders}), got {blocked}")
+
+
+def blocked_indices(holders: int, blocked: int) -> list[int]:
+    """`blocked` distinct holder indices, spread over the holders (the same ones run to run)."""
+    check_sizes(holders=holders, blocked=blocked)
+    chosen: dict[int, None] = {}
+    for i in range(blocked):
+        index = (i * 997 + 13) % holders
+        while index in chosen:  # 997 divides `holders`: the next free one
+            index = (index + 1) % holders
+        chosen[index] = None
+    return list(chosen)
+
+
 def prepare(env: dict[str, str], *, holders: int, blocked: int, gas_model: GasModel,
             observe: Callable[[Progress], None]) -> PipelineRun:
+    """Contracts, holders (plus the issuer's treasury, which the dividend excludes), the
+    blocklisted ones, a snapshot and a committed, funded distribution."""
+    check_sizes(holders=holders, blocked=blocked)
     fresh_schema(env["DATABASE_URL"])
     services = build_services(Settings.from_env(env))
     if env.get("MASS_PAYOUT_EMBEDDED_REDIS") == "1":
@@ -117,8 +140,8 @@ def prepare(env: dict[str, str], *, holders: int, blocked: int, gas_model: GasMo
     observe(progress)
     net = deploy_devnet(services.gateway.w3, holders=holders)
     issue_shares(net, [(net.treasury, 1_000_000_000)])  # the issuer's own treasury holds shares
-    for i in range(blocked):
-        block(net, net.holders[(i * 997 + 13) % holders])
+    for index in blocked_indices(holders, blocked):
+        block(net, net.holders[index])
     snapshot_id = take_snapshot(net)
     ledger, w3 = services.ledger, services.gateway.w3
     asset_id = import_asset(ledger, w3, chain_id=services.gateway.chain_id,

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bench import BENCHES
 from mass_payout.audit_cli import app as audit_app
 from mass_payout.vault_cli import app as vault_app
 from runtime.settings import Settings
@@ -30,7 +31,8 @@ app.add_typer(audit_app, name="audit")
 
 @app.command()
 def smoke(holders: Annotated[int, typer.Option(help="holders in the sample snapshot")] = 2_000,
-          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+          as_json: Annotated[bool, typer.Option(
+              "--json", help="print one JSON object instead of the table")] = False) -> None:
     """Record a distribution on the ledger's PostgreSQL, reload it, and check it adds up."""
     from devtools import smoke as run
     from runtime.engines import database, open_ledger
@@ -81,10 +83,21 @@ def demo(holders: Annotated[int, typer.Option(help="token holders to pay")] = 2_
              "--serve", help="then serve the admin panel on the demo's data until Ctrl-C "
                              "(prints its URL, a viewer key and an operator key)")] = False,
          port: Annotated[int, typer.Option(help="the panel's port (with --serve)")] = 8000,
-         as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Pay a dividend to N holders end to end on embedded engines and a dev chain."""
+         as_json: Annotated[bool, typer.Option(
+             "--json", help="print one JSON object (amounts in raw units) instead of the"
+                            " table")] = False) -> None:
+    """Pay a dividend to N holders end to end on embedded engines and a dev chain. The
+    snapshot has one holder more than --holders: the issuer's treasury, which the dividend
+    excludes."""
     from devtools import demo as run
+    from devtools.pipeline import check_sizes
 
+    try:
+        check_sizes(holders=holders, blocked=blocked)
+    except ValueError as err:
+        raise _refuse(str(err)) from None
+    if workers < 1:
+        raise _refuse(f"--workers must be at least 1 (got {workers})")
     settings = Settings.from_env()
     try:
         summary = run.run(holders=holders, blocked=blocked, workers=workers,
@@ -102,12 +115,13 @@ def demo(holders: Annotated[int, typer.Option(help="token holders to pay")] = 2_
 
 
 @app.command()
-def bench(name: Annotated[str, typer.Argument(
-              help="ledger | gas | e2e | api | scheduler | chaos | panel")],
+def bench(name: Annotated[str, typer.Argument(help=" | ".join(BENCHES))],
           holders: Annotated[int | None, typer.Option(help="holders, where it applies")] = None,
           kills: Annotated[int | None, typer.Option(help="chaos: processes to kill -9")] = None,
           seed: Annotated[int | None, typer.Option(help="chaos: the random seed")] = None,
-          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+          as_json: Annotated[bool, typer.Option(
+              "--json", help="no progress; the last line is one JSON object")] = False,
+          ) -> None:
     """Run a benchmark; with --json the last line is one JSON object. Exit code 1 when the
     benchmark says it failed (`"ok": false`)."""
     from bench import load
@@ -180,6 +194,12 @@ def scheduler(interval: Annotated[float, typer.Option(help="seconds between tick
 
     _logging()
     run_scheduler(Settings.from_env(), interval=interval, once=once)
+
+
+def _refuse(reason: str) -> typer.Exit:
+    """A bad option: one line on stderr, exit code 2 (as a configuration error)."""
+    print(f"mass-payout: {reason}", file=sys.stderr)
+    return typer.Exit(2)
 
 
 def _logging() -> None:

@@ -18,13 +18,16 @@ from api.keys import Role
 
 @contextmanager
 def _store() -> Iterator[tuple[str, str]]:
-    """(database url, schema), for the duration of one command."""
-    from runtime.engines import database
-    from runtime.settings import Settings
+    """(database url, schema), for the duration of one command: DATABASE_URL's, the one
+    `serve` reads keys from. Never the embedded PostgreSQL, which `serve` does not use: a key
+    stored there would be refused by every API (a ConfigurationError, one line, exit 2)."""
+    from runtime.settings import ConfigurationError, Settings
 
     settings = Settings.from_env()
-    with database(settings) as url:
-        yield url, settings.schema
+    if not settings.database_url:
+        raise ConfigurationError("set DATABASE_URL to the API's database: keys are stored"
+                                 " where `serve` reads them (it has no embedded PostgreSQL)")
+    yield settings.database_url, settings.schema
 
 
 def _refuse(reason: str) -> typer.Exit:

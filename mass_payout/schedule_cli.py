@@ -114,6 +114,9 @@ def register(app: typer.Typer) -> None:
 
         found, _ = _run(lambda ledger: schedules_page(ledger, asset_id=asset_id, after=0,
                                                       limit=10**9))
+        if not found:
+            typer.echo("no schedules" + (f" for asset {asset_id}" if asset_id else "")
+                       + " (create one: POST /schedules, or the panel)")
         for s in map(view, found):
             c = s.cadence
             cadence = c.trigger or f"{c.recurrence} from {c.start:%Y-%m-%dT%H:%MZ}" + (
