@@ -18,7 +18,7 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder
 from app.fact_applier import FactApplier
 from app.redaction import redact
 from domain import ids
-from domain.asset import Asset, AssetKind, CorporateAction
+from domain.asset import Asset, AssetKind, BondTerms, CorporateAction
 from domain.batch import BatchStatus, PayoutBatch
 from domain.chain_facts import ChainFact
 from domain.cursor import ChainCursor
@@ -132,6 +132,14 @@ class PayoutLedger(Application[UUID]):
             action_id=a.action_id, kind=a.kind, record_date=a.record_date,
             execution_date=a.execution_date, amount_per_unit=a.amount_per_unit)]
         return self._save(asset) if new else 0
+
+    def update_bond_terms(self, asset_id: UUID, terms: BondTerms, *, actor: str,
+                          reason: str) -> int:
+        """Record a bond's terms (read from its token, or the coupon's set by an operator);
+        the same terms again record nothing and return 0."""
+        asset = self.get_asset(asset_id)
+        return self._save(asset) if asset.update_bond_terms(terms, actor=actor,
+                                                            reason=reason) else 0
 
     # --- distributions ---
 
@@ -411,9 +419,12 @@ class PayoutLedger(Application[UUID]):
 
     # --- webhook endpoints (their secrets live outside the log: app.webhooks) ---
 
-    def create_webhook_endpoint(self, *, url: str, event_types: list[str], description: str,
-                                actor: str, allow: tuple[str, ...] = ()) -> UUID:
-        endpoint = WebhookEndpoint.register(url=url, event_types=event_types,
+    def create_webhook_endpoint(self, endpoint_id: UUID, *, url: str, event_types: list[str],
+                                description: str, actor: str,
+                                allow: tuple[str, ...] = ()) -> UUID:
+        if endpoint_id in self.repository:
+            raise AlreadyExists(f"webhook endpoint {endpoint_id} exists")
+        endpoint = WebhookEndpoint.register(endpoint_id, url=url, event_types=event_types,
                                             description=description, actor=actor, allow=allow)
         self._save(endpoint)
         return endpoint.id

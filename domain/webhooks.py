@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from urllib.parse import urlsplit
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -133,12 +134,14 @@ class WebhookEndpoint(Aggregate):
         actor: str
 
     @classmethod
-    def register(cls, *, url: str, event_types: Iterable[str], description: str, actor: str,
-                 allow: Iterable[str] = ()) -> WebhookEndpoint:
+    def register(cls, endpoint_id: UUID, *, url: str, event_types: Iterable[str],
+                 description: str, actor: str, allow: Iterable[str] = ()) -> WebhookEndpoint:
+        """`endpoint_id` is chosen by the caller, which stores the secret under it first."""
         if not actor:
             raise InvalidInput("every command names its actor")
-        return cls(url=check_url(url, allow), event_types=check_types(event_types),
-                   description=_description(description), actor=actor)
+        return cls._create(cls.Created, id=endpoint_id, url=check_url(url, allow),
+                           event_types=check_types(event_types),
+                           description=_description(description), actor=actor)
 
     @event(Created)
     def __init__(self, url: str, event_types: list[str], description: str, actor: str) -> None:

@@ -13,10 +13,11 @@ from projections.holders import DistributionHolders
 from projections.ingestion import IngestionCursors
 from projections.schedules import Schedules
 from projections.store import ViewStore
+from projections.webhooks import Webhooks
 
 PROJECTIONS: dict[str, type[TableProjection]] = {
     p.name: p for p in (Assets, AssetHolders, Distributions, Batches, DistributionHolders,
-                        IngestionCursors, Schedules)
+                        IngestionCursors, Schedules, Webhooks)
 }
 
 

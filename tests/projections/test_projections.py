@@ -86,7 +86,8 @@ def test_a_rebuilt_projection_equals_the_incremental_one_row_for_row(
     orders = {"assets": "asset_id", "asset_holders": "asset_id, account",
               "distributions": "distribution_id", "batches": "batch_id",
               "distribution_holders": "distribution_id, position",
-              "ingestion_cursors": "cursor_id", "schedules": "schedule_id"}
+              "ingestion_cursors": "cursor_id", "schedules": "schedule_id",
+              "webhook_events": "event_id"}
     for name, cls in PROJECTIONS.items():
         before = rows(database_url, schema, name, orders[name])
         done = rebuild(ledger, views, cls)

@@ -1,0 +1,342 @@
+"""Delivering the outbox: signed POSTs, retried with backoff, in order, each id at most once
+successfully.
+
+The protocol, per webhook event (`Deliverer.deliver`):
+1. In one transaction, lock the event's delivery row (created on first sight) with
+   `FOR UPDATE SKIP LOCKED`: a second deliverer of the same id (a doubled job, a retry race,
+   a redelivery) skips it while the first holds it, and finds it delivered afterwards.
+2. Refuse to send out of order: an earlier event of the same distribution (or schedule) to
+   the same endpoint that is neither delivered nor given up goes first.
+3. Resolve the host and refuse unless every address is public or allowed (DNS can change
+   after the URL was checked at creation: rebinding); connect to the address checked, with
+   the original Host and TLS server name.
+4. POST `{id, type, created_at, data}` with `Webhook-Id`, `Webhook-Timestamp` and
+   `Webhook-Signature` (app.webhooks.signature), within `timeout`.
+5. Record the attempt (status, latency, the response's first 300 bytes) and the outcome in
+   the same transaction as the lock: 2xx → delivered; otherwise the next attempt at an
+   exponential backoff with jitter, or given up once past `give_up_after` (3 days).
+A deliverer killed between 4 and 5 recorded nothing: the event is sent again, with the same
+id (receivers deduplicate by it). After `disable_after` consecutive failures of an endpoint
+it is disabled by an event in the ledger (who: `webhooks`), which is how operators are told.
+
+Who calls `deliver`: `deliver_due` (the `mass-payout webhooks deliver` loop, a thread pool)
+or the RQ job `deliver_webhook` (`enqueue_due` queues the due ones with deterministic job
+ids). Both only ever pick the head of each ordered chain.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import socket
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from ipaddress import ip_address
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+from uuid import UUID
+
+import httpx
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from app.ledger import PayoutLedger
+from app.redaction import redact
+from app.webhooks import (
+    ATTEMPTS,
+    DELIVERIES,
+    ENDPOINTS,
+    HEALTH,
+    OUTBOX,
+    load_secret,
+    setup,
+    signature,
+    views,
+)
+from domain.errors import IllegalTransition, NotFound
+from domain.webhooks import Address, address_allowed
+
+log = logging.getLogger(__name__)
+RESPONSE_BYTES = 300
+ACTOR = "webhooks"
+
+Resolve = Callable[[str, int], list[Address]]
+
+
+def resolve(host: str, port: int) -> list[Address]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(ip_address(str(info[4][0]).split("%")[0]) for info in infos))
+
+
+class Refused(Exception):
+    """The destination resolves to an address deliveries may not reach."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    timeout: float = 5.0
+    backoff_base: timedelta = timedelta(seconds=10)
+    backoff_cap: timedelta = timedelta(hours=6)
+    give_up_after: timedelta = timedelta(days=3)
+    disable_after: int = 20  # consecutive failed attempts of one endpoint
+    allow: tuple[str, ...] = ()  # MASS_PAYOUT_WEBHOOK_ALLOW
+
+    def backoff(self, failures: int, rng: random.Random) -> timedelta:
+        """Exponential, capped, with "equal jitter": between half and all of the step."""
+        seconds = min(self.backoff_base.total_seconds() * 2.0 ** max(failures - 1, 0),
+                      self.backoff_cap.total_seconds())
+        return timedelta(seconds=seconds / 2 + seconds / 2 * rng.random())
+
+
+@dataclass(frozen=True)
+class Outcome:
+    event_id: UUID
+    action: str  # delivered | retry | gave-up | skipped
+    detail: str = ""
+    status_code: int | None = None
+
+
+@dataclass
+class Deliverer:
+    ledger: PayoutLedger
+    database_url: str
+    schema: str
+    policy: Policy = field(default_factory=Policy)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    resolver: Resolve = resolve
+    rng: random.Random = field(default_factory=random.Random)
+    pool_size: int = 4
+
+    def __post_init__(self) -> None:
+        setup(self.database_url, self.schema)
+        self.pool: ConnectionPool[Any] = ConnectionPool(
+            self.database_url, min_size=1, max_size=self.pool_size, open=True,
+            kwargs={"row_factory": dict_row, "connect_timeout": 5})
+        self.client = httpx.Client(timeout=self.policy.timeout, follow_redirects=False,
+                                   trust_env=False)
+        v = views(self.schema)
+        self.t = {name: sql.Identifier(v, name) for name in
+                  (ENDPOINTS, OUTBOX, DELIVERIES, ATTEMPTS, HEALTH)}
+
+    def close(self) -> None:
+        self.client.close()
+        self.pool.close()
+
+    # --- which events are due ---
+
+    def due(self, limit: int = 100) -> list[UUID]:
+        """The head of each (endpoint, distribution) chain, if it is due and its endpoint
+        active: the ids a delivery may send now, oldest first."""
+        query = sql.SQL(
+            "WITH heads AS (SELECT DISTINCT ON (o.endpoint_id, o.ordering_key) o.event_id,"
+            " o.endpoint_id, coalesce(d.next_attempt_at, o.created_at) AS due_at, o.position"
+            " FROM {outbox} o LEFT JOIN {deliveries} d ON d.event_id = o.event_id"
+            " WHERE d.status IS NULL OR d.status = 'pending'"
+            " ORDER BY o.endpoint_id, o.ordering_key, o.position, o.event_id)"
+            " SELECT h.event_id FROM heads h JOIN {endpoints} e USING (endpoint_id)"
+            " WHERE e.active AND h.due_at <= %s ORDER BY h.due_at, h.position LIMIT %s"
+        ).format(outbox=self.t[OUTBOX], deliveries=self.t[DELIVERIES],
+                 endpoints=self.t[ENDPOINTS])
+        try:
+            with self.pool.connection() as conn:
+                return [r["event_id"] for r in conn.execute(query, (self.clock(), limit))]
+        except Exception as err:  # the projection has not created its tables yet
+            if "does not exist" in str(err):
+                return []
+            raise
+
+    def deliver_due(self, limit: int = 100, workers: int = 4) -> list[Outcome]:
+        """One pass of the delivery loop: every due head, in parallel across chains."""
+        ids = self.due(limit)
+        if not ids:
+            return []
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(ids)))) as pool:
+            return list(pool.map(self.deliver, ids))
+
+    def redeliver(self, event_id: UUID) -> None:
+        """Send this event again (the same id): due now, whatever it became before."""
+        with self.pool.connection() as conn:
+            self._ensure(conn, event_id)
+            conn.execute(sql.SQL(
+                "UPDATE {} SET status = 'pending', next_attempt_at = %s, first_attempt_at = NULL,"
+                " updated_at = %s WHERE event_id = %s").format(self.t[DELIVERIES]),
+                (self.clock(), self.clock(), event_id))
+
+    # --- one delivery ---
+
+    def _ensure(self, conn: Any, event_id: UUID) -> None:
+        inserted = conn.execute(sql.SQL(
+            "INSERT INTO {} (event_id, endpoint_id, status, attempts, next_attempt_at,"
+            " updated_at) SELECT event_id, endpoint_id, 'pending', 0, created_at, %s FROM {}"
+            " WHERE event_id = %s ON CONFLICT DO NOTHING").format(
+            self.t[DELIVERIES], self.t[OUTBOX]), (self.clock(), event_id))
+        if inserted.rowcount == 0 and conn.execute(sql.SQL(
+                "SELECT 1 FROM {} WHERE event_id = %s").format(self.t[DELIVERIES]),
+                (event_id,)).fetchone() is None:
+            raise NotFound(f"no webhook event {event_id}")
+
+    def deliver(self, event_id: UUID) -> Outcome:
+        disable: tuple[UUID, int] | None = None
+        with self.pool.connection() as conn:
+            self._ensure(conn, event_id)
+            conn.commit()
+            with conn.transaction():
+                row = conn.execute(sql.SQL(
+                    "SELECT d.*, o.type, o.data, o.created_at, o.ordering_key, o.position,"
+                    " e.url, e.active FROM {d} d JOIN {o} o USING (event_id)"
+                    " JOIN {e} e ON e.endpoint_id = o.endpoint_id WHERE d.event_id = %s"
+                    " FOR UPDATE OF d SKIP LOCKED").format(
+                    d=self.t[DELIVERIES], o=self.t[OUTBOX], e=self.t[ENDPOINTS]),
+                    (event_id,)).fetchone()
+                if row is None:
+                    return Outcome(event_id, "skipped", "another deliverer holds it")
+                now = self.clock()
+                if row["status"] != "pending":
+                    return Outcome(event_id, "skipped", f"already {row['status']}")
+                if not row["active"]:
+                    return Outcome(event_id, "skipped", "the endpoint is disabled")
+                if row["next_attempt_at"] > now:
+                    return Outcome(event_id, "skipped", "not due yet")
+                if self._earlier_pending(conn, row):
+                    return Outcome(event_id, "skipped", "an earlier event goes first")
+                secret = load_secret(conn, self.schema, row["endpoint_id"])
+                outcome, failures = self._attempt(conn, row, secret, now)
+                if failures >= self.policy.disable_after:
+                    disable = (row["endpoint_id"], failures)
+        if disable is not None:
+            try:
+                self.ledger.disable_webhook_endpoint(
+                    disable[0], ACTOR, f"{disable[1]} consecutive deliveries failed")
+                log.warning("webhook endpoint %s disabled after %s failed deliveries", *disable)
+            except IllegalTransition:
+                pass  # disabled meanwhile (by a twin, or an admin)
+        return outcome
+
+    def _earlier_pending(self, conn: Any, row: dict[str, Any]) -> bool:
+        return conn.execute(sql.SQL(
+            "SELECT 1 FROM {o} o LEFT JOIN {d} d ON d.event_id = o.event_id"
+            " WHERE o.endpoint_id = %s AND o.ordering_key = %s AND o.position < %s"
+            " AND (d.status IS NULL OR d.status = 'pending') LIMIT 1").format(
+            o=self.t[OUTBOX], d=self.t[DELIVERIES]),
+            (row["endpoint_id"], row["ordering_key"], row["position"])).fetchone() is not None
+
+    def body(self, row: dict[str, Any]) -> bytes:
+        """The same bytes for every attempt of one event: only the timestamp header moves."""
+        return json.dumps({"id": str(row["event_id"]), "type": row["type"],
+                           "created_at": row["created_at"].astimezone(UTC).isoformat(),
+                           "data": row["data"]}, sort_keys=True, separators=(",", ":")).encode()
+
+    def _attempt(self, conn: Any, row: dict[str, Any], secret: str,
+                 now: datetime) -> tuple[Outcome, int]:
+        event_id, body = row["event_id"], self.body(row)
+        timestamp = int(now.timestamp())
+        headers = {"Content-Type": "application/json", "User-Agent": "mass-payout-webhooks/1",
+                   "Webhook-Id": str(event_id), "Webhook-Timestamp": str(timestamp),
+                   "Webhook-Signature": signature(secret, timestamp, body)}
+        started = time.monotonic()
+        status: int | None = None
+        response, error = "", None
+        try:
+            status, response = self._post(row["url"], body, headers)
+        except Refused as err:
+            error = str(err)
+        except httpx.HTTPError as err:
+            error = redact(f"{type(err).__name__}: {err}")[:300]
+        latency = int((time.monotonic() - started) * 1000)
+        ok = status is not None and 200 <= status < 300
+        attempt = row["attempts"] + 1
+        first = row["first_attempt_at"] or now
+        conn.execute(sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                             " ON CONFLICT DO NOTHING").format(self.t[ATTEMPTS]),
+                     (event_id, attempt, row["endpoint_id"], now, status, latency,
+                      response, error))
+        if ok:
+            state, next_at, action = "delivered", now, "delivered"
+        else:
+            next_at = now + self.policy.backoff(attempt, self.rng)
+            gave_up = next_at - first > self.policy.give_up_after
+            state, action = ("failed", "gave-up") if gave_up else ("pending", "retry")
+        conn.execute(sql.SQL(
+            "UPDATE {} SET status = %s, attempts = %s, first_attempt_at = %s,"
+            " next_attempt_at = %s, last_status = %s, last_latency_ms = %s, last_error = %s,"
+            " delivered_at = CASE WHEN %s THEN %s ELSE delivered_at END, updated_at = %s"
+            " WHERE event_id = %s").format(self.t[DELIVERIES]),
+            (state, attempt, first, next_at, status, latency, error, ok, now, now, event_id))
+        health = conn.execute(sql.SQL(
+            "INSERT INTO {t} AS h VALUES (%s, %s) ON CONFLICT (endpoint_id) DO UPDATE SET"
+            " consecutive_failures = CASE WHEN %s THEN 0 ELSE h.consecutive_failures + 1 END"
+            " RETURNING consecutive_failures").format(t=self.t[HEALTH]),
+            (row["endpoint_id"], 0 if ok else 1, ok)).fetchone()
+        detail = f"HTTP {status}" if status is not None else str(error)
+        return Outcome(event_id, action, detail, status), int(health["consecutive_failures"])
+
+    def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            addresses = self.resolver(host, port)
+        except OSError as err:
+            raise Refused(f"{host} does not resolve: {err}") from None
+        refused = [str(a) for a in addresses if not address_allowed(host, a, self.policy.allow)]
+        if not addresses or refused:
+            raise Refused(f"{host} resolves to a non-public address {refused[:1]}: refused"
+                          " (MASS_PAYOUT_WEBHOOK_ALLOW)")
+        address = addresses[0]
+        literal = f"[{address}]" if address.version == 6 else str(address)
+        netloc = f"{literal}:{parts.port}" if parts.port else literal
+        target = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+        extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+        with self.client.stream("POST", target, content=body, extensions=extensions,
+                                headers={**headers, "Host": parts.netloc}) as response:
+            kept = b""
+            for chunk in response.iter_raw():
+                kept += chunk
+                if len(kept) >= RESPONSE_BYTES:
+                    break
+            return response.status_code, kept[:RESPONSE_BYTES].decode("utf-8", "replace")
+
+
+# --- RQ: the job and its dispatcher (the per-process context, as app.jobs keeps it) ---
+
+QUEUE_NAME = "webhooks"
+_deliverer: Deliverer | None = None
+
+
+def install(deliverer: Deliverer) -> None:
+    """Called once by a worker process that takes webhook jobs."""
+    global _deliverer  # noqa: PLW0603  # the per-process context RQ's job functions reach
+    _deliverer = deliverer
+
+
+def deliver_webhook(event_id: str) -> str:
+    if _deliverer is None:
+        raise RuntimeError("worker not wired for webhooks: install(Deliverer(...)) first")
+    outcome = _deliverer.deliver(UUID(event_id))
+    return f"{outcome.action}: {outcome.detail}"
+
+
+def enqueue_due(deliverer: Deliverer, queue: Any, limit: int = 500) -> int:
+    """Queue every due head once per attempt (`webhook-<id>-<attempts>`, unique): a doubled
+    dispatcher queues nothing twice, and a job run twice is skipped by the row lock."""
+    from rq.exceptions import DuplicateJobError
+
+    queued = 0
+    with deliverer.pool.connection() as conn:
+        ids = deliverer.due(limit)
+        attempts = {r["event_id"]: r["attempts"] for r in conn.execute(sql.SQL(
+            "SELECT event_id, attempts FROM {} WHERE event_id = ANY(%s)").format(
+            deliverer.t[DELIVERIES]), (ids,))}
+    for event_id in ids:
+        try:
+            queue.enqueue(deliver_webhook, str(event_id), unique=True, job_timeout=60,
+                          job_id=f"webhook-{event_id}-{attempts.get(event_id, 0)}")
+            queued += 1
+        except DuplicateJobError:
+            continue
+    return queued
