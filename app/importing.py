@@ -2,20 +2,27 @@
 token snapshot: the service functions the API, the CLI and the demo share.
 
 Every chain read and check happens before the first save, so bad input (another chain, an
-unknown address, a plain ERC-20, somebody else's vault) records nothing. The import itself is
-two saves (the asset, then its corporate actions); both are idempotent, so a crash between
-them is repaired by importing again.
+unknown address, a plain ERC-20, somebody else's vault, a bond already matured) records
+nothing. The import itself is up to three saves (the asset, a bond's terms, its corporate
+actions); each is idempotent, so a crash between them is repaired by importing again.
+
+A bond's nominal value and maturity are read from the token and kept on the asset; a
+re-import that reads other values records them (`BondTermsUpdated`), keeping the coupon
+terms an operator recorded.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from uuid import UUID
 
 from web3 import Web3
 
 from app.ledger import PayoutLedger
 from chain.token_reader import (
+    TokenFacts,
     check_chain,
     check_payment_token,
     check_vault,
@@ -24,8 +31,10 @@ from chain.token_reader import (
     read_token,
 )
 from domain import accounts
+from domain.asset import Asset, BondTerms
 from domain.distribution import Status
 from domain.entitlements import Snapshot, Totals
+from domain.errors import InvalidTerms
 from domain.planning import GasModel
 
 
@@ -47,13 +56,33 @@ def import_asset(ledger: PayoutLedger, w3: Web3, *, chain_id: int, token_address
     check_payment_token(w3, payment, payment_decimals)
     if vault is not None:
         check_vault(w3, vault, operator=operator, approver=approver)
+    known = Asset.create_id(chain_id, facts.address) in ledger.repository
+    existing = ledger.get_asset(Asset.create_id(chain_id, facts.address)) if known else None
+    bond = bond_terms_read(facts, existing.bond_terms if existing else None)
+    if bond is not None and not known and bond.maturity_date <= datetime.now(UTC).date():
+        raise InvalidTerms(f"the bond matured on {bond.maturity_date}: a maturity in the past"
+                           " cannot be imported")
     asset_id = ledger.import_asset(
         chain_id=chain_id, token_address=facts.address, name=facts.name, symbol=facts.symbol,
         decimals=facts.decimals, kind=facts.kind, payment_token=payment,
         payment_decimals=payment_decimals, vault_address=vault, actor=actor,
     )
+    if bond is not None:
+        ledger.update_bond_terms(asset_id, bond, actor=actor, reason="read from the token")
     ledger.record_corporate_actions(asset_id, actions)
     return asset_id
+
+
+def bond_terms_read(facts: TokenFacts, recorded: BondTerms | None) -> BondTerms | None:
+    """The bond terms the token declares (nominal value, maturity), over those recorded: the
+    coupon's terms, which the token does not carry, are kept. None: not a bond, or a bond
+    declaring no maturity or nominal value."""
+    if facts.kind != "BOND" or facts.maturity_date is None or facts.nominal_value <= 0:
+        return None
+    nominal, maturity = facts.nominal_value, facts.maturity_date.date()
+    if recorded is None:
+        return BondTerms(nominal_value=nominal, maturity_date=maturity)
+    return replace(recorded, nominal_value=nominal, maturity_date=maturity)
 
 
 def snapshot_from_chain(ledger: PayoutLedger, w3: Web3, distribution_id: UUID, *,

@@ -1,17 +1,177 @@
-"""Asset: a security token the issuer pays on, as imported from its contract."""
+"""Asset: a security token the issuer pays on, as imported from its contract.
+
+A BOND also keeps its terms (`BondTerms`): the nominal value and maturity the token declares,
+read at import, and the coupon's rate, frequency, day count and dates, which the reference
+token does not carry and an operator records. Either kind of change is a `BondTermsUpdated`.
+The currency is the asset's payment token.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
+from fractions import Fraction
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain import accounts, ids
-from domain.errors import IllegalTransition, InvalidInput
-from domain.values import decimals, utc
+from domain.daycount import PERIOD_MONTHS, DayCount, is_month_end, roll
+from domain.errors import IllegalTransition, InvalidInput, InvalidTerms
+from domain.recurrence import occurrences
+from domain.terms import (
+    Accrual,
+    Execution,
+    ExecutionKind,
+    Recurrence,
+    Rule,
+    RuleKind,
+    coupon_rate,
+)
+from domain.values import decimals, positive_amount, utc
+
+MAX_BOND_YEARS = 100
+_CADENCES = {1: Recurrence.MONTHLY, 3: Recurrence.QUARTERLY, 6: Recurrence.SEMI_ANNUAL,
+             12: Recurrence.ANNUAL}
+
+
+@dataclass(frozen=True, slots=True)
+class BondTerms:
+    """A bond's facts. The coupon fields are all set, or all None (a zero-coupon bond, or
+    terms not recorded yet). Coupon dates roll forward from `first_coupon_date` when given,
+    else backward from maturity; the first period runs from the issue date (it may be short
+    or long), and a maturity off the grid makes the last one irregular."""
+
+    nominal_value: int  # payment-token smallest units per whole token, repaid at maturity
+    maturity_date: date
+    issue_date: date | None = None
+    coupon_rate: Fraction | None = None  # annual, exact
+    coupon_months: int | None = None  # 12 / frequency: 3 quarterly, 6 semi-annual, 12 annual
+    day_count: DayCount | None = None
+    first_coupon_date: date | None = None
+    end_of_month: bool = False
+
+    def __post_init__(self) -> None:
+        positive_amount(self.nominal_value, "a bond's nominal value")
+        if self.coupon_rate is not None:
+            object.__setattr__(self, "coupon_rate", coupon_rate(self.coupon_rate))
+        if self.day_count is not None:
+            try:
+                object.__setattr__(self, "day_count", DayCount(self.day_count))
+            except ValueError:
+                raise InvalidTerms(f"day count {self.day_count!r} is not one of"
+                                   f" {', '.join(DayCount)}") from None
+        coupon = (self.coupon_rate, self.coupon_months, self.day_count, self.issue_date)
+        if any(v is not None for v in coupon[:3]) and any(v is None for v in coupon):
+            raise InvalidTerms("a coupon needs its rate, frequency, day count and the issue"
+                               " date, all four")
+        if self.coupon_months is not None and self.coupon_months not in PERIOD_MONTHS:
+            raise InvalidTerms(f"a coupon period is {sorted(PERIOD_MONTHS)} months, not"
+                               f" {self.coupon_months!r}")
+        if self.issue_date is not None:
+            if self.issue_date >= self.maturity_date:
+                raise InvalidTerms(f"a bond matures ({self.maturity_date}) after its issue"
+                                   f" ({self.issue_date})")
+            if self.maturity_date.year - self.issue_date.year > MAX_BOND_YEARS:
+                raise InvalidTerms(f"a bond runs at most {MAX_BOND_YEARS} years")
+        first, issue = self.first_coupon_date, self.issue_date
+        if first is not None and (self.coupon_months is None or not (
+                (issue is None or issue < first) and first <= self.maturity_date)):
+            raise InvalidTerms("the first coupon date lies after the issue date, on or before"
+                               " maturity, and only with a coupon")
+
+    @property
+    def pays_coupons(self) -> bool:
+        return self.coupon_rate is not None
+
+    def _coupon(self) -> tuple[Fraction, int, DayCount, date]:
+        if self.coupon_rate is None or self.coupon_months is None or self.day_count is None \
+                or self.issue_date is None:
+            raise InvalidTerms("the bond's coupon terms (rate, frequency, day count, issue"
+                               " date) are not recorded")
+        return self.coupon_rate, self.coupon_months, self.day_count, self.issue_date
+
+    @property
+    def anchor(self) -> date:
+        """The regular coupon date the grid of coupon dates rolls from."""
+        return self.first_coupon_date or self.maturity_date
+
+    def coupon_dates(self) -> list[date]:
+        """Every coupon date, the last at maturity."""
+        _, months, _, issue = self._coupon()
+        dates: list[date] = []
+        if self.first_coupon_date is not None:
+            while (d := roll(self.first_coupon_date, len(dates) * months,
+                             self.end_of_month)) < self.maturity_date:
+                dates.append(d)
+            return [*dates, self.maturity_date]
+        while (d := roll(self.maturity_date, -len(dates) * months, self.end_of_month)) > issue:
+            dates.append(d)
+        return dates[::-1]
+
+    def coupon_period(self, number: int) -> tuple[date, date]:
+        """Coupon `number`'s (1-based) accrual period [start, end)."""
+        dates = self.coupon_dates()
+        if type(number) is not int or not 1 <= number <= len(dates):
+            raise InvalidTerms(f"the bond pays coupons 1..{len(dates)}, not {number!r}")
+        start = self._coupon()[3] if number == 1 else dates[number - 2]
+        return start, dates[number - 1]
+
+    def accrual(self, start: date, end: date) -> Accrual:
+        rate, months, day_count, _ = self._coupon()
+        return Accrual(rate=rate, day_count=day_count, start=start, end=end, months=months,
+                       anchor=self.anchor, end_of_month=self.end_of_month)
+
+    def coupon_rule(self, number: int) -> Rule:
+        """The RATE rule paying coupon `number`: per holder floor(units * nominal * rate *
+        day-count fraction of its period)."""
+        return Rule(RuleKind.RATE, self.nominal_value, self.accrual(*self.coupon_period(number)))
+
+    def coupon_cadence(self) -> Execution:
+        """A RECURRING cadence whose occurrences are the coupon dates (midnight UTC), the
+        last at maturity: one schedule pays every coupon. Refused when the dates are not one
+        regular cadence (an irregular last period): that coupon is then defined by hand."""
+        _, months, _, _ = self._coupon()
+        dates = self.coupon_dates()
+        start = datetime.combine(dates[0], time(), UTC)
+        recurrence = _CADENCES.get(months, Recurrence.MONTHLY)
+        interval = None if months in _CADENCES else months
+        for eom in dict.fromkeys([self.end_of_month, is_month_end(dates[0])]):
+            cadence = Execution(ExecutionKind.RECURRING, recurrence=recurrence, start=start,
+                                count=len(dates), interval=interval, end_of_month=eom)
+            if [due.date() for _, due in occurrences(cadence)] == dates:
+                return cadence
+        raise InvalidTerms("the coupon dates are not one regular cadence (an irregular last"
+                           " period): define the last coupon by hand")
+
+    def to_event(self) -> dict[str, Any]:
+        def day(d: date | None) -> str | None:
+            return d.isoformat() if d else None
+
+        return {"nominal_value": self.nominal_value, "maturity_date": day(self.maturity_date),
+                "issue_date": day(self.issue_date),
+                "coupon_rate": str(self.coupon_rate) if self.coupon_rate is not None else None,
+                "coupon_months": self.coupon_months,
+                "day_count": self.day_count.value if self.day_count else None,
+                "first_coupon_date": day(self.first_coupon_date),
+                "end_of_month": self.end_of_month}
+
+    @classmethod
+    def from_event(cls, data: dict[str, Any]) -> BondTerms:
+        def day(text: str | None) -> date | None:
+            return date.fromisoformat(text) if text else None
+
+        rate = data.get("coupon_rate")
+        maturity = day(data["maturity_date"])
+        assert maturity is not None
+        return cls(nominal_value=data["nominal_value"], maturity_date=maturity,
+                   issue_date=day(data.get("issue_date")),
+                   coupon_rate=Fraction(rate) if rate is not None else None,
+                   coupon_months=data.get("coupon_months"), day_count=data.get("day_count"),
+                   first_coupon_date=day(data.get("first_coupon_date")),
+                   end_of_month=data.get("end_of_month", False))
 
 
 class AssetKind(StrEnum):
@@ -80,6 +240,14 @@ class Asset(Aggregate):
         execution_date: datetime
         amount_per_unit: int
 
+    class BondTermsUpdated(Aggregate.Event):
+        """The bond's terms, whole: read from the token at import (or when it changed), or
+        recorded by an operator (the coupon's rate, frequency, day count and dates)."""
+
+        terms: dict[str, Any]  # BondTerms.to_event()
+        reason: str
+        actor: str
+
     @staticmethod
     def create_id(chain_id: int, token_address: str) -> UUID:
         return ids.asset_id(chain_id, token_address)
@@ -129,6 +297,7 @@ class Asset(Aggregate):
         self.corporate_actions: dict[int, CorporateAction] = {}
         self.deposited = 0
         self.snapshots: dict[int, int] = {}  # snapshot id → block
+        self.bond_terms: BondTerms | None = None
 
     def pause(self, actor: str, reason: str = "") -> None:
         if self.paused:
@@ -191,6 +360,27 @@ class Asset(Aggregate):
                                    execution_date: datetime, amount_per_unit: int) -> None:
         self.corporate_actions[action_id] = CorporateAction(
             action_id, kind, record_date, execution_date, amount_per_unit)
+
+    def update_bond_terms(self, terms: BondTerms, *, actor: str, reason: str,
+                          now: datetime | None = None) -> bool:
+        """Record the bond's terms; True if they changed. Re-recording the same is a no-op.
+
+        With `now` (an import), a maturity already past is refused: nothing to pay on."""
+        if self.kind is not AssetKind.BOND:
+            raise InvalidInput(f"{self.symbol} is {self.kind}, not a BOND: it has no bond terms")
+        if not isinstance(terms, BondTerms):
+            raise InvalidInput("bond terms are a BondTerms")
+        if now is not None and terms.maturity_date <= utc(now, "now").date():
+            raise InvalidTerms(f"the bond matured on {terms.maturity_date}: a maturity in the"
+                               " past cannot be imported")
+        if terms == self.bond_terms:
+            return False
+        self._bond_terms_updated(terms=terms.to_event(), reason=reason[:500], actor=actor)
+        return True
+
+    @event(BondTermsUpdated)
+    def _bond_terms_updated(self, terms: dict[str, Any], reason: str, actor: str) -> None:
+        self.bond_terms = BondTerms.from_event(terms)
 
     def record_deposit(self, *, token: str, sender: str, amount: int, tx_hash: str) -> None:
         if accounts.canonical(token) != self.payment_token:

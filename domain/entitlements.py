@@ -1,7 +1,9 @@
 """Per-holder entitlements from a record-date snapshot, exact to the smallest unit.
 
 Rounding is named and one-directional: every holder's gross is floored, so the pool is never
-over-allotted; what the floors leave behind is `dust`, recorded and kept in the vault.
+over-allotted; what the floors leave behind is `dust`, recorded and kept in the vault. (A
+RATE coupon's gross is floor(units * nominal * rate * day-count fraction), one exact ratio
+floored once.)
 Withholding is floored too (the holder keeps the fraction). For every distribution:
 
     Σ net + Σ withheld + dust + Σ skipped == gross (the pool)
@@ -17,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from fractions import Fraction
 
 from domain import accounts
 from domain.errors import DomainError, InvalidSnapshot, InvalidTerms
@@ -137,6 +140,9 @@ class EntitlementCalculator:
         self.terms = terms
         self.snapshot = snapshot
         self._unit: int = 10**asset_decimals
+        # What one smallest unit of the asset earns, as an exact ratio: PER_UNIT value / unit;
+        # RATE nominal * rate * day-count fraction / unit. Floored per holder, never before.
+        self._earns: tuple[int, int] = self._per_unit(terms)
         self._excluded = {accounts.address_bytes(a) for a in terms.excluded}
         self._withholding = {accounts.address_bytes(a): bps
                              for a, bps in terms.withholding.overrides}
@@ -162,8 +168,9 @@ class EntitlementCalculator:
             pool = vault_balance * rule.value // BPS_DENOMINATOR
         elif rule.kind is RuleKind.PRO_RATA:
             pool = rule.value
-        elif rule.kind is RuleKind.PER_UNIT:
-            pool = self.eligible_balance * rule.value // self._unit
+        elif rule.kind in (RuleKind.PER_UNIT, RuleKind.RATE):
+            numerator, denominator = self._earns
+            pool = self.eligible_balance * numerator // denominator
         else:
             pool = rule.value * self.eligible_count
         if pool <= 0:
@@ -172,10 +179,18 @@ class EntitlementCalculator:
             raise InvalidTerms(f"{rule.kind} over this snapshot allots more than 2**256 - 1")
         return pool
 
+    def _per_unit(self, terms: DistributionTerms) -> tuple[int, int]:
+        rule = terms.rule
+        if rule.kind is RuleKind.RATE and rule.accrual is not None:
+            earns = Fraction(rule.value, self._unit) * rule.accrual.per_nominal
+            return earns.numerator, earns.denominator
+        return rule.value, self._unit
+
     def _gross(self, balance: int) -> int:
         kind = self.terms.rule.kind
-        if kind is RuleKind.PER_UNIT:
-            return balance * self.terms.rule.value // self._unit
+        if kind in (RuleKind.PER_UNIT, RuleKind.RATE):
+            numerator, denominator = self._earns
+            return balance * numerator // denominator
         if kind is RuleKind.FIXED_PER_HOLDER:
             return self.terms.rule.value
         return self.pool * balance // self.eligible_balance  # PRO_RATA and PERCENTAGE

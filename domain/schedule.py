@@ -119,6 +119,12 @@ class Schedule(Aggregate):
             raise InvalidTerms("a schedule is RECURRING, or AUTOMATIC ON_CORPORATE_ACTION_DATE;"
                                f" {execution.kind} {execution.trigger or ''} is a distribution's"
                                " own execution mode".replace("  ", " "))
+        accrual = terms.rule.accrual
+        if accrual is not None and (not recurring or execution.start is None
+                                    or accrual.end != execution.start.date()):
+            raise InvalidTerms("a RATE schedule's template accrues its first coupon period,"
+                               " which ends on the first occurrence; each later occurrence"
+                               " accrues from the one before")
         try:
             policy = MissedPolicy(missed_policy)
         except ValueError:
@@ -284,15 +290,20 @@ def occurrence_terms(schedule: Schedule, occurrence: Occurrence,
                      action: CorporateAction | None = None) -> DistributionTerms:
     """The spawned distribution's terms: the template, recorded on the occurrence's date.
 
-    A recurring occurrence's record date is its due time. A corporate action brings its own
-    kind, amount per unit and record date."""
+    A recurring occurrence's record date is its due time; a RATE coupon's occurrence n > 0
+    accrues over [occurrence n-1, occurrence n). A corporate action brings its own kind,
+    amount per unit and record date."""
     if schedule.on_corporate_actions:
         if action is None or action.action_id != occurrence.number:
             raise InvalidInput(f"occurrence {occurrence.number} needs its corporate action")
         return replace(schedule.terms, kind=DistributionKind(action.kind),
                        rule=Rule(RuleKind.PER_UNIT, action.amount_per_unit),
                        record_date=action.record_date)
-    return replace(schedule.terms, record_date=occurrence.due_at)
+    rule, accrual = schedule.terms.rule, schedule.terms.rule.accrual
+    if accrual is not None and occurrence.number > 0:
+        start = recurrence.due_at(schedule.terms.execution, occurrence.number - 1).date()
+        rule = replace(rule, accrual=replace(accrual, start=start, end=occurrence.due_at.date()))
+    return replace(schedule.terms, rule=rule, record_date=occurrence.due_at)
 
 
 def action_of_key(idempotency_key: str) -> int | None:

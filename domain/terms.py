@@ -7,11 +7,13 @@ its `Created` event, and equality of terms is what makes an idempotent retry "th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
+from fractions import Fraction
 
 from domain import accounts
-from domain.errors import InvalidTerms
+from domain.daycount import PERIOD_MONTHS, DayCount, year_fraction
+from domain.errors import InvalidRate, InvalidTerms
 from domain.values import basis_points, non_negative_amount, positive_amount, utc
 
 
@@ -27,14 +29,78 @@ class RuleKind(StrEnum):
     PER_UNIT = "PER_UNIT"  # value: payment units per whole asset token
     FIXED_PER_HOLDER = "FIXED_PER_HOLDER"  # value: payment units per eligible holder
     PERCENTAGE = "PERCENTAGE"  # value: basis points of the vault balance frozen at snapshot
+    RATE = "RATE"  # value: the bond's nominal per whole token; its accrual: rate and period
+
+
+def coupon_rate(value: Fraction | str | int) -> Fraction:
+    """An annual coupon rate, exact: a Fraction, a decimal text ("0.04125") or basis points
+    (an int). Over 100 % or not above 0 is refused."""
+    if isinstance(value, bool):
+        raise InvalidRate(f"a coupon rate is a decimal or basis points, got {value!r}")
+    try:
+        rate = Fraction(value, 10_000) if isinstance(value, int) else Fraction(value)
+    except (ValueError, ZeroDivisionError):
+        raise InvalidRate(f"a coupon rate is a decimal or basis points, got {value!r}"
+                          ) from None
+    if not 0 < rate <= 1:
+        raise InvalidRate(f"a coupon rate lies in (0 %, 100 %], got {float(rate):.6%}")
+    return rate
+
+
+@dataclass(frozen=True, slots=True)
+class Accrual:
+    """What a RATE coupon accrues: an annual `rate` over the period [start, end) under a day
+    count. ACT/ACT (ICMA) also needs the regular period's `months` and a regular coupon date
+    (`anchor`) its notional periods roll from, so irregular periods are prorated."""
+
+    rate: Fraction
+    day_count: DayCount
+    start: date
+    end: date
+    months: int | None = None
+    anchor: date | None = None
+    end_of_month: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rate", coupon_rate(self.rate))
+        try:
+            object.__setattr__(self, "day_count", DayCount(self.day_count))
+        except ValueError:
+            raise InvalidTerms(f"day count {self.day_count!r} is not one of"
+                               f" {', '.join(DayCount)}") from None
+        if type(self.start) is not date or type(self.end) is not date:
+            raise InvalidTerms("a coupon period runs between two dates")
+        if self.end <= self.start:
+            raise InvalidTerms(f"a coupon period ends ({self.end}) after it starts"
+                               f" ({self.start})")
+        if self.months is not None and self.months not in PERIOD_MONTHS:
+            raise InvalidTerms(f"a coupon period is {sorted(PERIOD_MONTHS)} months,"
+                               f" not {self.months!r}")
+        year_fraction(self.day_count, self.start, self.end, months=self.months,
+                      anchor=self.anchor)  # ACT/ACT (ICMA) without its period fails here
+
+    @property
+    def fraction(self) -> Fraction:
+        return year_fraction(self.day_count, self.start, self.end, months=self.months,
+                             anchor=self.anchor, end_of_month=self.end_of_month)
+
+    @property
+    def per_nominal(self) -> Fraction:
+        """rate * day-count fraction: what one unit of nominal earns over the period."""
+        return self.rate * self.fraction
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
     kind: RuleKind
     value: int
+    accrual: Accrual | None = None  # a RATE rule's, and only a RATE rule's
 
     def __post_init__(self) -> None:
+        if (self.kind is RuleKind.RATE) != (self.accrual is not None):
+            raise InvalidTerms("a RATE rule needs the coupon's rate, day count and period (its"
+                               " accrual), which come from the bond's terms; no other rule"
+                               " takes one")
         if self.kind is RuleKind.PERCENTAGE:
             basis_points(self.value, "PERCENTAGE rate")
             if self.value == 0:

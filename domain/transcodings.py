@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
+from fractions import Fraction
 from typing import Any
 
 from eventsourcing.persistence import Transcoding
 
 from domain.terms import (
+    Accrual,
     DistributionKind,
     DistributionTerms,
     Execution,
@@ -39,7 +42,7 @@ class DistributionTermsAsDict(Transcoding):
             execution["end_of_month"] = True
         return {
             "kind": obj.kind.value,
-            "rule": [obj.rule.kind.value, obj.rule.value],
+            "rule": _rule(obj.rule),
             "record_date": obj.record_date,
             "execution": execution,
             "withholding": [obj.withholding.default_bps,
@@ -54,7 +57,8 @@ class DistributionTermsAsDict(Transcoding):
         default_bps, overrides = data["withholding"]
         return DistributionTerms(
             kind=DistributionKind(data["kind"]),
-            rule=Rule(RuleKind(data["rule"][0]), data["rule"][1]),
+            rule=Rule(RuleKind(data["rule"][0]), data["rule"][1],
+                      _accrual(data["rule"][2]) if len(data["rule"]) > 2 else None),
             record_date=data["record_date"],
             execution=Execution(
                 kind=ExecutionKind(e["kind"]), at=e["at"],
@@ -68,6 +72,26 @@ class DistributionTermsAsDict(Transcoding):
             minimum_payout=data["minimum_payout"],
             concept=data["concept"],
         )
+
+
+def _rule(rule: Rule) -> list[Any]:
+    """[kind, value], and a RATE rule's accrual third (older rules have none)."""
+    a = rule.accrual
+    if a is None:
+        return [rule.kind.value, rule.value]
+    return [rule.kind.value, rule.value, {
+        "rate": str(a.rate), "day_count": a.day_count.value, "start": a.start.isoformat(),
+        "end": a.end.isoformat(), "months": a.months,
+        "anchor": a.anchor.isoformat() if a.anchor else None, "end_of_month": a.end_of_month,
+    }]
+
+
+def _accrual(data: dict[str, Any]) -> Accrual:
+    return Accrual(rate=Fraction(data["rate"]), day_count=data["day_count"],
+                   start=date.fromisoformat(data["start"]), end=date.fromisoformat(data["end"]),
+                   months=data["months"],
+                   anchor=date.fromisoformat(data["anchor"]) if data["anchor"] else None,
+                   end_of_month=data["end_of_month"])
 
 
 TRANSCODINGS: tuple[Transcoding, ...] = (DistributionTermsAsDict(),)

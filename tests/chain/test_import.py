@@ -20,8 +20,9 @@ from chain.token_reader import (
     holders_at_snapshot,
     read_token,
 )
-from domain.asset import AssetKind, CorporateAction
+from domain.asset import AssetKind, BondTerms, CorporateAction
 from domain.distribution import Status
+from domain.errors import InvalidTerms
 from domain.planning import GasModel
 from domain.terms import DistributionKind, DistributionTerms, Rule, RuleKind, Withholding
 from tests.chain.conftest import CROWD, grant_token_roles, issue_crowd
@@ -77,6 +78,8 @@ def test_a_bond_imports_with_its_coupons_and_reimporting_is_a_no_op(ledger, evm)
     asset_id = import_from(ledger, evm, bond.address)
     asset = ledger.get_asset(asset_id)
     assert asset.kind is AssetKind.BOND
+    # Its nominal value and maturity are kept (the coupon's rate and dates: an operator's).
+    assert asset.bond_terms == BondTerms(100_000_000, facts.maturity_date.date())
     assert [(a.kind, a.record_date) for a in asset.corporate_actions.values()] == \
         [("COUPON", moment(t + 90 * DAY)), ("COUPON", moment(t + 180 * DAY))]
     # Importing again records nothing and returns the same asset.
@@ -88,6 +91,15 @@ def test_a_bond_imports_with_its_coupons_and_reimporting_is_a_no_op(ledger, evm)
     assert import_from(ledger, evm, bond.address) == asset_id
     assert position(ledger) == before + 1
     assert sorted(ledger.get_asset(asset_id).corporate_actions) == [0, 1, 2]
+
+
+def test_a_matured_bond_is_refused_and_nothing_is_recorded(ledger, evm):
+    matured = deploy_security_token(evm.w3, admin=evm.admin, maturity_date=86_400 * 365,
+                                    nominal_value=100_000_000)
+    before = position(ledger)
+    with pytest.raises(InvalidTerms, match="matured on 1971-01-01"):
+        import_from(ledger, evm, matured.address)
+    assert position(ledger) == before
 
 
 def foreign_vault(system):

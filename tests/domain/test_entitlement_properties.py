@@ -6,16 +6,25 @@ the per-holder records independently of the Tally that produced them.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.accounts import checksum
+from domain.daycount import DayCount
 from domain.entitlements import EntitlementCalculator, SkipReason, Snapshot, Tally
 from domain.errors import DomainError
-from domain.terms import DistributionKind, DistributionTerms, Rule, RuleKind, Withholding
+from domain.terms import (
+    Accrual,
+    DistributionKind,
+    DistributionTerms,
+    Rule,
+    RuleKind,
+    Withholding,
+)
 
 DECIMALS = 6
 addresses = st.binary(min_size=20, max_size=20)
@@ -27,7 +36,20 @@ RULE_VALUES = {
     RuleKind.PER_UNIT: st.integers(1, 10**9),
     RuleKind.FIXED_PER_HOLDER: st.integers(1, 10**9),
     RuleKind.PERCENTAGE: st.integers(1, 10_000),
+    RuleKind.RATE: st.integers(1, 10**9),  # the bond's nominal per whole token
 }
+
+
+@st.composite
+def rules(draw, kind):
+    value = draw(RULE_VALUES[kind])
+    if kind is not RuleKind.RATE:
+        return Rule(kind, value)
+    start = draw(st.dates(date(2000, 1, 1), date(2080, 1, 1)))
+    accrual = Accrual(rate=Fraction(draw(st.integers(1, 10**6)), 10**6),
+                      day_count=draw(st.sampled_from(list(DayCount))), start=start,
+                      end=start + timedelta(days=draw(st.integers(1, 800))), months=6)
+    return Rule(kind, value, accrual)
 
 
 @st.composite
@@ -38,7 +60,7 @@ def scenarios(draw, kind):
     overrides = draw(st.lists(st.tuples(st.sampled_from(accounts), st.integers(0, 10_000)),
                               max_size=3, unique_by=lambda t: t[0]))
     terms = DistributionTerms(
-        kind=DistributionKind.DIVIDEND, rule=Rule(kind, draw(RULE_VALUES[kind])),
+        kind=DistributionKind.DIVIDEND, rule=draw(rules(kind)),
         record_date=datetime(2026, 1, 1, tzinfo=UTC),
         withholding=Withholding(draw(st.integers(0, 10_000)), tuple(overrides)),
         excluded=tuple(excluded), minimum_payout=draw(st.integers(0, 10**6)),
