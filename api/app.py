@@ -29,6 +29,7 @@ from api.controllers.holders import HolderController
 from api.controllers.ops import OpsController
 from api.controllers.reports import ReportController
 from api.controllers.schedules import ScheduleController
+from api.controllers.webhooks import WebhookController
 from api.docs import OfflineDocs, document_strict_bodies
 from api.keys import migration
 from api.problems import HANDLERS, ProblemDocs, reject_unknown_query
@@ -72,7 +73,7 @@ def create_app(wiring: Wiring, *, debug: bool = False, rate_limit_per_minute: in
     app = Litestar(
         route_handlers=[AssetController, DistributionController, ScheduleController,
                         ReportController, OpsController, HolderController, AuditController,
-                        *panel],
+                        WebhookController, *panel],
         template_config=template_config,
         guards=[guard],
         before_request=reject_unknown_query,

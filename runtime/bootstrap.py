@@ -38,6 +38,7 @@ from app.ledger import PayoutLedger
 from app.scheduler import LeaderLock, Scheduler
 from app.scheduler_status import StatusBoard
 from app.supervisor import Supervisor
+from app.webhook_delivery import Deliverer, Policy
 from chain.gateway import EvmGateway, TransientChainError
 from chain.signer import LocalSigner, Signer, SignerConfigError, dev_signer
 from domain.failures import RetryPolicy
@@ -220,6 +221,17 @@ def build_projector(settings: Settings, database_url: str) -> ProjectorProcess:
                             bound(views_datastore(database_url, settings.schema)))
 
 
+def build_webhook_deliverer(settings: Settings, database_url: str, *,
+                            pool_size: int = 4) -> Deliverer:
+    """`mass-payout webhooks deliver`: the outbox, its outcomes, and the ledger (which
+    records an endpoint disabled after its run of failures)."""
+    protect_secrets(settings)
+    policy = Policy(allow=settings.webhook_allow,
+                    disable_after=settings.webhook_disable_after)
+    ledger = when_reachable(lambda: open_ledger(database_url, settings.schema))
+    return Deliverer(ledger, database_url, settings.schema, policy=policy, pool_size=pool_size)
+
+
 def _probe(check: Callable[[], object]) -> Probe:
     async def probe() -> str:
         # Abandoned when the health check's deadline passes: a silent engine is "down".
@@ -255,5 +267,7 @@ def build_api(settings: Settings) -> Litestar:
         redis = redis_client(settings.redis_url)
         wiring.queue = Queue(jobs.QUEUE_NAME, connection=redis)
         wiring.probes["redis"] = _probe(redis.ping)
-    return create_app(wiring, rate_limit_per_minute=settings.rate_limit_per_minute,
-                      panel=panel(), template_config=template_config())
+    app = create_app(wiring, rate_limit_per_minute=settings.rate_limit_per_minute,
+                     panel=panel(), template_config=template_config())
+    app.state.webhook_allow = settings.webhook_allow  # api.controllers.webhooks
+    return app

@@ -50,6 +50,9 @@ class Settings:
     private_key: SecretStr | None = None
     failpoint: str | None = None  # crash tests only: where the process kills itself
     rate_limit_per_minute: int = 0  # API requests per key (or address without one); 0: none
+    # Webhook destinations allowed although not public (hosts or CIDRs, comma-separated).
+    webhook_allow: tuple[str, ...] = ()
+    webhook_disable_after: int = 20  # consecutive failed deliveries before an endpoint stops
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -97,6 +100,9 @@ class _Variables(BaseSettings):
     private_key: Annotated[SecretStr | None, _env("MASS_PAYOUT_PRIVATE_KEY")] = None
     failpoint: Annotated[str | None, _env("MASS_PAYOUT_FAILPOINT")] = None
     rate_limit_per_minute: Annotated[int, _env("MASS_PAYOUT_RATE_LIMIT"), Field(ge=0)] = 0
+    webhook_allow: Annotated[str, _env("MASS_PAYOUT_WEBHOOK_ALLOW")] = ""
+    webhook_disable_after: Annotated[int, _env("MASS_PAYOUT_WEBHOOK_DISABLE_AFTER"),
+                                     Field(ge=1, le=10_000)] = 20
 
     @classmethod
     def names(cls) -> set[str]:
@@ -133,7 +139,9 @@ class _Variables(BaseSettings):
         return value.resolve()
 
     def model_dump_settings(self) -> dict[str, Any]:
-        return {**self.model_dump(exclude={"schema_name"}), "schema": self.schema_name}
+        allow = tuple(a.strip() for a in self.webhook_allow.split(",") if a.strip())
+        return {**self.model_dump(exclude={"schema_name", "webhook_allow"}),
+                "schema": self.schema_name, "webhook_allow": allow}
 
 
 def child_environment(**overrides: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ from tests.api.conftest import auth
 ID = "00000000-0000-0000-0000-000000000001"
 ROLES = ("viewer", "operator", "approver", "admin", "auditor")
 ALL, OPERATE, APPROVE = set(ROLES), {"operator", "admin"}, {"approver", "admin"}
+ADMIN = {"admin"}
 
 ENDPOINTS = [
     ("POST", "/assets/import", {"token": "0.0.1234", "payment_token": "0.0.99",
@@ -50,6 +51,15 @@ ENDPOINTS = [
     ("POST", f"/schedules/{ID}/pause", {"reason": "x"}, OPERATE),
     ("POST", f"/schedules/{ID}/resume", None, OPERATE),
     ("POST", f"/schedules/{ID}/cancel", {"reason": "x"}, APPROVE),
+    ("POST", "/webhooks", {"url": "http://10.0.0.1/x", "event_types": ["batch.blocked"]},
+     ADMIN),
+    ("GET", "/webhooks", None, ADMIN),
+    ("GET", f"/webhooks/{ID}", None, ADMIN),
+    ("PATCH", f"/webhooks/{ID}", {"description": "x"}, ADMIN),
+    ("POST", f"/webhooks/{ID}/disable", None, ADMIN),
+    ("POST", f"/webhooks/{ID}/enable", None, ADMIN),
+    ("GET", f"/webhooks/{ID}/deliveries", None, ADMIN),
+    ("POST", f"/webhooks/{ID}/deliveries/{ID}/redeliver", None, ADMIN),
 ]
 # and the OpenAPI document and docs page under /schema
 PUBLIC = {"/health", "/health/live", "/health/ready", "/bare"}
@@ -70,6 +80,7 @@ def test_every_route_is_in_the_matrix_or_public(client):
                 continue
             path = route.path_format.replace("{distribution_id}", "{}").replace(
                 "{asset_id}", "{}").replace("{schedule_id}", "{}").replace("{account}", "{}")
+            path = path.replace("{endpoint_id}", "{}").replace("{event_id}", "{}")
             if handler.opt.get("roles") is None:
                 assert route.path in PUBLIC, f"{method} {route.path} has no roles"
             else:

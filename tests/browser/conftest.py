@@ -75,7 +75,7 @@ class PanelServer:
         while time.monotonic() < deadline:
             dead = {n: p.returncode for n, p in self.run.children.processes.items()
                     if p.poll() is not None}
-            assert not dead, f"processes exited {dead} while waiting for {what}"
+            assert not dead, f"processes exited {dead} while waiting for {what}\n{self.tails()}"
             found = probe()
             if found is not None:
                 return found
