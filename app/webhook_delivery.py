@@ -41,6 +41,7 @@ from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
 import httpx
+import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
@@ -160,12 +161,7 @@ class Deliverer:
 
     def redeliver(self, event_id: UUID) -> None:
         """Send this event again (the same id): due now, whatever it became before."""
-        with self.pool.connection() as conn:
-            self._ensure(conn, event_id)
-            conn.execute(sql.SQL(
-                "UPDATE {} SET status = 'pending', next_attempt_at = %s, first_attempt_at = NULL,"
-                " updated_at = %s WHERE event_id = %s").format(self.t[DELIVERIES]),
-                (self.clock(), self.clock(), event_id))
+        mark_for_redelivery(self.database_url, self.schema, None, event_id, self.clock())
 
     # --- one delivery ---
 
@@ -300,6 +296,29 @@ class Deliverer:
                 if len(kept) >= RESPONSE_BYTES:
                     break
             return response.status_code, kept[:RESPONSE_BYTES].decode("utf-8", "replace")
+
+
+def mark_for_redelivery(database_url: str, schema: str, endpoint_id: UUID | None,
+                        event_id: UUID, now: datetime | None = None) -> None:
+    """Make one event due again (pending, now), keeping its attempts: the deliverer sends it
+    with the same id. NotFound unless it is an event of `endpoint_id` (when given)."""
+    v = views(schema)
+    moment = now or datetime.now(UTC)
+    setup(database_url, schema)
+    with psycopg.connect(database_url) as conn:
+        try:
+            found = conn.execute(sql.SQL("SELECT endpoint_id FROM {} WHERE event_id = %s").format(
+                sql.Identifier(v, OUTBOX)), (event_id,)).fetchone()
+        except psycopg.errors.UndefinedTable:
+            found = None
+        if found is None or (endpoint_id is not None and found[0] != endpoint_id):
+            raise NotFound(f"no webhook event {event_id} for endpoint {endpoint_id}")
+        conn.execute(sql.SQL(
+            "INSERT INTO {} AS d (event_id, endpoint_id, status, attempts, next_attempt_at,"
+            " updated_at) VALUES (%s, %s, 'pending', 0, %s, %s) ON CONFLICT (event_id) DO UPDATE"
+            " SET status = 'pending', next_attempt_at = %s, first_attempt_at = NULL,"
+            " updated_at = %s").format(sql.Identifier(v, DELIVERIES)),
+            (event_id, found[0], moment, moment, moment, moment))
 
 
 # --- RQ: the job and its dispatcher (the per-process context, as app.jobs keeps it) ---
