@@ -32,6 +32,7 @@ from api.controllers.schedules import ScheduleController
 from api.controllers.webhooks import WebhookController
 from api.docs import OfflineDocs, document_strict_bodies
 from api.keys import migration
+from api.observability import instrument
 from api.problems import HANDLERS, ProblemDocs, reject_unknown_query
 from api.rate_limits import rate_limit
 from api.reads import ReadModels
@@ -94,6 +95,7 @@ def create_app(wiring: Wiring, *, debug: bool = False, rate_limit_per_minute: in
         debug=debug,
     )
     document_strict_bodies(app)
+    instrument(app)  # metrics registry, request ids, access log (api.observability)
     return app
 
 

@@ -20,6 +20,7 @@ from rich.table import Table
 from bench import BENCHES
 from mass_payout.audit_cli import app as audit_app
 from mass_payout.vault_cli import app as vault_app
+from mass_payout.webhooks_cli import app as webhooks_app
 from runtime.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -27,6 +28,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
 console = Console()
 app.add_typer(vault_app, name="vault")
 app.add_typer(audit_app, name="audit")
+app.add_typer(webhooks_app, name="webhooks")
 
 
 @app.command()
@@ -151,8 +153,8 @@ def worker(burst: Annotated[bool, typer.Option(help="exit when the queue is empt
     """Run one RQ worker process paying batches (needs DATABASE_URL, REDIS_URL, RPC_URL)."""
     from mass_payout.processes import run_worker
 
-    _logging()
-    run_worker(Settings.from_env(), burst=burst)
+    settings = _logging()
+    run_worker(settings, burst=burst)
 
 
 @app.command()
@@ -163,9 +165,9 @@ def ingest(confirmations: Annotated[int, typer.Option(help="blocks below head (0
     from domain.cursor import ReorgDetected
     from mass_payout.processes import run_ingestor
 
-    _logging()
+    settings = _logging()
     try:
-        run_ingestor(Settings.from_env(), confirmations=confirmations, interval=interval,
+        run_ingestor(settings, confirmations=confirmations, interval=interval,
                      once=once)
     except ReorgDetected as err:
         console.print(f"[bold red]INGESTION HALTED[/]: {err}")
@@ -180,8 +182,8 @@ def supervise(interval: Annotated[float, typer.Option()] = 5.0,
     """Re-check submitted batches (mined, reverted, lost) and re-queue what must be re-sent."""
     from mass_payout.processes import run_supervisor
 
-    _logging()
-    run_supervisor(Settings.from_env(), interval=interval, grace_seconds=grace, once=once)
+    settings = _logging()
+    run_supervisor(settings, interval=interval, grace_seconds=grace, once=once)
 
 
 @app.command()
@@ -192,8 +194,8 @@ def scheduler(interval: Annotated[float, typer.Option(help="seconds between tick
     advisory lock); others started alongside wait as standbys."""
     from mass_payout.processes import run_scheduler
 
-    _logging()
-    run_scheduler(Settings.from_env(), interval=interval, once=once)
+    settings = _logging()
+    run_scheduler(settings, interval=interval, once=once)
 
 
 def _refuse(reason: str) -> typer.Exit:
@@ -202,13 +204,14 @@ def _refuse(reason: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _logging() -> None:
-    import logging
+def _logging() -> Settings:
+    """The process's settings, its logs set up in MASS_PAYOUT_LOG_FORMAT (runtime.logs); the
+    bootstrap adds this process's own secrets to what they mask."""
+    from runtime import logs
 
-    from app.redaction import install_log_filter
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    install_log_filter()  # the bootstrap adds this process's own secrets to what it masks
+    settings = Settings.from_env()
+    logs.configure(settings.log_format)
+    return settings
 
 
 def _register() -> None:

@@ -44,6 +44,7 @@ from chain.signer import LocalSigner, Signer, SignerConfigError, dev_signer
 from domain.failures import RetryPolicy
 from domain.planning import GasModel
 from projections.store import views_datastore
+from runtime import logs
 from runtime.engines import open_ledger
 from runtime.settings import ConfigurationError, Settings
 from runtime.timeouts import bound, redis_client
@@ -253,6 +254,7 @@ def build_api(settings: Settings) -> Litestar:
         raise ConfigurationError("set DATABASE_URL (the API does not start an embedded"
                                  " PostgreSQL)")
     protect_secrets(settings)
+    logs.configure(settings.log_format)  # and api.observability logs each request
     url = settings.database_url
     reads = ReadModels(url, settings.schema, pool_size=API_POOL_SIZE)
     # Started while PostgreSQL is down (or restarting), it waits rather than exits.

@@ -15,13 +15,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 SECRETS_DIR_ENV = "MASS_PAYOUT_SECRETS_DIR"
 DEFAULT_SECRETS_DIR = Path("/run/secrets")
+LogFormat = Literal["text", "json"]
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")  # a PostgreSQL schema we create ourselves
 
 
@@ -53,6 +54,7 @@ class Settings:
     # Webhook destinations allowed although not public (hosts or CIDRs, comma-separated).
     webhook_allow: tuple[str, ...] = ()
     webhook_disable_after: int = 20  # consecutive failed deliveries before an endpoint stops
+    log_format: LogFormat = "text"  # "json": one JSON object per line (runtime.logs)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -103,6 +105,7 @@ class _Variables(BaseSettings):
     webhook_allow: Annotated[str, _env("MASS_PAYOUT_WEBHOOK_ALLOW")] = ""
     webhook_disable_after: Annotated[int, _env("MASS_PAYOUT_WEBHOOK_DISABLE_AFTER"),
                                      Field(ge=1, le=10_000)] = 20
+    log_format: Annotated[LogFormat, _env("MASS_PAYOUT_LOG_FORMAT")] = "text"
 
     @classmethod
     def names(cls) -> set[str]:

@@ -1,5 +1,5 @@
 """Operations: health (Postgres, Redis, chain, projection lag), liveness and readiness, the
-scheduler's status and Prometheus metrics."""
+scheduler's status and Prometheus metrics (api.observability)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,18 @@ from typing import Any
 from uuid import UUID
 
 import anyio
+from anyio import to_thread
 from litestar import Controller, MediaType, Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.core import Metric
 from psycopg import sql
 from psycopg.errors import UndefinedTable
+from rq import Queue
 
 from api import schemas
 from api.keys import READ
+from api.observability import gauge, single
 from api.problems import problem
 from api.reads import ReadModels
 from app.scheduler_status import ROW, TABLE
@@ -62,45 +67,89 @@ class OpsController(Controller):
         return await scheduler_status(request.app.state.reads)
 
     @get("/metrics", opt={"roles": READ}, operation_id="metrics", media_type=MediaType.TEXT)
-    async def metrics(self, request: Request[Any, Any, Any]) -> str:
-        """Prometheus text format."""
-        reads = request.app.state.reads
-        out = ["# TYPE mass_payout_batches gauge"]
-        batches = await reads.all(sql.SQL("SELECT status, count(*) AS n FROM {} GROUP BY 1")
-                                  .format(reads.table("batches")))
-        out.extend(f'mass_payout_batches{{status="{r["status"]}"}} {r["n"]}' for r in batches)
-        out.append("# TYPE mass_payout_payments gauge")
-        for r in await reads.all(sql.SQL(
-                "SELECT status, count(*) AS n, coalesce(sum(net), 0) AS amount FROM {}"
-                " GROUP BY 1").format(reads.table("distribution_holders"))):
-            out.append(f'mass_payout_payments{{status="{r["status"]}"}} {r["n"]}')
-            out.append(f'mass_payout_payments_net_units{{status="{r["status"]}"}} {r["amount"]}')
-        head = await reads.head()
-        out.append("# TYPE mass_payout_ledger_position gauge")
-        out.append(f"mass_payout_ledger_position {head}")
-        out.append("# TYPE mass_payout_projection_lag_events gauge")
-        for name, position in (await reads.positions()).items():
-            out.append(f'mass_payout_projection_lag_events{{projection="{name}"}} '
-                       f"{head - position}")
-        out.append("# TYPE mass_payout_ingestion_lag_blocks gauge")
-        for vault, blocks in (await request.app.state.ingestion_lag()).items():
-            out.append(f'mass_payout_ingestion_lag_blocks{{vault="{vault}"}} {blocks}')
-        # Logs ingestion could not decode or apply: recorded on the cursor, never a stall;
-        # each one is for an operator to look at (the ChainCursor's LogUnreadable events).
-        out.append("# TYPE mass_payout_ingestion_unreadable_logs gauge")
-        with contextlib.suppress(UndefinedTable):  # the projector has not created it yet
-            out.extend(f'mass_payout_ingestion_unreadable_logs{{contract="{r["contract"]}"}}'
-                       f' {r["unreadable"]}' for r in await reads.all(sql.SQL(
-                           "SELECT contract, unreadable FROM {}").format(
-                           reads.table("ingestion_cursors"))))
-        status = await scheduler_status(reads)
-        if status.last_tick_at is not None:
-            out.append("# TYPE mass_payout_scheduler_last_tick_timestamp_seconds gauge")
-            out.append("mass_payout_scheduler_last_tick_timestamp_seconds"
-                       f" {status.last_tick_at.timestamp():.3f}")
-        out.append("# TYPE mass_payout_scheduler_failing_items gauge")
-        out.append(f"mass_payout_scheduler_failing_items {len(status.failing)}")
-        return "\n".join(out) + "\n"
+    async def metrics(self, request: Request[Any, Any, Any]) -> Response[bytes]:
+        """Prometheus text format (prometheus_client): the read models', the ingestion's, the
+        scheduler's and the job queue's figures, request latency per route, and this API
+        process's own (CPU, memory, GC)."""
+        families = await scrape(request)
+        body = request.app.state.observability.exposition(*families)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+async def scrape(request: Request[Any, Any, Any]) -> list[Metric]:
+    """What the read models, the ingestion cursors, the scheduler and the queue say now."""
+    reads = request.app.state.reads
+    batches = await reads.all(sql.SQL("SELECT status, count(*) AS n FROM {} GROUP BY 1")
+                              .format(reads.table("batches")))
+    payments = await reads.all(sql.SQL(
+        "SELECT status, count(*) AS n, coalesce(sum(net), 0) AS amount FROM {}"
+        " GROUP BY 1").format(reads.table("distribution_holders")))
+    head = await reads.head()
+    out: list[Metric] = [
+        gauge("mass_payout_batches", "Batches by status (read model)", ["status"],
+              (((r["status"],), r["n"]) for r in batches)),
+        gauge("mass_payout_payments", "Holder payments by status (read model)", ["status"],
+              (((r["status"],), r["n"]) for r in payments)),
+        gauge("mass_payout_payments_net_units", "Net amount by payment status, in the"
+              " payment token's smallest units", ["status"],
+              (((r["status"],), r["amount"]) for r in payments)),
+        single("mass_payout_ledger_position", "The ledger's last notification id", head),
+        gauge("mass_payout_projection_lag_events", "Events a read model is behind the ledger",
+              ["projection"], (((name,), head - position)
+                               for name, position in (await reads.positions()).items())),
+        gauge("mass_payout_ingestion_lag_blocks", "Blocks a vault's ingestion cursor is"
+              " behind the chain head", ["vault"],
+              (((vault,), blocks)
+               for vault, blocks in (await request.app.state.ingestion_lag()).items())),
+    ]
+    # Logs ingestion could not decode or apply: recorded on the cursor, never a stall;
+    # each one is for an operator to look at (the ChainCursor's LogUnreadable events).
+    unreadable: list[dict[str, Any]] = []
+    with contextlib.suppress(UndefinedTable):  # the projector has not created it yet
+        unreadable = await reads.all(sql.SQL("SELECT contract, unreadable FROM {}").format(
+            reads.table("ingestion_cursors")))
+    out.append(gauge("mass_payout_ingestion_unreadable_logs", "Logs ingestion could not"
+                     " decode or apply, per contract", ["contract"],
+                     (((r["contract"],), r["unreadable"]) for r in unreadable)))
+    status = await scheduler_status(reads)
+    if status.last_tick_at is not None:
+        out.append(single("mass_payout_scheduler_last_tick_timestamp_seconds",
+                          "When the leading scheduler last ticked",
+                          status.last_tick_at.timestamp()))
+    out.append(single("mass_payout_scheduler_failing_items", "Schedules and distributions"
+                      " the scheduler cannot move forward", len(status.failing)))
+    queue = request.app.state.queue
+    if queue is not None:
+        out.extend(await _queue_families(queue))
+    return out
+
+
+# RQ's registries a job sits in after it is taken: running, waiting for a time or for
+# another job, and done (finished ones for their result TTL, failed ones until deleted).
+_RUNNING = ("started", "scheduled", "deferred")
+_OUTCOMES = ("finished", "failed", "canceled")
+
+
+async def _queue_families(queue: Queue) -> list[Metric]:
+    """The job queue's depth and its jobs by state and outcome; nothing when Redis is silent
+    (the readiness probe says so)."""
+    def count() -> dict[str, int]:
+        return {"queued": queue.count,
+                **{name: getattr(queue, f"{name}_job_registry").count
+                   for name in (*_RUNNING, *_OUTCOMES)}}
+    try:
+        with anyio.fail_after(PROBE_SECONDS):
+            counts = await to_thread.run_sync(count, abandon_on_cancel=True)
+    except Exception:  # noqa: BLE001  # a scrape never fails on the queue; /health/ready
+        return [single("mass_payout_queue_up", "1 when Redis answered this scrape", 0)]
+    return [
+        single("mass_payout_queue_up", "1 when Redis answered this scrape", 1),
+        single("mass_payout_queue_depth", "Payout jobs waiting for a worker", counts["queued"]),
+        gauge("mass_payout_queue_jobs", "Payout jobs taken, by RQ registry", ["state"],
+              (((name,), counts[name]) for name in _RUNNING)),
+        gauge("mass_payout_jobs", "Payout jobs RQ still keeps, by outcome", ["outcome"],
+              (((name,), counts[name]) for name in _OUTCOMES)),
+    ]
 
 
 async def _check(request: Request[Any, Any, Any], *, with_lag: bool
