@@ -82,8 +82,9 @@ def year_fraction(convention: DayCount, start: date, end: date, *, months: int |
     """The year fraction of [start, end) under `convention`.
 
     ACT_ACT_ICMA needs the regular period's length in `months` and, for an irregular period,
-    a regular coupon date `anchor` the notional periods roll from (default: `end`, right for
-    a regular period and an irregular first one; give the last regular date for a final one).
+    a regular coupon date `anchor` the notional periods roll from. Without one, a period of
+    exactly `months` is regular (1 / frequency) and any other rolls from `end` (right for an
+    irregular first period; give the last regular date for an irregular final one).
     """
     if end < start:
         raise InvalidInput(f"a period ends ({end}) before it starts ({start})")
@@ -98,7 +99,11 @@ def year_fraction(convention: DayCount, start: date, end: date, *, months: int |
     if months not in PERIOD_MONTHS:
         raise InvalidTerms(f"ACT/ACT (ICMA) needs a coupon period of {sorted(PERIOD_MONTHS)}"
                            f" months, got {months!r}")
-    return _icma(start, end, months, end if anchor is None else anchor, end_of_month)
+    if anchor is None:
+        if roll(start, months, end_of_month) == end:
+            return Fraction(months, 12)  # a regular period: 1 / frequency
+        anchor = end
+    return _icma(start, end, months, anchor, end_of_month)
 
 
 def _icma(start: date, end: date, months: int, anchor: date, end_of_month: bool) -> Fraction:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain import ids
-from domain.asset import Asset, CorporateAction
+from domain.asset import Asset, BondTerms, CorporateAction
 from domain.batch import LeafOutcome, PayoutBatch
 from domain.chain_facts import (
     BatchSettledOnChain,
@@ -198,6 +198,12 @@ def test_every_event_type_round_trips_through_postgres_unchanged(ledger, reopen)
                             withheld=1, net=5, leaf_index=0, skip_reason=None)
     legacy._leaf_paid(leaf_index=0, amount=5, tx_hash="0xa7")
     ledger.save(legacy)
+    # A bond keeps the terms read from its token.
+    bond = ledger.import_asset(chain_id=31337, token_address="0x" + "b0" * 20, name="Bond",
+                               symbol="BND", decimals=2, kind="BOND", payment_token=USD,
+                               payment_decimals=6, vault_address=None, actor="importer")
+    ledger.update_bond_terms(bond, BondTerms(100_000_000, RECORD.date() + timedelta(days=365)),
+                             actor="importer", reason="read from the token")
 
     # Read everything back through a fresh application's notification log.
     stored = reopen().recorder.select_notifications(start=1, limit=10_000)
