@@ -146,10 +146,8 @@ class Deliverer:
         try:
             with self.pool.connection() as conn:
                 return [r["event_id"] for r in conn.execute(query, (self.clock(), limit))]
-        except Exception as err:  # the projection has not created its tables yet
-            if "does not exist" in str(err):
-                return []
-            raise
+        except psycopg.errors.UndefinedTable:
+            return []  # the projector has not created the outbox yet
 
     def deliver_due(self, limit: int = 100, workers: int = 4) -> list[Outcome]:
         """One pass of the delivery loop: every due head, in parallel across chains."""

@@ -69,6 +69,8 @@ def check_url(url: str, allow: Iterable[str] = ()) -> str:
     """The URL as it will be called, or InvalidInput saying why it is refused."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL:
         raise InvalidInput(f"a webhook URL of 1..{MAX_URL} characters is required")
+    if not url.isprintable() or any(c.isspace() for c in url):
+        raise InvalidInput("a webhook URL has no spaces or control characters")
     try:
         parts = urlsplit(url)
         host = parts.hostname
@@ -110,6 +112,8 @@ def check_types(event_types: Iterable[str]) -> list[str]:
 def _description(text: str) -> str:
     if len(text) > MAX_DESCRIPTION:
         raise InvalidInput(f"a description of at most {MAX_DESCRIPTION} characters")
+    if not text.replace("\n", " ").replace("\t", " ").isprintable():
+        raise InvalidInput("a description has no control characters")
     return text
 
 
@@ -171,7 +175,7 @@ class WebhookEndpoint(Aggregate):
     def disable(self, actor: str, reason: str) -> None:
         if not self.active:
             raise IllegalTransition(f"webhook endpoint {self.id} is already disabled")
-        self._disabled(actor=actor, reason=reason[:500])
+        self._disabled(actor=actor, reason="".join(c for c in reason if c.isprintable())[:500])
 
     @event(Disabled)
     def _disabled(self, actor: str, reason: str) -> None:
