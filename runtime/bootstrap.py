@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 from anyio import to_thread
@@ -40,7 +40,7 @@ from app.scheduler_status import StatusBoard
 from app.supervisor import Supervisor
 from app.webhook_delivery import Deliverer, Policy
 from chain.gateway import EvmGateway, TransientChainError
-from chain.signer import LocalSigner, Signer, SignerConfigError, dev_signer
+from chain.signer import LocalSigner, SignedTx, Signer, SignerConfigError, dev_signer
 from domain.failures import RetryPolicy
 from domain.planning import GasModel
 from projections.store import views_datastore
@@ -112,16 +112,30 @@ def _engines(settings: Settings) -> tuple[str, str, str]:
     return database, redis, rpc
 
 
-def build_services(settings: Settings) -> Services:
-    """Ledger, gateway, signer and queue for a process that talks to the chain."""
+def build_services(settings: Settings, *, signs: bool = True) -> Services:
+    """Ledger, gateway, signer and queue for a process that talks to the chain. `signs`:
+    False for the processes that only read the chain (the ingestor, the supervisor), which
+    are given no key (compose.yaml) and hold a `NoSigner`."""
     database_url, redis_url, rpc_url = _engines(settings)
     protect_secrets(settings)
     failpoints.arm(settings.failpoint)
     gateway = gateway_for(settings, rpc_url, database_url)
     redis = redis_client(redis_url)
+    signer: Signer = signer_for(settings, gateway.w3) if signs else NoSigner()
     return Services(settings=settings, ledger=open_ledger(database_url, settings.schema),
-                    gateway=gateway, signer=signer_for(settings, gateway.w3), redis=redis,
+                    gateway=gateway, signer=signer, redis=redis,
                     queue=Queue(jobs.QUEUE_NAME, connection=redis))
+
+
+class NoSigner:
+    """The signer of a process that never signs: it holds no key, and refuses to sign."""
+
+    @property
+    def address(self) -> str:
+        raise ConfigurationError("this process holds no signing key (it only reads the chain)")
+
+    def sign_transaction(self, tx: dict[str, Any]) -> SignedTx:
+        raise ConfigurationError("this process holds no signing key (it only reads the chain)")
 
 
 def protect_secrets(settings: Settings) -> None:
@@ -173,11 +187,11 @@ def build_worker(settings: Settings) -> WorkerProcess:
 
 
 def build_ingestor(settings: Settings) -> Services:
-    return when_reachable(lambda: build_services(settings))
+    return when_reachable(lambda: build_services(settings, signs=False))
 
 
 def build_supervisor(settings: Settings, *, grace_seconds: float) -> tuple[Services, Supervisor]:
-    services = when_reachable(lambda: build_services(settings))
+    services = when_reachable(lambda: build_services(settings, signs=False))
     return services, Supervisor(services.ledger, services.gateway, services.queue,
                                 grace=timedelta(seconds=grace_seconds))
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -106,6 +107,10 @@ class _Variables(BaseSettings):
     webhook_disable_after: Annotated[int, _env("MASS_PAYOUT_WEBHOOK_DISABLE_AFTER"),
                                      Field(ge=1, le=10_000)] = 20
     log_format: Annotated[LogFormat, _env("MASS_PAYOUT_LOG_FORMAT")] = "text"
+    # Passwords kept out of the URLs (compose secrets, mounted as files named like these):
+    # put into DATABASE_URL / REDIS_URL when the URL carries none.
+    database_password: Annotated[SecretStr | None, _env("DATABASE_PASSWORD")] = None
+    redis_password: Annotated[SecretStr | None, _env("REDIS_PASSWORD")] = None
 
     @classmethod
     def names(cls) -> set[str]:
@@ -123,7 +128,8 @@ class _Variables(BaseSettings):
         return init_settings, file_secret_settings
 
     @field_validator("database_url", "redis_url", "rpc_url", "keystore", "keystore_passphrase",
-                     "private_key", "failpoint", "chain_id", mode="before")
+                     "private_key", "failpoint", "chain_id", "database_password",
+                     "redis_password", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """compose passes `${VAR:-}`: an empty variable means unset, as in a shell."""
@@ -143,8 +149,11 @@ class _Variables(BaseSettings):
 
     def model_dump_settings(self) -> dict[str, Any]:
         allow = tuple(a.strip() for a in self.webhook_allow.split(",") if a.strip())
-        return {**self.model_dump(exclude={"schema_name", "webhook_allow"}),
-                "schema": self.schema_name, "webhook_allow": allow}
+        return {**self.model_dump(exclude={"schema_name", "webhook_allow",
+                                           "database_password", "redis_password"}),
+                "schema": self.schema_name, "webhook_allow": allow,
+                "database_url": _with_password(self.database_url, self.database_password),
+                "redis_url": _with_password(self.redis_url, self.redis_password)}
 
 
 def child_environment(**overrides: str) -> dict[str, str]:
@@ -155,6 +164,19 @@ def child_environment(**overrides: str) -> dict[str, str]:
 def _alias(field: str) -> str:
     alias = _Variables.model_fields[field].validation_alias
     return str(alias.choices[0]) if isinstance(alias, AliasChoices) else field
+
+
+def _with_password(url: str | None, password: SecretStr | None) -> str | None:
+    """`url` with `password` in its user info, unless it has one already (the URL wins)."""
+    if url is None or password is None or "://" not in url:
+        return url
+    parts = urlsplit(url)
+    if parts.password is not None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = quote(unquote(parts.username or ""), safe="")
+    secret = quote(password.get_secret_value(), safe="")
+    return urlunsplit(parts._replace(netloc=f"{user}:{secret}@{host}"))
 
 
 def _reveal(secret: SecretStr | None) -> str | None:

@@ -108,9 +108,9 @@ class Topology:
     logs: Path
     children: Children = field(default_factory=lambda: Children({}))
 
-    def cli(self, *args: str) -> str:
-        """A one-off command, as `docker compose run --rm api …`: the api service's env."""
-        done = subprocess.run([CLI, *args], env=self.envs["api"], capture_output=True,
+    def cli(self, *args: str, service: str = "api") -> str:
+        """A one-off command, as `docker compose run --rm <service> …`: its env and secrets."""
+        done = subprocess.run([CLI, *args], env=self.envs[service], capture_output=True,
                               text=True, timeout=120, check=False)
         assert done.returncode == 0, f"mass-payout {' '.join(args)}: {done.stderr}"
         return done.stdout
@@ -140,12 +140,13 @@ def remap(value: str, engines: Mapping[str, str], compose: dict[str, Any]) -> st
         return value
     if parts.hostname == "postgres":
         # The test's server has other credentials: check the URL against the postgres
-        # service's own, then take the test's URL whole.
+        # service's own (its password is a secret, never in the URL), then take the test's
+        # URL whole.
         pg = compose["services"]["postgres"]["environment"]
         assert (parts.username, parts.password, parts.path.lstrip("/"), parts.port) == (
-            pg["POSTGRES_USER"], pg["POSTGRES_PASSWORD"], pg["POSTGRES_DB"], 5432), value
+            pg["POSTGRES_USER"], None, pg["POSTGRES_DB"], 5432), value
     elif parts.hostname == "redis":
-        assert parts.port == 6379, value  # the redis image's port
+        assert parts.port == 6379 and parts.password is None, value  # a secret, not here
     else:
         assert parts.port == 8545, value  # anvil's default: the evm service sets no --port
     return engines[parts.hostname]
@@ -154,9 +155,11 @@ def remap(value: str, engines: Mapping[str, str], compose: dict[str, Any]) -> st
 @pytest.fixture
 def topology(database_url, redis_url, schema, tmp_path) -> Iterator[tuple[Topology, str]]:
     compose = load_compose()
-    services = {name: s for name, s in compose["services"].items() if s.get("build") == "."}
+    built = {name: s for name, s in compose["services"].items() if s.get("build") == "."}
+    services = {name: s for name, s in built.items() if not s.get("profiles")}  # `up` starts
     assert set(services) == {"api", "worker-1", "worker-2", "ingestor", "projections",
                              "supervisor", "scheduler"}
+    assert set(built) - set(services) == {"admin"}  # `docker compose run --rm admin …`
     # The dev node, with the `evm` service's own arguments (its host made loopback).
     evm = [str(a) for a in compose["services"]["evm"]["entrypoint"]]
     assert evm[0] == "anvil" and evm[evm.index("--host") + 1] == "0.0.0.0"
@@ -166,16 +169,26 @@ def topology(database_url, redis_url, schema, tmp_path) -> Iterator[tuple[Topolo
     db = free_redis_db(redis_url)
     engines = {"postgres": database_url, "redis": with_redis_db(redis_url, db),
                "evm": f"http://127.0.0.1:{port}"}
-    # What the operator's shell (or .env) holds for `docker compose up`: the walkthrough's
-    # signing key, a fresh one anvil does not hold unlocked. Every other ${VAR:-default}
-    # takes compose's default.
-    key = Account.create()
-    shell = {"MASS_PAYOUT_PRIVATE_KEY": key.key.hex()}
+    # The files compose's secrets come from (./secrets/…): one fresh key per on-chain role,
+    # none of which anvil holds unlocked, and the engines' passwords (the test's: none, or
+    # its URL's, which wins). Each service sees only the secrets compose mounts for it, as
+    # files named by their target (MASS_PAYOUT_SECRETS_DIR stands for /run/secrets).
+    keys = {role_key: Account.create() for role_key in ("admin_key", "operator_key",
+                                                         "approver_key")}
+    files = {**{name: account.key.hex() for name, account in keys.items()},
+             "postgres_password": "", "redis_password": ""}
+    assert set(files) == set(compose["secrets"])
+    shell: dict[str, str] = {}  # the operator's shell holds nothing: every default is compose's
     base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
     envs: dict[str, dict[str, str]] = {}
-    for name, service in services.items():
+    for name, service in built.items():
+        mounted = tmp_path / "secrets" / name
+        mounted.mkdir(parents=True)
+        for secret in service.get("secrets", []):
+            (mounted / secret["target"]).write_text(files[secret["source"]] + "\n")
         env = {k: remap(interpolate(v, shell), engines, compose)
                for k, v in service["environment"].items()}
+        env["MASS_PAYOUT_SECRETS_DIR"] = str(mounted)
         # compose's MASS_PAYOUT_SCHEMA is one fixed name: a schema of this test's own, so
         # that tests sharing the server never meet (overridden, unlike every other value).
         env["MASS_PAYOUT_SCHEMA"] = schema
@@ -199,7 +212,7 @@ def topology(database_url, redis_url, schema, tmp_path) -> Iterator[tuple[Topolo
                 command[command.index("--port") + 1] = str(api_port)
             top.children.env = envs[name]
             top.children.spawn(name, *command, log=logs / f"{name}.log")
-        yield top, key.address
+        yield top, {name: account.address for name, account in keys.items()}
     finally:
         top.children.stop_all()
         top.api.close()
@@ -221,7 +234,7 @@ def topology(database_url, redis_url, schema, tmp_path) -> Iterator[tuple[Topolo
 
 def test_the_readme_walkthrough_pays_every_holder_on_the_compose_topology(topology,
                                                                           database_url):
-    top, service_account = topology
+    top, signers = topology
     envs = top.envs
     # MASS_PAYOUT_MAX_ATTEMPTS is read by the workers (their retry policy), so it is theirs.
     assert envs["worker-1"].get("MASS_PAYOUT_MAX_ATTEMPTS") == \
@@ -229,20 +242,20 @@ def test_the_readme_walkthrough_pays_every_holder_on_the_compose_topology(topolo
     assert {e["CHAIN_ID"] for e in envs.values()} == {"31337"}
 
     # The issuer's side, while the services start: its token, a stablecoin, holders, and
-    # gas for the service's key. The service's key may take the record-date snapshot.
+    # gas for each service key. The scheduler's (approver) key takes the record-date snapshot.
     w3 = top.until("the dev node", lambda: top.w3 if top.w3.is_connected() else None)
     admin, treasury = (str(a) for a in w3.eth.accounts[:2])
-    send_value = w3.eth.send_transaction({"from": admin, "to": service_account,
-                                          "value": 10**20})
+    funded = [w3.eth.send_transaction({"from": admin, "to": account, "value": 10**20})
+              for account in signers.values()]
     usd = deploy_stablecoin(w3, owner=admin)
     token = deploy_security_token(w3, admin=admin, name="Acme Equity", symbol="ACME",
                                   decimals=TOKEN_DECIMALS, kind=EQUITY)
-    for name, account in (("ISSUER", admin), ("CORPORATE_ACTION", service_account)):
+    for name, account in (("ISSUER", admin), ("CORPORATE_ACTION", signers["approver_key"])):
         send(token.functions.grantRole(role(name), account), admin)
     holders = holder_addresses(HOLDERS, tag=f"compose-{uuid.uuid4()}")
     send(token.functions.issueBatch([*holders, treasury],
                                     [100 + 37 * i for i in range(HOLDERS)] + [10_000]), admin)
-    assert w3.eth.wait_for_transaction_receipt(send_value)["status"] == 1
+    assert all(w3.eth.wait_for_transaction_receipt(tx)["status"] == 1 for tx in funded)
 
     # docker compose up -d: the API answers once it reaches PostgreSQL and its read models.
     def healthy() -> bool | None:
@@ -258,11 +271,14 @@ def test_the_readme_walkthrough_pays_every_holder_on_the_compose_topology(topolo
         for person, role_name in (("alice", "operator"), ("bob", "approver")))
     operator, approver = {"X-API-Key": operator_key}, {"X-API-Key": approver_key}
 
-    # docker compose run --rm api vault deploy --treasury …: signed by the service's key.
-    deployed = json.loads(top.cli("vault", "deploy", "--treasury", treasury, "--json")
-                          .splitlines()[-1])
-    assert deployed["chain_id"] == 31337 and deployed["admin"] == service_account
-    assert deployed["operator"] == deployed["approver"] == [service_account]
+    # docker compose run --rm admin vault deploy …: signed by the admin's key, the workers'
+    # key the OPERATOR, the scheduler's the APPROVER.
+    deployed = json.loads(top.cli(
+        "vault", "deploy", "--treasury", treasury, "--operator", signers["operator_key"],
+        "--approver", signers["approver_key"], "--json", service="admin").splitlines()[-1])
+    assert deployed["chain_id"] == 31337 and deployed["admin"] == signers["admin_key"]
+    assert deployed["operator"] == [signers["operator_key"]]
+    assert deployed["approver"] == [signers["approver_key"]]
 
     # Import the asset with its vault, then a MANUAL PRO_RATA dividend (maker), approved by
     # the checker.
