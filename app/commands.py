@@ -45,8 +45,19 @@ Account = Annotated[str, msgspec.Meta(
 
 
 class RuleIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A RATE rule (a bond coupon by rate) is built from the bond's recorded terms, not from
+    a request body: the API refuses it (422) until it takes a coupon period."""
+
     kind: RuleKind
     value: Units
+
+
+def rule_of(rule: RuleIn) -> Rule:
+    if rule.kind is RuleKind.RATE:
+        raise InvalidTerms("a RATE coupon is computed from the bond's terms (nominal, rate, day"
+                           " count, coupon dates): it cannot be given as a value here yet;"
+                           " pay a coupon PER_UNIT")
+    return Rule(rule.kind, int(rule.value))
 
 
 class ExecutionIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -109,7 +120,7 @@ class DefineSchedule(msgspec.Struct, forbid_unknown_fields=True):
 def terms_of(body: CreateDistribution) -> DistributionTerms:
     e = body.execution or ExecutionIn()
     return DistributionTerms(
-        kind=body.kind, rule=Rule(body.rule.kind, int(body.rule.value)),
+        kind=body.kind, rule=rule_of(body.rule),
         record_date=body.record_date,
         execution=Execution(kind=e.kind, at=e.at, recurrence=e.recurrence, start=e.start,
                             end=e.end, count=e.count, trigger=e.trigger),
@@ -158,7 +169,7 @@ def schedule_terms(body: DefineSchedule, now: datetime) -> DistributionTerms:
                                   start=c.start, end=c.end, count=c.count)
             if body.rule is None:
                 raise InvalidTerms("a RECURRING schedule needs a rule")
-            rule = Rule(body.rule.kind, int(body.rule.value))
+            rule = rule_of(body.rule)
             record_date = execution.start or now
         return DistributionTerms(
             kind=body.kind, rule=rule, record_date=record_date, execution=execution,
