@@ -46,14 +46,15 @@ Description = Annotated[str, msgspec.Meta(max_length=500)]
 Types = Annotated[list[EventType], msgspec.Meta(min_length=1, max_length=13)]
 
 
-class WebhookCreate(msgspec.Struct, forbid_unknown_fields=True):
+class WebhookCreate(msgspec.Struct):
     url: Url
     event_types: Types
     description: Description = ""
 
 
-class WebhookUpdate(msgspec.Struct, forbid_unknown_fields=True):
-    """Only what is given changes."""
+class WebhookUpdate(msgspec.Struct):
+    """Only what is given changes. (Unknown fields are ignored, not refused:
+    api.docs.document_strict_bodies documents strictness for api.schemas' Structs only.)"""
 
     url: Url | None = None
     event_types: Types | None = None
