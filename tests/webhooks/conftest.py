@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,7 @@ class Receiver:
     url: str = ""
     status: int = 200
     fail: int = 0
+    delay: float = 0.0  # seconds each answer takes
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -57,6 +59,7 @@ def receiver() -> Iterator[Receiver]:
             with state.lock:
                 state.received.append(Received(self.path, dict(self.headers.items()), body))
             code = state.answer()
+            time.sleep(state.delay)
             self.send_response(code)
             self.end_headers()
             self.wfile.write(b"x" * 1_000 if code >= 500 else b"ok")
