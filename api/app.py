@@ -93,6 +93,7 @@ def create_app(wiring: Wiring, *, debug: bool = False, rate_limit_per_minute: in
             security=[{"ApiKey": []}],
         ),
         debug=debug,
+        logging_config=None,  # each process sets its logs up itself (runtime.logs)
     )
     document_strict_bodies(app)
     instrument(app)  # metrics registry, request ids, access log (api.observability)
