@@ -151,6 +151,15 @@ def test_a_dividend_is_imported_approved_paid_retried_and_reported_from_the_brow
     expect(reason).to_contain_text(re.compile(r"\w+"))
     screenshot(alice, "distribution-live")
 
+    # In another tab, the dashboard lists what needs a person: the failed holder, with what
+    # to do about it.
+    dashboard = alice.context.new_page()
+    dashboard.goto(server.panel("/"))
+    expect(dashboard.locator("tr[data-kind=failed-holders]")).to_contain_text("1 holders failed")
+    expect(dashboard.locator("[data-status=COMPLETED_WITH_FAILURES] .n")).to_have_text("1")
+    screenshot(dashboard, "dashboard")
+    dashboard.close()
+
     # The holder's compliance case is resolved: the stablecoin's admin lifts the block.
     unblock(net, server.blocked)
 
@@ -214,6 +223,6 @@ def test_a_dividend_is_imported_approved_paid_retried_and_reported_from_the_brow
     listed = server.api.get("/distributions", headers={"X-API-Key": server.keys["carol"]})
     assert [d["distribution_id"] for d in listed.json()["items"]] == [did]  # nothing recorded
 
-    # The dashboard, with the distribution done.
+    # The dashboard, with the distribution done: nothing needs a person any more.
     alice.goto(server.panel("/"))
-    screenshot(alice, "dashboard")
+    expect(alice.locator("[data-empty=attention]")).to_be_visible()
