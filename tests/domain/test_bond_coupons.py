@@ -303,3 +303,27 @@ def test_bond_terms_and_a_rate_coupon_survive_the_ledger(ledger, reopen):
 def test_an_asset_stored_before_bond_terms_existed_still_loads(ledger, reopen):
     asset_id = helpers.import_asset(ledger)
     assert reopen().get_asset(asset_id).bond_terms is None
+
+
+def test_a_bonds_coupon_schedule_spawns_one_distribution_per_coupon_each_on_its_period(
+        ledger, reopen):
+    asset_id = ledger.import_asset(chain_id=31337, token_address="0x" + "ab" * 20,
+                                   name="Acme Bond", symbol="ACB", decimals=DECIMALS,
+                                   kind="BOND", payment_token=helpers.USD, payment_decimals=6,
+                                   vault_address=None, actor="importer")
+    ledger.update_bond_terms(asset_id, LONG, actor="treasury", reason="coupon terms")
+    cadence = LONG.coupon_cadence()
+    schedule_id = ledger.define_schedule(
+        asset_id=asset_id, key="coupons", missed_policy=MissedPolicy.RUN_ALL,
+        misfire_grace=timedelta(days=1), actor="treasury",
+        terms=DistributionTerms(DistributionKind.COUPON, LONG.coupon_rule(1), cadence.start,
+                                cadence))  # type: ignore[arg-type]
+    ledger.approve_schedule(schedule_id, "checker")
+    spawned = ledger.fire_schedule(schedule_id, datetime(2028, 7, 15, 1, tzinfo=UTC))
+    assert len(spawned) == 3
+    other = reopen()
+    accruals = [other.get_distribution(d).terms.rule.accrual for d in spawned]
+    assert [(a.start, a.end) for a in accruals if a] == [LONG.coupon_period(n)
+                                                         for n in (1, 2, 3)]
+    assert [a.fraction for a in accruals if a] == [Fraction(153, 368) + Fraction(1, 2),
+                                                   Fraction(1, 2), Fraction(1, 2)]
