@@ -57,8 +57,10 @@ def run(*, holders: int, blocked: int, workers: int, var_dir: Path, console: Con
     display = Display(console, quiet=quiet)
     with pipeline.engines(var_dir) as env:
         with display.bar:
-            run_ = pipeline.prepare(env, holders=holders, blocked=blocked,
-                                    gas_model=GasModel(), observe=display)
+            run_ = pipeline.prepare(
+                env, holders=holders, blocked=blocked, gas_model=GasModel(), observe=display,
+                early=lambda children: pipeline.spawn_processes(
+                    children, workers=workers, log_dir=var_dir / "logs"))
             try:
                 pipeline.execute(run_, workers=workers, observe=display,
                                  log_dir=var_dir / "logs")

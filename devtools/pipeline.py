@@ -128,14 +128,31 @@ def blocked_indices(holders: int, blocked: int) -> list[int]:
 
 
 def prepare(env: dict[str, str], *, holders: int, blocked: int, gas_model: GasModel,
-            observe: Callable[[Progress], None]) -> PipelineRun:
+            observe: Callable[[Progress], None],
+            early: Callable[[Children], None] | None = None) -> PipelineRun:
     """Contracts, holders (plus the issuer's treasury, which the dividend excludes), the
-    blocklisted ones, a snapshot and a committed, funded distribution."""
+    blocklisted ones, a snapshot and a committed, funded distribution. `early`: starts
+    processes as soon as the ledger and the queue are fresh, so that their start-up (seconds
+    of imports each, on two cores) overlaps the setup instead of following it."""
     check_sizes(holders=holders, blocked=blocked)
     fresh_schema(env["DATABASE_URL"])
     services = build_services(Settings.from_env(env))
     if env.get("MASS_PAYOUT_EMBEDDED_REDIS") == "1":
         services.redis.flushdb()  # our own Redis: last run's jobs are stale
+    children = Children(env)
+    try:
+        if early is not None:
+            early(children)
+        return _prepare(services, children, holders=holders, blocked=blocked,
+                        gas_model=gas_model, observe=observe)
+    except BaseException:
+        children.stop_all()
+        services.close()
+        raise
+
+
+def _prepare(services: Services, children: Children, *, holders: int, blocked: int,
+             gas_model: GasModel, observe: Callable[[Progress], None]) -> PipelineRun:
     progress = Progress(stage="deploying contracts", holders=holders + 1)
     observe(progress)
     net = deploy_devnet(services.gateway.w3, holders=holders)
@@ -149,7 +166,7 @@ def prepare(env: dict[str, str], *, holders: int, blocked: int, gas_model: GasMo
                             payment_decimals=6, vault_address=net.vault.address,
                             actor="demo-importer", operator=services.signer.address,
                             approver=services.signer.address)
-    run = PipelineRun(services, net, NO_DISTRIBUTION, Children(env), asset_id,
+    run = PipelineRun(services, net, NO_DISTRIBUTION, children, asset_id,
                       snapshot_id=snapshot_id, gas_model=gas_model)
     run.distribution_id = add_distribution(run, observe=observe, progress=progress)
     return run
@@ -196,16 +213,25 @@ def execute(run: PipelineRun, *, workers: int, observe: Callable[[Progress], Non
 
 def start_processes(run: PipelineRun, *, workers: int, poll: float = 0.25,
                     log_dir: Path | None = None, projections: bool = True) -> None:
-    """The workers, the ingestor, the supervisor (and the projections), listening."""
-    for i in range(workers):
-        run.children.spawn(f"worker-{i + 1}", "worker", log=_log(log_dir, f"worker-{i + 1}"))
-    run.children.spawn("ingestor", "ingest", "--interval", str(poll),
-                       log=_log(log_dir, "ingestor"))
-    run.children.spawn("supervisor", "supervise", "--interval", "5",
-                       log=_log(log_dir, "supervisor"))
-    if projections:
-        run.children.spawn("projections", "project", log=_log(log_dir, "projections"))
+    """The workers, the ingestor, the supervisor (and the projections), listening; those
+    `spawn_processes` started early (`prepare`) are not started twice."""
+    spawn_processes(run.children, workers=workers, poll=poll, log_dir=log_dir,
+                    projections=projections)
     wait_for_workers(run, workers)
+
+
+def spawn_processes(children: Children, *, workers: int, poll: float = 0.25,
+                    log_dir: Path | None = None, projections: bool = True) -> None:
+    """Start what is not started yet; returns at once (`wait_for_workers` waits)."""
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    wanted = [*((f"worker-{i + 1}", ("worker",)) for i in range(workers)),
+              ("ingestor", ("ingest", "--interval", str(poll))),
+              ("supervisor", ("supervise", "--interval", "5")),
+              *((("projections", ("project",)),) if projections else ())]
+    for name, args in wanted:
+        if name not in children.processes:
+            children.spawn(name, *args, log=_log(log_dir, name))
 
 
 def pay(run: PipelineRun, *, observe: Callable[[Progress], None], poll: float = 0.25,
