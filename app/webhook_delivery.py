@@ -319,6 +319,33 @@ def mark_for_redelivery(database_url: str, schema: str, endpoint_id: UUID | None
             (event_id, found[0], moment, moment, moment, moment))
 
 
+def mark_range_for_redelivery(database_url: str, schema: str, endpoint_id: UUID, *,
+                              since: datetime, until: datetime | None = None,
+                              only_failed: bool = False, now: datetime | None = None) -> int:
+    """Make every event of `endpoint_id` recorded in [since, until) due again (only those
+    given up, with `only_failed`); returns how many. Order still holds: they go oldest
+    first, each after the earlier events of its distribution."""
+    v = views(schema)
+    moment = now or datetime.now(UTC)
+    setup(database_url, schema)
+    failed = sql.SQL(" WHERE d.status = 'failed'" if only_failed else "")
+    with psycopg.connect(database_url) as conn:
+        try:
+            changed = conn.execute(sql.SQL(
+                "INSERT INTO {d} AS d (event_id, endpoint_id, status, attempts, next_attempt_at,"
+                " updated_at) SELECT event_id, endpoint_id, 'pending', 0, %s, %s FROM {o}"
+                " WHERE endpoint_id = %s AND created_at >= %s AND (%s::timestamptz IS NULL"
+                " OR created_at < %s) AND (NOT %s OR event_id IN (SELECT event_id FROM {d}"
+                " WHERE status = 'failed'))"
+                " ON CONFLICT (event_id) DO UPDATE SET status = 'pending', next_attempt_at = %s,"
+                " first_attempt_at = NULL, updated_at = %s{failed}").format(
+                d=sql.Identifier(v, DELIVERIES), o=sql.Identifier(v, OUTBOX), failed=failed),
+                (moment, moment, endpoint_id, since, until, until, only_failed, moment, moment))
+        except psycopg.errors.UndefinedTable:
+            return 0
+        return max(changed.rowcount, 0)
+
+
 # --- RQ: the job and its dispatcher (the per-process context, as app.jobs keeps it) ---
 
 QUEUE_NAME = "webhooks"

@@ -27,7 +27,7 @@ from api.params import Cursor, Limit, Wait
 from api.problems import Problem
 from api.reads import ReadModels
 from api.schemas import Written
-from app.webhook_delivery import mark_for_redelivery
+from app.webhook_delivery import mark_for_redelivery, mark_range_for_redelivery
 from app.webhooks import ATTEMPTS, DELIVERIES, ENDPOINTS, OUTBOX, Webhooks
 
 ADMIN = frozenset({Role.ADMIN})
@@ -114,6 +114,16 @@ class DeliveryPage(msgspec.Struct):
 
 class Redelivery(msgspec.Struct):
     event_id: UUID
+
+
+class RedeliveryRange(msgspec.Struct):
+    since: datetime  # events recorded at or after this
+    until: datetime | None = None  # ... and before this (None: up to now)
+    only_failed: bool = False  # only the ones given up
+
+
+class Redeliveries(msgspec.Struct):
+    events: int  # how many were made due again
 
 
 def _service(request: Request[Any, Any, Any]) -> Webhooks:
@@ -256,3 +266,18 @@ class WebhookController(Controller):
         await writes.call(mark_for_redelivery, reads.database_url, reads.schema,
                           endpoint_id, event_id)
         return Redelivery(event_id)
+
+    @post("/{endpoint_id:uuid}/deliveries/redeliver", opt={"roles": ADMIN},
+          operation_id="redeliverWebhookRange", status_code=202)
+    async def redeliver_range(self, request: Request[Any, Any, Any],
+                              endpoint_id: FromPath[UUID],
+                              data: JSONBody[RedeliveryRange]) -> Redeliveries:
+        """Send again every event recorded in [since, until) (or only those given up), each
+        with its own id, oldest first, in order per distribution."""
+        ledger = request.app.state.ledger
+        await writes.call(ledger.get_webhook_endpoint, endpoint_id)  # 404 if unknown
+        reads: ReadModels = request.app.state.reads
+        count = await writes.call(mark_range_for_redelivery, reads.database_url, reads.schema,
+                                  endpoint_id, since=data.since, until=data.until,
+                                  only_failed=data.only_failed)
+        return Redeliveries(count)

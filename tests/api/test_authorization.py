@@ -60,6 +60,8 @@ ENDPOINTS = [
     ("POST", f"/webhooks/{ID}/enable", None, ADMIN),
     ("GET", f"/webhooks/{ID}/deliveries", None, ADMIN),
     ("POST", f"/webhooks/{ID}/deliveries/{ID}/redeliver", None, ADMIN),
+    ("POST", f"/webhooks/{ID}/deliveries/redeliver", {"since": "2026-01-01T00:00:00Z"},
+     ADMIN),
 ]
 # and the OpenAPI document and docs page under /schema
 PUBLIC = {"/health", "/health/live", "/health/ready", "/bare"}

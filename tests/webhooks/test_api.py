@@ -86,3 +86,19 @@ def test_an_admin_manages_an_endpoint_and_sees_its_deliveries(client, keys, ledg
     assert json.loads(receiver.received[2].body) == json.loads(receiver.received[0].body)
     log = client.get(f"/webhooks/{hook}/deliveries", headers=admin).json()["items"]
     assert log[1]["attempts"] == 2 and len(log[1]["attempt_log"]) == 2
+    # A range is redelivered: both events again, in order; none of them had failed.
+    since = {"since": "2000-01-01T00:00:00Z"}
+    failed_only = client.post(f"/webhooks/{hook}/deliveries/redeliver", headers=admin,
+                              json={**since, "only_failed": True})
+    assert failed_only.status_code == 202 and failed_only.json() == {"events": 0}
+    both = client.post(f"/webhooks/{hook}/deliveries/redeliver", headers=admin, json=since)
+    assert both.status_code == 202 and both.json() == {"events": 2}
+    assert client.post(f"/webhooks/{first}/deliveries/redeliver", headers=admin,
+                       json=since).status_code == 404
+    deliverer = Deliverer(ledger, database_url, schema, policy=Policy(allow=LOOPBACK))
+    try:
+        while deliverer.deliver_due():
+            pass
+    finally:
+        deliverer.close()
+    assert [r.headers["Webhook-Id"] for r in receiver.received[3:]] == [first, log[0]["event_id"]]
