@@ -120,6 +120,7 @@ class Deliverer:
             kwargs={"row_factory": dict_row, "connect_timeout": 5})
         self.client = httpx.Client(timeout=self.policy.timeout, follow_redirects=False,
                                    trust_env=False)
+        self._secrets: dict[UUID, str] = {}
         v = views(self.schema)
         self.t = {name: sql.Identifier(v, name) for name in
                   (ENDPOINTS, OUTBOX, DELIVERIES, ATTEMPTS, HEALTH)}
@@ -198,7 +199,10 @@ class Deliverer:
                     return Outcome(event_id, "skipped", "not due yet")
                 if self._earlier_pending(conn, row):
                     return Outcome(event_id, "skipped", "an earlier event goes first")
-                secret = load_secret(conn, self.schema, row["endpoint_id"])
+                secret = self._secrets.get(row["endpoint_id"])
+                if secret is None:  # never rotated: loaded once per endpoint and process
+                    secret = self._secrets[row["endpoint_id"]] = load_secret(
+                        conn, self.schema, row["endpoint_id"])
                 outcome, failures = self._attempt(conn, row, secret, now)
                 if failures >= self.policy.disable_after:
                     disable = (row["endpoint_id"], failures)
