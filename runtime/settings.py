@@ -56,6 +56,7 @@ class Settings:
     webhook_allow: tuple[str, ...] = ()
     webhook_disable_after: int = 20  # consecutive failed deliveries before an endpoint stops
     log_format: LogFormat = "text"  # "json": one JSON object per line (runtime.logs)
+    metrics_port: int = 0  # a worker's, ingestor's, supervisor's or scheduler's /metrics; 0: none
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -107,6 +108,7 @@ class _Variables(BaseSettings):
     webhook_disable_after: Annotated[int, _env("MASS_PAYOUT_WEBHOOK_DISABLE_AFTER"),
                                      Field(ge=1, le=10_000)] = 20
     log_format: Annotated[LogFormat, _env("MASS_PAYOUT_LOG_FORMAT")] = "text"
+    metrics_port: Annotated[int, _env("MASS_PAYOUT_METRICS_PORT"), Field(ge=0, le=65535)] = 0
     # Passwords kept out of the URLs (compose secrets, mounted as files named like these):
     # put into DATABASE_URL / REDIS_URL when the URL carries none.
     database_password: Annotated[SecretStr | None, _env("DATABASE_PASSWORD")] = None

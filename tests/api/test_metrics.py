@@ -130,3 +130,28 @@ def test_a_secret_in_a_log_argument_never_reaches_a_json_line(json_logs):
     assert "hunter22" not in text and "k1" not in text
     assert lines[0]["message"] == f"signing with {redaction.MASK} failed"
     assert lines[0]["request_id"] is None
+
+
+def test_a_long_running_process_serves_its_own_metrics_on_its_port():
+    """MASS_PAYOUT_METRICS_PORT: a worker's, ingestor's, supervisor's or scheduler's series
+    (CPU, memory, its loop's steps), served by prometheus_client."""
+    import httpx
+
+    from devtools.devchain import free_port
+    from mass_payout.processes import ProcessMetrics
+    from runtime.settings import Settings
+
+    port = free_port()
+    settings = Settings.from_env({"MASS_PAYOUT_METRICS_PORT": str(port),
+                                  "MASS_PAYOUT_SECRETS_DIR": "/nonexistent"})
+    metrics = ProcessMetrics(settings, "ingestor")
+    metrics.step()
+    metrics.step("transient")
+    metrics.facts.inc(7)
+    got = families(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text)
+    assert "process_cpu_seconds_total" in got
+    steps = got["mass_payout_process_steps_total"]
+    assert steps[(("outcome", "ok"), ("process", "ingestor"))] == 1
+    assert steps[(("outcome", "transient"), ("process", "ingestor"))] == 1
+    assert got["mass_payout_ingested_facts_total"][()] == 7
+    assert Settings.from_env({"MASS_PAYOUT_SECRETS_DIR": "/nonexistent"}).metrics_port == 0
