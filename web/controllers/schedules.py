@@ -315,6 +315,7 @@ async def _form(request: Request[Any, Any, Any], values: dict[str, str], errors:
     return page(request, "_schedule_form.html" if fragment else "schedule_new.html",
                 status_code=status_code, values=values, errors=errors,
                 assets=list(assets.values()),
-                kinds=[k.value for k in DistributionKind], rule_kinds=[k.value for k in RuleKind if k is not RuleKind.RATE],
+                kinds=[k.value for k in DistributionKind],
+                rule_kinds=[k.value for k in RuleKind if k is not RuleKind.RATE],
                 recurrences=[r.value for r in Recurrence], on_actions=ON_ACTIONS,
                 policies=[p.value for p in MissedPolicy], statuses=ScheduleStatus)
