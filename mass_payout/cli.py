@@ -21,7 +21,6 @@ from bench import BENCHES
 from mass_payout.audit_cli import app as audit_app
 from mass_payout.vault_cli import app as vault_app
 from mass_payout.webhooks_cli import app as webhooks_app
-from mass_payout.webhooks_cli import app as webhooks_app
 from runtime.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -29,7 +28,6 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
 console = Console()
 app.add_typer(vault_app, name="vault")
 app.add_typer(audit_app, name="audit")
-app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(webhooks_app, name="webhooks")
 
 
