@@ -16,7 +16,7 @@ from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
-from chain.errors import REVERTS, ContractRevertError, translate
+from chain.errors import ContractRevertError, reverts, translate
 from chain.gateway import EvmGateway
 from chain.sending import deploy_and_wait, send_and_wait
 from chain.signer import Signer
@@ -53,13 +53,13 @@ def send(fn: ContractFunction, sender: str, *, gas: int | None = None) -> TxRece
     try:
         limit = gas if gas is not None else fn.estimate_gas({"from": sender}) * 6 // 5 + 20_000
         tx_hash = fn.transact({"from": sender, "gas": limit})
-    except REVERTS as err:
+    except reverts() as err:
         raise translate(err) from err
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
     if receipt["status"] != 1:
         try:  # replay at the same block to get the return data
             fn.call({"from": sender, "gas": limit}, block_identifier=receipt["blockNumber"] - 1)
-        except REVERTS as err:
+        except reverts() as err:
             raise translate(err) from err
         raise ContractRevertError("OutOfGasOrUnknown", (receipt["gasUsed"],), b"")
     return receipt
@@ -68,7 +68,7 @@ def send(fn: ContractFunction, sender: str, *, gas: int | None = None) -> TxRece
 def call(fn: ContractFunction, sender: str | None = None) -> Any:
     try:
         return fn.call({"from": sender} if sender else {})
-    except REVERTS as err:
+    except reverts() as err:
         raise translate(err) from err
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from web3.types import TxReceipt
 
-from chain.errors import REVERTS, ChainError, decode_revert
+from chain.errors import ChainError, decode_revert, reverts
 from chain.gateway import EvmGateway
 from chain.signer import Signer
 
@@ -49,7 +49,7 @@ def _mined(gateway: EvmGateway, signer: Signer, *, to: str | None, data: str, ga
         try:
             gas = int(gateway.w3.eth.estimate_gas(
                 {"from": signer.address, "data": data, **target})) * 6 // 5 + 20_000  # type: ignore[typeddict-item]
-        except REVERTS as err:
+        except reverts() as err:
             raise TransactionRevertedError(f"would revert: {reason_of(err)}") from err
     with gateway.nonce_lock(signer.address):
         fees = gateway.fees()

@@ -19,7 +19,7 @@ from web3.exceptions import Web3Exception
 from web3.providers.eth_tester import EthereumTesterProvider
 from web3.types import TxParams
 
-from chain.errors import REVERTS, translate
+from chain.errors import reverts, translate
 
 _SELECTOR = keccak(text="balanceOfAtSnapshot(uint256,address)")[:4]
 _BALANCE_OF = keccak(text="balanceOf(address)")[:4]
@@ -54,7 +54,7 @@ class BalanceReader:
     def _one(self, holder: str) -> int:
         try:
             return _decode(self._w3.eth.call(self._tx(holder)))
-        except REVERTS as err:
+        except reverts() as err:
             raise translate(err) from err
 
     def _batched(self, holders: Sequence[str]) -> list[int]:

@@ -20,13 +20,14 @@ from web3.contract.contract import ContractFunction
 from web3.exceptions import BadFunctionCallOutput
 
 from chain.contracts import BOND, EQUITY, at, role
-from chain.errors import REVERTS, ChainError, translate
+from chain.errors import ChainError, reverts, translate
 from chain.snapshot_balances import BalanceReader
 from domain.asset import CorporateAction
 
 _KINDS = {EQUITY: "EQUITY", BOND: "BOND"}
 _ACTION_KINDS = ("DIVIDEND", "COUPON")
-_CALL_FAILED: tuple[type[Exception], ...] = (*REVERTS, BadFunctionCallOutput)
+def _call_failed() -> tuple[type[Exception], ...]:
+    return (*reverts(), BadFunctionCallOutput)
 
 
 class TokenReadError(ChainError):
@@ -85,7 +86,7 @@ def read_token(w3: Web3, address: str) -> TokenFacts:
         f.getCorporateActionCount().call()
         maturity, nominal = f.maturityDate().call(), f.nominalValue().call()
         name, symbol, decimals = f.name().call(), f.symbol().call(), f.decimals().call()
-    except _CALL_FAILED:
+    except _call_failed():
         raise NotASecurityTokenError(
             f"{token.address} is not a security token (no kind, snapshots or corporate"
             " actions)") from None
@@ -106,7 +107,7 @@ def check_vault(w3: Web3, vault_address: str, *, operator: str | None,
     try:
         ours = (vault.functions.OPERATOR_ROLE().call(), vault.functions.APPROVER_ROLE().call())
         vault.functions.version().call()
-    except _CALL_FAILED:
+    except _call_failed():
         raise ForeignVaultError(f"{vault.address} is not a PayoutVault") from None
     if ours != (role("OPERATOR"), role("APPROVER")):
         raise ForeignVaultError(f"{vault.address} is not a PayoutVault (other role ids)")
@@ -122,7 +123,7 @@ def check_payment_token(w3: Web3, address: str, decimals: int) -> None:
     token = _contract(w3, "Stablecoin", address, PaymentTokenError, "payment token")
     try:
         actual = token.functions.decimals().call()
-    except _CALL_FAILED:
+    except _call_failed():
         raise PaymentTokenError(f"{token.address} is not an ERC-20 (no decimals)") from None
     if actual != decimals:
         raise PaymentTokenError(f"payment token {token.address} has {actual} decimals,"
@@ -156,7 +157,7 @@ def current_holders(w3: Web3, token: str, *,
     f = contract.functions
     try:
         total: int = f.getTotalTokenHolders().call()
-    except _CALL_FAILED:
+    except _call_failed():
         raise NotASecurityTokenError(f"{contract.address} lists no token holders") from None
     balances = BalanceReader(w3, contract.address, None)
     for page, _start in enumerate(range(0, total, page_size)):
@@ -171,7 +172,7 @@ def corporate_actions(w3: Web3, token: str, first: int = 0) -> list[CorporateAct
     try:
         count: int = f.getCorporateActionCount().call()
         raw = [(i, f.getCorporateAction(i).call()) for i in range(first, count)]
-    except _CALL_FAILED:
+    except _call_failed():
         raise NotASecurityTokenError(f"{contract.address} has no corporate actions") from None
     return [CorporateAction(action_id=i, kind=_ACTION_KINDS[kind], record_date=_moment(record),
                             execution_date=_moment(execution), amount_per_unit=amount)
@@ -192,7 +193,7 @@ def _contract(w3: Web3, artifact: str, address: str, missing: type[TokenReadErro
 def _snapshot_view(fn: ContractFunction, snapshot_id: int) -> Any:
     try:
         return fn.call()
-    except _CALL_FAILED as err:
+    except _call_failed() as err:
         decoded = translate(err)
         if getattr(decoded, "name", None) == "UnknownSnapshot":
             raise UnknownSnapshotError(f"snapshot {snapshot_id} was not taken") from None
