@@ -24,9 +24,14 @@ def database_url() -> Iterator[str]:
     if configured:
         yield configured
         return
-    with tempfile.TemporaryDirectory(prefix="mp-test-pg-") as tmp, \
-            embedded_postgres(Path(tmp)) as url:
-        yield url
+    with tempfile.TemporaryDirectory(prefix="mp-test-pg-") as tmp:
+        # A session opens many ledgers, pools and whole process sets (each test's own
+        # schema); PostgreSQL's default 100 connections ran out late in a full run, where the
+        # compose-topology test's API could not fill its pool. Set once, then restarted.
+        with embedded_postgres(Path(tmp)) as url, psycopg.connect(url, autocommit=True) as c:
+            c.execute("ALTER SYSTEM SET max_connections = 400")
+        with embedded_postgres(Path(tmp)) as url:
+            yield url
 
 
 @pytest.fixture(scope="session")
@@ -72,3 +77,22 @@ def reopen(database_url: str, schema: str) -> Iterator[object]:
     yield _open
     for app in opened:
         app.close()
+
+
+# Tests that run real processes against timing (crash recovery, schedulers, outages, the
+# browser story) share one xdist worker, one after another: on two cores, two of them at once
+# starve each other's processes. Everything else spreads over both workers
+# (`./dev test` runs `pytest -n 2 --dist loadgroup`).
+PROCESS_TESTS = ("tests/execution/", "tests/browser/", "tests/test_outages.py",
+                 "tests/test_compose_topology.py", "tests/test_newcomer.py",
+                 "tests/scheduling/test_automation.py", "tests/scheduling/test_scheduler.py",
+                 "tests/audit/test_verify_on_chain.py", "tests/webhooks/",
+                 "tests/contracts/test_devchain.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(str(config.rootpath))
+    for item in items:
+        path = Path(str(item.path)).relative_to(root).as_posix()
+        if path.startswith(PROCESS_TESTS):
+            item.add_marker(pytest.mark.xdist_group("processes"))
