@@ -64,9 +64,16 @@ class Live:
     """What a page shows without a reload: every check holds within LIVE ms of the change
     (it arrives over the SSE stream), and the page was not reloaded to get there."""
 
+    def __init__(self, server: PanelServer) -> None:
+        self.server = server
+
     def shows(self, page: Page, what: str, *checks: Callable[[int], None]) -> None:
-        for check in checks:
-            check(LIVE)
+        try:
+            for check in checks:
+                check(LIVE)
+        except AssertionError:
+            print(f"not shown: {what}\n{self.server.tails()}")  # the processes' side of it
+            raise
         assert no_reload_since_marked(page), f"the page was reloaded: {what}"
 
 
@@ -113,7 +120,7 @@ def test_a_dividend_is_imported_approved_paid_retried_and_reported_from_the_brow
     expect(alice.locator("[data-action=approve]")).to_have_count(0)
     # From here on her page is never reloaded: everything she sees next arrives live.
     mark(alice)
-    live = Live()
+    live = Live(server)
 
     # Bob, an approver, signs in in a browser of his own and approves: four eyes.
     bob = sign_in(chromium, server, "bob")
@@ -170,6 +177,10 @@ def test_a_dividend_is_imported_approved_paid_retried_and_reported_from_the_brow
                    "data-status", "COMPLETED_WITH_FAILURES", timeout=t),
                lambda t: expect(leaf).to_have_count(1, timeout=t))
     leaf.check()
+    # A live refresh of the holders while he is at it keeps his selection.
+    with bob.expect_response(re.compile(r"/fragments/holders")):
+        bob.evaluate("htmx.trigger('#holders', 'sse:distribution_holders')")
+    expect(leaf).to_be_checked()
     bob.locator("#retry-reason").fill("the holder's block was lifted")
     bob.locator("[data-action=retry-selected]").click()
 

@@ -29,6 +29,27 @@
     });
   });
 
+  // A live refresh must not undo what the operator was doing: boxes checked in a part that is
+  // being refetched (holders picked for a retry) stay checked in what replaces it.
+  var checked = {};
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var target = e.detail.target;
+    if (!target || !target.id) return;
+    checked[target.id] = Array.prototype.map.call(
+      target.querySelectorAll("input[type=checkbox]:checked"),
+      function (box) { return box.name + "=" + box.value; });
+  });
+  document.addEventListener("htmx:afterSwap", function (e) {
+    var id = e.detail.target && e.detail.target.id;
+    var keep = id && checked[id];
+    delete checked[id];
+    var root = id && document.getElementById(id);
+    if (!keep || !keep.length || !root) return;
+    root.querySelectorAll("input[type=checkbox]").forEach(function (box) {
+      if (keep.indexOf(box.name + "=" + box.value) >= 0) box.checked = true;
+    });
+  });
+
   // Changes between the page's render and the stream's (re)connection were announced to no
   // one: when the stream opens, every live part refetches once.
   document.addEventListener("htmx:sseOpen", function () {
