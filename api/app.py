@@ -24,6 +24,7 @@ from rq import Queue
 from api.auth import HEADER, guard
 from api.controllers.assets import AssetController
 from api.controllers.audit import AuditController
+from api.controllers.claims import ClaimController
 from api.controllers.distributions import DistributionController
 from api.controllers.holders import HolderController
 from api.controllers.ops import OpsController
@@ -74,7 +75,7 @@ def create_app(wiring: Wiring, *, debug: bool = False, rate_limit_per_minute: in
     app = Litestar(
         route_handlers=[AssetController, DistributionController, ScheduleController,
                         ReportController, OpsController, HolderController, AuditController,
-                        WebhookController, *panel],
+                        WebhookController, ClaimController, *panel],
         template_config=template_config,
         guards=[guard],
         before_request=reject_unknown_query,

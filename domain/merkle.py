@@ -185,6 +185,21 @@ class PartialTree:
             raise InvalidMerkleInput(f"leaves {outside[:5]} are outside this batch")
         return _multiproof(self._nodes, self._size, wanted)
 
+    def proof(self, index: int) -> list[bytes]:
+        """The single-leaf proof `MerkleProof.verify` takes (a claim's), from this batch alone.
+
+        Every node on a batch leaf's path to the root is derived while rebuilding the root, so
+        each sibling on it is either derived too or one of the range-proof hashes: all known.
+        """
+        if not self._first <= index < self._first + self._count:
+            raise InvalidMerkleInput(f"leaf {index} is outside this batch")
+        j = self._size - 1 - index
+        path = []
+        while j > 0:
+            path.append(self._nodes[_sibling(j)])
+            j = _parent(j)
+        return path
+
 
 def verify_multiproof(root: bytes, proof: MultiProof) -> bool:
     """OpenZeppelin's `processMultiProof`, for checking before anything is sent on-chain."""
