@@ -78,6 +78,22 @@ def test_partial_tree_proves_any_subset_of_its_batch(n, data):
     assert proof == tree.multiproof(subset)
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 300), st.data())
+def test_partial_tree_gives_each_leaf_of_its_batch_the_full_trees_claim_proof(n, data):
+    """A claim's single-leaf proof comes from the holder's batch alone, and is the one the
+    whole tree gives (the one OpenZeppelin's MerkleProof.verify takes)."""
+    tree = tree_of(n, seed=n)
+    first = data.draw(st.integers(0, n - 1))
+    count = data.draw(st.integers(1, n - first))
+    leaves = [tree.leaf(i) for i in range(first, first + count)]
+    partial = PartialTree(n, first, leaves, tree.range_proof(first, count), tree.root)
+    for i in range(first, first + count):
+        assert partial.proof(i) == tree.proof(i)
+    with pytest.raises(InvalidMerkleInput, match="outside this batch"):
+        partial.proof(first + count)
+
+
 def test_partial_tree_refuses_a_corrupted_batch():
     tree = tree_of(40)
     leaves = [tree.leaf(i) for i in range(8, 16)]
