@@ -9,7 +9,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody
 from psycopg import sql
 
-from api import rows, schemas, writes
+from api import queries, rows, schemas, writes
 from api.auth import principal_of
 from api.keys import OPERATE, READ
 from api.params import Cursor, Limit, Wait
@@ -90,15 +90,7 @@ class AssetController(Controller):
         """Balances of the asset's latest snapshot, by account."""
         reads = request.app.state.reads
         await reads.wait_for(wait_for_position, "asset_holders")
-        after = rows.decode_cursor(cursor, 1)
-        found = await reads.all(sql.SQL(
-            "SELECT * FROM {} WHERE asset_id = %s AND account > %s ORDER BY account LIMIT %s"
-        ).format(reads.table("asset_holders")), (asset_id, after[0] if after else "", limit + 1))
-        more = len(found) > limit
-        items = [schemas.AssetHolder(r["account"], str(r["balance"]), r["distribution_id"],
-                                     r["updated_at"]) for r in found[:limit]]
-        return schemas.AssetHolderPage(
-            items, rows.encode_cursor(found[limit - 1]["account"]) if more else None)
+        return await queries.asset_holder_page(reads, asset_id, cursor, limit)
 
     @post("/{asset_id:uuid}/pause", opt={"roles": OPERATE}, operation_id="pauseAsset",
           status_code=200)

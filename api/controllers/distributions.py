@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import functools
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from psycopg import sql
 
-from api import rows, schemas, writes
+from api import queries, rows, schemas, writes
 from api.auth import principal_of
 from api.controllers.holders import live_holders
 from api.keys import APPROVE, OPERATE, READ
@@ -23,58 +20,6 @@ from app.preview import Preview, preview_distribution
 from domain.distribution import Status
 from domain.terms import DistributionKind
 from projections.holders import HolderStatus
-
-# --- reads: each renders the encoded body that `ReadModels.cached` keeps until the read
-# model's next commit. Rows come as tuples in the Structs' field order (api.rows), so a page
-# costs one query and one Struct per row.
-
-_encode = msgspec.json.Encoder().encode
-# Filters of listDistributions, in the order list_ passes them, then the keyset cursor's.
-_FILTERS = ("asset_id = %s", "status = %s", "kind = %s", "created_at >= %s",
-            "created_at < %s", "(created_at, distribution_id) < (%s, %s)")
-
-
-@functools.cache
-def _list_query(views: str, present: tuple[bool, ...]) -> str:
-    where = " AND ".join(f for f, on in zip(_FILTERS, present, strict=True) if on) or "true"
-    return sql.SQL("SELECT " + rows.DISTRIBUTION_COLUMNS + " FROM {} WHERE "  # noqa: S608
-                   + where + " ORDER BY created_at DESC, distribution_id DESC LIMIT %s"
-                   ).format(sql.Identifier(views, "distributions")).as_string(None)
-
-
-async def _distribution_page(reads: ReadModels, filters: tuple[Any, ...], cursor: str | None,
-                             limit: int) -> bytes:
-    after = rows.decode_cursor(cursor, 2)
-    try:
-        keyset = (datetime.fromisoformat(after[0]), UUID(after[1])) if after else ()
-    except ValueError:
-        raise Problem(400, "bad-cursor", "the cursor is not one this API issued") from None
-    present = (*(f is not None for f in filters), bool(keyset))
-    found = await reads.tuples(_list_query(reads.views, present),
-                               [*(f for f in filters if f is not None), *keyset, limit + 1])
-    more = len(found) > limit
-    return _encode(schemas.DistributionPage(
-        [rows.distribution(r) for r in found[:limit]],
-        rows.distribution_cursor(found[limit - 1]) if more else None))
-
-
-async def _distribution(reads: ReadModels, distribution_id: UUID) -> bytes | None:
-    found = await reads.tuples(sql.SQL(
-        "SELECT " + rows.DISTRIBUTION_COLUMNS + " FROM {} WHERE distribution_id = %s"  # noqa: S608
-    ).format(reads.table("distributions")), (distribution_id,))
-    return _encode(rows.distribution(found[0])) if found else None
-
-
-async def _batch_page(reads: ReadModels, distribution_id: UUID, after: int,
-                      limit: int) -> bytes:
-    found = await reads.tuples(sql.SQL(
-        "SELECT " + rows.BATCH_COLUMNS + " FROM {} WHERE distribution_id = %s"  # noqa: S608
-        " AND number > %s ORDER BY number LIMIT %s").format(reads.table("batches")),
-        (distribution_id, after, limit + 1))
-    items = [rows.batch(r) for r in found[:limit]]
-    more = len(found) > limit
-    return _encode(schemas.BatchPage(items, rows.encode_cursor(items[-1].number) if more
-                                     else None))
 
 
 class DistributionController(Controller):
@@ -133,7 +78,7 @@ class DistributionController(Controller):
                    None if kind is None else kind.value, moment(created_from, "created_from"),
                    moment(created_to, "created_to"))
         body = await reads.cached("distributions", ("list", *filters, cursor, limit),
-                                  lambda: _distribution_page(reads, filters, cursor, limit))
+                                  lambda: queries.distribution_page(reads, filters, cursor, limit))
         return rows.encoded(body)
 
     @get("/{distribution_id:uuid}", opt={"roles": READ}, operation_id="getDistribution")
@@ -143,7 +88,7 @@ class DistributionController(Controller):
         reads: ReadModels = request.app.state.reads
         await reads.wait_for(wait_for_position, "distributions")
         body = await reads.cached("distributions", ("one", distribution_id),
-                                  lambda: _distribution(reads, distribution_id))
+                                  lambda: queries.distribution_body(reads, distribution_id))
         if body is None:
             raise Problem(404, "not-found", f"no distribution {distribution_id}")
         return rows.encoded(body)
@@ -177,7 +122,7 @@ class DistributionController(Controller):
         await reads.wait_for(wait_for_position, "batches")
         after = rows.decode_position(cursor)
         body = await reads.cached("batches", ("batches", distribution_id, after, limit),
-                                  lambda: _batch_page(reads, distribution_id, after, limit))
+                                  lambda: queries.batch_page(reads, distribution_id, after, limit))
         return rows.encoded(body)
 
     @post("/{distribution_id:uuid}/approve", opt={"roles": APPROVE},

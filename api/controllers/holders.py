@@ -2,7 +2,7 @@
 the asset's live holders as the preview's holders source.
 
 The read-model queries are module functions, so the admin panel calls the same ones the
-routes do: `statement_page`, `statement_rows` and `live_holders`.
+routes do: `statement_page`, `statement_rows`, `statement_csv` and `live_holders`.
 """
 
 from __future__ import annotations
@@ -130,6 +130,28 @@ def _cell(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
+def statement_csv(reads: ReadModels, account: str) -> Stream:
+    """`account`'s whole statement as a CSV stream; InvalidAccount (422) before any row."""
+    canonical = accounts.canonical(account)
+
+    async def lines() -> AsyncIterator[str]:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(CSV_COLUMNS)
+        count = 0
+        async for row in statement_rows(reads, canonical):
+            writer.writerow([_cell(v) for v in row])
+            count += 1
+            if count % 5_000 == 0:
+                yield out.getvalue()
+                out.seek(0)
+                out.truncate()
+        yield out.getvalue()
+
+    return Stream(lines(), media_type="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="statement-{canonical}.csv"'})
+
+
 class HolderController(Controller):
     path = "/holders"
     tags = ["holders"]  # noqa: RUF012  # Litestar declares it a list
@@ -153,22 +175,4 @@ class HolderController(Controller):
                             account: AccountPath) -> Stream:
         """The whole statement as CSV, newest first, with the columns of holderStatement's
         items; amounts in smallest units."""
-        reads: ReadModels = request.app.state.reads
-        canonical = accounts.canonical(account)  # refused (422) before the stream starts
-
-        async def lines() -> AsyncIterator[str]:
-            out = io.StringIO()
-            writer = csv.writer(out)
-            writer.writerow(CSV_COLUMNS)
-            count = 0
-            async for row in statement_rows(reads, canonical):
-                writer.writerow([_cell(v) for v in row])
-                count += 1
-                if count % 5_000 == 0:
-                    yield out.getvalue()
-                    out.seek(0)
-                    out.truncate()
-            yield out.getvalue()
-
-        return Stream(lines(), media_type="text/csv", headers={
-            "Content-Disposition": f'attachment; filename="statement-{canonical}.csv"'})
+        return statement_csv(request.app.state.reads, account)

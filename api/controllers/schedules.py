@@ -7,90 +7,25 @@ which the CLI prints from the ledger itself, so both doors show the same body.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
-from psycopg import sql
-from psycopg.errors import UndefinedTable
 
-from api import rows, schemas, writes
+from api import queries, rows, schemas, writes
 from api.auth import principal_of
 from api.keys import APPROVE, OPERATE, READ
 from api.params import Cursor, Limit, Wait
 from api.problems import Problem
-from api.reads import ReadModels, Row
+from api.reads import ReadModels
 
 ScheduleKey = Annotated[str, HeaderParameter(
     name="Idempotency-Key", min_length=1, max_length=200,
     description="the schedule's key: the same key and body give the same schedule")]
 MAX_POSITION = 2**62
-VIEW = "schedules"
-
-# --- reads: each renders the encoded body that `ReadModels.cached` keeps until the read
-# model's next commit. A read model the projector has not created yet (an API newer than
-# its projector) is one at position 0: nothing to show, never a 500.
-
-_encode = msgspec.json.Encoder().encode
-_SUMMARY = ("schedule_id", "asset_id", "key", "status", "kind", "missed_policy",
-            "misfire_grace_seconds", "concept", "created_by", "approved_by", "paused_reason",
-            "next_number", "spawned", "missed")
-_DETAIL = (
-    "SELECT s.*, (SELECT coalesce(json_agg(json_build_object('number', o.number,"
-    " 'distribution_id', o.distribution_id) ORDER BY o.number), '[]') FROM {occurrences} o"
-    " WHERE o.schedule_id = s.schedule_id AND o.distribution_id IS NOT NULL) AS occurrences,"
-    " ARRAY(SELECT o.number FROM {occurrences} o WHERE o.schedule_id = s.schedule_id"
-    " AND o.distribution_id IS NULL ORDER BY o.number) AS missed_numbers"
-    " FROM {schedules} s WHERE s.schedule_id = %s")
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    """As the ledger holds it: PostgreSQL answers in the session's time zone."""
-    return moment.astimezone(UTC) if moment is not None else None
-
-
-def _summary(row: Row) -> dict[str, Any]:
-    """A schedules row as the fields of app.schedules.Schedule."""
-    return {**{name: row[name] for name in _SUMMARY},
-            "rule": {"kind": row["rule_kind"], "value": row["rule_value"]},
-            "cadence": {"recurrence": row["recurrence"], "start": _utc(row["cadence_start"]),
-                        "end": _utc(row["cadence_end"]), "count": row["cadence_count"],
-                        "trigger": row["trigger"]}}
-
-
-async def _schedule_page(reads: ReadModels, asset_id: UUID | None, after: int,
-                         limit: int) -> bytes:
-    by_asset = [] if asset_id is None else [asset_id]
-    where = "created_position > %s" + (" AND asset_id = %s" if by_asset else "")
-    query = sql.SQL("SELECT * FROM {} WHERE " + where  # noqa: S608
-                    + " ORDER BY created_position LIMIT %s").format(reads.table(VIEW))
-    try:
-        found = await reads.all(query, [after, *by_asset, limit + 1])
-    except UndefinedTable:
-        found = []
-    more = len(found) > limit
-    items = [msgspec.convert(_summary(r), schemas.Schedule) for r in found[:limit]]
-    return _encode(schemas.SchedulePage(
-        items, rows.encode_cursor(found[limit - 1]["created_position"]) if more else None))
-
-
-async def _schedule(reads: ReadModels, schedule_id: UUID) -> bytes | None:
-    query = sql.SQL(_DETAIL).format(schedules=reads.table(VIEW),
-                                    occurrences=reads.table("schedule_occurrences"))
-    try:
-        row = await reads.one(query, (schedule_id,))
-    except UndefinedTable:
-        row = None
-    if row is None:
-        return None
-    return _encode(msgspec.convert({**_summary(row), "occurrences": row["occurrences"],
-                                    "missed_numbers": row["missed_numbers"]},
-                                   schemas.ScheduleDetail))
-
+VIEW = queries.SCHEDULES
 
 class ScheduleController(Controller):
     path = "/schedules"
@@ -131,7 +66,7 @@ class ScheduleController(Controller):
         await reads.wait_for(wait_for_position, VIEW)
         position = int(after[0]) if after else 0
         body = await reads.cached(VIEW, ("list", asset_id, position, limit),
-                                  lambda: _schedule_page(reads, asset_id, position, limit))
+                                  lambda: queries.schedule_page(reads, asset_id, position, limit))
         return rows.encoded(body)
 
     @get("/{schedule_id:uuid}", opt={"roles": READ}, operation_id="getSchedule")
@@ -141,7 +76,7 @@ class ScheduleController(Controller):
         reads: ReadModels = request.app.state.reads
         await reads.wait_for(wait_for_position, VIEW)
         body = await reads.cached(VIEW, ("one", schedule_id),
-                                  lambda: _schedule(reads, schedule_id))
+                                  lambda: queries.schedule_body(reads, schedule_id))
         if body is None:
             raise Problem(404, "not-found", f"no schedule {schedule_id}")
         return rows.encoded(body)

@@ -22,12 +22,11 @@ from litestar.response import Template
 from psycopg import sql
 
 from api import rows, schemas, writes
-from api.controllers.assets import AssetController, import_asset
-from api.controllers.distributions import _distribution_page
+from api.controllers.assets import import_asset
 from api.controllers.schedules import VIEW as SCHEDULES
-from api.controllers.schedules import _schedule_page
 from api.keys import OPERATE
 from api.problems import Problem
+from api.queries import asset_holder_page, distribution_page, schedule_page
 from api.reads import ReadModels
 from chain.contracts import at
 from chain.token_reader import TokenFacts, TokenReadError
@@ -241,20 +240,18 @@ class AssetPanel(Controller):
 
 async def _holder_page(request: Request[Any, Any, Any], asset_id: UUID,
                        cursor: str | None) -> schemas.AssetHolderPage:
-    """The API's listAssetHolders, called as it is (its query stays in one place)."""
-    answer: schemas.AssetHolderPage = await AssetController.holders.fn(
-        None, request, asset_id=asset_id, cursor=cursor, limit=HOLDERS_PAGE,
-        wait_for_position=0)
-    return answer
+    """The API's listAssetHolders query (it stays in one place)."""
+    return await asset_holder_page(request.app.state.reads, asset_id, cursor,
+                                           HOLDERS_PAGE)
 
 
 async def _related(reads: ReadModels, asset_id: UUID) -> dict[str, Any]:
     distributions = msgspec.json.decode(
-        await _distribution_page(reads, (asset_id, None, None, None, None), None, 20),
+        await distribution_page(reads, (asset_id, None, None, None, None), None, 20),
         type=schemas.DistributionPage)
     schedules = msgspec.json.decode(
         await reads.cached(SCHEDULES, ("list", asset_id, 0, 50),
-                           lambda: _schedule_page(reads, asset_id, 0, 50)),
+                           lambda: schedule_page(reads, asset_id, 0, 50)),
         type=schemas.SchedulePage)
     return {"distributions": distributions.items, "more_distributions":
             distributions.next_cursor is not None, "schedules": schedules.items}

@@ -12,9 +12,9 @@ from litestar import Request
 from litestar.response import Template
 
 from api import schemas
-from api.controllers.distributions import _distribution
 from api.keys import APPROVE, OPERATE
 from api.problems import Problem
+from api.queries import distribution_body
 from api.reads import ReadModels
 from domain.actors import principal, same_principal
 from domain.distribution import Status
@@ -35,7 +35,7 @@ def view(request: Request[Any, Any, Any], name: str, *, status_code: int = 200,
 async def distribution(reads: ReadModels, distribution_id: UUID) -> schemas.Distribution:
     """getDistribution's row (through its cache); 404 when there is none."""
     body = await reads.cached("distributions", ("one", distribution_id),
-                              lambda: _distribution(reads, distribution_id))
+                              lambda: distribution_body(reads, distribution_id))
     if body is None:
         raise Problem(404, "not-found", f"no distribution {distribution_id}")
     return msgspec.json.decode(body, type=schemas.Distribution)

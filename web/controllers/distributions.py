@@ -18,8 +18,8 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Stream, Template
 
 from api import rows, schemas, writes
-from api.controllers.distributions import _batch_page, _distribution_page
 from api.controllers.reports import report_stream
+from api.queries import batch_page, distribution_page
 from api.reads import ReadModels
 from app import audit
 from domain import accounts
@@ -120,7 +120,7 @@ async def _listing(request: Request[Any, Any, Any], status: Status | None,
     reads: ReadModels = request.app.state.reads
     filters = (asset_id, status and status.value, kind and kind.value, None, None)
     body = await reads.cached("distributions", ("list", *filters, cursor, PAGE),
-                              lambda: _distribution_page(reads, filters, cursor, PAGE))
+                              lambda: distribution_page(reads, filters, cursor, PAGE))
     found = msgspec.json.decode(body, type=schemas.DistributionPage)
     chosen = {k: v for k, v in (("status", status and status.value),
                                 ("kind", kind and kind.value),
@@ -166,7 +166,7 @@ async def _batches(request: Request[Any, Any, Any], distribution_id: UUID,
     reads: ReadModels = request.app.state.reads
     after = rows.decode_position(bcursor)
     body = await reads.cached("batches", ("batches", distribution_id, after, ROWS),
-                              lambda: _batch_page(reads, distribution_id, after, ROWS))
+                              lambda: batch_page(reads, distribution_id, after, ROWS))
     found = msgspec.json.decode(body, type=schemas.BatchPage)
     return {"batches": found.items, "batches_next": found.next_cursor, "bcursor": bcursor}
 

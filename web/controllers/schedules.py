@@ -21,8 +21,9 @@ from litestar.params import Body, FromPath, FromQuery, QueryParameter
 from litestar.response import Template
 from psycopg import sql
 
+from api import queries as api_queries
 from api import rows, schemas, writes
-from api.controllers.schedules import VIEW, _schedule, _schedule_page
+from api.controllers.schedules import VIEW
 from api.keys import APPROVE, OPERATE
 from api.problems import Problem
 from api.reads import ReadModels
@@ -68,13 +69,14 @@ async def schedule_page(reads: ReadModels, after: int, limit: int = PAGE
                         ) -> schemas.SchedulePage:
     """listSchedules' page, through the API's cache."""
     body = await reads.cached(VIEW, ("list", None, after, limit),
-                              lambda: _schedule_page(reads, None, after, limit))
+                              lambda: api_queries.schedule_page(reads, None, after, limit))
     return msgspec.json.decode(body, type=schemas.SchedulePage)
 
 
 async def schedule_detail(reads: ReadModels, schedule_id: UUID) -> schemas.ScheduleDetail:
     """getSchedule's body, through the API's cache; 404 for an unknown schedule."""
-    body = await reads.cached(VIEW, ("one", schedule_id), lambda: _schedule(reads, schedule_id))
+    body = await reads.cached(VIEW, ("one", schedule_id),
+                              lambda: api_queries.schedule_body(reads, schedule_id))
     if body is None:
         raise Problem(404, "not-found", f"no schedule {schedule_id}")
     return msgspec.json.decode(body, type=schemas.ScheduleDetail)

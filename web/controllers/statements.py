@@ -2,7 +2,8 @@
 same rows as CSV.
 
 The queries are the API's (`api.controllers.holders.statement_page`); the CSV is the API's
-holderStatementCsv handler itself, so both doors stream the same file.
+`statement_csv`, the one its holderStatementCsv route answers, so both doors stream the same
+file.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from litestar import Controller, Request, get
 from litestar.params import FromQuery
 from litestar.response import Stream, Template
 
-from api.controllers.holders import HolderController, statement_page
+from api.controllers.holders import statement_csv, statement_page
 from api.reads import ReadModels
 from domain import accounts
 from domain.errors import InvalidAccount
@@ -40,9 +41,7 @@ class StatementPanel(Controller):
     @get("/statements.csv")
     async def csv(self, request: Request[Any, Any, Any], account: FromQuery[str]) -> Stream:
         """The API's CSV (InvalidAccount: a clear 422 before any row is sent)."""
-        answer: Stream = await HolderController.statement_csv.fn(
-            None, request, account=account.strip())
-        return answer
+        return statement_csv(request.app.state.reads, account.strip())
 
 
 async def _render(request: Request[Any, Any, Any], name: str, account: str,
