@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -23,7 +23,7 @@ from domain.batch import BatchStatus, PayoutBatch
 from domain.chain_facts import ChainFact
 from domain.cursor import ChainCursor
 from domain.distribution import Distribution, Status
-from domain.entitlements import EntitlementCalculator, Snapshot, Tally, Totals
+from domain.entitlements import Snapshot, Totals
 from domain.errors import (
     AlreadyExists,
     IdempotencyConflict,
@@ -32,8 +32,7 @@ from domain.errors import (
     InvalidTerms,
     NotFound,
 )
-from domain.merkle import MerkleTree, leaf_hash
-from domain.planning import GasModel, plan_batches
+from domain.planning import GasModel
 from domain.schedule import (
     MissedPolicy,
     Occurrence,
@@ -41,7 +40,8 @@ from domain.schedule import (
     ScheduleStatus,
     occurrence_terms,
 )
-from domain.terms import DistributionTerms, ExecutionKind, RuleKind, Trigger
+from domain.snapshot_plan import plan_snapshot
+from domain.terms import DistributionTerms, ExecutionKind, Trigger
 from domain.topics import register_moved_topics
 from domain.transcodings import TRANSCODINGS
 from domain.webhooks import WebhookEndpoint
@@ -195,26 +195,10 @@ class PayoutLedger(Application[UUID]):
         """
         distribution = self.get_distribution(distribution_id)
         distribution.require_transition(Status.SNAPSHOTTED)  # fail before the heavy work
-        if distribution.terms.rule.kind is not RuleKind.PERCENTAGE:
-            vault_balance = None  # frozen only where the rule depends on it
-        calculator = EntitlementCalculator(
-            distribution.terms, snapshot, distribution.asset_decimals, vault_balance
-        )
-        tally = Tally()
-        leaf_hashes: list[bytes] = []
-
-        def tallied() -> Iterator[Any]:
-            for e in calculator:
-                tally.add(e)
-                if e.leaf_index is not None:
-                    leaf_hashes.append(leaf_hash(e.leaf_index, e.account, e.net))
-                yield e
-
-        eligible = calculator.eligible_count  # upper bound of the leaf count, for proof sizing
-        capacity = gas_model.capacity(eligible)
-        plans = list(plan_batches(tallied(), capacity, gas_model.max_holders_per_batch))
-        totals = tally.totals(calculator.pool)
-        tree = MerkleTree(leaf_hashes)
+        planned = plan_snapshot(distribution.terms, snapshot, distribution.asset_decimals,
+                                vault_balance, gas_model)  # the preview's very steps
+        plans, totals, tree, vault_balance = (planned.batches, planned.totals, planned.tree,
+                                              planned.vault_balance)
         batches = []
         for plan in plans:
             proof = tree.range_proof(plan.first_leaf, plan.leaf_count) if plan.leaf_count else []

@@ -4,9 +4,9 @@ known now, recorded nowhere.
 The operator checks the totals, the skipped holders, the batches and the gas before making
 the real thing. So the preview must answer what creation then snapshot will record: it
 accepts the same command (`CreateDistribution`), refuses what creation refuses with the same
-errors, and runs the same domain code the ledger's `snapshot_distribution` runs
-(`EntitlementCalculator`, `Tally`, `plan_batches`, `GasModel`, `MerkleTree`), with the same
-gas model the processes are built with. Nothing is saved: no event, no idempotency key.
+errors, and runs the domain function the ledger's `snapshot_distribution` runs
+(`domain.snapshot_plan.plan_snapshot`), with the same gas model the processes are built
+with. Nothing is saved: no event, no idempotency key.
 
 The holders come from a `HoldersSource`, a callable injected by the caller (the API and the
 panel read the `asset_holders` read model: the balances of the asset's latest snapshot);
@@ -23,11 +23,11 @@ from uuid import UUID
 
 from app.commands import CreateDistribution, terms_of
 from app.ledger import PayoutLedger
-from domain.entitlements import Entitlement, EntitlementCalculator, SkipReason, Snapshot, Tally
+from domain.entitlements import Entitlement, SkipReason, Snapshot
 from domain.errors import InvalidInput, InvalidSnapshot, InvalidTerms
-from domain.merkle import MerkleTree, leaf_hash
-from domain.planning import GasModel, plan_batches
-from domain.terms import DistributionTerms, ExecutionKind, RuleKind, Trigger
+from domain.planning import GasModel
+from domain.snapshot_plan import plan_snapshot
+from domain.terms import DistributionTerms, ExecutionKind, Trigger
 
 # An asset's holders as `(account, balance)` pages, like a token snapshot read page by page.
 HolderPages = Iterable[Iterable[tuple[str, int]]]
@@ -112,32 +112,20 @@ def preview_distribution(ledger: PayoutLedger, holders_source: HoldersSource,
             raise NoHolderData(f"no holder of asset {body.asset_id} is known yet: neither an"
                                " earlier snapshot nor the token (read now) lists one") from None
         raise
-    if terms.rule.kind is not RuleKind.PERCENTAGE:
-        vault_balance = None  # as the snapshot: frozen only where the rule depends on it
-    # The same steps, in the same order, as PayoutLedger.snapshot_distribution.
-    calculator = EntitlementCalculator(terms, snapshot, decimals, vault_balance)
-    tally = Tally()
-    leaf_hashes: list[bytes] = []
     by_reason = dict.fromkeys(SkipReason, 0)
     sample: list[SkippedHolder] = []
 
-    def tallied() -> Iterator[Entitlement]:
-        for e in calculator:
-            tally.add(e)
-            if e.leaf_index is not None:
-                leaf_hashes.append(leaf_hash(e.leaf_index, e.account, e.net))
-            elif e.skip_reason is not None:
-                by_reason[e.skip_reason] += 1
-                if len(sample) < skipped_sample:
-                    sample.append(SkippedHolder(e.position, e.account, e.balance, e.gross,
-                                                e.skip_reason))
-            yield e
+    def observe(e: Entitlement) -> None:
+        if e.leaf_index is None and e.skip_reason is not None:
+            by_reason[e.skip_reason] += 1
+            if len(sample) < skipped_sample:
+                sample.append(SkippedHolder(e.position, e.account, e.balance, e.gross,
+                                            e.skip_reason))
 
-    capacity = model.capacity(calculator.eligible_count)
-    leaf_counts = [plan.leaf_count for plan in plan_batches(
-        tallied(), capacity, model.max_holders_per_batch)]
-    totals = tally.totals(calculator.pool)
-    tree = MerkleTree(leaf_hashes)
+    # The very function PayoutLedger.snapshot_distribution records.
+    planned = plan_snapshot(terms, snapshot, decimals, vault_balance, model, observe)
+    totals, tree = planned.totals, planned.tree
+    leaf_counts = [plan.leaf_count for plan in planned.batches]
     gas = sum(model.gas_limit(n, tree.leaf_count) for n in leaf_counts if n)
     return Preview(
         asset_id=body.asset_id, holders=totals.holders, eligible=totals.eligible,
