@@ -21,7 +21,7 @@ from domain import ids
 from domain.asset import Asset, AssetKind, BondTerms, CorporateAction
 from domain.batch import BatchStatus, PayoutBatch
 from domain.chain_facts import ChainFact
-from domain.cursor import ChainCursor
+from domain.cursor import ChainCursor, ReorgDetected
 from domain.distribution import Distribution, Status
 from domain.entitlements import Snapshot, Totals
 from domain.errors import (
@@ -445,11 +445,17 @@ class PayoutLedger(Application[UUID]):
         """One ingested block range: its facts and the advanced cursor, in one transaction.
 
         `chain_hash_at_cursor` is the chain's current hash of the cursor's last block; a
-        mismatch is a reorg deeper than the confirmations and raises ReorgDetected.
+        mismatch is a reorg deeper than the confirmations: the cursor's `Halted` is recorded
+        (once) and ReorgDetected raised.
         """
         cursor = self.get_cursor(chain_id, contract) or ChainCursor(
             chain_id=chain_id, contract=contract, from_block=from_block)
-        cursor.check_no_reorg(chain_hash_at_cursor)
+        try:
+            cursor.check_no_reorg(chain_hash_at_cursor)
+        except ReorgDetected as reorg:
+            if cursor.halt(reorg, chain_hash_at_cursor):
+                self._save(cursor)  # the halt alone: nothing of the range is recorded
+            raise
         applier = FactApplier(self.get_distribution, self.get_batch, self.get_asset)
         for fact in facts:
             applier.apply(fact)

@@ -2,7 +2,9 @@
 
 It advances only in the same transaction as the events its range produced, so a crash mid-range
 replays the range, and nothing is recorded twice. A block hash mismatch at the cursor means a
-reorg deeper than the confirmations: ingestion stops, loudly; events are never deleted.
+reorg deeper than the confirmations: ingestion stops, loudly, and the stop is itself a fact
+(`Halted`, recorded once per mismatch) so that the dashboard and webhooks can tell a person;
+events are never deleted. The cursor stays halted until the chain agrees with it again.
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ class ChainCursor(Aggregate):
         address: str
         reason: str
 
+    class Halted(Aggregate.Event):
+        contract: str
+        block_number: int  # the cursor's last block, which the chain no longer has
+        recorded_hash: str
+        chain_hash: str  # what the chain has at that height now ("" if nothing)
+        reason: str
+
     @staticmethod
     def create_id(chain_id: int, contract: str) -> UUID:
         return uuid5(NAMESPACE, f"cursor/{chain_id}/{contract.lower()}")
@@ -48,6 +57,8 @@ class ChainCursor(Aggregate):
         self.last_block = from_block - 1  # nothing ingested yet
         self.last_hash: str | None = None
         self.unreadable = 0
+        self.halted: str | None = None  # why ingestion stopped, until the chain agrees again
+        self._halted_at: str | None = None  # "block/chain hash" of the halt recorded
 
     def check_no_reorg(self, chain_hash_at_cursor: str | None) -> None:
         if self.last_hash is not None and chain_hash_at_cursor != self.last_hash:
@@ -55,6 +66,23 @@ class ChainCursor(Aggregate):
                 f"block {self.last_block} was {self.last_hash}, the chain now has "
                 f"{chain_hash_at_cursor}: a reorg deeper than the confirmations; ingestion halted"
             )
+
+    def halt(self, reorg: ReorgDetected, chain_hash_at_cursor: str | None) -> bool:
+        """Record that ingestion stopped on `reorg`; False (nothing recorded) when this very
+        mismatch is already recorded: a retried step records no second halt."""
+        key = f"{self.last_block}/{chain_hash_at_cursor or ''}"
+        if self._halted_at == key:
+            return False
+        self._halt(contract=self.contract, block_number=self.last_block,
+                   recorded_hash=self.last_hash or "", chain_hash=chain_hash_at_cursor or "",
+                   reason=str(reorg)[:500])
+        return True
+
+    @event(Halted)
+    def _halt(self, contract: str, block_number: int, recorded_hash: str, chain_hash: str,
+              reason: str) -> None:
+        self.halted = reason
+        self._halted_at = f"{block_number}/{chain_hash}"
 
     def advance(self, to_block: int, block_hash: str, facts: int) -> None:
         if to_block <= self.last_block:
@@ -65,6 +93,7 @@ class ChainCursor(Aggregate):
     def _advanced(self, to_block: int, block_hash: str, facts: int) -> None:
         self.last_block = to_block
         self.last_hash = block_hash
+        self.halted, self._halted_at = None, None  # the chain agrees again
 
     def record_unreadable(self, *, block_number: int, tx_hash: str, log_index: int,
                           address: str, reason: str) -> None:

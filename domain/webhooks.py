@@ -23,6 +23,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.errors import IllegalTransition, InvalidInput
 
 EVENT_TYPES: tuple[str, ...] = (
+    "ingestion.halted",
     "distribution.created", "distribution.approved", "distribution.committed",
     "distribution.executing", "distribution.completed", "distribution.completed_with_failures",
     "distribution.waiting_for_funds", "distribution.cancelled", "distribution.expired",

@@ -9,8 +9,8 @@ from the ledger event alone. Delivery outcomes are kept outside these tables
 
 Failed holders are told per settled batch (one event for the batch's failures), never per
 holder; a batch that is BLOCKED (a rejected submission, or attempts given up) is one event.
-Events of one distribution (or one schedule) share an ordering key: the deliverer sends
-them in log order.
+Events of one distribution (or one schedule, or one ingestion cursor) share an ordering key:
+the deliverer sends them in log order.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from psycopg.rows import DictRow
 
 from app.webhooks import BATCHES, ENDPOINTS, OUTBOX, event_id
 from domain.batch import PayoutBatch
+from domain.cursor import ChainCursor
 from domain.distribution import Distribution
 from domain.schedule import Schedule
 from domain.webhooks import WebhookEndpoint
@@ -59,7 +60,8 @@ class Webhooks(TableProjection):
         WebhookEndpoint.Enabled, D.Created, D.Approved, D.Committed, D.ExecutionStarted,
         D.FundsAwaited, D.FundsArrived, D.Completed, D.Cancelled, D.Expired,
         PayoutBatch.Planned, PayoutBatch.SubmissionRejected, PayoutBatch.AttemptFailed,
-        PayoutBatch.Settled, Schedule.OccurrenceSpawned, Schedule.OccurrencesMissed)
+        PayoutBatch.Settled, Schedule.OccurrenceSpawned, Schedule.OccurrencesMissed,
+        ChainCursor.Halted)
 
     def __init__(self, view: ViewStore) -> None:
         super().__init__(view)
@@ -253,6 +255,12 @@ class Webhooks(TableProjection):
         self._emit("schedule.occurrences_missed", e, tracking, e.originator_id,
                    schedule_id=e.originator_id, numbers=list(e.numbers), policy=e.policy,
                    reason=e.reason)
+
+    @process_event.register
+    def _halted(self, e: ChainCursor.Halted, tracking: Tracking) -> None:
+        self._emit("ingestion.halted", e, tracking, e.originator_id, cursor_id=e.originator_id,
+                   contract=e.contract, block_number=e.block_number, recorded_hash=e.recorded_hash,
+                   chain_hash=e.chain_hash, reason=e.reason)
 
     def write(self, cur: Cursor[DictRow]) -> None:
         self.segments.write(cur)

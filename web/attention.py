@@ -17,6 +17,7 @@ from psycopg.errors import UndefinedTable
 
 from api.controllers.ops import scheduler_status
 from api.reads import ReadModels
+from app.webhook_delivery import ACTOR as DELIVERER
 
 STALE_TICK = timedelta(seconds=60)  # a leading scheduler ticks every few seconds
 LAGGING_BLOCKS = 50  # ingestion this far behind the head is worth a look
@@ -44,6 +45,8 @@ async def items(reads: ReadModels, ingestion_lag: Any) -> list[Item]:
     found += await _blocked(reads)
     found += await _scheduler(reads)
     found += await _ingestion(reads, ingestion_lag)
+    found += await _halted(reads)
+    found += await _webhooks(reads)
     return found
 
 
@@ -112,3 +115,30 @@ async def _ingestion(reads: ReadModels, ingestion_lag: Any) -> list[Item]:
                     "SELECT contract, unreadable FROM {} WHERE unreadable > 0").format(
                     reads.table("ingestion_cursors")))]
     return out
+
+
+async def _halted(reads: ReadModels) -> list[Item]:
+    """A reorg deeper than the confirmations stopped ingestion (the cursor's `Halted`)."""
+    with contextlib.suppress(UndefinedTable):
+        return [Item("ingestion-halted", f"ingestion halted on {r['contract']}",
+                     r["halted"], "compare the chain with the cursor's block and decide: the"
+                     " ingestor stays stopped until the chain agrees with it again")
+                for r in await reads.all(sql.SQL(
+                    "SELECT contract, halted FROM {} WHERE halted IS NOT NULL"
+                    " ORDER BY contract LIMIT %s").format(reads.table("ingestion_cursors")),
+                    (LIMIT,))]
+    return []
+
+
+async def _webhooks(reads: ReadModels) -> list[Item]:
+    """Endpoints the deliverer disabled after a run of failures (`WebhookEndpoint.Disabled`
+    by `webhooks`); an admin's own disabling needs nobody."""
+    with contextlib.suppress(UndefinedTable):
+        return [Item("webhook-disabled", f"webhook endpoint {r['url']} was disabled",
+                     r["disabled_reason"], "fix the receiver, then enable the endpoint"
+                     f" (POST /webhooks/{r['endpoint_id']}/enable); its events waited")
+                for r in await reads.all(sql.SQL(
+                    "SELECT endpoint_id, url, disabled_reason FROM {} WHERE NOT active"
+                    " AND updated_by = %s ORDER BY updated_at DESC LIMIT %s").format(
+                    reads.table("webhook_endpoints")), (DELIVERER, LIMIT))]
+    return []

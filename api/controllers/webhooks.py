@@ -29,11 +29,13 @@ from api.reads import ReadModels
 from api.schemas import Written
 from app.webhook_delivery import mark_for_redelivery, mark_range_for_redelivery
 from app.webhooks import ATTEMPTS, DELIVERIES, ENDPOINTS, OUTBOX, Webhooks
+from domain.webhooks import EVENT_TYPES
 
 ADMIN = frozenset({Role.ADMIN})
 VIEW = OUTBOX  # the projection's name
 MAX_POSITION = 2**62
 EventType = Literal[
+    "ingestion.halted",
     "distribution.created", "distribution.approved", "distribution.committed",
     "distribution.executing", "distribution.completed", "distribution.completed_with_failures",
     "distribution.waiting_for_funds", "distribution.cancelled", "distribution.expired",
@@ -43,7 +45,7 @@ Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2_000,
                                   description="http(s); private, loopback and link-local"
                                               " destinations are refused unless allowed")]
 Description = Annotated[str, msgspec.Meta(max_length=500)]
-Types = Annotated[list[EventType], msgspec.Meta(min_length=1, max_length=13)]
+Types = Annotated[list[EventType], msgspec.Meta(min_length=1, max_length=len(EVENT_TYPES))]
 
 
 class WebhookCreate(msgspec.Struct):

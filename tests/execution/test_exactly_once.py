@@ -164,8 +164,13 @@ def test_a_reorg_below_the_cursor_halts_ingestion_and_deletes_nothing(stack: Sta
         send(stack.net.usd.functions.mint(stack.net.treasury, 1), stack.net.admin)
     with pytest.raises(ReorgDetected, match="reorg"):
         ingest_vaults(stack.services.ledger, stack.services.gateway, confirmations=0)
-    # Nothing was recorded or removed; an operator must look before ingestion resumes.
-    assert stack.ledger.recorder.max_notification_id() == position
+    # Nothing of the range was recorded and nothing removed: the one new event is the halt
+    # itself, which tells a person (dashboard, webhooks); trying again records no second one.
+    halted = stack.ledger.recorder.select_notifications(start=position + 1, limit=10)
+    assert [n.topic.rsplit(".", 1)[-1] for n in halted] == ["Halted"]
+    with pytest.raises(ReorgDetected, match="reorg"):
+        ingest_vaults(stack.services.ledger, stack.services.gateway, confirmations=0)
+    assert stack.ledger.recorder.max_notification_id() == position + 1
     assert stack.ledger.get_distribution(did).status is Status.COMMITTED
 
 
