@@ -102,8 +102,11 @@ class VaultIngestor:
                                     [TRANSFER_TOPIC, None, to_vault])
         token_logs = self.source.logs(self.security_token, start, end, [
             [TRANSFER_TOPIC, SNAPSHOT_TOPIC]]) if self.security_token else []  # type: ignore[list-item]
+        # Consensus order: by block, transaction, log. A Mirror Node's `logIndex` counts within
+        # its transaction (chain.hedera.mirror_logs); JSON-RPC's within the block, unchanged.
         logs = sorted(vault_logs + deposits + token_logs,
-                      key=lambda g: (g["blockNumber"], g["logIndex"]))
+                      key=lambda g: (g["blockNumber"], g.get("transactionIndex") or 0,
+                                     g["logIndex"]))
         facts = f.coalesce_paid(fact for log in logs for fact in self._decode(log))
         failpoint("ingest-mid-range")
         self.ledger.apply_chain_facts(
@@ -178,10 +181,11 @@ def assets_with_vaults(ledger: PayoutLedger) -> Iterator[Asset]:
 
 
 def ingest_vaults(ledger: PayoutLedger, gateway: EvmGateway, *, confirmations: int,
-                  from_block: int = 0) -> int:
-    """One pass over every asset's vault: catch each up to head - confirmations."""
+                  from_block: int = 0, source: LogSource | None = None) -> int:
+    """One pass over every asset's vault: catch each up to head - confirmations. `source`:
+    where logs come from (a Mirror Node on Hedera); JSON-RPC through the gateway by default."""
     w3, chain_id = gateway.w3, gateway.chain_id
-    source = JsonRpcLogSource(w3)
+    source = source or JsonRpcLogSource(w3)
     total = 0
     for asset in assets_with_vaults(ledger):
         total += VaultIngestor(
