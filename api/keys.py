@@ -45,6 +45,7 @@ class Role(StrEnum):
 READ = frozenset(Role)
 OPERATE = frozenset({Role.OPERATOR, Role.ADMIN})
 APPROVE = frozenset({Role.APPROVER, Role.ADMIN})
+REPORT = frozenset({Role.AUDITOR, Role.ADMIN, Role.OPERATOR})  # tax and issuer reports
 
 
 class KeyRefused(Exception):

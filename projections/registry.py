@@ -11,13 +11,14 @@ from projections.batches import Batches
 from projections.distributions import Distributions
 from projections.holders import DistributionHolders
 from projections.ingestion import IngestionCursors
+from projections.reports import WithholdingRates
 from projections.schedules import Schedules
 from projections.store import ViewStore
 from projections.webhooks import Webhooks
 
 PROJECTIONS: dict[str, type[TableProjection]] = {
     p.name: p for p in (Assets, AssetHolders, Distributions, Batches, DistributionHolders,
-                        IngestionCursors, Schedules, Webhooks)
+                        IngestionCursors, Schedules, Webhooks, WithholdingRates)
 }
 
 

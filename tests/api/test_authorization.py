@@ -11,6 +11,7 @@ ID = "00000000-0000-0000-0000-000000000001"
 ROLES = ("viewer", "operator", "approver", "admin", "auditor")
 ALL, OPERATE, APPROVE = set(ROLES), {"operator", "admin"}, {"approver", "admin"}
 ADMIN = {"admin"}
+REPORT = {"operator", "admin", "auditor"}
 
 ENDPOINTS = [
     ("POST", "/assets/import", {"token": "0.0.1234", "payment_token": "0.0.99",
@@ -38,6 +39,16 @@ ENDPOINTS = [
     ("GET", f"/distributions/{ID}/events", None, ALL),
     ("GET", f"/holders/{'0x' + 'ab' * 20}/payments", None, ALL),
     ("GET", f"/holders/{'0x' + 'ab' * 20}/payments.csv", None, ALL),
+    ("GET", "/reports/tax/2026", None, REPORT),
+    ("GET", "/reports/tax/2026/report.csv", None, REPORT),
+    ("GET", "/reports/withheld", None, REPORT),
+    ("GET", "/reports/withheld.csv", None, REPORT),
+    ("GET", f"/reports/withheld/{ID}", None, REPORT),
+    ("GET", f"/reports/withheld/{ID}/holders.csv", None, REPORT),
+    ("GET", "/reports/issuer", None, REPORT),
+    ("GET", "/reports/issuer.csv", None, REPORT),
+    ("GET", "/reports/unclaimed", None, REPORT),
+    ("GET", "/reports/unclaimed.csv", None, REPORT),
     ("GET", "/metrics", None, ALL),
     ("GET", "/scheduler", None, ALL),
     ("POST", f"/distributions/{ID}/retry", {"reason": "x"}, APPROVE),
@@ -82,7 +93,8 @@ def test_every_route_is_in_the_matrix_or_public(client):
                 continue
             path = route.path_format.replace("{distribution_id}", "{}").replace(
                 "{asset_id}", "{}").replace("{schedule_id}", "{}").replace("{account}", "{}")
-            path = path.replace("{endpoint_id}", "{}").replace("{event_id}", "{}")
+            path = path.replace("{endpoint_id}", "{}").replace("{event_id}", "{}").replace(
+                "{year}", "2026")
             if handler.opt.get("roles") is None:
                 assert route.path in PUBLIC, f"{method} {route.path} has no roles"
             else:
