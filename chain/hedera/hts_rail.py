@@ -1,0 +1,184 @@
+"""The HTS rail: pays a batch of holders from the payout (treasury) account with one native
+TransferTransaction (or a TokenAirdrop for holders not associated with the token), built,
+signed and submitted with hiero-sdk-python.
+
+The protocol, in the order a worker runs it (the ledger steps are the caller's):
+1. `next_valid_start_ns()` then `prepare_transfer(legs, valid_start_ns)`: the transaction with
+   a TransactionId chosen here (payer@valid start), frozen and signed by the `HederaSigner`.
+   Its size is known before it is sent (`PreparedTransaction.size`).
+2. The caller records the TransactionId in the ledger. Only then:
+3. `submit(prepared)`: ACCEPTED (the node took it), ALREADY_SUBMITTED (the network has that
+   TransactionId: look it up, never resubmit under a new one), REFUSED (a precheck code:
+   nothing executed), or UNKNOWN (no answer: it may or may not have executed).
+4. `fate(transaction_id, window)`: the receipt from a node, else the Mirror Node's record,
+   judged by domain/hts_recovery.py: SETTLED with a status, IN_FLIGHT (ask later) or DEAD
+   (provably never executed: prepare again under a new TransactionId).
+After a crash anywhere, the worker resumes at step 4 with the recorded TransactionId.
+
+Lookups use their own SDK `Client`: after a transport error the SDK benches the node it used
+for at least 8 s, and the recovery must be able to ask right away.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from hiero_sdk_python import (
+    AccountId,
+    Client,
+    Hbar,
+    ResponseCode,
+    TokenAirdropTransaction,
+    TokenId,
+    TransferTransaction,
+)
+from hiero_sdk_python.exceptions import PrecheckError
+from hiero_sdk_python.hapi.services import timestamp_pb2
+from hiero_sdk_python.query.transaction_get_receipt_query import TransactionGetReceiptQuery
+from hiero_sdk_python.transaction.transaction_id import TransactionId
+
+from chain.hedera.hts_history import TransactionHistory
+from chain.hedera.hts_signer import HederaSigner
+from domain.hts_failures import ALREADY_SUBMITTED
+from domain.hts_planning import AccountRef, HtsLeg
+from domain.hts_recovery import NANOS, Fate, TxWindow, decide
+
+DEFAULT_VALID_SECONDS = 120  # the SDK's default; the network allows at most 180
+# Back-date the valid start: a node refuses one that is ahead of its clock.
+VALID_START_LEAD_NS = 2 * NANOS
+DEFAULT_MAX_FEE = Hbar(2)  # the most one transaction may cost; the SDK's default too
+
+
+class SubmitResult(StrEnum):
+    ACCEPTED = "ACCEPTED"
+    ALREADY_SUBMITTED = "ALREADY_SUBMITTED"
+    REFUSED = "REFUSED"
+    UNKNOWN = "UNKNOWN"
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    result: SubmitResult
+    code: str | None = None  # the precheck code when REFUSED
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedTransaction:
+    transaction_id: str  # `0.0.payer@seconds.nanos`, the idempotency key to record
+    window: TxWindow
+    kind: str            # "transfer" | "airdrop"
+    size: int            # bytes of the signed transaction as it will be sent
+    sdk_transaction: Any
+
+
+def account_id(ref: AccountRef) -> AccountId:
+    return AccountId(ref[0], ref[1], ref[2])
+
+
+def transaction_id_text(payer: AccountId, valid_start_ns: int) -> str:
+    seconds, nanos = divmod(valid_start_ns, NANOS)
+    return f"{payer}@{seconds}.{nanos:09d}"
+
+
+class HtsRail:
+    def __init__(self, *, client: Client, lookup_client: Client, payer: AccountId,
+                 token: TokenId, signer: HederaSigner, history: TransactionHistory,
+                 clock: Callable[[], float] = time.time,
+                 valid_seconds: int = DEFAULT_VALID_SECONDS,
+                 max_fee: Hbar = DEFAULT_MAX_FEE) -> None:
+        self._client, self._lookup = client, lookup_client
+        self.payer, self.token = payer, token
+        self._signer, self._history, self._clock = signer, history, clock
+        self.valid_seconds, self._max_fee = valid_seconds, max_fee
+        self._last_start_ns = 0
+        self._lock = threading.Lock()
+
+    def next_valid_start_ns(self) -> int:
+        """A fresh valid start, strictly increasing in this process (a TransactionId is
+        unique per payer and valid start; two batches must never share one)."""
+        with self._lock:
+            start = int(self._clock() * NANOS) - VALID_START_LEAD_NS
+            self._last_start_ns = max(start, self._last_start_ns + 1)
+            return self._last_start_ns
+
+    # --- 1. prepare -----------------------------------------------------------------------
+
+    def prepare_transfer(self, legs: Sequence[HtsLeg], valid_start_ns: int,
+                         ) -> PreparedTransaction:
+        tx = TransferTransaction()
+        self._add_legs(tx, legs)
+        return self._prepare(tx, "transfer", valid_start_ns)
+
+    def prepare_airdrop(self, legs: Sequence[HtsLeg], valid_start_ns: int,
+                        ) -> PreparedTransaction:
+        """Associated holders are paid at once; the others get a pending airdrop they claim
+        (HIP-904). Costs more than a transfer: only for holders a transfer cannot reach."""
+        tx = TokenAirdropTransaction()
+        self._add_legs(tx, legs)
+        return self._prepare(tx, "airdrop", valid_start_ns)
+
+    def _add_legs(self, tx: Any, legs: Sequence[HtsLeg]) -> None:
+        if not legs:
+            raise ValueError("a batch pays at least one holder")
+        tx.add_token_transfer(self.token, self.payer, -sum(leg.amount for leg in legs))
+        for leg in legs:
+            tx.add_token_transfer(self.token, account_id(leg.account), leg.amount)
+
+    def _prepare(self, tx: Any, kind: str, valid_start_ns: int) -> PreparedTransaction:
+        seconds, nanos = divmod(valid_start_ns, NANOS)
+        tx.set_transaction_id(TransactionId(self.payer, timestamp_pb2.Timestamp(
+            seconds=seconds, nanos=nanos)))
+        tx.set_transaction_valid_duration(self.valid_seconds)
+        tx.transaction_fee = self._max_fee
+        tx.freeze_with(self._client)
+        tx.sign_with(self._signer.public_key, self._signer.sign)
+        return PreparedTransaction(transaction_id_text(self.payer, valid_start_ns),
+                                   TxWindow(valid_start_ns, self.valid_seconds), kind,
+                                   int(tx.size), tx)
+
+    # --- 3. submit ------------------------------------------------------------------------
+
+    def submit(self, prepared: PreparedTransaction) -> Submission:
+        try:
+            prepared.sdk_transaction.execute(self._client, wait_for_receipt=False)
+        except PrecheckError as refused:
+            code = refused.status.name
+            if code == ALREADY_SUBMITTED:
+                return Submission(SubmitResult.ALREADY_SUBMITTED, code)
+            return Submission(SubmitResult.REFUSED, code)
+        except Exception as err:  # noqa: BLE001 (no answer: it may have executed; look it up)
+            return Submission(SubmitResult.UNKNOWN, None, f"{type(err).__name__}: {err}")
+        return Submission(SubmitResult.ACCEPTED)
+
+    # --- 4. find out ----------------------------------------------------------------------
+
+    def receipt_status(self, transaction_id: str) -> str | None:
+        """The receipt's status name from a node, or None when it has none (yet, or any
+        more) or cannot be asked right now."""
+        query = TransactionGetReceiptQuery().set_transaction_id(
+            TransactionId.from_string(transaction_id))
+        query.set_max_attempts(1)  # RECEIPT_NOT_FOUND is an answer here, not a reason to wait
+        try:
+            receipt = query.execute(self._lookup)
+        except Exception:  # noqa: BLE001 (not found, not final, or unreachable: no answer)
+            return None
+        return None if receipt.status is None else str(ResponseCode(receipt.status).name)
+
+    def fate(self, transaction_id: str, window: TxWindow) -> Fate:
+        """What became of a recorded TransactionId (domain/hts_recovery.py decides)."""
+        receipt = self.receipt_status(transaction_id)
+        if receipt is not None:
+            quick = decide(window, now=self._clock(), receipt_status=receipt,
+                           history_status=None, history_indexed_until=None)
+            if quick.status is not None:
+                return quick
+        history = self._history.lookup(transaction_id)
+        return decide(window, now=self._clock(), receipt_status=receipt,
+                      history_status=history.status,
+                      history_indexed_until=history.indexed_until)

@@ -1,0 +1,29 @@
+"""A STAND-IN for the Mirror Node's transaction history, read straight from the stand-in
+network's ledger: every transaction that reached consensus, kept for good (the nodes answer
+receipts for 180 s only), and a horizon that a test can hold back to model ingestion lag."""
+
+from __future__ import annotations
+
+from hiero_sdk_python import ResponseCode
+
+from chain.hedera.hts_history import HistoryAnswer
+from devtools.hedera_standin.server import StandinNetwork
+from devtools.hedera_standin.state import TxKey
+
+
+class StandinHistory:
+    def __init__(self, net: StandinNetwork) -> None:
+        self._net = net
+        self.lag_seconds = 0.0  # how far behind consensus the stand-in Mirror Node is
+
+    def lookup(self, transaction_id: str) -> HistoryAnswer:
+        payer, _, start = transaction_id.partition("@")
+        seconds, _, nanos = start.partition(".")
+        key = TxKey(int(payer.rsplit(".", 1)[1]), int(seconds), int(nanos))
+        ledger = self._net.ledger
+        with ledger.lock:
+            horizon = ledger.clock.now() - self.lag_seconds
+            found = ledger.executed.get(key)
+            if found is None or found.consensus_time > horizon:
+                return HistoryAnswer(None, horizon)
+            return HistoryAnswer(ResponseCode(found.record.receipt.status).name, horizon)

@@ -1,0 +1,94 @@
+"""The HTS rail's pure rules: batch planning by the two network limits, the exactly-once
+verdict on a recorded TransactionId, and response codes sorted into failure classes."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.errors import InvalidInput
+from domain.failures import FailureClass
+from domain.hts_failures import classify_status, wants_airdrop
+from domain.hts_planning import HtsLeg, HtsLimits, estimate_bytes, plan_hts_batches
+from domain.hts_recovery import Fate, TxWindow, Verdict, decide
+
+PAYER = (0, 0, 1001)
+
+
+def _legs(count: int, amount: int = 5) -> list[HtsLeg]:
+    return [HtsLeg(i, (0, 0, 2000 + i), amount) for i in range(count)]
+
+
+def test_batches_hold_nine_recipients_in_order_and_every_leg_exactly_once():
+    plans = list(plan_hts_batches(PAYER, _legs(20)))
+    assert [len(p.legs) for p in plans] == [9, 9, 2]
+    assert [leg.leaf_index for p in plans for leg in p.legs] == list(range(20))
+    assert [p.number for p in plans] == [0, 1, 2]
+
+
+def test_the_byte_limit_cuts_batches_when_signatures_and_a_memo_grow_the_envelope():
+    # a multi-key custodian account: 55 signatures leave room for few legs in 6,144 bytes
+    limits = HtsLimits(signatures=55, memo_bytes=100)
+    plans = list(plan_hts_batches(PAYER, _legs(9, amount=2**60), limits))
+    assert len(plans) > 1
+    assert all(p.estimated_bytes <= 6_144 for p in plans)
+    assert sum(len(p.legs) for p in plans) == 9
+    # one that cannot fit even alone is refused, not planned into a doomed transaction
+    with pytest.raises(InvalidInput, match="does not fit"):
+        list(plan_hts_batches(PAYER, _legs(1), HtsLimits(signatures=60)))
+
+
+def test_a_repeated_account_starts_a_new_batch_and_the_payer_cannot_be_paid():
+    legs = [HtsLeg(0, (0, 0, 7), 1), HtsLeg(1, (0, 0, 8), 1), HtsLeg(2, (0, 0, 7), 1)]
+    assert [len(p.legs) for p in plan_hts_batches(PAYER, legs)] == [2, 1]
+    with pytest.raises(InvalidInput, match="cannot pay itself"):
+        list(plan_hts_batches(PAYER, [HtsLeg(0, PAYER, 1)]))
+    with pytest.raises(InvalidInput):
+        HtsLeg(0, (0, 0, 7), 0)
+
+
+def test_bigger_amounts_and_account_numbers_cost_bytes():
+    small = estimate_bytes(PAYER, [HtsLeg(0, (0, 0, 7), 1)], HtsLimits())
+    big = estimate_bytes(PAYER, [HtsLeg(0, (0, 0, 2**40), 2**62)], HtsLimits())
+    assert big > small
+
+
+WINDOW = TxWindow(valid_start_ns=1_000 * 10**9, valid_seconds=120)  # closes at 1,120 s
+
+
+@pytest.mark.parametrize(("now", "receipt", "history", "indexed", "fate"), [
+    # a final status from either source settles it, whatever the clock says
+    (1_010, "SUCCESS", None, None, Fate(Verdict.SETTLED, "SUCCESS")),
+    (5_000, None, "ACCOUNT_FROZEN_FOR_TOKEN", 5_000,
+     Fate(Verdict.SETTLED, "ACCOUNT_FROZEN_FOR_TOKEN")),
+    # not final yet (no consensus), or no answer while the window is open: wait
+    (1_010, "UNKNOWN", None, 1_010, Fate(Verdict.IN_FLIGHT)),
+    (1_125, None, None, 1_125, Fate(Verdict.IN_FLIGHT)),       # inside the skew margin
+    (2_000, None, None, 1_100, Fate(Verdict.IN_FLIGHT)),       # Mirror Node lags the window
+    (2_000, None, None, None, Fate(Verdict.IN_FLIGHT)),        # Mirror Node horizon unknown
+    # closed, the Mirror Node indexed past it, no record: it never executed
+    (2_000, None, None, 1_131, Fate(Verdict.DEAD)),
+])
+def test_a_transaction_id_is_dead_only_when_proven(now, receipt, history, indexed, fate):
+    assert decide(WINDOW, now=now, receipt_status=receipt, history_status=history,
+                  history_indexed_until=indexed) == fate
+
+
+def test_a_validity_window_is_at_most_180_seconds():
+    with pytest.raises(InvalidInput):
+        TxWindow(valid_start_ns=1, valid_seconds=181)
+
+
+@pytest.mark.parametrize(("status", "klass"), [
+    ("SUCCESS", None),
+    ("BUSY", FailureClass.TRANSIENT), ("PLATFORM_NOT_ACTIVE", FailureClass.TRANSIENT),
+    ("TOKEN_NOT_ASSOCIATED_TO_ACCOUNT", FailureClass.HOLDER),
+    ("ACCOUNT_FROZEN_FOR_TOKEN", FailureClass.HOLDER),
+    ("ACCOUNT_KYC_NOT_GRANTED_FOR_TOKEN", FailureClass.HOLDER),
+    ("ACCOUNT_DELETED", FailureClass.HOLDER),
+    ("INSUFFICIENT_TOKEN_BALANCE", FailureClass.DISTRIBUTION),
+    ("INSUFFICIENT_PAYER_BALANCE", FailureClass.DISTRIBUTION),
+    ("SOMETHING_NEW_IN_A_LATER_RELEASE", FailureClass.HOLDER),
+])
+def test_response_codes_fall_into_the_three_failure_classes(status, klass):
+    assert classify_status(status) is klass
+    assert wants_airdrop(status) == (status == "TOKEN_NOT_ASSOCIATED_TO_ACCOUNT")
