@@ -435,6 +435,16 @@ class PayoutLedger(Application[UUID]):
         endpoint.enable(actor)
         return self._save(endpoint)
 
+    def rotate_webhook_secret(self, endpoint_id: UUID, *, version: int, actor: str,
+                              previous_until: datetime) -> int:
+        """`version`: where the caller stored the new secret, the endpoint's next version (a
+        concurrent change makes this a conflict, never a rotation to an unstored secret)."""
+        endpoint = self.get_webhook_endpoint(endpoint_id)
+        if endpoint.version + 1 != version:
+            raise IllegalTransition(f"webhook endpoint {endpoint_id} changed meanwhile; retry")
+        endpoint.rotate_secret(actor, previous_until)
+        return self._save(endpoint)
+
     def get_cursor(self, chain_id: int, contract: str) -> ChainCursor | None:
         cursor_id = ChainCursor.create_id(chain_id, contract)
         return self._get(cursor_id, ChainCursor) if cursor_id in self.repository else None

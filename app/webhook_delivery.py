@@ -11,7 +11,8 @@ The protocol, per webhook event (`Deliverer.deliver`):
    after the URL was checked at creation: rebinding); connect to the address checked, with
    the original Host and TLS server name.
 4. POST `{id, type, created_at, data}` with `Webhook-Id`, `Webhook-Timestamp` and
-   `Webhook-Signature` (app.webhooks.signature), within `timeout`.
+   `Webhook-Signature` (app.webhooks.signature: under the current secret, and the replaced
+   one too during a rotation's grace period), within `timeout`.
 5. Record the attempt (status, latency, the response's first 300 bytes) and the outcome in
    the same transaction as the lock: 2xx → delivered; otherwise the next attempt at an
    exponential backoff with jitter, or given up once past `give_up_after` (3 days).
@@ -120,7 +121,7 @@ class Deliverer:
             kwargs={"row_factory": dict_row, "connect_timeout": 5})
         self.client = httpx.Client(timeout=self.policy.timeout, follow_redirects=False,
                                    trust_env=False)
-        self._secrets: dict[UUID, str] = {}
+        self._secrets: dict[tuple[UUID, int], str] = {}
         v = views(self.schema)
         self.t = {name: sql.Identifier(v, name) for name in
                   (ENDPOINTS, OUTBOX, DELIVERIES, ATTEMPTS, HEALTH)}
@@ -183,7 +184,8 @@ class Deliverer:
             with conn.transaction():
                 row = conn.execute(sql.SQL(
                     "SELECT d.*, o.type, o.data, o.created_at, o.ordering_key, o.position,"
-                    " e.url, e.active FROM {d} d JOIN {o} o USING (event_id)"
+                    " e.url, e.active, e.secret_version, e.previous_version, e.previous_until"
+                    " FROM {d} d JOIN {o} o USING (event_id)"
                     " JOIN {e} e ON e.endpoint_id = o.endpoint_id WHERE d.event_id = %s"
                     " FOR UPDATE OF d SKIP LOCKED").format(
                     d=self.t[DELIVERIES], o=self.t[OUTBOX], e=self.t[ENDPOINTS]),
@@ -199,11 +201,8 @@ class Deliverer:
                     return Outcome(event_id, "skipped", "not due yet")
                 if self._earlier_pending(conn, row):
                     return Outcome(event_id, "skipped", "an earlier event goes first")
-                secret = self._secrets.get(row["endpoint_id"])
-                if secret is None:  # never rotated: loaded once per endpoint and process
-                    secret = self._secrets[row["endpoint_id"]] = load_secret(
-                        conn, self.schema, row["endpoint_id"])
-                outcome, failures = self._attempt(conn, row, secret, now)
+                outcome, failures = self._attempt(conn, row, self._signing(conn, row, now),
+                                                  now)
                 if failures >= self.policy.disable_after:
                     disable = (row["endpoint_id"], failures)
         if disable is not None:
@@ -214,6 +213,22 @@ class Deliverer:
             except IllegalTransition:
                 pass  # disabled meanwhile (by a twin, or an admin)
         return outcome
+
+    def _signing(self, conn: Any, row: dict[str, Any], now: datetime) -> list[str]:
+        """The current secret, and the one it replaced while its grace period lasts. A
+        version's secret never changes: each is loaded once per process."""
+        versions = [row["secret_version"]]
+        if row["previous_version"] is not None and row["previous_until"] is not None \
+                and now < row["previous_until"]:
+            versions.append(row["previous_version"])
+        out = []
+        for version in versions:
+            key = (row["endpoint_id"], version)
+            if key not in self._secrets:
+                self._secrets[key] = load_secret(conn, self.schema, row["endpoint_id"],
+                                                 version)
+            out.append(self._secrets[key])
+        return out
 
     def _earlier_pending(self, conn: Any, row: dict[str, Any]) -> bool:
         return conn.execute(sql.SQL(
@@ -229,13 +244,13 @@ class Deliverer:
                            "created_at": row["created_at"].astimezone(UTC).isoformat(),
                            "data": row["data"]}, sort_keys=True, separators=(",", ":")).encode()
 
-    def _attempt(self, conn: Any, row: dict[str, Any], secret: str,
+    def _attempt(self, conn: Any, row: dict[str, Any], secrets: list[str],
                  now: datetime) -> tuple[Outcome, int]:
         event_id, body = row["event_id"], self.body(row)
         timestamp = int(now.timestamp())
         headers = {"Content-Type": "application/json", "User-Agent": "mass-payout-webhooks/1",
                    "Webhook-Id": str(event_id), "Webhook-Timestamp": str(timestamp),
-                   "Webhook-Signature": signature(secret, timestamp, body)}
+                   "Webhook-Signature": signature(secrets, timestamp, body)}
         started = time.monotonic()
         status: int | None = None
         response, error = "", None

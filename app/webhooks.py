@@ -14,8 +14,15 @@ Where things live, and why:
   (uuid5 of the endpoint and the ledger event) and so the same outcomes, and never re-sends
   what was delivered.
 
+- a rotated secret goes into `webhook_secret_versions` under the endpoint's next version
+  *before* `SecretRotated` is recorded at that version: the ledger then names which stored
+  secret signs, and a rotation that failed half-way leaves only an unused row. The secret it
+  replaces keeps signing until the grace period ends (`previous_until`); the one before that
+  is erased then, as is the creation's once rotated past.
+
 Signature (Stripe's scheme): `Webhook-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
-"<t>.<body>" under the secret>`; receivers check the HMAC and that `t` is recent.
+"<t>.<body>" under the secret>`; during a rotation's grace period one `v1=` per valid
+secret (newest first). Receivers check that one HMAC matches and that `t` is recent.
 """
 
 from __future__ import annotations
@@ -23,8 +30,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets as _secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4, uuid5
 
@@ -39,6 +47,8 @@ from domain.webhooks import check_types, check_url
 
 ENDPOINTS, OUTBOX, BATCHES = "webhook_endpoints", "webhook_events", "webhook_batches"
 SECRETS, DELIVERIES, ATTEMPTS = "webhook_secrets", "webhook_deliveries", "webhook_attempts"
+ROTATED = "webhook_secret_versions"
+SECRET_GRACE = timedelta(hours=24)  # MASS_PAYOUT_WEBHOOK_SECRET_GRACE_HOURS
 HEALTH = "webhook_endpoint_health"
 SECRET_PREFIX = "whsec_"  # noqa: S105  # a prefix, not a secret
 SIGNATURE_TOLERANCE = 300  # seconds a receiver should accept a timestamp for
@@ -58,22 +68,30 @@ def new_secret() -> str:
     return SECRET_PREFIX + _secrets.token_urlsafe(32)
 
 
-def signature(secret: str, timestamp: int, body: bytes) -> str:
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
+def _mac(secret: str, timestamp: int, body: bytes) -> str:
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body,
+                    hashlib.sha256).hexdigest()
+
+
+def signature(secrets: str | Sequence[str], timestamp: int, body: bytes) -> str:
+    """`t=<timestamp>,v1=<mac>`, one `v1=` per secret (two during a rotation's grace)."""
+    keys = [secrets] if isinstance(secrets, str) else list(secrets)
+    return ",".join([f"t={timestamp}", *(f"v1={_mac(s, timestamp, body)}" for s in keys)])
 
 
 def verify(secret: str, header: str, body: bytes, now: float,
            tolerance: int = SIGNATURE_TOLERANCE) -> bool:
-    """What a receiver does: the HMAC matches and the timestamp is recent (no replay)."""
-    fields = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
+    """What a receiver does: one `v1` HMAC matches its secret and the timestamp is recent
+    (no replay)."""
+    parts = [part.split("=", 1) for part in header.split(",") if "=" in part]
+    stamps = [value for key, value in parts if key == "t"]
     try:
-        timestamp = int(fields["t"])
-    except (KeyError, ValueError):
+        timestamp = int(stamps[0])
+    except (IndexError, ValueError):
         return False
-    expected = signature(secret, timestamp, body).split("v1=", 1)[1]
-    return abs(now - timestamp) <= tolerance and hmac.compare_digest(
-        expected, fields.get("v1", ""))
+    expected = _mac(secret, timestamp, body)
+    matched = [hmac.compare_digest(expected, value) for key, value in parts if key == "v1"]
+    return abs(now - timestamp) <= tolerance and any(matched)
 
 
 def ddl(schema: str) -> list[sql.Composed]:
@@ -99,6 +117,9 @@ def ddl(schema: str) -> list[sql.Composed]:
             sql.Identifier(v, ATTEMPTS)),
         sql.SQL("CREATE TABLE IF NOT EXISTS {} (endpoint_id uuid PRIMARY KEY,"
                 " consecutive_failures int NOT NULL)").format(sql.Identifier(v, HEALTH)),
+        sql.SQL("CREATE TABLE IF NOT EXISTS {} (endpoint_id uuid NOT NULL, version int NOT NULL,"
+                " secret text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(),"
+                " PRIMARY KEY (endpoint_id, version))").format(sql.Identifier(v, ROTATED)),
     ]
 
 
@@ -116,6 +137,14 @@ class CreatedEndpoint:
     position: int
 
 
+@dataclass(frozen=True, slots=True)
+class RotatedSecret:
+    endpoint_id: UUID
+    secret: str  # shown once
+    previous_valid_until: datetime  # the replaced secret signs too until then
+    position: int
+
+
 @dataclass
 class Webhooks:
     """Endpoint management: the API's and the CLI's one door."""
@@ -124,6 +153,7 @@ class Webhooks:
     database_url: str
     schema: str
     allow: tuple[str, ...] = ()  # MASS_PAYOUT_WEBHOOK_ALLOW
+    secret_grace: timedelta = SECRET_GRACE
 
     def create(self, *, url: str, event_types: Iterable[str], description: str,
                actor: str) -> CreatedEndpoint:
@@ -153,17 +183,49 @@ class Webhooks:
     def enable(self, endpoint_id: UUID, actor: str) -> int:
         return self.ledger.enable_webhook_endpoint(endpoint_id, actor)
 
+    def rotate_secret(self, endpoint_id: UUID, actor: str,
+                      now: datetime | None = None) -> RotatedSecret:
+        """A new secret, shown once; the current one keeps signing for `secret_grace`."""
+        endpoint = self.ledger.get_webhook_endpoint(endpoint_id)  # NotFound → 404
+        version, secret = endpoint.version + 1, new_secret()
+        until = (now or datetime.now(UTC)) + self.secret_grace
+        setup(self.database_url, self.schema)
+        table = sql.Identifier(views(self.schema), ROTATED)
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("INSERT INTO {} (endpoint_id, version, secret) VALUES"
+                                 " (%s, %s, %s) ON CONFLICT (endpoint_id, version) DO UPDATE"
+                                 " SET secret = excluded.secret").format(table),
+                         (endpoint_id, version, secret))
+        position = self.ledger.rotate_webhook_secret(endpoint_id, version=version, actor=actor,
+                                                     previous_until=until)
+        # Secrets older than the one still in its grace period never sign again: erase them.
+        previous = endpoint.secret_version
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DELETE FROM {} WHERE endpoint_id = %s AND version < %s"
+                                 ).format(table), (endpoint_id, previous))
+            if previous > 1:
+                conn.execute(sql.SQL("UPDATE {} SET secret = '' WHERE endpoint_id = %s").format(
+                    sql.Identifier(views(self.schema), SECRETS)), (endpoint_id,))
+        return RotatedSecret(endpoint_id, secret, until, position)
 
-def load_secret(conn: psycopg.Connection[Any], schema: str, endpoint_id: UUID) -> str:
-    row = conn.execute(sql.SQL("SELECT secret FROM {} WHERE endpoint_id = %s").format(
-        sql.Identifier(views(schema), SECRETS)), (endpoint_id,)).fetchone()
-    if row is None:
-        raise NotFound(f"webhook endpoint {endpoint_id} has no secret")
+
+def load_secret(conn: psycopg.Connection[Any], schema: str, endpoint_id: UUID,
+                version: int = 1) -> str:
+    """The secret of `version` (1: the creation's; n: stored for the rotation recorded at
+    the endpoint's version n)."""
+    v = views(schema)
+    row = conn.execute(sql.SQL(
+        "SELECT secret FROM {} WHERE endpoint_id = %s AND %s = 1 UNION ALL"
+        " SELECT secret FROM {} WHERE endpoint_id = %s AND version = %s").format(
+        sql.Identifier(v, SECRETS), sql.Identifier(v, ROTATED)),
+        (endpoint_id, version, endpoint_id, version)).fetchone()
+    if row is None or not (row["secret"] if isinstance(row, dict) else row[0]):
+        raise NotFound(f"webhook endpoint {endpoint_id} has no secret {version}")
     secret = str(row["secret"] if isinstance(row, dict) else row[0])
     register_secret(secret)  # never in a log line of this process
     return secret
 
 
-def secret_of(database_url: str, schema: str, endpoint_id: UUID) -> str:
+def secret_of(database_url: str, schema: str, endpoint_id: UUID, version: int = 1) -> str:
     with psycopg.connect(database_url, row_factory=dict_row) as conn:
-        return load_secret(conn, schema, endpoint_id)
+        return load_secret(conn, schema, endpoint_id, version)

@@ -9,12 +9,17 @@ rotated out of it. The secret lives beside the read models (`app.webhooks`), sho
 private, loopback, link-local or otherwise non-public IP literal (nor `localhost`) unless the
 allow-list names the host or a network holding it. The delivery-time half resolves the
 host again and applies `address_allowed` to every address (DNS can change after creation).
+
+A secret rotation is an event too (`SecretRotated`: who, and until when the previous secret
+still signs), never the secret: the secret of version n of the endpoint is stored under n
+(`app.webhooks`), and becomes the signing one only once this event is recorded at n.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from datetime import datetime
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -138,6 +143,10 @@ class WebhookEndpoint(Aggregate):
     class Enabled(Aggregate.Event):
         actor: str
 
+    class SecretRotated(Aggregate.Event):
+        actor: str
+        previous_until: datetime  # deliveries are signed with both secrets until then
+
     @classmethod
     def register(cls, endpoint_id: UUID, *, url: str, event_types: Iterable[str],
                  description: str, actor: str, allow: Iterable[str] = ()) -> WebhookEndpoint:
@@ -156,6 +165,9 @@ class WebhookEndpoint(Aggregate):
         self.created_by = actor
         self.active = True
         self.disabled_reason = ""
+        self.secret_version = 1  # the aggregate version whose secret signs (1: creation's)
+        self.previous_version: int | None = None
+        self.previous_until: datetime | None = None
 
     def update(self, *, actor: str, url: str | None = None,
                event_types: Iterable[str] | None = None, description: str | None = None,
@@ -192,3 +204,17 @@ class WebhookEndpoint(Aggregate):
     def _enabled(self, actor: str) -> None:
         self.active = True
         self.disabled_reason = ""
+
+    def rotate_secret(self, actor: str, previous_until: datetime) -> int:
+        """The secret stored under the next version signs from now on; the current one also
+        signs until `previous_until` (a grace period for receivers to switch). Returns the
+        version whose secret becomes current (the caller stored it there first)."""
+        if not actor:
+            raise InvalidInput("every command names its actor")
+        self._secret_rotated(actor=actor, previous_until=previous_until)
+        return self.secret_version
+
+    @event(SecretRotated)
+    def _secret_rotated(self, actor: str, previous_until: datetime) -> None:
+        self.previous_version, self.previous_until = self.secret_version, previous_until
+        self.secret_version = self.version + 1  # this event's own (`version` moves after)

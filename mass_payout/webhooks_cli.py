@@ -1,6 +1,7 @@
-"""`mass-payout webhooks create | list | disable | enable | deliver`.
+"""`mass-payout webhooks create | list | disable | enable | rotate-secret | deliver`.
 
-Endpoints are ledger events (who, when); the signing secret is printed once by `create`.
+Endpoints are ledger events (who, when); the signing secret is printed once by `create`
+(and a new one once by `rotate-secret`).
 `deliver` is the delivery loop: it sends what the `webhook_events` projection (run by
 `mass-payout project`) put in the outbox, due heads of each distribution's chain in
 parallel, and waits `--interval` when nothing is due. Several loops may run: each event is
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Annotated, TypeVar
 from uuid import UUID
 
@@ -38,7 +40,8 @@ def _webhooks() -> Iterator[Webhooks]:
     with database(settings) as url:
         ledger = open_ledger(url, settings.schema)
         try:
-            yield Webhooks(ledger, url, settings.schema, settings.webhook_allow)
+            yield Webhooks(ledger, url, settings.schema, settings.webhook_allow,
+                           timedelta(hours=settings.webhook_secret_grace_hours))
         finally:
             ledger.close()
 
@@ -101,6 +104,17 @@ def enable(endpoint_id: EndpointId, actor: Actor) -> None:
     """Resume deliveries, oldest first."""
     position = _run(lambda w: w.enable(endpoint_id, actor))
     typer.echo(f"enabled {endpoint_id} (position {position})")
+
+
+@app.command("rotate-secret")
+def rotate_secret(endpoint_id: EndpointId, actor: Actor) -> None:
+    """Print a new signing secret, this once; the old one also signs during the grace
+    period (MASS_PAYOUT_WEBHOOK_SECRET_GRACE_HOURS)."""
+    made = _run(lambda w: w.rotate_secret(endpoint_id, actor))
+    typer.echo(f"rotated {endpoint_id} (position {made.position}); the previous secret also"
+               f" signs until {made.previous_valid_until:%Y-%m-%d %H:%M:%S} UTC; new signing"
+               " secret, shown once:")
+    typer.echo(made.secret)
 
 
 @app.command("deliver")

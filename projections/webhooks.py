@@ -57,7 +57,8 @@ class Webhooks(TableProjection):
     tables = (ENDPOINTS, BATCHES, OUTBOX)
     topics = topics(
         WebhookEndpoint.Created, WebhookEndpoint.Updated, WebhookEndpoint.Disabled,
-        WebhookEndpoint.Enabled, D.Created, D.Approved, D.Committed, D.ExecutionStarted,
+        WebhookEndpoint.Enabled, WebhookEndpoint.SecretRotated, D.Created, D.Approved,
+        D.Committed, D.ExecutionStarted,
         D.FundsAwaited, D.FundsArrived, D.Completed, D.Cancelled, D.Expired,
         PayoutBatch.Planned, PayoutBatch.SubmissionRejected, PayoutBatch.AttemptFailed,
         PayoutBatch.Settled, Schedule.OccurrenceSpawned, Schedule.OccurrencesMissed,
@@ -94,6 +95,15 @@ class Webhooks(TableProjection):
             sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (endpoint_id, ordering_key, position)"
                     ).format(sql.Identifier(f"{store.table_name(OUTBOX)}_order"), outbox),
         ]
+
+    @staticmethod
+    def added_columns(store: ViewStore) -> list[sql.Composed]:
+        """Which stored secrets sign (app.webhooks.load_secret): the current version, and
+        the previous one until its grace period ends."""
+        return [sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS secret_version int NOT NULL"
+                        " DEFAULT 1, ADD COLUMN IF NOT EXISTS previous_version int,"
+                        " ADD COLUMN IF NOT EXISTS previous_until timestamptz").format(
+            store.table(ENDPOINTS))]
 
     # --- endpoints ---
 
@@ -134,6 +144,14 @@ class Webhooks(TableProjection):
         self._endpoint("enabled", "UPDATE {} SET active = true, disabled_reason = '',"
                        " updated_by = %s, updated_at = %s, position = %s WHERE endpoint_id = %s",
                        (e.actor, e.timestamp, tracking.notification_id, e.originator_id))
+
+    @process_event.register
+    def _secret_rotated(self, e: WebhookEndpoint.SecretRotated, tracking: Tracking) -> None:
+        self._endpoint("rotated", "UPDATE {} SET previous_version = secret_version,"
+                       " secret_version = %s, previous_until = %s, updated_by = %s,"
+                       " updated_at = %s, position = %s WHERE endpoint_id = %s",
+                       (e.originator_version, e.previous_until, e.actor, e.timestamp,
+                        tracking.notification_id, e.originator_id))
 
     # --- the outbox ---
 

@@ -286,4 +286,5 @@ def build_api(settings: Settings) -> Litestar:
     app = create_app(wiring, rate_limit_per_minute=settings.rate_limit_per_minute,
                      panel=panel(), template_config=template_config())
     app.state.webhook_allow = settings.webhook_allow  # api.controllers.webhooks
+    app.state.webhook_secret_grace = timedelta(hours=settings.webhook_secret_grace_hours)
     return app

@@ -55,6 +55,7 @@ class Settings:
     # Webhook destinations allowed although not public (hosts or CIDRs, comma-separated).
     webhook_allow: tuple[str, ...] = ()
     webhook_disable_after: int = 20  # consecutive failed deliveries before an endpoint stops
+    webhook_secret_grace_hours: int = 24  # a rotated-out secret still signs this long
     log_format: LogFormat = "text"  # "json": one JSON object per line (runtime.logs)
     metrics_port: int = 0  # a worker's, ingestor's, supervisor's or scheduler's /metrics; 0: none
 
@@ -107,6 +108,8 @@ class _Variables(BaseSettings):
     webhook_allow: Annotated[str, _env("MASS_PAYOUT_WEBHOOK_ALLOW")] = ""
     webhook_disable_after: Annotated[int, _env("MASS_PAYOUT_WEBHOOK_DISABLE_AFTER"),
                                      Field(ge=1, le=10_000)] = 20
+    webhook_secret_grace_hours: Annotated[int, _env("MASS_PAYOUT_WEBHOOK_SECRET_GRACE_HOURS"),
+                                          Field(ge=0, le=24 * 30)] = 24
     log_format: Annotated[LogFormat, _env("MASS_PAYOUT_LOG_FORMAT")] = "text"
     metrics_port: Annotated[int, _env("MASS_PAYOUT_METRICS_PORT"), Field(ge=0, le=65535)] = 0
     # Passwords kept out of the URLs (compose secrets, mounted as files named like these):

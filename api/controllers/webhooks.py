@@ -1,5 +1,6 @@
 """Webhook endpoints (admin only): register (the secret is shown once), list, inspect,
-change, disable, enable; each endpoint's delivery log and manual redelivery.
+change, disable, enable, rotate the secret (the new one shown once); each endpoint's
+delivery log and manual redelivery.
 
 Endpoints are events in the ledger (app.webhooks); reads come from the `webhook_events`
 projection's endpoint rows and the deliverer's outcome tables. `wait_for_position` gives
@@ -28,7 +29,7 @@ from api.problems import Problem
 from api.reads import ReadModels
 from api.schemas import Written
 from app.webhook_delivery import mark_for_redelivery, mark_range_for_redelivery
-from app.webhooks import ATTEMPTS, DELIVERIES, ENDPOINTS, OUTBOX, Webhooks
+from app.webhooks import ATTEMPTS, DELIVERIES, ENDPOINTS, OUTBOX, SECRET_GRACE, Webhooks
 from domain.webhooks import EVENT_TYPES
 
 ADMIN = frozenset({Role.ADMIN})
@@ -66,6 +67,13 @@ class WebhookUpdate(msgspec.Struct):
 class WebhookCreated(msgspec.Struct):
     endpoint_id: UUID
     secret: str  # shown this once: store it to verify signatures
+    position: int
+
+
+class SecretRotation(msgspec.Struct):
+    endpoint_id: UUID
+    secret: str  # shown this once: the new signing secret
+    previous_secret_valid_until: datetime  # deliveries carry both signatures until then
     position: int
 
 
@@ -131,7 +139,8 @@ class Redeliveries(msgspec.Struct):
 def _service(request: Request[Any, Any, Any]) -> Webhooks:
     reads: ReadModels = request.app.state.reads
     allow = tuple(getattr(request.app.state, "webhook_allow", ()) or ())
-    return Webhooks(request.app.state.ledger, reads.database_url, reads.schema, allow)
+    grace = getattr(request.app.state, "webhook_secret_grace", None) or SECRET_GRACE
+    return Webhooks(request.app.state.ledger, reads.database_url, reads.schema, allow, grace)
 
 
 def _after(cursor: str | None) -> int:
@@ -221,6 +230,19 @@ class WebhookController(Controller):
         """Deliveries resume, oldest first."""
         return Written(await writes.call(_service(request).enable, endpoint_id,
                                          principal_of(request).actor))
+
+    @post("/{endpoint_id:uuid}/rotate-secret", opt={"roles": ADMIN},
+          operation_id="rotateWebhookSecret", status_code=200)
+    async def rotate_secret(self, request: Request[Any, Any, Any],
+                            endpoint_id: FromPath[UUID]) -> SecretRotation:
+        """A new signing secret, shown this once. Until `previous_secret_valid_until`
+        (MASS_PAYOUT_WEBHOOK_SECRET_GRACE_HOURS, 24 by default) each delivery carries a
+        `v1=` signature under each secret, so a receiver switches without losing one; then
+        only the new one signs. The rotation is recorded (who, when), never the secret."""
+        made = await writes.call(_service(request).rotate_secret, endpoint_id,
+                                 principal_of(request).actor)
+        return SecretRotation(made.endpoint_id, made.secret, made.previous_valid_until,
+                              made.position)
 
     @get("/{endpoint_id:uuid}/deliveries", opt={"roles": ADMIN},
          operation_id="listWebhookDeliveries")

@@ -4,6 +4,8 @@ destinations refused, the delivery log and a redelivery."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 from app.webhook_delivery import Deliverer, Policy
 from devtools import payout_story as story
@@ -53,7 +55,7 @@ def test_an_admin_manages_an_endpoint_and_sees_its_deliveries(client, keys, ledg
     assert client.post(f"/webhooks/{hook}/disable", headers=admin).status_code == 409
     enabled = client.post(f"/webhooks/{hook}/enable", headers=admin)
     assert enabled.status_code == 200
-    assert not ledger.get_webhook_endpoint(__import__("uuid").UUID(hook)).disabled_reason
+    assert not ledger.get_webhook_endpoint(UUID(hook)).disabled_reason
     # A distribution is created and approved; the deliverer sends both events.
     did = ledger.create_distribution(asset_id=story.import_asset(ledger), idempotency_key="k",
                                      terms=story.sample_terms(), actor="maker")
@@ -102,3 +104,18 @@ def test_an_admin_manages_an_endpoint_and_sees_its_deliveries(client, keys, ledg
     finally:
         deliverer.close()
     assert [r.headers["Webhook-Id"] for r in receiver.received[3:]] == [first, log[0]["event_id"]]
+    # The admin rotates the secret: a new one, shown once; others may not; an unknown
+    # endpoint is a 404. The ledger records who rotated, never a secret.
+    assert client.post(f"/webhooks/{hook}/rotate-secret",
+                       headers=auth(keys["operator"])).status_code == 403
+    assert client.post(f"/webhooks/{did}/rotate-secret", headers=admin).status_code == 404
+    rotated = client.post(f"/webhooks/{hook}/rotate-secret", headers=admin)
+    assert rotated.status_code == 200, rotated.text
+    new_secret = rotated.json()["secret"]
+    assert new_secret.startswith("whsec_") and new_secret != secret
+    until = datetime.fromisoformat(rotated.json()["previous_secret_valid_until"])
+    assert until > datetime.now(UTC) + timedelta(hours=23)  # the default grace: 24 h
+    stored = ledger.recorder.select_notifications(start=1, limit=10_000)
+    assert not any(s.encode() in n.state for n in stored for s in (secret, new_secret))
+    endpoint = ledger.get_webhook_endpoint(UUID(hook))
+    assert endpoint.secret_version == endpoint.version and endpoint.previous_version == 1

@@ -58,3 +58,12 @@ def test_the_cli_manages_endpoints_and_delivers(cli, ledger, receiver, outbox):
     [request] = receiver.received
     assert json.loads(request.body)["type"] == "distribution.created"
     assert verify(secret, request.headers["Webhook-Signature"], request.body, time.time())
+    # rotate-secret prints a new secret once; the rotation is recorded by the CLI's actor,
+    # and an unknown endpoint is one line and exit 2.
+    rotated = cli("rotate-secret", endpoint_id, "--actor", "ops")
+    assert rotated.exit_code == 0, rotated.output
+    new_secret = rotated.stdout.strip().splitlines()[-1]
+    assert new_secret.startswith("whsec_") and new_secret != secret
+    assert ledger.get_webhook_endpoint(UUID(endpoint_id)).previous_version == 1
+    unknown = cli("rotate-secret", str(UUID(int=1)), "--actor", "ops")
+    assert unknown.exit_code == 2 and unknown.stderr.startswith("refused:")
