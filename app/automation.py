@@ -34,6 +34,7 @@ from chain.gateway import EvmGateway
 from chain.record_date import action_snapshot, snapshot_at_or_after
 from chain.signer import Signer
 from chain.token_reader import corporate_actions
+from domain.asset import AssetKind
 from domain.distribution import TRANSITIONS, Distribution, Status
 from domain.failures import is_short_of_funds
 from domain.planning import GasModel
@@ -100,7 +101,8 @@ class Automation:
         """Record the dividends/coupons the token declared since the ledger last looked."""
         asset = self.ledger.get_asset(asset_id)
         new = corporate_actions(self.gateway.w3, asset.token_address,
-                                first=len(asset.corporate_actions))
+                                payment_decimals=asset.payment_decimals,
+                                after=max(asset.corporate_actions, default=0))
         if new:
             self.ledger.record_corporate_actions(asset_id, new)
         return len(new)
@@ -110,7 +112,7 @@ class Automation:
         action_id = action_of_key(d.idempotency_key)
         if action_id is not None:
             snapshot_id = action_snapshot(self.gateway, self.signer, asset.token_address,
-                                          action_id)
+                                          action_id, coupon=asset.kind == AssetKind.BOND)
         else:
             snapshot_id = snapshot_at_or_after(self.gateway, self.signer, asset.token_address,
                                                d.terms.record_date)

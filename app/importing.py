@@ -9,12 +9,16 @@ actions); each is idempotent, so a crash between them is repaired by importing a
 A bond's nominal value and maturity are read from the token and kept on the asset; a
 re-import that reads other values records them (`BondTermsUpdated`), keeping the coupon
 terms an operator recorded.
+
+The token's kind (a genuine ATS diamond, or our reference token) is detected by the reader,
+returned with the asset id and logged; the Asset's events are unchanged.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -37,11 +41,20 @@ from domain.entitlements import Snapshot, Totals
 from domain.errors import InvalidTerms
 from domain.planning import GasModel
 
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedAsset:
+    asset_id: UUID
+    token_kind: str  # "ats" (an ATS ResolverProxy diamond) | "reference" (our SecurityToken)
+    security_type: str  # ATS IFactory.SecurityType, e.g. "Equity", "BondFixedRate"
+
 
 def import_asset(ledger: PayoutLedger, w3: Web3, *, chain_id: int, token_address: str,
                  payment_token: str, payment_decimals: int, vault_address: str | None,
                  actor: str, operator: str | None = None,
-                 approver: str | None = None) -> UUID:
+                 approver: str | None = None) -> ImportedAsset:
     """Read, check, then record; `token_address` is an EVM address or a Hedera `0.0.x` id.
 
     `operator`/`approver` are the accounts our workers sign with: given, the vault must grant
@@ -52,13 +65,13 @@ def import_asset(ledger: PayoutLedger, w3: Web3, *, chain_id: int, token_address
     vault = accounts.canonical(vault_address) if vault_address else None
     check_chain(w3, chain_id)
     facts = read_token(w3, token)
-    actions = corporate_actions(w3, token)
     check_payment_token(w3, payment, payment_decimals)
+    actions = corporate_actions(w3, token, payment_decimals=payment_decimals)
     if vault is not None:
         check_vault(w3, vault, operator=operator, approver=approver)
     known = Asset.create_id(chain_id, facts.address) in ledger.repository
     existing = ledger.get_asset(Asset.create_id(chain_id, facts.address)) if known else None
-    bond = bond_terms_read(facts, existing.bond_terms if existing else None)
+    bond = bond_terms_read(facts, existing.bond_terms if existing else None, payment_decimals)
     if bond is not None and not known and bond.maturity_date <= datetime.now(UTC).date():
         raise InvalidTerms(f"the bond matured on {bond.maturity_date}: a maturity in the past"
                            " cannot be imported")
@@ -70,16 +83,20 @@ def import_asset(ledger: PayoutLedger, w3: Web3, *, chain_id: int, token_address
     if bond is not None:
         ledger.update_bond_terms(asset_id, bond, actor=actor, reason="read from the token")
     ledger.record_corporate_actions(asset_id, actions)
-    return asset_id
+    log.info("imported %s (%s %s token, %s) as asset %s", facts.address, facts.token_kind,
+             facts.security_type, facts.symbol, asset_id)
+    return ImportedAsset(asset_id, facts.token_kind, facts.security_type)
 
 
-def bond_terms_read(facts: TokenFacts, recorded: BondTerms | None) -> BondTerms | None:
+def bond_terms_read(facts: TokenFacts, recorded: BondTerms | None,
+                    payment_decimals: int) -> BondTerms | None:
     """The bond terms the token declares (nominal value, maturity), over those recorded: the
     coupon's terms, which the token does not carry, are kept. None: not a bond, or a bond
     declaring no maturity or nominal value."""
-    if facts.kind != "BOND" or facts.maturity_date is None or facts.nominal_value <= 0:
+    nominal = facts.nominal_in(payment_decimals)
+    if facts.kind != "BOND" or facts.maturity_date is None or nominal <= 0:
         return None
-    nominal, maturity = facts.nominal_value, facts.maturity_date.date()
+    maturity = facts.maturity_date.date()
     if recorded is None:
         return BondTerms(nominal_value=nominal, maturity_date=maturity)
     return replace(recorded, nominal_value=nominal, maturity_date=maturity)

@@ -35,7 +35,8 @@ def _log_topic(signature: str) -> str:
 
 
 TRANSFER_TOPIC = _log_topic("Transfer(address,address,uint256)")
-SNAPSHOT_TOPIC = _log_topic("SnapshotTaken(uint256)")
+# ATS ISnapshotsStorageWrapper: SnapshotTaken(address indexed operator, uint256 indexed snapshotID)
+SNAPSHOT_TOPIC = _log_topic("SnapshotTaken(address,uint256)")
 
 
 def _bits(word: int, bits: int) -> tuple[int, ...]:
@@ -140,7 +141,7 @@ class VaultIngestor:
         topics = [_hex(t) for t in log["topics"]]
         block, index = int(log["blockNumber"]), int(log["logIndex"])
         if topics[0] == SNAPSHOT_TOPIC:
-            return f.TokenSnapshotTaken(self.asset_id, int(topics[1], 16), tx, block)
+            return f.TokenSnapshotTaken(self.asset_id, int(topics[2], 16), tx, block)
         sender, recipient = (Web3.to_checksum_address("0x" + t[-40:]) for t in topics[1:3])
         amount = int.from_bytes(bytes(log["data"]), "big")
         return f.ShareTransfer(self.asset_id, sender, recipient, amount, tx, block, index)

@@ -76,7 +76,7 @@ def run(*, holders: int | None = None, runs: int = RUNS,
                 services.ledger, services.gateway.w3, chain_id=services.gateway.chain_id,
                 token_address=net.token.address, payment_token=net.usd.address,
                 payment_decimals=6, vault_address=net.vault.address, actor="bench-importer",
-                operator=services.signer.address, approver=services.signer.address)
+                operator=services.signer.address, approver=services.signer.address).asset_id
             log_dir = Path(tmp) / "logs"
             log_dir.mkdir()
             children.spawn("scheduler", "scheduler", "--interval", str(INTERVAL),

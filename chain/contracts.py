@@ -24,7 +24,9 @@ from chain.signer import Signer
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 ROLES = ("APPROVER", "OPERATOR", "PAUSER", "TREASURER", "UPGRADER")
 DEFAULT_ADMIN_ROLE = b"\0" * 32
-EQUITY, BOND = 0, 1
+# ATS IFactory.SecurityType values for the reference token: BondVariableRate (coupons set one by
+# one, each with its rate) and Equity.
+BOND, EQUITY = 0, 1
 
 
 def role(name: str) -> bytes:
@@ -166,6 +168,8 @@ def deploy_stablecoin(w3: Web3, *, owner: str, name: str = "Test USD",
 
 def deploy_security_token(w3: Web3, *, admin: str, name: str = "Acme Bond",
                           symbol: str = "ACME", decimals: int = 2, kind: int = BOND,
-                          maturity_date: int = 0, nominal_value: int = 0) -> Contract:
+                          maturity_date: int = 0, nominal_value: int = 0,
+                          nominal_value_decimals: int = 6) -> Contract:
+    """`nominal_value` in 10^-nominal_value_decimals currency units (ATS's nominal value)."""
     return deploy(w3, "SecurityToken", name, symbol, decimals, kind, maturity_date,
-                  nominal_value, admin, sender=admin)
+                  nominal_value, nominal_value_decimals, admin, sender=admin)

@@ -1,8 +1,9 @@
 """`balanceOfAtSnapshot` (or, with no snapshot, `balanceOf`) for a page of holders, without
 one HTTP round trip per holder.
 
-The reference token has no batch getter, and a Multicall contract is not deployed on every
-network we serve (nor on the dev chains), so the reads are grouped as JSON-RPC batches: one
+The fallback for a token without ATS's paged `balancesOfAtSnapshot` (older ATS versions), and
+the reader of balances now. A Multicall contract is not deployed on every network we serve
+(nor on the dev chains), so the reads are grouped as JSON-RPC batches: one
 HTTP request per `rpc_batch` calls. Endpoints that refuse batches (the Hedera relay unless
 batching is enabled; eth-tester in process) get one eth_call per holder. The calldata is
 encoded by hand: at 100k holders web3's per-call ABI machinery costs more than the call.
@@ -13,16 +14,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.exceptions import Web3Exception
 from web3.providers.eth_tester import EthereumTesterProvider
 from web3.types import TxParams
 
+from chain.ats_abi import BALANCE_OF, BALANCE_OF_AT_SNAPSHOT
 from chain.errors import reverts, translate
 
-_SELECTOR = keccak(text="balanceOfAtSnapshot(uint256,address)")[:4]
-_BALANCE_OF = keccak(text="balanceOf(address)")[:4]
+_SELECTOR = BALANCE_OF_AT_SNAPSHOT.selector
+_BALANCE_OF = BALANCE_OF.selector
 
 
 class BalanceReader:

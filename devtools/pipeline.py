@@ -165,7 +165,7 @@ def _prepare(services: Services, children: Children, *, holders: int, blocked: i
                             token_address=net.token.address, payment_token=net.usd.address,
                             payment_decimals=6, vault_address=net.vault.address,
                             actor="demo-importer", operator=services.signer.address,
-                            approver=services.signer.address)
+                            approver=services.signer.address).asset_id
     run = PipelineRun(services, net, NO_DISTRIBUTION, children, asset_id,
                       snapshot_id=snapshot_id, gas_model=gas_model)
     run.distribution_id = add_distribution(run, observe=observe, progress=progress)

@@ -26,7 +26,7 @@ from domain.errors import InvalidTerms
 from domain.planning import GasModel
 from domain.terms import DistributionKind, DistributionTerms, Rule, RuleKind, Withholding
 from tests.chain.conftest import CROWD, grant_token_roles, issue_crowd
-from tests.contracts.helpers import DAY, now
+from tests.contracts.helpers import DAY, coupon, dividend, now
 
 RECORD = datetime(2026, 6, 30, tzinfo=UTC)
 
@@ -41,7 +41,7 @@ def import_from(ledger, system, token: str, **overrides):
             "vault_address": system.vault.address, "actor": "importer",
             "operator": system.operator, "approver": system.approver}
     args.update(overrides)
-    return import_asset(ledger, system.w3, **args)
+    return import_asset(ledger, system.w3, **args).asset_id
 
 
 def moment(timestamp: int) -> datetime:
@@ -55,42 +55,46 @@ def test_an_equity_token_imports_with_its_dividends(ledger, evm):
                                    decimals=0, kind=EQUITY)
     grant_token_roles(equity, admin)
     record, execution = now(w3) + DAY, now(w3) + 2 * DAY
-    send(equity.functions.setDividend(record, execution, 250_000), admin)
+    send(equity.functions.setDividend(dividend(record, execution, 25, 2)), admin)
     # Imported by its address in lower case: the ledger stores the checksummed form.
     asset_id = import_from(ledger, evm, equity.address.lower())
     asset = ledger.get_asset(asset_id)
     assert (asset.token_address, asset.name, asset.symbol, asset.decimals, asset.kind) == \
         (equity.address, "Acme Equity", "AEQ", 0, AssetKind.EQUITY)
     assert (asset.payment_token, asset.vault_address) == (evm.usd.address, evm.vault.address)
-    assert asset.corporate_actions == {0: CorporateAction(
-        0, "DIVIDEND", moment(record), moment(execution), 250_000)}
+    assert asset.corporate_actions == {1: CorporateAction(
+        1, "DIVIDEND", moment(record), moment(execution), 250_000)}
 
 
 def test_a_bond_imports_with_its_coupons_and_reimporting_is_a_no_op(ledger, evm):
     # The system's bond (maturity in a year, 1,000,000 USD nominal) pays two coupons.
     bond, admin = evm.bond, evm.admin
     t = now(evm.w3)
-    send(bond.functions.setCoupon(t + 90 * DAY, t + 91 * DAY, 1_250_000), admin)
-    send(bond.functions.setCoupon(t + 180 * DAY, t + 181 * DAY, 1_250_000), admin)
+    send(bond.functions.setCoupon(coupon(t + 90 * DAY, t + 91 * DAY, 125)), admin)
+    send(bond.functions.setCoupon(coupon(t + 180 * DAY, t + 181 * DAY, 125)), admin)
     facts = read_token(evm.w3, bond.address)
-    assert (facts.kind, facts.nominal_value) == ("BOND", 100_000_000)
-    assert facts.maturity_date == moment(bond.functions.maturityDate().call())
+    assert (facts.kind, facts.nominal_value, facts.nominal_in(6)) == ("BOND", 100_000_000,
+                                                                      100_000_000)
+    assert (facts.token_kind, facts.security_type) == ("reference", "BondVariableRate")
+    assert facts.maturity_date == moment(bond.functions.getBondDetails().call()[4])
     asset_id = import_from(ledger, evm, bond.address)
     asset = ledger.get_asset(asset_id)
     assert asset.kind is AssetKind.BOND
     # Its nominal value and maturity are kept (the coupon's rate and dates: an operator's).
     assert asset.bond_terms == BondTerms(100_000_000, facts.maturity_date.date())
-    assert [(a.kind, a.record_date) for a in asset.corporate_actions.values()] == \
-        [("COUPON", moment(t + 90 * DAY)), ("COUPON", moment(t + 180 * DAY))]
+    # Each coupon: 1.25 % of 100 USD for one year = 1.25 USD per bond.
+    assert [(a.kind, a.record_date, a.amount_per_unit)
+            for a in asset.corporate_actions.values()] == \
+        [("COUPON", moment(t + 90 * DAY), 1_250_000), ("COUPON", moment(t + 180 * DAY), 1_250_000)]
     # Importing again records nothing and returns the same asset.
     before = position(ledger)
     assert import_from(ledger, evm, bond.address) == asset_id
     assert position(ledger) == before
     # A coupon declared later is picked up by the next import, and only it.
-    send(bond.functions.setCoupon(t + 270 * DAY, t + 271 * DAY, 1_250_000), admin)
+    send(bond.functions.setCoupon(coupon(t + 270 * DAY, t + 271 * DAY, 125)), admin)
     assert import_from(ledger, evm, bond.address) == asset_id
     assert position(ledger) == before + 1
-    assert sorted(ledger.get_asset(asset_id).corporate_actions) == [0, 1, 2]
+    assert sorted(ledger.get_asset(asset_id).corporate_actions) == [1, 2, 3]
 
 
 def test_a_matured_bond_is_refused_and_nothing_is_recorded(ledger, evm):
@@ -112,7 +116,9 @@ def foreign_vault(system):
 @pytest.mark.parametrize(("case", "error", "message"), [
     ("unknown token", UnknownTokenError, "no contract at token address"),
     ("hedera id without a contract", UnknownTokenError, "0x0000000000000000000000000000000000"),
-    ("stablecoin as the token", NotASecurityTokenError, "is not a security token"),
+    ("stablecoin as the token", NotASecurityTokenError,
+     r"is not an ATS security token: no getERC20Metadata\(\), no balanceOfAtSnapshot\(uint256,"
+     r"address\), .*no getTotalSecurityHolders\(\)$"),
     ("wrong chain id", AssetOnOtherChainError, "expected 296"),
     ("foreign vault", ForeignVaultError, "lacks OPERATOR_ROLE"),
     ("token as the vault", ForeignVaultError, "is not a PayoutVault"),

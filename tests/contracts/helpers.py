@@ -61,6 +61,22 @@ def deploy_system(w3: Web3) -> System:
                   holders=addresses("holder", 64), usd=usd, vault=vault, bond=bond)
 
 
+YEAR = 365 * DAY  # ATS's coupon day count
+
+
+def dividend(record: int, execution: int, amount: int, amount_decimals: int = 6) -> tuple:
+    """An ATS IDividend.Dividend: `amount / 10^amount_decimals` currency units per token."""
+    return (record, execution, amount, amount_decimals)
+
+
+def coupon(record: int, execution: int, rate: int, rate_decimals: int = 4, *,
+           start: int | None = None, end: int | None = None) -> tuple:
+    """An ATS ICoupon.Coupon over one year by default (rate 125, 4 decimals: 1.25 %), SET."""
+    start = record - YEAR if start is None else start
+    end = record if end is None else end
+    return (record, execution, start, end, record, rate, rate_decimals, 1)
+
+
 def addresses(tag: str, n: int) -> list[str]:
     return [to_checksum_address(keccak(text=f"{tag}:{i}")[-20:]) for i in range(n)]
 

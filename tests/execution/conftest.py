@@ -103,7 +103,7 @@ def prepare_distribution(stack: Stack, *, holders: int, blocked: list[int] = (),
     asset_id = import_asset(ledger, w3, chain_id=31337, token_address=net.token.address,
                             payment_token=net.usd.address, payment_decimals=6,
                             vault_address=net.vault.address, actor="importer",
-                            operator=net.admin, approver=net.admin)
+                            operator=net.admin, approver=net.admin).asset_id
     terms = DistributionTerms(kind=DistributionKind.DIVIDEND, rule=Rule(RuleKind.PRO_RATA, total),
                               record_date=datetime.now(UTC), withholding=Withholding(1_000))
     did = ledger.create_distribution(asset_id=asset_id, idempotency_key="e2e", terms=terms,

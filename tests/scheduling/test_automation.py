@@ -44,7 +44,7 @@ def automated(stack: Stack, execution: Execution, *, key: str, holders: int = 12
     asset_id = import_asset(stack.ledger, net.w3, chain_id=31337,
                             token_address=net.token.address, payment_token=net.usd.address,
                             payment_decimals=6, vault_address=net.vault.address,
-                            actor="importer", operator=net.admin, approver=net.admin)
+                            actor="importer", operator=net.admin, approver=net.admin).asset_id
     terms = DistributionTerms(kind=DistributionKind.DIVIDEND, rule=Rule(RuleKind.PRO_RATA, TOTAL),
                               record_date=datetime.now(UTC) - timedelta(seconds=1),
                               execution=execution)
@@ -262,7 +262,7 @@ def test_a_corporate_action_is_paid_on_its_execution_date_from_the_tokens_terms(
     asset_id = reimport(stack.ledger, net.w3, chain_id=31337, token_address=net.token.address,
                         payment_token=net.usd.address, payment_decimals=6,
                         vault_address=net.vault.address, actor="importer",
-                        operator=net.admin, approver=net.admin)
+                        operator=net.admin, approver=net.admin).asset_id
     schedule_id = stack.ledger.define_schedule(
         asset_id=asset_id, key="dividends", missed_policy=MissedPolicy.RUN_ALL,
         misfire_grace=timedelta(minutes=5), actor="maker",
@@ -274,10 +274,11 @@ def test_a_corporate_action_is_paid_on_its_execution_date_from_the_tokens_terms(
     fund_vault(net, 10**12)
     scheduler = Scheduler(stack.ledger, automation(stack))
     # The issuer declares a dividend after the import: the scheduler picks it up from the token.
-    now = int(datetime.now(UTC).timestamp())
-    per_unit = 3 * 10**6  # 3 USD per whole share
-    send(net.token.functions.setDividend(now - 5, now + 3, per_unit), net.admin)
-    action_id = int(call(net.token.functions.getCorporateActionCount())) - 1
+    now = max(int(datetime.now(UTC).timestamp()), int(net.w3.eth.get_block("latest")["timestamp"]))
+    per_unit = 3 * 10**6  # 3 USD per whole share: ATS amount 3 with 0 decimals
+    send(net.token.functions.setDividend((now + 1, now + 3, 3, 0)), net.admin)
+    action_id = int(call(net.token.functions.getDividendsCount()))  # ATS ids start at 1
+    net.w3.provider.make_request("evm_mine", [now + 2])  # the chain passes the record date
     # The scheduler's clock is injected: the last second before the execution date, then it.
     execution_date = datetime.fromtimestamp(now + 3, UTC)
     first = scheduler.tick(execution_date - timedelta(seconds=1))
@@ -287,7 +288,7 @@ def test_a_corporate_action_is_paid_on_its_execution_date_from_the_tokens_terms(
     did = ids.distribution_id(asset_id, f"corporate-action/{action_id}")
     d = stack.ledger.get_distribution(did)
     assert d.status is Status.EXECUTING
-    action_snapshot = call(net.token.functions.getCorporateAction(action_id))[4]
+    action_snapshot = call(net.token.functions.getDividend(action_id))[0][1]
     assert action_snapshot and d.snapshot_ref.endswith(f"snapshot:{action_snapshot}")
     stack.spawn("worker")
     assert stack.wait_until_done(did) is Status.COMPLETED

@@ -28,8 +28,7 @@ from api.keys import OPERATE
 from api.problems import Problem
 from api.queries import asset_holder_page, distribution_page, schedule_page
 from api.reads import ReadModels
-from chain.contracts import at
-from chain.token_reader import TokenFacts, TokenReadError
+from chain.token_reader import TokenFacts, TokenReadError, security_holder_count
 from domain import accounts
 from domain.asset import AssetKind
 from domain.errors import InvalidAccount, InvalidInput
@@ -87,7 +86,7 @@ def _holders_now(reader: Any, address: str) -> int | None:
     if w3 is None:
         return None
     try:
-        return int(at(w3, "SecurityToken", address).functions.getTotalTokenHolders().call())
+        return security_holder_count(w3, address)
     except Exception:  # noqa: BLE001  # a fact for the review only, never a refusal
         return None
 
