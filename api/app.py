@@ -39,6 +39,7 @@ from api.rate_limits import rate_limit
 from api.reads import ReadModels
 from api.tokens import TokenReader
 from app.ledger import PayoutLedger
+from domain.planning import GasModel
 
 Probe = Callable[[], Awaitable[str]]
 Lag = Callable[[], Awaitable[dict[str, int]]]
@@ -56,6 +57,7 @@ class Wiring:
     queue: Queue | None = None  # None: execution answers 503 (no REDIS_URL)
     probes: dict[str, Probe] = field(default_factory=dict)
     ingestion_lag: Lag = _no_ingestion
+    gas_model: GasModel = field(default_factory=GasModel)  # the network's (CHAIN_NETWORK)
 
 
 def create_app(wiring: Wiring, *, debug: bool = False, rate_limit_per_minute: int = 0,
@@ -85,7 +87,8 @@ def create_app(wiring: Wiring, *, debug: bool = False, rate_limit_per_minute: in
         middleware=[rate_limit(rate_limit_per_minute)] if rate_limit_per_minute > 0 else [],
         state=State({"ledger": wiring.ledger, "reads": wiring.reads,
                      "token_reader": wiring.token_reader, "queue": wiring.queue,
-                     "probes": wiring.probes, "ingestion_lag": wiring.ingestion_lag}),
+                     "probes": wiring.probes, "ingestion_lag": wiring.ingestion_lag,
+                     "gas_model": wiring.gas_model}),
         openapi_config=OpenAPIConfig(
             title="Mass Payout", version="1.0.0", path="/schema",
             render_plugins=[OfflineDocs(path="/")],

@@ -24,6 +24,7 @@ from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
 from chain.errors import ChainError, ContractRevertError, decode_revert
+from domain.network import EVM, NetworkMismatch, NetworkProfile
 
 FEES_TTL = 2.0
 
@@ -53,7 +54,8 @@ TRANSIENT_MESSAGES = ("nonce too low", "replacement transaction underpriced",
 
 
 class EvmGateway:
-    def __init__(self, w3: Web3, *, expected_chain_id: int | None, database_url: str) -> None:
+    def __init__(self, w3: Web3, *, expected_chain_id: int | None, database_url: str,
+                 network: NetworkProfile = EVM) -> None:
         try:
             self.chain_id = int(w3.eth.chain_id)
         except Exception as err:
@@ -61,6 +63,11 @@ class EvmGateway:
         if expected_chain_id is not None and self.chain_id != expected_chain_id:
             raise RpcChainIdMismatchError(
                 f"RPC serves chain {self.chain_id}, expected {expected_chain_id}")
+        try:  # a Hedera profile on another chain, or the generic one on Hedera
+            network.check_chain(self.chain_id)
+        except NetworkMismatch as err:
+            raise RpcChainIdMismatchError(str(err)) from None
+        self.network = network
         self.w3 = w3
         self._database_url = database_url
         self._fees: Fees | None = None
@@ -108,7 +115,10 @@ class EvmGateway:
             self._drop_lock_connection()
 
     def pending_nonce(self, address: str) -> int:
-        return int(self._rpc(lambda: self.w3.eth.get_transaction_count(address, "pending")))  # type: ignore[arg-type]
+        """The next nonce: counted with the pending pool, or at `latest` on a network that has
+        none (Hedera's relay: a transaction is final or unknown)."""
+        block = self.network.nonce_block
+        return int(self._rpc(lambda: self.w3.eth.get_transaction_count(address, block)))  # type: ignore[arg-type]
 
     # --- reads ---
 
@@ -137,11 +147,21 @@ class EvmGateway:
         now = time.monotonic()
         if self._fees is not None and now - self._fees_at < FEES_TTL:
             return self._fees
+        if self.network.fixed_gas_price:
+            self._fees, self._fees_at = self._fixed_fees(), now
+            return self._fees
         block = self._rpc(lambda: self.w3.eth.get_block("latest"))
         base = int(block.get("baseFeePerGas", 0) or 0)
         tip = max(1_000_000_000, base // 10)
         self._fees, self._fees_at = Fees(2 * base + tip, tip), now
         return self._fees
+
+    def _fixed_fees(self) -> Fees:
+        """A network with one gas price (Hedera): offer it, 10 % above the quote for a price
+        that moves with the exchange rate meanwhile; the network charges its own price, and a
+        tip buys nothing, so the tip is the whole offer (as the relay's own tests send)."""
+        price = int(self._raw("eth_gasPrice", []), 16) * 11 // 10
+        return Fees(price, price)
 
     def broadcast(self, raw: bytes) -> str:
         try:

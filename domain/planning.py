@@ -1,9 +1,12 @@
-"""Batch planning: contiguous leaf ranges sized by a gas budget, never by a fixed count.
+"""Batch planning: contiguous leaf ranges sized by a gas budget (and, on networks that limit
+it, by calldata bytes), never by a fixed count.
 
 The reference product sent 100 holders per call with a fixed 650k gas limit, which fits 9-14.
 Here the per-holder cost comes from the measured gas model of our PayoutVault
 (`mass-payout bench gas`), the pessimistic first-time-payee figure is used (a planner cannot
 know who already holds the payment token), and the budget stays under Hedera's 15M cap.
+`GasModel.for_network` adds the network profile's calldata limit (Hedera's relay refuses call
+data over 128 KiB, `domain/network.py`).
 """
 
 from __future__ import annotations
@@ -13,8 +16,12 @@ from dataclasses import dataclass, field
 
 from domain.entitlements import Entitlement
 from domain.errors import InvalidInput
+from domain.network import HEDERA_TX_GAS_CAP, NetworkProfile
 
-HEDERA_TX_GAS_CAP = 15_000_000
+WORD = 32
+# payBatch(bytes32, uint256, bytes, bytes32[], bytes32[], bytes): the selector, six head words,
+# and a length word for each of the four dynamic arguments.
+PAY_BATCH_FIXED_BYTES = 4 + 6 * WORD + 4 * WORD
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +39,14 @@ class GasModel:
     per_proof_hash: int = 700
     budget: int = 12_000_000  # what one transaction may use; headroom under the cap
     max_holders_per_batch: int = 1_000  # bounds a batch aggregate even when most are skipped
+    max_calldata_bytes: int | None = None  # the network's call data limit; None: gas only
+
+    @classmethod
+    def for_network(cls, profile: NetworkProfile) -> GasModel:
+        """The default model within `profile`'s limits: its gas cap and its calldata limit."""
+        model = cls()
+        budget = min(model.budget, profile.gas_cap or model.budget)
+        return cls(budget=budget, max_calldata_bytes=profile.max_calldata_bytes)
 
     def __post_init__(self) -> None:
         if not 0 < self.budget <= HEDERA_TX_GAS_CAP:
@@ -40,6 +55,8 @@ class GasModel:
             raise InvalidInput("gas model figures must be positive")
         if self.max_holders_per_batch <= 0:
             raise InvalidInput("max holders per batch must be positive")
+        if self.max_calldata_bytes is not None and self.max_calldata_bytes <= 0:
+            raise InvalidInput("the calldata limit must be positive")
 
     def proof_hashes(self, leaf_count: int) -> int:
         """Upper bound of a contiguous range's multiproof: two boundary paths."""
@@ -51,11 +68,35 @@ class GasModel:
         )
         if room < self.per_leaf:
             raise InvalidInput("the gas budget does not fit a single payment")
-        return room // self.per_leaf
+        by_gas = room // self.per_leaf
+        limit = self.max_calldata_bytes
+        if limit is None or self.calldata_bytes(by_gas, leaf_count) <= limit:
+            return by_gas
+        if self.calldata_bytes(1, leaf_count) > limit:
+            raise InvalidInput("the calldata limit does not fit a single payment")
+        low, high = 1, by_gas  # calldata grows with the leaves: the largest count that fits
+        while low < high:
+            mid = (low + high + 1) // 2
+            low, high = (mid, high) if self.calldata_bytes(mid, leaf_count) <= limit else (
+                low, mid - 1)
+        return low
+
+    def calldata_bytes(self, leaves: int, leaf_count: int) -> int:
+        """payBatch's calldata, at its largest: a resubmission that names every index (4 bytes
+        each), one 32-byte word per leaf, the proof's hashes and its bit-packed flags
+        (`chain/vault.py`)."""
+        proof = self.proof_hashes(leaf_count)
+        flag_bytes = (leaves + proof - 1 + 7) // 8
+        return (PAY_BATCH_FIXED_BYTES + _padded(4 * leaves) + WORD * leaves + WORD * proof
+                + _padded(flag_bytes))
 
     def gas_limit(self, leaves: int, leaf_count: int) -> int:
         return (self.fixed_per_call + self.per_leaf * leaves
                 + self.per_proof_hash * self.proof_hashes(leaf_count))
+
+
+def _padded(size: int) -> int:
+    return (size + WORD - 1) // WORD * WORD
 
 
 @dataclass(slots=True)

@@ -42,6 +42,7 @@ from app.webhook_delivery import Deliverer, Policy
 from chain.gateway import EvmGateway, TransientChainError
 from chain.signer import LocalSigner, SignedTx, Signer, SignerConfigError, dev_signer
 from domain.failures import RetryPolicy
+from domain.network import NetworkProfile, network_profile
 from domain.planning import GasModel
 from projections.store import views_datastore
 from runtime import logs
@@ -93,7 +94,17 @@ def gateway_for(settings: Settings, rpc_url: str, database_url: str) -> EvmGatew
     """The chain at RPC_URL; RpcChainIdMismatchError, before anything is sent, if not CHAIN_ID's.
     PostgreSQL serializes the signer's nonces across processes (`EvmGateway.nonce_lock`)."""
     return EvmGateway(web3_for(rpc_url), expected_chain_id=settings.chain_id,
-                      database_url=database_url)
+                      database_url=database_url, network=network_of(settings))
+
+
+def network_of(settings: Settings) -> NetworkProfile:
+    """CHAIN_NETWORK's profile: gas cap, calldata limit, fee and nonce policy."""
+    return network_profile(settings.chain_network)
+
+
+def gas_model_for(settings: Settings) -> GasModel:
+    """Batches sized within the network's gas cap and calldata limit."""
+    return GasModel.for_network(network_of(settings))
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -178,7 +189,8 @@ def build_worker(settings: Settings) -> WorkerProcess:
     job within seconds, not at RQ's maintenance (app.jobs.PayoutWorker).
     """
     services = when_reachable(lambda: build_services(settings))
-    executor = BatchExecutor(services.ledger, services.gateway, services.signer, GasModel(),
+    executor = BatchExecutor(services.ledger, services.gateway, services.signer,
+                             gas_model_for(settings),
                              retry_policy=retry_policy(settings))
     jobs.install(executor, services.queue)
     worker = jobs.PayoutWorker([services.queue], connection=services.redis,
@@ -212,7 +224,7 @@ class SchedulerProcess:
 def build_scheduler(settings: Settings) -> SchedulerProcess:
     services = when_reachable(lambda: build_services(settings))
     automation = Automation(services.ledger, services.gateway, services.signer, services.queue,
-                            GasModel())
+                            gas_model_for(settings))
     url = str(settings.database_url)
     return SchedulerProcess(services, Scheduler(services.ledger, automation),
                             LeaderLock(url, f"scheduler:{settings.schema}"),
@@ -273,7 +285,8 @@ def build_api(settings: Settings) -> Litestar:
     reads = ReadModels(url, settings.schema, pool_size=API_POOL_SIZE)
     # Started while PostgreSQL is down (or restarting), it waits rather than exits.
     wiring = Wiring(ledger=when_reachable(lambda: open_ledger(url, settings.schema)),
-                    reads=reads, token_reader=NoChainReader())
+                    reads=reads, token_reader=NoChainReader(),
+                    gas_model=gas_model_for(settings))
     if settings.rpc_url:
         w3 = web3_for(settings.rpc_url)
         wiring.token_reader = ChainTokenReader(w3)

@@ -24,6 +24,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 SECRETS_DIR_ENV = "MASS_PAYOUT_SECRETS_DIR"
 DEFAULT_SECRETS_DIR = Path("/run/secrets")
 LogFormat = Literal["text", "json"]
+# The chain's network profile (domain/network.py): gas cap, calldata limit, fees, nonces.
+ChainNetwork = Literal["evm", "hedera-mainnet", "hedera-testnet", "hedera-previewnet",
+                       "hedera-local"]
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")  # a PostgreSQL schema we create ourselves
 
 
@@ -58,6 +61,8 @@ class Settings:
     webhook_secret_grace_hours: int = 24  # a rotated-out secret still signs this long
     log_format: LogFormat = "text"  # "json": one JSON object per line (runtime.logs)
     metrics_port: int = 0  # a worker's, ingestor's, supervisor's or scheduler's /metrics; 0: none
+    # --- the chain's network profile (CHAIN_NETWORK) ---
+    chain_network: ChainNetwork = "evm"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -112,6 +117,8 @@ class _Variables(BaseSettings):
                                           Field(ge=0, le=24 * 30)] = 24
     log_format: Annotated[LogFormat, _env("MASS_PAYOUT_LOG_FORMAT")] = "text"
     metrics_port: Annotated[int, _env("MASS_PAYOUT_METRICS_PORT"), Field(ge=0, le=65535)] = 0
+    # --- the chain's network profile ---
+    chain_network: Annotated[ChainNetwork, _env("CHAIN_NETWORK")] = "evm"
     # Passwords kept out of the URLs (compose secrets, mounted as files named like these):
     # put into DATABASE_URL / REDIS_URL when the URL carries none.
     database_password: Annotated[SecretStr | None, _env("DATABASE_PASSWORD")] = None

@@ -41,7 +41,6 @@ from app.preview import Preview, preview_distribution
 from domain import accounts
 from domain.entitlements import SkipReason
 from domain.errors import InvalidInput
-from domain.planning import GasModel
 from domain.terms import DistributionKind, RuleKind
 from web import queries
 from web.auth import session_of
@@ -290,7 +289,7 @@ class NewDistributionController(Controller):
         try:
             holders = live_holders(state.reads, state.token_reader)
             found: Preview = await writes.call(
-                preview_distribution, state.ledger, holders, body, gas_model=GasModel())
+                preview_distribution, state.ledger, holders, body, gas_model=state.gas_model)
         except InvalidInput as exc:
             form.refused(exc)
             return await _render(request, "new_distribution_form.html", form, 422)
