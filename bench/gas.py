@@ -22,6 +22,8 @@ from chain.contracts import deploy, deploy_stablecoin, deploy_vault, send
 from chain.vault import BatchCall, Entitlement, announce, build_batch, pack_leaf, pay_batch
 from devtools.devchain import Anvil
 from domain.merkle import MerkleTree, leaf_hash
+from domain.network import network_profile
+from domain.planning import GasModel
 
 SIZES = (50, 100, 200, 400)
 HEDERA_TX_GAS_CAP = 15_000_000
@@ -158,8 +160,23 @@ def measure(w3: Web3, *, sizes: Sequence[int] = SIZES,
         "safety_margin": SAFETY_MARGIN,
         "sizes": list(sizes),
     }
+    result["hedera_plan"] = hedera_plan(fixed, fresh)
     result.update(detail)
     return result
+
+
+def hedera_plan(fixed: float, fresh: float, leaf_count: int = 100_000) -> dict[str, Any]:
+    """What the planner cuts on Hedera's relay profile (gas cap AND calldata limit) for a
+    `leaf_count`-holder distribution, and what the measured fit says such a batch costs."""
+    model = GasModel.for_network(network_profile("hedera-mainnet"))
+    holders = model.capacity(leaf_count)
+    by_gas = GasModel(budget=model.budget).capacity(leaf_count)
+    return {"leaf_count": leaf_count, "holders_per_batch": holders,
+            "gas_limit": model.gas_limit(holders, leaf_count),
+            "measured_gas": round(fixed + fresh * holders),
+            "calldata_bytes_at_most": model.calldata_bytes(holders, leaf_count),
+            "calldata_limit": model.max_calldata_bytes,
+            "bound_by": "gas" if holders == by_gas else "calldata"}
 
 
 def run(*, holders: int | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:

@@ -105,11 +105,13 @@ def vault_proxy_args(w3: Web3, implementation: str, *, admin: str, treasury: str
 
 
 def deploy_vault(w3: Web3, *, admin: str, treasury: str,
-                 grants: dict[str, Sequence[str]] | None = None, name: str = "PayoutVault") \
-        -> Contract:
+                 grants: dict[str, Sequence[str]] | None = None, name: str = "PayoutVault",
+                 hts_tokens: Sequence[str] = ()) -> Contract:
     """Implementation + ERC1967 proxy initialized atomically; returns the proxy with the vault ABI.
 
     `grants` maps a role name ("OPERATOR", ...) to the accounts that get it, granted by `admin`.
+    `hts_tokens`: HTS payment tokens the vault associates itself with (on Hedera only; the
+    caller decides, `deploy_vault_signed` decides from the network profile).
     Sent from an unlocked dev account; `deploy_vault_signed` is the same for a real network.
     """
     impl = deploy(w3, name, sender=admin)
@@ -117,6 +119,8 @@ def deploy_vault(w3: Web3, *, admin: str, treasury: str,
                    *vault_proxy_args(w3, impl.address, admin=admin, treasury=treasury,
                                      name=name), sender=admin)
     vault = at(w3, name, proxy.address)
+    for token in hts_tokens:
+        send(vault.functions.associateToken(to_checksum_address(token)), admin)
     for role_name, accounts in (grants or {}).items():
         for account in accounts:
             send(vault.functions.grantRole(role(role_name), account), admin)
@@ -128,23 +132,41 @@ class VaultDeployment:
     address: str  # the proxy: the vault's address
     tx_hash: str  # the proxy's creation, which also initialized the vault
     implementation: str
+    associated: tuple[str, ...] = ()  # HTS tokens the vault associated itself with (Hedera)
+
+
+class HtsTokensRequired(ValueError):
+    """A vault deployed on Hedera without a payment token to associate could not be funded."""
 
 
 def deploy_vault_signed(gateway: EvmGateway, signer: Signer, *, admin: str, treasury: str,
-                        grants: dict[str, Sequence[str]], name: str = "PayoutVault") \
-        -> VaultDeployment:
+                        grants: dict[str, Sequence[str]], name: str = "PayoutVault",
+                        payment_tokens: Sequence[str] = ()) -> VaultDeployment:
     """`deploy_vault`, every transaction signed by `signer` (a keystore, a custodian).
 
     Only an admin can grant roles, so the signer initializes the vault as its admin, grants
     `grants`, and, when `admin` is another account, grants it DEFAULT_ADMIN and renounces its
     own: at the end the signer holds only the roles `grants` gives it.
+
+    On a Hedera network profile (the gateway's, checked against the node's chain id) the vault
+    then associates itself with each of `payment_tokens` through the HTS system contract, while
+    the signer is still its admin; a refused association reverts and the deploy stops there.
+    On any other chain nothing is called for them.
     """
+    hedera = gateway.network.hedera
+    if hedera and not payment_tokens:
+        raise HtsTokensRequired("on Hedera the vault must associate with its payment token:"
+                                " name it")
     w3 = gateway.w3
     implementation, _ = deploy_and_wait(gateway, signer, data=creation_data(w3, name))
     address, tx_hash = deploy_and_wait(gateway, signer, data=creation_data(
         w3, "ERC1967Proxy", *vault_proxy_args(w3, implementation, admin=signer.address,
                                               treasury=treasury, name=name)))
     vault = at(w3, name, address)
+    associated = tuple(to_checksum_address(t) for t in payment_tokens) if hedera else ()
+    for token in associated:
+        send_and_wait(gateway, signer, to=address,
+                      data=vault.encode_abi("associateToken", args=[token]))
     calls = [("grantRole", role(r), a) for r, accounts in grants.items() for a in accounts]
     if to_checksum_address(admin) != signer.address:
         calls += [("grantRole", DEFAULT_ADMIN_ROLE, admin),
@@ -152,7 +174,7 @@ def deploy_vault_signed(gateway: EvmGateway, signer: Signer, *, admin: str, trea
     for fn, role_id, account in calls:
         send_and_wait(gateway, signer, to=address,
                       data=vault.encode_abi(fn, args=[role_id, account]))
-    return VaultDeployment(address, tx_hash, implementation)
+    return VaultDeployment(address, tx_hash, implementation, associated)
 
 
 def upgrade_vault(vault: Contract, *, sender: str, name: str = "PayoutVaultV2") -> Contract:

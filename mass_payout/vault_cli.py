@@ -3,7 +3,8 @@ own signer (keystore, MASS_PAYOUT_PRIVATE_KEY, or the dev key on a loopback dev 
 same command works on a dev node and on a real network.
 
 Everything that can be refused is refused before the first transaction: a malformed address,
-a missing RPC_URL, a node serving another chain than CHAIN_ID, a signer that cannot be built.
+a missing RPC_URL, a node serving another chain than CHAIN_ID or than CHAIN_NETWORK's, a signer
+that cannot be built, a Hedera network without a `--payment-token` to associate the vault with.
 A refusal is one line on stderr and exit code 2 (as `schedules`); a failure once sending has
 begun is exit code 1 and says what was already deployed.
 """
@@ -49,9 +50,13 @@ def deploy(treasury: Annotated[str, typer.Option(
            = None,
            operator: Accounts = None,
            approver: Accounts = None,
+           payment_token: Annotated[list[str] | None, typer.Option(
+               help="on Hedera (CHAIN_NETWORK=hedera-*): an HTS token the vault pays in and"
+                    " associates itself with; repeat for several; required there")] = None,
            as_json: Annotated[bool, typer.Option("--json", help="last line: one JSON object")]
            = False) -> None:
-    """Deploy the vault and grant OPERATOR (pays batches) and APPROVER (commits roots).
+    """Deploy the vault and grant OPERATOR (pays batches) and APPROVER (commits roots); on
+    Hedera the vault associates itself with each `--payment-token` (HTS) in the deploy.
 
     The workers sign with the operator's key and the scheduler with the approver's: in one
     deployment where every process has the same signer, the defaults are what it needs.
@@ -64,12 +69,16 @@ def deploy(treasury: Annotated[str, typer.Option(
 
     # Every input is checked before the chain is asked anything.
     treasury = _account("--treasury", treasury)
+    tokens = list(dict.fromkeys(_account("--payment-token", t) for t in payment_token or []))
     chosen = {"admin": [_account("--admin", admin)] if admin else [],
               "operator": [_account("--operator", a) for a in operator or []],
               "approver": [_account("--approver", a) for a in approver or []]}
     settings = Settings.from_env()
     if not settings.rpc_url:
         raise _refuse("set RPC_URL: the chain to deploy on")
+    if settings.chain_network.startswith("hedera") and not tokens:
+        raise _refuse(f"CHAIN_NETWORK={settings.chain_network}: name the vault's HTS payment"
+                      " token (--payment-token), which it must be associated with to be funded")
     with database(settings) as url:  # the signer's nonce lock is a PostgreSQL advisory lock
         try:
             gateway = gateway_for(settings, settings.rpc_url, url)
@@ -82,7 +91,8 @@ def deploy(treasury: Annotated[str, typer.Option(
             done = deploy_vault_signed(gateway, signer, admin=roles["admin"][0],
                                        treasury=treasury,
                                        grants={"OPERATOR": roles["operator"],
-                                               "APPROVER": roles["approver"]})
+                                               "APPROVER": roles["approver"]},
+                                       payment_tokens=tokens)
         except Exception as err:  # noqa: BLE001  # one line, not a traceback: it says what is left
             typer.echo(f"vault deploy failed ({type(err).__name__}): {err}; what was mined"
                        f" before stays (see {signer.address}'s transactions): deploy again",
@@ -94,7 +104,10 @@ def deploy(treasury: Annotated[str, typer.Option(
                f" {signer.address} on chain {gateway.chain_id} in {done.tx_hash}")
     typer.echo(f"admin {roles['admin'][0]}; operator {', '.join(roles['operator'])};"
                f" approver {', '.join(roles['approver'])}; treasury {treasury}")
+    if done.associated:
+        typer.echo(f"associated with HTS {', '.join(done.associated)}")
     if as_json:
         print(json.dumps({"vault": done.address, "tx_hash": done.tx_hash,
                           "chain_id": gateway.chain_id, "admin": roles["admin"][0],
-                          "operator": roles["operator"], "approver": roles["approver"]}))
+                          "operator": roles["operator"], "approver": roles["approver"],
+                          "associated": list(done.associated)}))

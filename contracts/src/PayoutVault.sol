@@ -12,6 +12,13 @@ import {PausableUpgradeable} from "@openzeppelin/contracts-upgradeable/utils/Pau
 import {UUPSUpgradeable} from "@openzeppelin/contracts-upgradeable/proxy/utils/UUPSUpgradeable.sol";
 import {Initializable} from "@openzeppelin/contracts-upgradeable/proxy/utils/Initializable.sol";
 
+/// @notice Hedera's token service system contract (HIP-206), at 0x167 on every Hedera network.
+/// The signature and the int64 response code are those of hedera-smart-contracts'
+/// IHederaTokenService; nothing answers at that address on other EVM chains.
+interface IHederaTokenService {
+    function associateToken(address account, address token) external returns (int64 responseCode);
+}
+
 /// @notice What the vault needs from a security token to redeem bond units at maturity.
 interface IControllerRedeem {
     function controllerRedeem(address tokenHolder, uint256 value, bytes calldata data, bytes calldata operatorData)
@@ -70,6 +77,9 @@ contract PayoutVault is Initializable, AccessControlUpgradeable, PausableUpgrade
     uint8 internal constant KIND_PAYOUT = 1;
     uint8 internal constant KIND_CASH_OUT = 2;
     uint256 internal constant MAX_REASON = 256;
+    address internal constant HTS = address(0x167);
+    int64 internal constant HTS_SUCCESS = 22; // ResponseCodeEnum.SUCCESS
+    int64 internal constant HTS_TOKEN_ALREADY_ASSOCIATED = 194; // TOKEN_ALREADY_ASSOCIATED_TO_ACCOUNT
 
     struct Distribution {
         address token; // payment token
@@ -125,6 +135,8 @@ contract PayoutVault is Initializable, AccessControlUpgradeable, PausableUpgrade
     event Swept(address indexed token, address indexed treasury, uint256 amount);
     event TreasuryChanged(address treasury);
     event TransferGasChanged(uint256 transferGas);
+    /// @notice The vault's own Hedera account is associated with an HTS token (22) or already was (194).
+    event HtsTokenAssociated(address indexed token, int64 responseCode);
 
     error ZeroAddress();
     error NotAContract(address account);
@@ -147,6 +159,8 @@ contract PayoutVault is Initializable, AccessControlUpgradeable, PausableUpgrade
     error ClaimWindowOpen(bytes32 distributionId, uint256 claimDeadline);
     error SweepExceedsFree(address token, uint256 amount, uint256 free);
     error OnlySelf();
+    error HtsAssociationFailed(address token, int64 responseCode);
+    error HtsUnavailable(); // no token service answered at 0x167: not a Hedera network
 
     /// @custom:oz-upgrades-unsafe-allow constructor
     constructor() {
@@ -333,6 +347,27 @@ contract PayoutVault is Initializable, AccessControlUpgradeable, PausableUpgrade
     function setTransferGas(uint64 transferGas_) external onlyRole(DEFAULT_ADMIN_ROLE) {
         _s().transferGas = transferGas_;
         emit TransferGasChanged(transferGas_);
+    }
+
+    /**
+     * @notice On Hedera: associates the vault's own account with an HTS token, so that it can be
+     * funded in it and pay it out (an unassociated account cannot receive an HTS token).
+     *
+     * Called by the deploy for each payment token when the network profile is Hedera's, and by an
+     * admin for a payment token added later. The vault is the caller, so the token service needs no
+     * other signature. SUCCESS and TOKEN_ALREADY_ASSOCIATED_TO_ACCOUNT both leave it associated, so
+     * a repeated call (a deploy run again) is harmless; any other code reverts with it. It is an
+     * explicit call rather than a chain id test inside `initialize`: the vault then never guesses,
+     * and on a chain without the token service it reverts (`HtsUnavailable`) instead of skipping.
+     */
+    function associateToken(address token) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (token == address(0)) revert ZeroAddress();
+        (bool ok, bytes memory ret) =
+            HTS.call(abi.encodeCall(IHederaTokenService.associateToken, (address(this), token)));
+        if (!ok || ret.length < 32) revert HtsUnavailable();
+        int64 code = abi.decode(ret, (int64));
+        if (code != HTS_SUCCESS && code != HTS_TOKEN_ALREADY_ASSOCIATED) revert HtsAssociationFailed(token, code);
+        emit HtsTokenAssociated(token, code);
     }
 
     function _authorizeUpgrade(address) internal override onlyRole(UPGRADER_ROLE) {}

@@ -54,7 +54,7 @@ def test_deploys_the_vault_signed_with_the_roles_asked_and_hands_the_admin_over(
     out = json.loads(done.stdout.splitlines()[-1])
     assert out == {"vault": out["vault"], "tx_hash": out["tx_hash"], "chain_id": 31337,
                    "admin": admin, "operator": [deployer.address, other],
-                   "approver": [deployer.address]}
+                   "approver": [deployer.address], "associated": []}
     # The vault is the proxy our key created (not an account anvil sent from).
     tx = w3.eth.get_transaction(out["tx_hash"])
     assert tx["from"] == deployer.address and tx.get("to") is None
