@@ -36,6 +36,7 @@ from redis import Redis
 from web3 import Web3
 
 from app.reconcile import reconcile
+from app.webhooks import verify
 from chain.contracts import EQUITY, at, call, deploy_security_token, deploy_stablecoin, role, send
 from chain.encoding import onchain_id
 from devtools.children import CLI, Children
@@ -43,6 +44,7 @@ from devtools.devchain import ANVIL, free_port
 from devtools.devnet import TOKEN_DECIMALS, holder_addresses
 from projections.store import views_schema
 from runtime.engines import open_ledger
+from tests.webhooks.conftest import receiver  # noqa: F401  # fixture
 
 pytestmark = pytest.mark.anvil
 
@@ -158,7 +160,7 @@ def topology(database_url, redis_url, schema, tmp_path) -> Iterator[tuple[Topolo
     built = {name: s for name, s in compose["services"].items() if s.get("build") == "."}
     services = {name: s for name, s in built.items() if not s.get("profiles")}  # `up` starts
     assert set(services) == {"api", "worker-1", "worker-2", "ingestor", "projections",
-                             "supervisor", "scheduler"}
+                             "supervisor", "scheduler", "webhooks"}
     assert set(built) - set(services) == {"admin"}  # `docker compose run --rm admin …`
     # The dev node, with the `evm` service's own arguments (its host made loopback).
     evm = [str(a) for a in compose["services"]["evm"]["entrypoint"]]
@@ -178,7 +180,9 @@ def topology(database_url, redis_url, schema, tmp_path) -> Iterator[tuple[Topolo
     files = {**{name: account.key.hex() for name, account in keys.items()},
              "postgres_password": "", "redis_password": ""}
     assert set(files) == set(compose["secrets"])
-    shell: dict[str, str] = {}  # the operator's shell holds nothing: every default is compose's
+    # The operator's shell holds nothing but the webhook receiver's host, a private one here
+    # (loopback, this test's): every other value is compose's default.
+    shell: dict[str, str] = {"MASS_PAYOUT_WEBHOOK_ALLOW": "127.0.0.1"}
     base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
     envs: dict[str, dict[str, str]] = {}
     for name, service in built.items():
@@ -233,9 +237,13 @@ def topology(database_url, redis_url, schema, tmp_path) -> Iterator[tuple[Topolo
 # --- the walkthrough ------------------------------------------------------------------------
 
 def test_the_readme_walkthrough_pays_every_holder_on_the_compose_topology(topology,
-                                                                          database_url):
+                                                                          database_url,
+                                                                          receiver):  # noqa: F811
     top, signers = topology
     envs = top.envs
+    # The webhook deliverer gets the database's secret and nothing else.
+    assert [s["target"] for s in top.compose["services"]["webhooks"]["secrets"]] == \
+        ["DATABASE_PASSWORD"]
     # MASS_PAYOUT_MAX_ATTEMPTS is read by the workers (their retry policy), so it is theirs.
     assert envs["worker-1"].get("MASS_PAYOUT_MAX_ATTEMPTS") == \
         envs["worker-2"].get("MASS_PAYOUT_MAX_ATTEMPTS") == "3"
@@ -270,6 +278,13 @@ def test_the_readme_walkthrough_pays_every_holder_on_the_compose_topology(topolo
         top.cli("keys", "create", "--principal", person, "--role", role_name).splitlines()[-1]
         for person, role_name in (("alice", "operator"), ("bob", "approver")))
     operator, approver = {"X-API-Key": operator_key}, {"X-API-Key": approver_key}
+    # An admin registers the issuer's webhook receiver (its secret shown once).
+    admin_key = top.cli("keys", "create", "--principal", "carol", "--role",
+                        "admin").splitlines()[-1]
+    hook = top.api.post("/webhooks", headers={"X-API-Key": admin_key}, json={
+        "url": receiver.url, "event_types": ["distribution.approved",
+                                             "distribution.completed"]})
+    assert hook.status_code == 201, hook.text
 
     # docker compose run --rm admin vault deploy …: signed by the admin's key, the workers'
     # key the OPERATOR, the scheduler's the APPROVER.
@@ -335,3 +350,10 @@ def test_the_readme_walkthrough_pays_every_holder_on_the_compose_topology(topolo
     assert result.holders == HOLDERS + 1 and result.chain_paid == int(committed["net"]) == \
         int(call(at(w3, "PayoutVault", deployed["vault"]).functions.paidAmount(
             onchain_id(uuid.UUID(did)))))
+    # The `webhooks` service told the receiver, signed, in order.
+    top.until("the completion's webhook", lambda: len(receiver.received) >= 2 or None)
+    told = [json.loads(r.body) for r in receiver.received]
+    assert [t["type"] for t in told] == ["distribution.approved", "distribution.completed"]
+    assert {t["data"]["distribution_id"] for t in told} == {did}
+    assert all(verify(hook.json()["secret"], r.headers["Webhook-Signature"], r.body,
+                      int(r.headers["Webhook-Timestamp"])) for r in receiver.received)

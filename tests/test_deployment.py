@@ -104,7 +104,7 @@ def test_each_engine_password_is_a_secret_given_only_to_who_connects():
         for variable in ("DATABASE_URL", "REDIS_URL"):
             assert urlsplit(env[variable]).password is None, (name, variable)
         assert secrets["DATABASE_PASSWORD"] == "postgres_password", name
-        uses_redis = name not in {"projections"}
+        uses_redis = name not in {"projections", "webhooks"}
         assert ("REDIS_PASSWORD" in secrets) is uses_redis, name
         assert secrets.get("REDIS_PASSWORD", "redis_password") == "redis_password", name
 
