@@ -188,7 +188,7 @@ class MirrorStandin:
     def _take_fault(self, target: str) -> Fault | None:
         with self._lock:
             for fault in self.faults:
-                if fault.times > 0 and fault.match in target:
+                if fault.times > 0 and fault.match.lower() in target.lower():
                     fault.times -= 1
                     return fault
         return None
@@ -342,9 +342,13 @@ class MirrorStandin:
 
     def _accounts(self, *, query: dict[str, list[str]], fault: Fault | None) -> Answer:
         wanted = [v.removeprefix("eq:") for v in query.get("account.id", [])]
-        known = {f"0.0.{n}": a for a, n in self._alias_nums.items()}
-        rows = [self._account_json(known[w]) for w in sorted(set(wanted), key=_num)
-                if w in known]
+        if not all(re.fullmatch(r"(0\.0\.)?\d{1,10}", w) for w in wanted):
+            raise StandinError(400, "Invalid parameter: account.id")
+        known = {n: a for a, n in self._alias_nums.items()}
+        addresses = (known.get(_num(w)) or "0x" + _num(w).to_bytes(20, "big").hex()
+                     for w in sorted(set(wanted), key=_num))
+        at = _ts(self.block(self.head())["to"])
+        rows = [self._account_json(a, at) for a in addresses if self._exists(a)]
         return 200, {"accounts": rows[:_limit(query)], "links": {"next": None}}, {}
 
     def _account(self, ref: str, *, query: dict[str, list[str]],
@@ -359,7 +363,8 @@ class MirrorStandin:
             raise StandinError(400, "Invalid parameter: idOrAliasOrEvmAddress")
         if not self._exists(address):
             raise StandinError(404, "Not found")
-        return 200, {**self._account_json(address), "transactions": [],
+        return 200, {**self._account_json(address, _ts(self.block(self.head())["to"])),
+                     "transactions": [],
                      "links": {"next": None}}, {}
 
     def _exists(self, address: str) -> bool:
@@ -372,11 +377,11 @@ class MirrorStandin:
             self.account_num(address)
         return seen
 
-    def _account_json(self, address: str) -> Json:
+    def _account_json(self, address: str, balance_at: str) -> Json:
         num = self.account_num(address)
         long_zero = num < FIRST_ALIAS_NUM and address.lower() not in self._alias_nums
         return {"account": f"0.0.{num}", "alias": None, "auto_renew_period": 7776000,
-                "balance": {"timestamp": _ts(self.block(self.head())["to"]), "balance": 0,
+                "balance": {"timestamp": balance_at, "balance": 0,
                             "tokens": []},
                 "created_timestamp": _ts(self.block(0)["from"]), "decline_reward": False,
                 "deleted": False, "ethereum_nonce": 0,

@@ -1,0 +1,189 @@
+"""The Mirror Node adapters against the STAND-IN (the Hedera network is unreachable here;
+devtools.mirror_standin serves the Mirror Node's REST format from a real anvil chain).
+
+Ingestion through `MirrorNodeLogSource`: 100-row pages followed through `links.next`; 429
+(with Retry-After) and 5xx waited out; an answer that cannot be trusted (malformed JSON, a
+page out of order, a next page overlapping the previous one, a node that stays down) is a
+transient chain error with nothing recorded and the cursor where it was, and the next pass
+ingests the range once. Accounts resolve in bulk to one canonical address; balances of an HTS
+token are refused when they do not add up to its supply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from app.importing import import_asset
+from app.ingest import VaultIngestor
+from app.ledger import PayoutLedger
+from chain.gateway import TransientChainError
+from chain.hedera.balances import token_balances_at
+from chain.hedera.errors import (
+    AccountNotFound,
+    BalancesDisagree,
+    InvalidHederaId,
+    MirrorNodeInconsistent,
+    MirrorNodeUnavailable,
+    NotAFungibleToken,
+)
+from chain.hedera.ids import AccountResolver
+from chain.hedera.mirror_client import MirrorNodeClient, TokenBucket
+from chain.hedera.mirror_logs import MirrorNodeLogSource
+from devtools.devchain import Anvil
+from devtools.devnet import DevNet, deploy_devnet
+from devtools.mirror_standin import MirrorStandin
+
+pytestmark = pytest.mark.anvil
+HOLDERS = 130  # issued in one transaction: 130 Transfer logs, two pages of 100
+
+
+@pytest.fixture(scope="module")
+def net() -> Iterator[DevNet]:
+    with Anvil(accounts=3) as w3:
+        yield deploy_devnet(w3, holders=HOLDERS)
+
+
+@pytest.fixture
+def standin(net: DevNet) -> Iterator[MirrorStandin]:
+    with MirrorStandin(net.w3) as server:
+        yield server
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def client(standin: MirrorStandin, sleeps: list[float]) -> Iterator[MirrorNodeClient]:
+    """Retries sleep into a list: the test sees each wait without spending it."""
+    mirror = MirrorNodeClient(standin.url, max_retries=3, sleep=sleeps.append,
+                              rate_per_second=0)
+    yield mirror
+    mirror.close()
+
+
+def ingestor(ledger: PayoutLedger, net: DevNet, client: MirrorNodeClient) -> VaultIngestor:
+    asset_id = import_asset(ledger, net.w3, chain_id=31337, token_address=net.token.address,
+                            payment_token=net.usd.address, payment_decimals=6,
+                            vault_address=net.vault.address, actor="importer",
+                            operator=net.admin, approver=net.admin)
+    return VaultIngestor(ledger, MirrorNodeLogSource(client), net.w3, 31337, asset_id,
+                         net.vault.address, net.usd.address, security_token=net.token.address)
+
+
+def test_pages_throttling_and_outages_are_waited_out(ledger, net, standin, client, sleeps):
+    # The node throttles the first request (Retry-After: 2 s) and fails the token's next
+    # page once with a 503.
+    standin.inject("429", "/results/logs", retry_after=2)
+    standin.inject("503", "index=gt")
+    facts = ingestor(ledger, net, client).catch_up()
+    # Every issuance was ingested, across the two pages, once.
+    assert facts == HOLDERS
+    assert any("index=gt" in r for r in standin.requests)
+    # The 429's wait honoured Retry-After; the 503's was a jittered backoff below the cap.
+    assert sleeps[0] >= 2 and len(sleeps) == 2
+    cursor = ledger.get_cursor(31337, net.vault.address)
+    assert cursor is not None and cursor.last_block == net.w3.eth.block_number
+    assert cursor.last_hash == net.w3.eth.get_block(cursor.last_block)["hash"].to_0x_hex()
+
+
+@pytest.mark.parametrize(("fault", "match", "times", "error"), [
+    ("malformed", "/results/logs", 1, MirrorNodeInconsistent),
+    ("out_of_order", "results/logs?", 1, MirrorNodeInconsistent),  # the token's 100 rows
+    ("overlap", "index=gt", 1, MirrorNodeInconsistent),
+    ("500", "/results/logs", 10, MirrorNodeUnavailable),
+])
+def test_an_answer_that_cannot_be_trusted_records_nothing(ledger, net, standin, client,
+                                                          fault, match, times, error):
+    vault = ingestor(ledger, net, client)
+    recorded = ledger.recorder.max_notification_id()
+    fault_ = standin.inject(fault, match, times=times)
+    if fault == "out_of_order":
+        fault_.match = f"/contracts/{net.token.address}/results/logs?"
+    # The pass fails with a transient chain error (the ingestor's loop backs off and retries).
+    with pytest.raises(error) as raised:
+        vault.catch_up()
+    assert isinstance(raised.value, TransientChainError)
+    # Nothing was recorded; the cursor was never created.
+    assert ledger.recorder.max_notification_id() == recorded
+    assert ledger.get_cursor(31337, net.vault.address) is None
+    # Once the node answers properly, the range is ingested, once.
+    standin.faults.clear()
+    assert vault.catch_up() == HOLDERS
+    assert vault.catch_up() == 0
+
+
+def test_accounts_resolve_in_bulk_to_one_canonical_address(net, standin, client):
+    resolver = AccountResolver(client)
+    ids = [standin.account_id(h) for h in net.holders]
+    before = len(standin.requests)
+    # 130 account ids: two requests (100 ids each at most), not 130.
+    by_id = resolver.resolve(ids)
+    assert len(standin.requests) - before == 2
+    assert [by_id[i].evm_address for i in ids] == net.holders
+    # The alias address, the id and the cached answer agree; asked again, nothing is fetched.
+    requests = len(standin.requests)
+    again = resolver.resolve([net.holders[0].lower(), ids[0]])
+    assert again[net.holders[0].lower()] == again[ids[0]] == by_id[ids[0]]
+    assert len(standin.requests) == requests
+    # A long-zero address is the account it encodes.
+    long_zero = "0x" + (1001).to_bytes(20, "big").hex()
+    with pytest.raises(AccountNotFound, match=r"0\.0\.1001"):
+        resolver.resolve([long_zero])
+    # An account the network does not have, and a string that is no account.
+    with pytest.raises(AccountNotFound):
+        resolver.resolve(["0x" + "ab" * 20])
+    with pytest.raises(InvalidHederaId):
+        resolver.resolve(["alice"])
+
+
+def now(net: DevNet, standin: MirrorStandin) -> str:
+    return client_block(standin)["timestamp"]["to"]
+
+
+def client_block(standin: MirrorStandin) -> dict[str, Any]:
+    status, body, _ = standin.answer("/api/v1/blocks?order=desc&limit=1")
+    assert status == 200
+    block: dict[str, Any] = body["blocks"][0]
+    return block
+
+
+def test_token_balances_add_up_or_are_refused(net, standin, client):
+    resolver = AccountResolver(client)
+    token_id = standin.add_token(net.token.address)
+    at = now(net, standin)
+    # Two pages of holders, each holder under its canonical address, adding up to the supply.
+    snapshot = token_balances_at(client, resolver, token_id, at)
+    assert sorted(snapshot.balances) == sorted(net.holders)
+    assert all(snapshot.balances[h] == net.token.functions.balanceOf(h).call()
+               for h in net.holders[::13])
+    assert snapshot.total_supply == net.token.functions.totalSupply().call()
+    assert any("account.id=gt" in r for r in standin.requests)
+    # A node whose supply disagrees with its balances: the snapshot is refused.
+    standin.inject("supply", token_id, times=0)
+    with pytest.raises(BalancesDisagree, match="snapshot refused"):
+        token_balances_at(client, resolver, token_id, at)
+    # A token id of the wrong kind, one that does not exist, one that is no id at all.
+    nft = standin.add_token(net.usd.address, kind="NON_FUNGIBLE_UNIQUE")
+    with pytest.raises(NotAFungibleToken, match="NON_FUNGIBLE_UNIQUE"):
+        token_balances_at(client, resolver, nft, at)
+    with pytest.raises(NotAFungibleToken, match="not a token"):
+        token_balances_at(client, resolver, "0.0.424242", at)
+    with pytest.raises(InvalidHederaId):
+        token_balances_at(client, resolver, "ACME", at)
+
+
+def test_the_rate_limit_spaces_requests_beyond_the_burst():
+    clock, waits = [0.0], []
+    bucket = TokenBucket(10, 2, clock=lambda: clock[0], sleep=waits.append)
+    bucket.take()
+    bucket.take()  # the burst
+    bucket.take()  # one more must wait a tenth of a second
+    assert waits == [pytest.approx(0.1)]
+    clock[0] += 1.0  # a second later the bucket is full again
+    bucket.take()
+    assert len(waits) == 1
