@@ -87,7 +87,7 @@ def run_ingestor(settings: Settings, *, confirmations: int, interval: float,
         while not stop.is_set():
             try:
                 facts = ingest_vaults(services.ledger, services.gateway,
-                                      confirmations=confirmations)
+                                      confirmations=confirmations, source=services.log_source)
                 delay = interval
                 metrics.step()
                 metrics.facts.inc(facts)

@@ -40,6 +40,9 @@ from app.scheduler_status import StatusBoard
 from app.supervisor import Supervisor
 from app.webhook_delivery import Deliverer, Policy
 from chain.gateway import EvmGateway, TransientChainError
+from chain.hedera.mirror_client import MirrorNodeClient
+from chain.hedera.mirror_logs import MirrorNodeLogSource
+from chain.logs import LogSource
 from chain.signer import LocalSigner, SignedTx, Signer, SignerConfigError, dev_signer
 from domain.failures import RetryPolicy
 from domain.network import NetworkProfile, network_profile
@@ -69,11 +72,14 @@ class Services:
     signer: Signer
     redis: Redis
     queue: Queue
+    log_source: LogSource | None = None  # the ingestor's; None: JSON-RPC through the gateway
 
     def close(self) -> None:
         self.ledger.close()
         self.redis.close()
         self.gateway.close()  # the nonce lock's kept connection
+        if isinstance(self.log_source, MirrorNodeLogSource):
+            self.log_source.client.close()
 
 
 def web3_for(rpc_url: str) -> Web3:
@@ -152,6 +158,7 @@ class NoSigner:
 def protect_secrets(settings: Settings) -> None:
     """Every secret this process holds is masked in what it records and logs (app.redaction)."""
     redaction.register(settings.database_url, settings.redis_url, settings.rpc_url,
+                       settings.mirror_node_url,  # a commercial node's URL may carry a key
                        *settings.signing_environ().values())
     redaction.install_log_filter()
 
@@ -199,7 +206,18 @@ def build_worker(settings: Settings) -> WorkerProcess:
 
 
 def build_ingestor(settings: Settings) -> Services:
-    return when_reachable(lambda: build_services(settings, signs=False))
+    """With MIRROR_NODE_URL (a Hedera CHAIN_NETWORK only) logs come from the Mirror Node;
+    otherwise from RPC_URL over JSON-RPC. RPC_URL stays required either way: the chain id and
+    the vault's ABI codec come from it."""
+    services = when_reachable(lambda: build_services(settings, signs=False))
+    services.log_source = log_source_for(settings)
+    return services
+
+
+def log_source_for(settings: Settings) -> LogSource | None:
+    if settings.mirror_node_url is None:
+        return None
+    return MirrorNodeLogSource(MirrorNodeClient(settings.mirror_node_url))
 
 
 def build_supervisor(settings: Settings, *, grace_seconds: float) -> tuple[Services, Supervisor]:

@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 SECRETS_DIR_ENV = "MASS_PAYOUT_SECRETS_DIR"
@@ -63,6 +70,8 @@ class Settings:
     metrics_port: int = 0  # a worker's, ingestor's, supervisor's or scheduler's /metrics; 0: none
     # --- the chain's network profile (CHAIN_NETWORK) ---
     chain_network: ChainNetwork = "evm"
+    # Where the ingestor reads logs on Hedera (None: from RPC_URL over JSON-RPC, the default).
+    mirror_node_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -119,6 +128,7 @@ class _Variables(BaseSettings):
     metrics_port: Annotated[int, _env("MASS_PAYOUT_METRICS_PORT"), Field(ge=0, le=65535)] = 0
     # --- the chain's network profile ---
     chain_network: Annotated[ChainNetwork, _env("CHAIN_NETWORK")] = "evm"
+    mirror_node_url: Annotated[str | None, _env("MIRROR_NODE_URL")] = None
     # Passwords kept out of the URLs (compose secrets, mounted as files named like these):
     # put into DATABASE_URL / REDIS_URL when the URL carries none.
     database_password: Annotated[SecretStr | None, _env("DATABASE_PASSWORD")] = None
@@ -141,7 +151,7 @@ class _Variables(BaseSettings):
 
     @field_validator("database_url", "redis_url", "rpc_url", "keystore", "keystore_passphrase",
                      "private_key", "failpoint", "chain_id", "database_password",
-                     "redis_password", mode="before")
+                     "redis_password", "mirror_node_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """compose passes `${VAR:-}`: an empty variable means unset, as in a shell."""
@@ -152,6 +162,19 @@ class _Variables(BaseSettings):
     def _schema_is_an_identifier(cls, value: str) -> str:
         if not _IDENTIFIER.fullmatch(value):
             raise ValueError("must be a lower-case identifier of at most 63 characters")
+        return value
+
+    @field_validator("mirror_node_url")
+    @classmethod
+    def _mirror_node_on_hedera(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A Mirror Node serves a Hedera network only, whose finality the ingestor relies on
+        when it reads one: a network profile that is not Hedera's is a mistake."""
+        if value is None:
+            return value
+        if urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("must be an http(s) URL, e.g. https://testnet.mirrornode.hedera.com")
+        if not str(info.data.get("chain_network", "evm")).startswith("hedera-"):
+            raise ValueError("a Mirror Node needs a Hedera CHAIN_NETWORK (e.g. hedera-testnet)")
         return value
 
     @field_validator("var_dir")

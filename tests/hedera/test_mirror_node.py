@@ -11,6 +11,7 @@ token are refused when they do not add up to its supply.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,6 +36,9 @@ from chain.hedera.mirror_logs import MirrorNodeLogSource
 from devtools.devchain import Anvil
 from devtools.devnet import DevNet, deploy_devnet
 from devtools.mirror_standin import MirrorStandin
+from mass_payout.processes import run_ingestor
+from runtime.bootstrap import log_source_for
+from runtime.settings import ConfigurationError, Settings
 
 pytestmark = pytest.mark.anvil
 HOLDERS = 130  # issued in one transaction: 130 Transfer logs, two pages of 100
@@ -70,7 +74,7 @@ def ingestor(ledger: PayoutLedger, net: DevNet, client: MirrorNodeClient) -> Vau
     asset_id = import_asset(ledger, net.w3, chain_id=31337, token_address=net.token.address,
                             payment_token=net.usd.address, payment_decimals=6,
                             vault_address=net.vault.address, actor="importer",
-                            operator=net.admin, approver=net.admin)
+                            operator=net.admin, approver=net.admin).asset_id
     return VaultIngestor(ledger, MirrorNodeLogSource(client), net.w3, 31337, asset_id,
                          net.vault.address, net.usd.address, security_token=net.token.address)
 
@@ -187,3 +191,44 @@ def test_the_rate_limit_spaces_requests_beyond_the_burst():
     clock[0] += 1.0  # a second later the bucket is full again
     bucket.take()
     assert len(waits) == 1
+
+
+def test_the_ingestor_process_reads_the_mirror_node_when_configured(ledger, net, standin,
+                                                                    client, database_url,
+                                                                    schema, redis_url):
+    # An asset whose vault and token are to be ingested, and an ingestor configured the way
+    # an operator configures one on Hedera: a Hedera network profile, MIRROR_NODE_URL beside
+    # RPC_URL. The dev chain answers as Hedera's local network (chain 298) meanwhile.
+    ingestor(ledger, net, client)
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "MASS_PAYOUT_SCHEMA": schema,
+           "RPC_URL": str(net.w3.provider.endpoint_uri),  # type: ignore[attr-defined]
+           "CHAIN_NETWORK": "hedera-local", "MIRROR_NODE_URL": standin.url}
+    before = len(standin.requests)
+    sigterm = signal.getsignal(signal.SIGTERM)  # the process loop installs its own
+    net.w3.provider.make_request("anvil_setChainId", [298])  # type: ignore[arg-type]
+    try:
+        run_ingestor(Settings.from_env(env), confirmations=0, interval=0, once=True)
+    finally:
+        net.w3.provider.make_request("anvil_setChainId", [31337])  # type: ignore[arg-type]
+        signal.signal(signal.SIGTERM, sigterm)
+    # It ingested every issuance, and did so from the Mirror Node.
+    cursor = ledger.get_cursor(298, net.vault.address)
+    assert cursor is not None and cursor.last_block == net.w3.eth.block_number
+    assert any("/results/logs" in r for r in standin.requests[before:])
+
+
+def test_only_mirror_node_url_on_a_hedera_network_moves_the_ingestor():
+    base = {"RPC_URL": "http://127.0.0.1:8545"}
+    # JSON-RPC, as before: on any network, and on Hedera's relay without MIRROR_NODE_URL.
+    assert log_source_for(Settings.from_env(base)) is None
+    assert log_source_for(Settings.from_env({**base, "CHAIN_NETWORK": "hedera-testnet"})) \
+        is None
+    testnet = Settings.from_env({**base, "CHAIN_NETWORK": "hedera-testnet",
+                                 "MIRROR_NODE_URL": "https://testnet.mirrornode.hedera.com"})
+    assert isinstance(log_source_for(testnet), MirrorNodeLogSource)
+    # A Mirror Node off Hedera, or a URL that is not one, stops the process naming it.
+    with pytest.raises(ConfigurationError, match=r"MIRROR_NODE_URL: .*Hedera CHAIN_NETWORK"):
+        Settings.from_env({**base, "MIRROR_NODE_URL": "http://mirror.internal:5551"})
+    with pytest.raises(ConfigurationError, match="MIRROR_NODE_URL"):
+        Settings.from_env({**base, "CHAIN_NETWORK": "hedera-mainnet",
+                           "MIRROR_NODE_URL": "mirror.internal"})
