@@ -19,6 +19,7 @@ from app.fact_applier import FactApplier
 from app.redaction import redact
 from domain import ids
 from domain.asset import Asset, AssetKind, BondTerms, CorporateAction
+from domain.audit_runs import AuditRun
 from domain.batch import BatchStatus, PayoutBatch
 from domain.chain_facts import ChainFact
 from domain.cursor import ChainCursor, ReorgDetected
@@ -477,3 +478,12 @@ class PayoutLedger(Application[UUID]):
         range_start = cursor.last_block + 1
         cursor.advance(to_block, block_hash, len(facts))
         return self._save(cursor, *applier.finish(range_start, to_block))
+
+    # --- audit runs ---
+
+    def record_audit_run(self, run: AuditRun) -> int:
+        """A finished `audit verify` run; AlreadyExists if that run (its id) is recorded."""
+        return self._save(run)
+
+    def get_audit_run(self, run_id: UUID) -> AuditRun:
+        return self._get(run_id, AuditRun)

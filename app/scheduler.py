@@ -27,11 +27,13 @@ from uuid import UUID
 
 import psycopg
 
+from app.audit_runs import ScheduledAudits
 from app.automation import SETTLED, Automation
 from app.follow import Follower
 from app.ledger import PayoutLedger
 from app.redaction import redact
 from domain.asset import Asset
+from domain.audit_runs import AuditTrigger, audit_run_id
 from domain.distribution import Distribution
 from domain.errors import AlreadyExists
 from domain.schedule import SCHEDULE_TERMINAL, Schedule, ScheduleStatus
@@ -47,6 +49,7 @@ def utcnow() -> datetime:
 class Scheduler:
     ledger: PayoutLedger
     automation: Automation | None  # None: fire schedules only (no chain configured)
+    audits: ScheduledAudits | None = None  # None: no scheduled `audit verify`
     schedules: set[UUID] = field(default_factory=set)
     distributions: set[UUID] = field(default_factory=set)
     _deposits: set[UUID] = field(default_factory=set)  # assets with a deposit not yet seen
@@ -76,6 +79,10 @@ class Scheduler:
             for distribution_id in sorted(self.distributions):
                 self._guard(distribution_id, done,
                             partial(self._advance, distribution_id, now, deposits, done))
+        if self.audits is not None:
+            for trigger, key, only in self.audits.due(now):
+                self._guard(audit_run_id(trigger, key), done,
+                            partial(self._audit, trigger, key, only, done))
         watched = self.schedules | self.distributions  # an item no longer watched fails no more
         self.last_errors = {k: v for k, v in self.last_errors.items() if k in watched}
         return done
@@ -103,6 +110,13 @@ class Scheduler:
         if action:
             done[action.split()[0]] += 1
             log.info("distribution %s: %s", distribution_id, action)
+
+    def _audit(self, trigger: AuditTrigger, key: str, only: list[UUID] | None,
+               done: Counter[str]) -> None:
+        assert self.audits is not None
+        run = self.audits.run(trigger, key, only)
+        done["audits"] += 1
+        done["audit_mismatches"] += len(run.mismatched)
 
     def _guard(self, item: UUID, done: Counter[str], step: Callable[[], None]) -> None:
         try:

@@ -34,6 +34,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "distribution.waiting_for_funds", "distribution.cancelled", "distribution.expired",
     "batch.blocked", "holder_payments.failed",
     "schedule.occurrence_spawned", "schedule.occurrences_missed",
+    "reconciliation.mismatch",
 )
 MAX_URL = 2_000
 MAX_DESCRIPTION = 500

@@ -6,6 +6,7 @@ from eventsourcing.postgres import PostgresDatastore
 
 from projections.asset_holders import AssetHolders
 from projections.assets import Assets
+from projections.audit_runs import AuditRuns
 from projections.base import TableProjection
 from projections.batches import Batches
 from projections.distributions import Distributions
@@ -18,7 +19,7 @@ from projections.webhooks import Webhooks
 
 PROJECTIONS: dict[str, type[TableProjection]] = {
     p.name: p for p in (Assets, AssetHolders, Distributions, Batches, DistributionHolders,
-                        IngestionCursors, Schedules, Webhooks, WithholdingRates)
+                        IngestionCursors, Schedules, Webhooks, WithholdingRates, AuditRuns)
 }
 
 

@@ -26,6 +26,7 @@ from psycopg import Cursor, sql
 from psycopg.rows import DictRow
 
 from app.webhooks import BATCHES, ENDPOINTS, OUTBOX, event_id
+from domain.audit_runs import AuditRun
 from domain.batch import PayoutBatch
 from domain.cursor import ChainCursor
 from domain.distribution import Distribution
@@ -62,7 +63,7 @@ class Webhooks(TableProjection):
         D.FundsAwaited, D.FundsArrived, D.Completed, D.Cancelled, D.Expired,
         PayoutBatch.Planned, PayoutBatch.SubmissionRejected, PayoutBatch.AttemptFailed,
         PayoutBatch.Settled, Schedule.OccurrenceSpawned, Schedule.OccurrencesMissed,
-        ChainCursor.Halted)
+        ChainCursor.Halted, AuditRun.Completed)
 
     def __init__(self, view: ViewStore) -> None:
         super().__init__(view)
@@ -279,6 +280,14 @@ class Webhooks(TableProjection):
         self._emit("ingestion.halted", e, tracking, e.originator_id, cursor_id=e.originator_id,
                    contract=e.contract, block_number=e.block_number, recorded_hash=e.recorded_hash,
                    chain_hash=e.chain_hash, reason=e.reason)
+
+    @process_event.register
+    def _audited(self, e: AuditRun.Completed, tracking: Tracking) -> None:
+        if e.mismatched:  # a clean run tells nobody anything
+            self._emit("reconciliation.mismatch", e, tracking, e.originator_id,
+                       run_id=e.originator_id, trigger=e.trigger, key=e.key,
+                       distributions_checked=e.distributions_checked,
+                       mismatched=list(e.mismatched), differences=list(e.differences))
 
     def write(self, cur: Cursor[DictRow]) -> None:
         self.segments.write(cur)

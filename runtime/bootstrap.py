@@ -32,6 +32,7 @@ from api.ingestion import IngestionLag
 from api.reads import ReadModels
 from api.tokens import ChainTokenReader, NoChainReader
 from app import failpoints, jobs, redaction
+from app.audit_runs import ScheduledAudits
 from app.automation import Automation
 from app.executor import BatchExecutor
 from app.ledger import PayoutLedger
@@ -244,7 +245,8 @@ def build_scheduler(settings: Settings) -> SchedulerProcess:
     automation = Automation(services.ledger, services.gateway, services.signer, services.queue,
                             gas_model_for(settings))
     url = str(settings.database_url)
-    return SchedulerProcess(services, Scheduler(services.ledger, automation),
+    audits = ScheduledAudits(services.ledger, services.gateway.w3)
+    return SchedulerProcess(services, Scheduler(services.ledger, automation, audits),
                             LeaderLock(url, f"scheduler:{settings.schema}"),
                             StatusBoard(url, settings.schema))
 

@@ -15,6 +15,7 @@ from typing import Any
 from psycopg import sql
 from psycopg.errors import UndefinedTable
 
+from api.controllers.audit import latest_audit_runs
 from api.controllers.ops import scheduler_status
 from api.reads import ReadModels
 from app.webhook_delivery import ACTOR as DELIVERER
@@ -47,6 +48,7 @@ async def items(reads: ReadModels, ingestion_lag: Any) -> list[Item]:
     found += await _ingestion(reads, ingestion_lag)
     found += await _halted(reads)
     found += await _webhooks(reads)
+    found += await _audits(reads)
     return found
 
 
@@ -142,3 +144,16 @@ async def _webhooks(reads: ReadModels) -> list[Item]:
                     " AND updated_by = %s ORDER BY updated_at DESC LIMIT %s").format(
                     reads.table("webhook_endpoints")), (DELIVERER, LIMIT))]
     return []
+
+
+async def _audits(reads: ReadModels) -> list[Item]:
+    """The latest scheduled `audit verify` (daily, or after a completion) found a
+    distribution that does not reconcile: the ledger, the chain or the totals disagree."""
+    return [Item("reconciliation-mismatch",
+                 f"{r['mismatches']:,} of {r['distributions_checked']:,} distributions do not"
+                 f" reconcile ({r['trigger']} audit {r['key']})",
+                 "; ".join(r["differences"][:3]) or "see `mass-payout audit verify`",
+                 "run `mass-payout audit verify` for every difference and find the cause"
+                 " before paying more from that vault",
+                 f"/panel/distributions/{r['mismatched'][0]}" if r["mismatched"] else None)
+            for r in await latest_audit_runs(reads) if r["mismatches"]]

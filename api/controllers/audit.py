@@ -7,6 +7,7 @@ auditor's included.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -14,10 +15,13 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, Request, get
 from litestar.params import FromPath
+from psycopg import sql
+from psycopg.errors import UndefinedTable
 
 from api import rows, writes
 from api.keys import READ
 from api.params import Cursor, Limit
+from api.reads import ReadModels, Row
 from app.audit import HistoryEntry, history
 from app.ledger import PayoutLedger
 
@@ -35,6 +39,17 @@ class EventPage(msgspec.Struct):
     distribution_id: UUID
     items: list[Event]
     next_cursor: str | None
+
+
+async def latest_audit_runs(reads: ReadModels) -> list[Row]:
+    """The latest scheduled `audit verify` of each trigger (daily, completion), as the
+    `audit_runs` read model has it: what /metrics and the panel's attention list show."""
+    with contextlib.suppress(UndefinedTable):  # the projector has not created it yet
+        return await reads.all(sql.SQL(
+            "SELECT DISTINCT ON (trigger) run_id, trigger, key, distributions_checked,"
+            " mismatches, mismatched, differences, recorded_at FROM {}"
+            " ORDER BY trigger, position DESC").format(reads.table("audit_runs")))
+    return []
 
 
 def _page(ledger: PayoutLedger, distribution_id: UUID, after: int,

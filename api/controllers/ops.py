@@ -18,6 +18,7 @@ from psycopg.errors import UndefinedTable
 from rq import Queue
 
 from api import schemas
+from api.controllers.audit import latest_audit_runs
 from api.keys import READ
 from api.observability import gauge, single
 from api.problems import problem
@@ -118,6 +119,13 @@ async def scrape(request: Request[Any, Any, Any]) -> list[Metric]:
                           status.last_tick_at.timestamp()))
     out.append(single("mass_payout_scheduler_failing_items", "Schedules and distributions"
                       " the scheduler cannot move forward", len(status.failing)))
+    runs = await latest_audit_runs(reads)  # the scheduler's `audit verify` runs
+    out.append(gauge("mass_payout_audit_mismatches", "Distributions the latest scheduled"
+                     " audit (per trigger) found not reconciling", ["trigger"],
+                     (((r["trigger"],), r["mismatches"]) for r in runs)))
+    out.append(gauge("mass_payout_audit_last_run_timestamp_seconds", "When the latest"
+                     " scheduled audit (per trigger) was recorded", ["trigger"],
+                     (((r["trigger"],), r["recorded_at"].timestamp()) for r in runs)))
     queue = request.app.state.queue
     if queue is not None:
         out.extend(await _queue_families(queue))

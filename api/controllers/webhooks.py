@@ -41,7 +41,8 @@ EventType = Literal[
     "distribution.executing", "distribution.completed", "distribution.completed_with_failures",
     "distribution.waiting_for_funds", "distribution.cancelled", "distribution.expired",
     "batch.blocked", "holder_payments.failed",
-    "schedule.occurrence_spawned", "schedule.occurrences_missed"]
+    "schedule.occurrence_spawned", "schedule.occurrences_missed",
+    "reconciliation.mismatch"]
 Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2_000,
                                   description="http(s); private, loopback and link-local"
                                               " destinations are refused unless allowed")]
