@@ -18,7 +18,9 @@ The protocol, per webhook event (`Deliverer.deliver`):
    exponential backoff with jitter, or given up once past `give_up_after` (3 days).
 A deliverer killed between 4 and 5 recorded nothing: the event is sent again, with the same
 id (receivers deduplicate by it). After `disable_after` consecutive failures of an endpoint
-it is disabled by an event in the ledger (who: `webhooks`), which is how operators are told.
+it is disabled by an event in the ledger (who: `webhooks`), and at once when the receiver
+answers 410 Gone; its events wait (pending) until an admin enables it again. The event, a log
+line and the dashboard's "needs a person" (web.attention) are how operators are told.
 
 Who calls `deliver`: `deliver_due` (the `mass-payout webhooks deliver` loop, a thread pool)
 or the RQ job `deliver_webhook` (`enqueue_due` queues the due ones with deterministic job
@@ -65,6 +67,7 @@ from domain.webhooks import Address, address_allowed
 
 log = logging.getLogger(__name__)
 RESPONSE_BYTES = 300
+GONE = 410  # the receiver says the endpoint is no more: stop at once, keep its events
 ACTOR = "webhooks"
 
 Resolve = Callable[[str, int], list[Address]]
@@ -177,7 +180,7 @@ class Deliverer:
             raise NotFound(f"no webhook event {event_id}")
 
     def deliver(self, event_id: UUID) -> Outcome:
-        disable: tuple[UUID, int] | None = None
+        disable: tuple[UUID, str] | None = None
         with self.pool.connection() as conn:
             self._ensure(conn, event_id)
             conn.commit()
@@ -203,13 +206,14 @@ class Deliverer:
                     return Outcome(event_id, "skipped", "an earlier event goes first")
                 outcome, failures = self._attempt(conn, row, self._signing(conn, row, now),
                                                   now)
-                if failures >= self.policy.disable_after:
-                    disable = (row["endpoint_id"], failures)
+                if outcome.status_code == GONE:
+                    disable = (row["endpoint_id"], "the receiver answered 410 Gone")
+                elif failures >= self.policy.disable_after:
+                    disable = (row["endpoint_id"], f"{failures} consecutive deliveries failed")
         if disable is not None:
             try:
-                self.ledger.disable_webhook_endpoint(
-                    disable[0], ACTOR, f"{disable[1]} consecutive deliveries failed")
-                log.warning("webhook endpoint %s disabled after %s failed deliveries", *disable)
+                self.ledger.disable_webhook_endpoint(disable[0], ACTOR, disable[1])
+                log.warning("webhook endpoint %s disabled: %s", *disable)
             except IllegalTransition:
                 pass  # disabled meanwhile (by a twin, or an admin)
         return outcome

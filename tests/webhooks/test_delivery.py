@@ -227,3 +227,42 @@ def test_deliveries_give_up_after_three_days(ledger, webhooks, receiver, outbox,
             break
     assert actions[-1] == "gave-up" and set(actions[:-1]) == {"retry"}
     assert 8 <= len(actions) <= 14  # 10 s doubling, capped at 6 h, within 3 days
+
+
+def test_a_slow_receiver_is_retried_and_a_gone_one_is_disabled_at_once(
+        ledger, webhooks, receiver, outbox, database_url, schema, clock):
+    hook = webhooks.create(url=receiver.url, event_types=["distribution.created",
+                                                          "distribution.approved"],
+                           description="", actor="admin")
+    did = ledger.create_distribution(asset_id=story.import_asset(ledger), idempotency_key="k",
+                                     terms=story.sample_terms(), actor="maker")
+    ledger.approve_distribution(did, "checker")
+    outbox.catch_up()
+    impatient = Deliverer(ledger, database_url, schema, clock=clock,
+                          policy=Policy(timeout=0.5, allow=("127.0.0.1",)))
+    try:
+        # An answer slower than the timeout is a failed attempt: retried after a backoff.
+        receiver.delay = 1.0
+        [outcome] = impatient.deliver_due()
+        assert outcome.action == "retry" and "Timeout" in outcome.detail
+        receiver.delay = 0.0
+        clock.advance(seconds=10)
+        # The receiver then answers 410 Gone: the endpoint is disabled at once (not after
+        # 20 failures), by an event that says why; its events wait, undelivered.
+        receiver.status = 410
+        [outcome] = impatient.deliver_due()
+        assert outcome.status_code == 410 and outcome.action == "retry"
+        endpoint = ledger.get_webhook_endpoint(hook.endpoint_id)
+        assert not endpoint.active and "410 Gone" in endpoint.disabled_reason
+        outbox.catch_up()
+        clock.advance(hours=1)
+        assert impatient.due() == [] and impatient.deliver_due() == []
+        # Enabled again (the receiver is back): both events go, in order, the first with
+        # the id it had in every earlier attempt.
+        receiver.status = 200
+        webhooks.enable(hook.endpoint_id, "admin")
+        drain(impatient, outbox)
+    finally:
+        impatient.close()
+    assert types(receiver) == ["distribution.created"] * 3 + ["distribution.approved"]
+    assert len({r.headers["Webhook-Id"] for r in receiver.received[:3]}) == 1

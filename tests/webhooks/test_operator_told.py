@@ -101,7 +101,7 @@ def test_an_endpoint_the_deliverer_disabled_is_on_the_dashboard_and_logged(
         deliverer.close()
     # Two failures in a row: disabled by the deliverer, with a log line saying so ...
     assert not ledger.get_webhook_endpoint(hook.endpoint_id).active
-    assert any("disabled after 2 failed deliveries" in r.getMessage() and
+    assert any("disabled: 2 consecutive deliveries failed" in r.getMessage() and
                str(hook.endpoint_id) in r.getMessage() for r in caplog.records)
     # ... and on the dashboard, with what to do; an admin's own disabling is not.
     text = dashboard_once(web, "webhook-disabled")
