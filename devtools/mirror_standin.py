@@ -41,6 +41,7 @@ from web3 import Web3
 TRANSFER = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
 FIRST_ALIAS_NUM = 10_001
 MAX_LIMIT = 100
+SEVEN_DAYS_NS = 7 * 24 * 3600 * 10**9  # a topic query's longest timestamp range (OpenAPI)
 Json = dict[str, Any]
 Answer = tuple[int, Any, dict[str, str]]
 
@@ -306,8 +307,9 @@ class MirrorStandin:
         lo, hi = _timestamp_bounds(query.get("timestamp", []))
         topics = {i: {_word(t) for t in query[f"topic{i}"]}
                   for i in range(4) if query.get(f"topic{i}")}
-        if topics and (lo is None or hi is None):
-            raise StandinError(400, "Invalid parameter: topic filters need a timestamp range")
+        if topics and (lo is None or hi is None or hi[0] - lo[0] > SEVEN_DAYS_NS):
+            raise StandinError(400, "Invalid parameter: topic filters need a timestamp range"
+                                    " of at most 7 days")
         after = query.get("index", [])
         if fault and fault.kind == "overlap":
             after = []  # the next page starts again at its timestamp: rows seen twice

@@ -10,7 +10,9 @@ this module is what asks the network.
 
 Resolution is in bulk and cached, never one request per holder per batch: the ids of a page
 of balances or a batch go in one `/api/v1/accounts?account.id=…` request (up to 100 repeated
-`account.id` values); an alias, which that list cannot filter by, costs one
+`account.id` values, as the node's own spec `rest/__tests__/specs/accounts/multiple-ids.json`
+at 94ea736b6229e60090930cc591de1407bb73f20d asks it; a plain account's `evm_address` there is
+its long-zero address); an alias, which that list cannot filter by, costs one
 `/api/v1/accounts/{evmAddress}` once per process (an alias never moves to another account).
 """
 

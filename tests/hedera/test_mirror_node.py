@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from app.importing import import_asset
-from app.ingest import VaultIngestor
+from app.ingest import TRANSFER_TOPIC, VaultIngestor
 from app.ledger import PayoutLedger
 from chain.gateway import TransientChainError
 from chain.hedera.balances import token_balances_at
@@ -34,7 +34,7 @@ from chain.hedera.ids import AccountResolver
 from chain.hedera.mirror_client import MirrorNodeClient, TokenBucket
 from chain.hedera.mirror_logs import MirrorNodeLogSource
 from devtools.devchain import Anvil
-from devtools.devnet import DevNet, deploy_devnet
+from devtools.devnet import DevNet, deploy_devnet, issue_shares
 from devtools.mirror_standin import MirrorStandin
 from mass_payout.processes import run_ingestor
 from runtime.bootstrap import log_source_for
@@ -232,3 +232,21 @@ def test_only_mirror_node_url_on_a_hedera_network_moves_the_ingestor():
     with pytest.raises(ConfigurationError, match="MIRROR_NODE_URL"):
         Settings.from_env({**base, "CHAIN_NETWORK": "hedera-mainnet",
                            "MIRROR_NODE_URL": "mirror.internal"})
+
+
+def test_a_topic_query_longer_than_seven_days_is_asked_in_windows(net, standin, client):
+    # Eight days pass on the chain, then one more share is issued (last in this module: the
+    # chain's clock stays moved).
+    net.w3.provider.make_request("evm_increaseTime", [8 * 24 * 3600])  # type: ignore[arg-type]
+    issue_shares(net, [(net.treasury, 5)])
+    source = MirrorNodeLogSource(client)
+    before = len(standin.requests)
+    logs = source.logs(net.token.address, 0, source.head(), [[TRANSFER_TOPIC]])
+    # The node takes a topic filter over at most seven days: two windows were asked, and
+    # together they hold every issuance, in order.
+    windows = {r.split("timestamp=gte")[1].split("&")[0] for r in standin.requests[before:]
+               if "topic0" in r and "index=" not in r}
+    assert len(windows) == 2
+    assert len(logs) == HOLDERS + 1
+    order = [(g["blockNumber"], g["logIndex"]) for g in logs]
+    assert order == sorted(order) and len(set(order)) == len(order)
