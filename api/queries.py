@@ -136,14 +136,26 @@ async def schedule_body(reads: ReadModels, schedule_id: UUID) -> bytes | None:
 # --- asset holders ---
 
 async def asset_holder_page(reads: ReadModels, asset_id: UUID, cursor: str | None,
-                            limit: int) -> schemas.AssetHolderPage:
-    """Balances of the asset's latest snapshot, by account (keyset on the account)."""
+                            limit: int, view: schemas.HolderView = "snapshot",
+                            ) -> schemas.AssetHolderPage:
+    """The asset's holders by account (keyset on the account): the balances of its latest
+    snapshot, or (`live`) its holders now, from the token's ingested transfers."""
     after = rows.decode_cursor(cursor, 1)
-    found = await reads.all(sql.SQL(
-        "SELECT * FROM {} WHERE asset_id = %s AND account > %s ORDER BY account LIMIT %s"
-    ).format(reads.table("asset_holders")), (asset_id, after[0] if after else "", limit + 1))
+    start = after[0] if after else ""
+    if view == "live":
+        found = await reads.all(sql.SQL(
+            "SELECT * FROM {} WHERE asset_id = %s AND balance > 0 AND account > %s"
+            " ORDER BY account LIMIT %s").format(reads.table("live_holders")),
+            (asset_id, start, limit + 1))
+        items = [schemas.AssetHolder(r["account"], str(r["balance"]), None, r["last_seen_at"],
+                                     r["first_seen_at"], r["last_tx_hash"])
+                 for r in found[:limit]]
+    else:
+        found = await reads.all(sql.SQL(
+            "SELECT * FROM {} WHERE asset_id = %s AND account > %s ORDER BY account LIMIT %s"
+        ).format(reads.table("asset_holders")), (asset_id, start, limit + 1))
+        items = [schemas.AssetHolder(r["account"], str(r["balance"]), r["distribution_id"],
+                                     r["updated_at"]) for r in found[:limit]]
     more = len(found) > limit
-    items = [schemas.AssetHolder(r["account"], str(r["balance"]), r["distribution_id"],
-                                 r["updated_at"]) for r in found[:limit]]
     return schemas.AssetHolderPage(
-        items, rows.encode_cursor(found[limit - 1]["account"]) if more else None)
+        items, rows.encode_cursor(found[limit - 1]["account"]) if more else None, view)

@@ -95,16 +95,27 @@ class AssetPage(msgspec.Struct):
     next_cursor: str | None
 
 
+HolderView = Literal["snapshot", "live"]
+
+
 class AssetHolder(msgspec.Struct):
+    """A holder of the asset. In the `snapshot` view: its balance at the asset's latest
+    snapshot, the distribution that took it and when. In the `live` view: its balance now,
+    folded from the token's ingested transfers; `distribution_id` is null, `updated_at` is
+    when it was last seen in a transfer, with `first_seen_at` and `last_tx_hash`."""
+
     account: str
     balance: str
-    distribution_id: UUID
+    distribution_id: UUID | None
     updated_at: datetime
+    first_seen_at: datetime | None = None
+    last_tx_hash: str | None = None
 
 
 class AssetHolderPage(msgspec.Struct):
     items: list[AssetHolder]
     next_cursor: str | None
+    view: HolderView = "snapshot"
 
 
 class PauseRequest(msgspec.Struct, forbid_unknown_fields=True):

@@ -1,7 +1,8 @@
 """Holders per asset: the balances of the asset's latest snapshot.
 
 A new snapshot replaces the asset's holder list (events arrive in order, so the latest
-snapshot wins). Token transfers will feed the same table once ingestion lands (issue #4).
+snapshot wins). Holders between snapshots, from the token's ingested transfers, are the
+`live_holders` read model's (projections/live_holders.py).
 """
 
 from __future__ import annotations

@@ -12,14 +12,16 @@ from projections.batches import Batches
 from projections.distributions import Distributions
 from projections.holders import DistributionHolders
 from projections.ingestion import IngestionCursors
+from projections.live_holders import LiveHolders
 from projections.reports import WithholdingRates
 from projections.schedules import Schedules
 from projections.store import ViewStore
 from projections.webhooks import Webhooks
 
 PROJECTIONS: dict[str, type[TableProjection]] = {
-    p.name: p for p in (Assets, AssetHolders, Distributions, Batches, DistributionHolders,
-                        IngestionCursors, Schedules, Webhooks, WithholdingRates, AuditRuns)
+    p.name: p for p in (Assets, AssetHolders, LiveHolders, Distributions, Batches,
+                        DistributionHolders, IngestionCursors, Schedules, Webhooks,
+                        WithholdingRates, AuditRuns)
 }
 
 

@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 from psycopg import sql
 
 from api import queries, rows, schemas, writes
@@ -86,11 +86,17 @@ class AssetController(Controller):
     @get("/{asset_id:uuid}/holders", opt={"roles": READ}, operation_id="listAssetHolders")
     async def holders(self, request: Request[Any, Any, Any], asset_id: FromPath[UUID],
                       cursor: Cursor = None, limit: Limit = 100,
-                      wait_for_position: Wait = 0) -> schemas.AssetHolderPage:
-        """Balances of the asset's latest snapshot, by account."""
+                      wait_for_position: Wait = 0,
+                      view: FromQuery[schemas.HolderView] = "snapshot",
+                      ) -> schemas.AssetHolderPage:
+        """The asset's holders, by account. `view=snapshot` (the default): the balances of
+        its latest snapshot, what its next distribution pays on. `view=live`: who holds it
+        now, folded from the token's transfers as the ingestor saw them (final blocks only),
+        so it moves between snapshots."""
         reads = request.app.state.reads
-        await reads.wait_for(wait_for_position, "asset_holders")
-        return await queries.asset_holder_page(reads, asset_id, cursor, limit)
+        await reads.wait_for(wait_for_position,
+                             "live_holders" if view == "live" else "asset_holders")
+        return await queries.asset_holder_page(reads, asset_id, cursor, limit, view)
 
     @post("/{asset_id:uuid}/pause", opt={"roles": OPERATE}, operation_id="pauseAsset",
           status_code=200)

@@ -84,6 +84,7 @@ def test_a_rebuilt_projection_equals_the_incremental_one_row_for_row(
     ledger, _ = eventful_ledger
     catch_up_all(ledger, views, max_events=30, page=20)
     orders = {"assets": "asset_id", "asset_holders": "asset_id, account",
+              "live_holders": "asset_id, account",
               "distributions": "distribution_id", "batches": "batch_id",
               "distribution_holders": "distribution_id, position",
               "ingestion_cursors": "cursor_id", "schedules": "schedule_id",

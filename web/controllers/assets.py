@@ -188,8 +188,10 @@ class AssetPanel(Controller):
 
     @get("/{asset_id:uuid}")
     async def one(self, request: Request[Any, Any, Any], asset_id: FromPath[UUID],
-                  cursor: FromQuery[str | None] = None) -> Template:
-        return page(request, "asset.html", **await _detail(request, asset_id, cursor))
+                  cursor: FromQuery[str | None] = None,
+                  live_cursor: FromQuery[str | None] = None) -> Template:
+        return page(request, "asset.html", **await _detail(request, asset_id, cursor,
+                                                           live_cursor))
 
     @get("/{asset_id:uuid}/fragments/facts")
     async def facts(self, request: Request[Any, Any, Any], asset_id: FromPath[UUID]) -> Template:
@@ -203,6 +205,15 @@ class AssetPanel(Controller):
         asset = await _asset(reads, asset_id)
         return page(request, "_asset_holders.html", asset=asset,
                     holders=await _holder_page(request, asset_id, cursor), cursor=cursor)
+
+    @get("/{asset_id:uuid}/fragments/live-holders")
+    async def live_holders(self, request: Request[Any, Any, Any], asset_id: FromPath[UUID],
+                           live_cursor: FromQuery[str | None] = None) -> Template:
+        reads = request.app.state.reads
+        asset = await _asset(reads, asset_id)
+        return page(request, "_asset_live_holders.html", asset=asset,
+                    live=await _holder_page(request, asset_id, live_cursor, "live"),
+                    live_cursor=live_cursor)
 
     @get("/{asset_id:uuid}/fragments/related")
     async def related(self, request: Request[Any, Any, Any],
@@ -238,10 +249,11 @@ class AssetPanel(Controller):
 
 
 async def _holder_page(request: Request[Any, Any, Any], asset_id: UUID,
-                       cursor: str | None) -> schemas.AssetHolderPage:
+                       cursor: str | None, view: schemas.HolderView = "snapshot",
+                       ) -> schemas.AssetHolderPage:
     """The API's listAssetHolders query (it stays in one place)."""
     return await asset_holder_page(request.app.state.reads, asset_id, cursor,
-                                           HOLDERS_PAGE)
+                                           HOLDERS_PAGE, view)
 
 
 async def _related(reads: ReadModels, asset_id: UUID) -> dict[str, Any]:
@@ -257,11 +269,13 @@ async def _related(reads: ReadModels, asset_id: UUID) -> dict[str, Any]:
 
 
 async def _detail(request: Request[Any, Any, Any], asset_id: UUID,
-                  cursor: str | None) -> dict[str, Any]:
+                  cursor: str | None, live_cursor: str | None = None) -> dict[str, Any]:
     reads = request.app.state.reads
     asset = await _asset(reads, asset_id)
     return {"asset": asset, "holders": await _holder_page(request, asset_id, cursor),
-            "cursor": cursor, **await _related(reads, asset_id)}
+            "cursor": cursor, "live_cursor": live_cursor,
+            "live": await _holder_page(request, asset_id, live_cursor, "live"),
+            **await _related(reads, asset_id)}
 
 
 def _wizard(request: Request[Any, Any, Any], step: str, values: dict[str, str],
