@@ -1,5 +1,7 @@
-"""Where logs come from. One interface, so a Hedera Mirror Node source
-(`/api/v1/contracts/{id}/results/logs`, paged with `links.next`) can sit beside JSON-RPC."""
+"""Where logs come from. One interface: JSON-RPC here, and a Hedera Mirror Node
+(`chain.hedera.mirror_logs.MirrorNodeLogSource`, `/api/v1/contracts/{id}/results/logs` paged
+with `links.next`) beside it. A log is the dict `eth_getLogs` returns; the ingestor orders
+logs by block, `transactionIndex` and `logIndex`."""
 
 from __future__ import annotations
 
