@@ -20,7 +20,7 @@ answers the Mirror Node endpoints our adapters use, in the published REST format
 
 Faults (`inject`): 429 with Retry-After, 5xx, malformed JSON, a page served out of order, a next
 page that overlaps the previous one, and a token whose supply disagrees with its balances.
-More resources (e.g. `/api/v1/transactions` for the HTS rail) register in `routes`.
+More resources (e.g. `/api/v1/transactions` for the HTS rail) plug in with `add_route`.
 """
 
 from __future__ import annotations
@@ -102,6 +102,11 @@ class MirrorStandin:
         with self._lock:
             self.faults.append(fault)
         return fault
+
+    def add_route(self, pattern: str, handler: Callable[..., Answer]) -> None:
+        """Serve another resource (e.g. `/api/v1/transactions/([^/]+)` for the HTS rail):
+        `handler(*groups, query=..., fault=...)` answers (status, body, headers)."""
+        self.routes.append((re.compile(pattern), handler))
 
     def add_token(self, address: str, *, kind: str = "FUNGIBLE_COMMON") -> str:
         """Serve the ERC-20 at `address` as an HTS token; returns its id `0.0.n`."""

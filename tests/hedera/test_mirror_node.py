@@ -181,6 +181,20 @@ def test_token_balances_add_up_or_are_refused(net, standin, client):
         token_balances_at(client, resolver, "ACME", at)
 
 
+def test_a_resource_added_to_the_standin_is_served_in_the_node_format(standin, client):
+    # The HTS rail's lookups (transactions by id) plug into the stand-in as routes.
+    def transaction(tx_id: str, *, query: dict[str, list[str]], fault: object) -> Any:
+        if tx_id != "0.0.5-1700000000-000000123":
+            return 404, {"_status": {"messages": [{"message": "Not found"}]}}, {}
+        return 200, {"transactions": [{"transaction_id": tx_id, "result": "SUCCESS",
+                                       "nonce": 0, "scheduled": False}]}, {}
+
+    standin.add_route(r"/api/v1/transactions/([^/]+)", transaction)
+    rows = client.transaction("0.0.5-1700000000-000000123")
+    assert rows is not None and rows[0]["result"] == "SUCCESS"
+    assert client.transaction("0.0.5-1700000000-000000124") is None
+
+
 def test_the_rate_limit_spaces_requests_beyond_the_burst():
     clock, waits = [0.0], []
     bucket = TokenBucket(10, 2, clock=lambda: clock[0], sleep=waits.append)
