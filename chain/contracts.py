@@ -177,6 +177,18 @@ def deploy_vault_signed(gateway: EvmGateway, signer: Signer, *, admin: str, trea
     return VaultDeployment(address, tx_hash, implementation, associated)
 
 
+def associate_vault_signed(gateway: EvmGateway, signer: Signer, *, vault: str,
+                           tokens: Sequence[str]) -> list[str]:
+    """On Hedera: the vault (whose admin `signer` is) associates itself with each HTS token,
+    e.g. a payment token added after its deploy; returns their transaction hashes. Refused
+    (a revert, nothing sent) for a token the token service refuses."""
+    if not gateway.network.hedera:
+        raise HtsTokensRequired("only a Hedera network profile has HTS tokens to associate")
+    contract = at(gateway.w3, "PayoutVault", vault)
+    return [send_and_wait(gateway, signer, to=contract.address, data=contract.encode_abi(
+        "associateToken", args=[to_checksum_address(t)])) for t in tokens]
+
+
 def upgrade_vault(vault: Contract, *, sender: str, name: str = "PayoutVaultV2") -> Contract:
     impl = deploy(vault.w3, name, sender=sender)
     send(vault.functions.upgradeToAndCall(impl.address, b""), sender)

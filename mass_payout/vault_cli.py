@@ -111,3 +111,43 @@ def deploy(treasury: Annotated[str, typer.Option(
                           "chain_id": gateway.chain_id, "admin": roles["admin"][0],
                           "operator": roles["operator"], "approver": roles["approver"],
                           "associated": list(done.associated)}))
+
+
+@app.command("associate")
+def associate(vault: Annotated[str, typer.Option(help="the vault (its proxy's address)")],
+              payment_token: Annotated[list[str], typer.Option(
+                  help="an HTS token the vault will pay in; repeat for several")]) -> None:
+    """On Hedera: associate the vault with an HTS payment token added after its deploy.
+
+    Signed by the configured signer, which must hold the vault's DEFAULT_ADMIN role. A token
+    already associated is fine; a token the network refuses stops with its response code.
+    """
+    from chain.contracts import associate_vault_signed
+    from chain.errors import ChainError
+    from runtime.bootstrap import gateway_for, signer_for
+    from runtime.engines import database
+    from runtime.settings import ConfigurationError, Settings
+
+    address = _account("--vault", vault)
+    tokens = list(dict.fromkeys(_account("--payment-token", t) for t in payment_token))
+    settings = Settings.from_env()
+    if not settings.rpc_url:
+        raise _refuse("set RPC_URL: the chain the vault is on")
+    if not settings.chain_network.startswith("hedera"):
+        raise _refuse(f"CHAIN_NETWORK={settings.chain_network}: only Hedera has HTS tokens to"
+                      " associate")
+    with database(settings) as url:
+        try:
+            gateway = gateway_for(settings, settings.rpc_url, url)
+            signer = signer_for(settings, gateway.w3)
+        except (ChainError, ConfigurationError) as err:
+            raise _refuse(str(err)) from None
+        try:
+            sent = associate_vault_signed(gateway, signer, vault=address, tokens=tokens)
+        except Exception as err:  # noqa: BLE001  # one line: what was done and what was not
+            typer.echo(f"vault associate failed ({type(err).__name__}): {err}", err=True)
+            raise typer.Exit(1) from None
+        finally:
+            gateway.close()
+    for token, tx_hash in zip(tokens, sent, strict=True):
+        typer.echo(f"vault {address} associated with HTS {token} in {tx_hash}")

@@ -165,3 +165,22 @@ def test_on_the_relay_profile_the_nonce_is_the_latest_and_the_gas_price_is_fixed
     finally:
         w3.provider.make_request("anvil_dropAllTransactions", [])  # type: ignore[arg-type]
         w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+
+
+def test_a_payment_token_added_later_is_associated_by_the_admin_and_only_on_hedera(node):
+    later = deploy_stablecoin(node.w3, owner=node.w3.eth.accounts[0], symbol="EURX").address
+    node.as_chain(HEDERA_LOCAL)
+    deployed = node.deploy("--payment-token", node.usd, "--json", CHAIN_NETWORK="hedera-local")
+    vault = json.loads(deployed.stdout.splitlines()[-1])["vault"]
+    run = CliRunner().invoke(app, ["vault", "associate", "--vault", vault,
+                                   "--payment-token", later],
+                             env={**node.env, "CHAIN_NETWORK": "hedera-local"})
+    assert run.exit_code == 0, run.output
+    assert f"associated with HTS {later}" in run.stdout
+    assert call(node.hts.functions.isAssociated(vault, later))
+    # On a generic EVM profile the command refuses before asking anything.
+    node.as_chain(ANVIL)
+    refused = CliRunner().invoke(app, ["vault", "associate", "--vault", vault,
+                                       "--payment-token", later],
+                                 env={**node.env, "CHAIN_NETWORK": "evm"})
+    assert refused.exit_code == 2 and "only Hedera" in refused.stderr
