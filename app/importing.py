@@ -66,7 +66,7 @@ def import_asset(ledger: PayoutLedger, w3: Web3, *, chain_id: int, token_address
     check_chain(w3, chain_id)
     facts = read_token(w3, token)
     check_payment_token(w3, payment, payment_decimals)
-    actions = corporate_actions(w3, token, payment_decimals=payment_decimals)
+    actions = corporate_actions(w3, token, payment_decimals=payment_decimals, facts=facts)
     if vault is not None:
         check_vault(w3, vault, operator=operator, approver=approver)
     known = Asset.create_id(chain_id, facts.address) in ledger.repository

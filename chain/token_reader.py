@@ -249,15 +249,15 @@ def current_holders(w3: Web3, token: str, *,
         yield [(str(h), b) for h, b in zip(holders, balances.read(holders), strict=True)]
 
 
-def corporate_actions(w3: Web3, token: str, *, payment_decimals: int,
-                      after: int = 0) -> list[CorporateAction]:
+def corporate_actions(w3: Web3, token: str, *, payment_decimals: int, after: int = 0,
+                      facts: TokenFacts | None = None) -> list[CorporateAction]:
     """The equity's dividends or the bond's coupons with ids above `after` (ATS ids start at
     1 and are append-only); a cancelled (disabled) one is left out.
 
     `amount_per_unit` is in payment-token units per whole token, rounded down: a dividend's
     `amount / 10^amountDecimals`; a coupon's nominal * rate * (end - start) / 365 days, ATS's
-    own formula (ICoupon.getCouponAmountFor)."""
-    facts = read_token(w3, token)
+    own formula (ICoupon.getCouponAmountFor). `facts`: the token's, when just read."""
+    facts = facts or read_token(w3, token)
     contract = _Token(w3, facts.address)
     out: list[CorporateAction] = []
     if facts.kind == "EQUITY":
