@@ -21,7 +21,7 @@ from domain import ids
 from domain.asset import Asset, AssetKind, BondTerms, CorporateAction
 from domain.audit_runs import AuditRun
 from domain.batch import BatchStatus, PayoutBatch
-from domain.chain_facts import ChainFact
+from domain.chain_facts import BatchSettledOnChain, ChainFact, LeafFailed, LeavesPaid
 from domain.cursor import ChainCursor, ReorgDetected
 from domain.distribution import Distribution, Status
 from domain.entitlements import Snapshot, Totals
@@ -261,6 +261,54 @@ class PayoutLedger(Application[UUID]):
         batch = self.get_batch_by_id(batch_id)
         batch.reject_submission(tx_hash=tx_hash, reason=redact(reason))
         return self._save(batch)
+
+    # --- the HTS rail: a TransactionId recorded before submitting; its fate from Hedera ---
+
+    def record_hts_submission(self, batch_id: UUID, *, transaction_id: str,
+                              valid_start_ns: int, valid_seconds: int, kind: str,
+                              leaf_indices: list[int], expected_version: int | None = None,
+                              ) -> int:
+        batch = self.get_batch_by_id(batch_id)
+        if expected_version is not None and batch.version != expected_version:
+            raise AlreadyExists(f"batch {batch.number} changed since it was read; not submitting")
+        batch.record_hts_submission(transaction_id=transaction_id, valid_start_ns=valid_start_ns,
+                                    valid_seconds=valid_seconds, kind=kind,
+                                    leaf_indices=leaf_indices)
+        return self._save(batch)
+
+    def record_hts_dead(self, batch_id: UUID, *, transaction_id: str) -> int:
+        batch = self.get_batch_by_id(batch_id)
+        batch.record_hts_dead(transaction_id=transaction_id)
+        return self._save(batch)
+
+    def apply_hts_outcome(self, batch_id: UUID, *, transaction_id: str, status: str) -> int:
+        """A settled HTS transaction's final status (a receipt or the Mirror Node's record),
+        applied as the chain facts the EVM ingestor would produce: a CryptoTransfer is atomic,
+        so its leaves were all paid (SUCCESS) or all failed with that status. Idempotent."""
+        batch = self.get_batch_by_id(batch_id)
+        if transaction_id in batch.settled_txs:
+            return 0
+        leaves = batch.submitted_leaves.get(transaction_id)
+        if leaves is None or transaction_id not in batch.hts_open:
+            raise InvalidInput(f"{transaction_id} is not an open HTS transaction of batch"
+                               f" {batch.number}")
+        did = batch.distribution_id
+        facts: list[ChainFact] = [LeavesPaid(did, tuple(leaves), transaction_id)] \
+            if status == "SUCCESS" else [
+                LeafFailed(did, i, batch.leaves[i].account, status, transaction_id)
+                for i in leaves]
+        paid = len(leaves) if status == "SUCCESS" else 0
+        facts.append(BatchSettledOnChain(
+            did, first_index=batch.first_leaf, count=batch.leaf_count, paid=paid,
+            failed=len(leaves) - paid, skipped=0,
+            amount_paid=sum(batch.leaves[i].net for i in leaves) if paid else 0,
+            tx_hash=transaction_id, gas_used=0))
+        applier = FactApplier(self.get_distribution, self.get_batch, self.get_asset)
+        for fact in facts:
+            applier.apply(fact)
+        if applier.unapplied:
+            raise IllegalTransition(f"{transaction_id}: {applier.unapplied[0][1]}")
+        return self._save(*applier.finish(0, 0))
 
     def await_funds(self, distribution_id: UUID, *, needed: int, available: int) -> int:
         distribution = self.get_distribution(distribution_id)

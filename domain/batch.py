@@ -138,6 +138,24 @@ class PayoutBatch(Aggregate):
         amount_paid: int
         gas_used: int
 
+    class HtsSubmitted(Aggregate.Event):
+        """A Hedera transaction paying these leaves, recorded before it is submitted. Its
+        TransactionId (payer@valid start) is the idempotency key: the network executes it at
+        most once, and never after valid start + valid seconds."""
+
+        transaction_id: str
+        valid_start_ns: int
+        valid_seconds: int
+        kind: str  # "transfer" | "airdrop"
+        attempt: int
+        leaf_indices: list[int]
+
+    class HtsTransactionDead(Aggregate.Event):
+        """Proven never to have executed (its window closed and the Mirror Node, caught up
+        past it, has no record): its leaves may now be paid under a new TransactionId."""
+
+        transaction_id: str
+
     @staticmethod
     def create_id(distribution_id: UUID, number: int) -> UUID:
         return ids.batch_id(distribution_id, number)
@@ -185,6 +203,8 @@ class PayoutBatch(Aggregate):
         self.transient_failures = 0  # consecutive, since the last submission or retry
         self.retry_at: datetime | None = None
         self.retries = 0  # operator (or funds) retries: a new generation of job ids each
+        # HTS: TransactionIds that may still execute -> (valid start ns, seconds, kind)
+        self.hts_open: dict[str, tuple[int, int, str]] = {}
 
     @event(HoldersEntitled)
     def _holders_entitled(self, holders: list[list[Any]]) -> None:
@@ -258,6 +278,57 @@ class PayoutBatch(Aggregate):
         self.tx_hashes.append(tx_hash)
         self.submitted_leaves[tx_hash] = leaf_indices
         self.status = BatchStatus.SUBMITTED
+
+    def record_hts_submission(self, *, transaction_id: str, valid_start_ns: int,
+                              valid_seconds: int, kind: str, leaf_indices: list[int]) -> None:
+        """Recorded *before* submitting. Exactly once rests on this guard: while a recorded
+        TransactionId may still execute, no other one is recorded for this batch (its fate is
+        found first: settled, or proven dead)."""
+        if self.hts_open:
+            raise IllegalTransition(f"batch {self.number}: {next(iter(self.hts_open))} may"
+                                    " still execute; find its fate first")
+        if transaction_id in self.submitted_leaves:
+            raise IllegalTransition(f"{transaction_id} was already used by batch {self.number}")
+        if kind not in ("transfer", "airdrop"):
+            raise InvalidInput(f"an HTS submission is a transfer or an airdrop, not {kind!r}")
+        self._check_submittable(leaf_indices)
+        self._hts_submitted(transaction_id=transaction_id, valid_start_ns=valid_start_ns,
+                            valid_seconds=valid_seconds, kind=kind, attempt=self.attempts + 1,
+                            leaf_indices=leaf_indices)
+
+    def _check_submittable(self, leaf_indices: list[int]) -> None:
+        if self.status is BatchStatus.SETTLED and not self.unsettled_leaves():
+            raise IllegalTransition(f"batch {self.number} is settled; nothing to submit")
+        unknown = [i for i in leaf_indices if i not in self.leaf_range]
+        if not leaf_indices or unknown:
+            raise InvalidInput(f"submission must name leaves of batch {self.number}")
+        decided = [i for i in leaf_indices if i in self.outcomes]
+        if decided:
+            raise IllegalTransition(f"leaves {decided[:5]} of batch {self.number} already have"
+                                    " an outcome")
+
+    @event(HtsSubmitted)
+    def _hts_submitted(self, transaction_id: str, valid_start_ns: int, valid_seconds: int,
+                       kind: str, attempt: int, leaf_indices: list[int]) -> None:
+        self.attempts = attempt
+        self.rejection = None
+        self.transient_failures = 0
+        self.retry_at = None
+        self.tx_hashes.append(transaction_id)
+        self.submitted_leaves[transaction_id] = leaf_indices
+        self.hts_open[transaction_id] = (valid_start_ns, valid_seconds, kind)
+        self.status = BatchStatus.SUBMITTED
+
+    def record_hts_dead(self, *, transaction_id: str) -> None:
+        if transaction_id not in self.hts_open:
+            raise IllegalTransition(f"{transaction_id} is not an open HTS transaction of"
+                                    f" batch {self.number}")
+        self._hts_transaction_dead(transaction_id=transaction_id)
+
+    @event(HtsTransactionDead)
+    def _hts_transaction_dead(self, transaction_id: str) -> None:
+        del self.hts_open[transaction_id]
+        self.status = BatchStatus.PLANNED
 
     def reject_submission(self, *, tx_hash: str, reason: str) -> None:
         if tx_hash not in self.submitted_leaves:
@@ -395,4 +466,5 @@ class PayoutBatch(Aggregate):
                  amount_paid: int, gas_used: int) -> None:
         self.gas_used += gas_used
         self.settled_txs.append(tx_hash)
+        self.hts_open.pop(tx_hash, None)  # an HTS transaction's fate is now recorded
         self.status = BatchStatus.SETTLED

@@ -87,7 +87,7 @@ PROCESS_TESTS = ("tests/execution/", "tests/browser/", "tests/test_outages.py",
                  "tests/test_compose_topology.py", "tests/test_newcomer.py",
                  "tests/scheduling/test_automation.py", "tests/scheduling/test_scheduler.py",
                  "tests/audit/test_verify_on_chain.py", "tests/webhooks/",
-                 "tests/contracts/test_devchain.py")
+                 "tests/contracts/test_devchain.py", "tests/hedera_rail/test_hts_crash.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

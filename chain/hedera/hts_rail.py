@@ -99,6 +99,10 @@ class HtsRail:
         self._last_start_ns = 0
         self._lock = threading.Lock()
 
+    def now(self) -> float:
+        """The rail's clock (seconds), the one its valid starts and verdicts are read on."""
+        return self._clock()
+
     def next_valid_start_ns(self) -> int:
         """A fresh valid start, strictly increasing in this process (a TransactionId is
         unique per payer and valid start; two batches must never share one)."""

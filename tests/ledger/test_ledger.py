@@ -166,6 +166,12 @@ def test_every_event_type_round_trips_through_postgres_unchanged(ledger, reopen)
                              signed_at=NOW)
     ledger.reject_submission(late_batch, tx_hash="0xbb", reason="EnforcedPause()")
     ledger.retry_distribution(late, actor="operator", reason="vault unpaused")
+    # The HTS rail: a TransactionId recorded before submitting, later proven dead.
+    hts_id = "0.0.1002@1700000000.000000001"
+    ledger.record_hts_submission(late_batch, transaction_id=hts_id,
+                                 valid_start_ns=1_700_000_000_000_000_001, valid_seconds=120,
+                                 kind="transfer", leaf_indices=[0])
+    ledger.record_hts_dead(late_batch, transaction_id=hts_id)
     ledger.expire_distribution(late)
     # Schedules: one hourly, paused and resumed, fired late (missed + spawned), cancelled;
     # one of a single occurrence, which finishes once it has spawned it.

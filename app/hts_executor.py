@@ -1,0 +1,139 @@
+"""Paying one batch on the HTS rail: the worker's side of exactly-once without a bitmap.
+
+1. Load the batch; the distribution not EXECUTING → nothing to do.
+2. A recorded TransactionId that may still execute is dealt with first, always:
+   - its fate is SETTLED → applied (the leaves paid, or failed with the status, and the
+     transaction's settlement), as the chain facts the EVM ingestor produces;
+   - DEAD (window closed, the Mirror Node caught up past it, no record) → recorded as dead;
+     its leaves are undecided again;
+   - IN_FLIGHT with its window still open → the same TransactionId is rebuilt and sent again:
+     the network deduplicates it, so this is always harmless, and it ends the wait when the
+     worker died between recording and submitting. Still in flight → come back later.
+3. The next undecided leaves that fit one transaction (domain/hts_planning.py): a transfer, or
+   an airdrop when they last failed for want of association. `HtsSubmitted` is recorded, then
+   the transaction is submitted, then its fate asked (crash points between each step).
+Steps 2-3 repeat until nothing is undecided or something is in flight.
+
+Not modelled yet (issue #18): an airdrop's SUCCESS records all its leaves PAID, though for an
+unassociated holder the tokens stay with the payout account until the holder claims them
+(and are cancelled back after the claim deadline); a HOLDER failure fails the whole atomic
+transaction's leaves, where isolating the one holder (paying the others alone) is the next
+step; a refused precheck is reported, not yet recorded as an attempt failure with backoff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from uuid import UUID
+
+from app.failpoints import failpoint
+from app.ledger import PayoutLedger
+from chain.hedera.hts_rail import HtsRail, PreparedTransaction, SubmitResult
+from domain import accounts
+from domain.batch import PayoutBatch
+from domain.distribution import Status
+from domain.errors import InvalidInput
+from domain.hts_failures import wants_airdrop
+from domain.hts_planning import AccountRef, HtsLeg, HtsLimits, plan_hts_batches
+from domain.hts_recovery import TxWindow, Verdict
+
+
+class UnresolvableAccount(InvalidInput):
+    """A holder's EVM address that is not a long-zero Hedera address (an ECDSA alias needs
+    the Mirror Node's account lookup, which this executor is not given)."""
+
+
+def long_zero_account(address: str) -> AccountRef:
+    """0x + shard (4 bytes) + realm (8) + num (8) → (shard, realm, num): Hedera's long-zero
+    form of an account's EVM address."""
+    raw = accounts.address_bytes(address)
+    shard, realm, num = (int.from_bytes(raw[:4], "big"), int.from_bytes(raw[4:12], "big"),
+                         int.from_bytes(raw[12:], "big"))
+    if shard or realm or not num or num >= 1 << 63:
+        raise UnresolvableAccount(f"{address} is not a long-zero address of shard 0 realm 0")
+    return (0, 0, num)
+
+
+@dataclass(frozen=True, slots=True)
+class HtsOutcome:
+    action: str  # settled | in-flight | refused | nothing-to-do
+    detail: str = ""
+    transaction_id: str | None = None
+
+
+class HtsBatchExecutor:
+    def __init__(self, ledger: PayoutLedger, rail: HtsRail, *,
+                 resolve: Callable[[str], AccountRef] = long_zero_account,
+                 limits: HtsLimits | None = None) -> None:
+        self._ledger, self._rail, self._resolve = ledger, rail, resolve
+        self._limits = limits or HtsLimits()
+
+    def execute(self, batch_id: UUID) -> HtsOutcome:
+        while True:
+            batch = self._ledger.get_batch_by_id(batch_id)
+            if self._ledger.get_distribution(batch.distribution_id).status \
+                    is not Status.EXECUTING:
+                return HtsOutcome("nothing-to-do", "the distribution is not executing")
+            if batch.hts_open:
+                waiting = self._settle_open(batch)
+                if waiting is not None:
+                    return waiting
+                continue
+            legs = self._next_legs(batch)
+            if not legs:
+                return HtsOutcome("nothing-to-do", "every leaf has an outcome")
+            refused = self._submit(batch, legs)
+            if refused is not None:
+                return refused
+
+    def _settle_open(self, batch: PayoutBatch) -> HtsOutcome | None:
+        """Deal with the one open TransactionId; an outcome to return when it must wait."""
+        tid, (start, seconds, kind) = next(iter(batch.hts_open.items()))
+        window = TxWindow(start, seconds)
+        fate = self._rail.fate(tid, window)
+        if fate.verdict is Verdict.IN_FLIGHT and self._rail.now() < window.closes_at:
+            legs = [self._leg(batch, i) for i in batch.submitted_leaves[tid]]
+            self._rail.submit(self._prepare(kind, legs, start))  # same TransactionId
+            fate = self._rail.fate(tid, window)
+        if fate.verdict is Verdict.SETTLED and fate.status is not None:
+            self._ledger.apply_hts_outcome(batch.id, transaction_id=tid, status=fate.status)
+            return None
+        if fate.verdict is Verdict.DEAD:
+            self._ledger.record_hts_dead(batch.id, transaction_id=tid)
+            return None
+        return HtsOutcome("in-flight", "no final status yet", tid)
+
+    def _next_legs(self, batch: PayoutBatch) -> list[HtsLeg]:
+        undecided = [self._leg(batch, i) for i in batch.undecided_leaves()]
+        payer = (self._rail.payer.shard, self._rail.payer.realm, self._rail.payer.num)
+        first = next(plan_hts_batches(payer, undecided, self._limits), None)
+        return first.legs if first is not None else []
+
+    def _leg(self, batch: PayoutBatch, leaf_index: int) -> HtsLeg:
+        leaf = batch.leaves[leaf_index]
+        return HtsLeg(leaf_index, self._resolve(leaf.account), leaf.net)
+
+    def _prepare(self, kind: str, legs: list[HtsLeg], start: int) -> PreparedTransaction:
+        if kind == "airdrop":
+            return self._rail.prepare_airdrop(legs, start)
+        return self._rail.prepare_transfer(legs, start)
+
+    def _submit(self, batch: PayoutBatch, legs: list[HtsLeg]) -> HtsOutcome | None:
+        airdrop = any(wants_airdrop(batch.failure_reasons.get(leg.leaf_index, ""))
+                      for leg in legs)
+        prepared = self._prepare("airdrop" if airdrop else "transfer", legs,
+                                 self._rail.next_valid_start_ns())
+        self._ledger.record_hts_submission(
+            batch.id, transaction_id=prepared.transaction_id,
+            valid_start_ns=prepared.window.valid_start_ns,
+            valid_seconds=prepared.window.valid_seconds, kind=prepared.kind,
+            leaf_indices=[leg.leaf_index for leg in legs], expected_version=batch.version)
+        failpoint("hts-after-record")
+        submission = self._rail.submit(prepared)
+        failpoint("hts-after-submit")
+        if submission.result is SubmitResult.REFUSED:
+            # Nothing executed; the TransactionId stays open until it is proven dead, so a
+            # refused payment is never retried under a second id while the first could run.
+            return HtsOutcome("refused", submission.code or "", prepared.transaction_id)
+        return None
