@@ -22,11 +22,10 @@ from chain.contracts import deploy, deploy_stablecoin, deploy_vault, send
 from chain.vault import BatchCall, Entitlement, announce, build_batch, pack_leaf, pay_batch
 from devtools.devchain import Anvil
 from domain.merkle import MerkleTree, leaf_hash
-from domain.network import network_profile
+from domain.network import HEDERA_TX_GAS_CAP, network_profile
 from domain.planning import GasModel
 
 SIZES = (50, 100, 200, 400)
-HEDERA_TX_GAS_CAP = 15_000_000
 SAFETY_MARGIN = 0.05  # headroom below the cap for calldata/proof variance
 
 
