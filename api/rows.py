@@ -62,7 +62,8 @@ def columns(struct: type[msgspec.Struct], expressions: dict[str, str]) -> str:
 
 DISTRIBUTION_COLUMNS = columns(schemas.Distribution, {
     **{name: f"{name}::text" for name in (*AMOUNTS, "rule_value", "amount_paid",
-                                           "funds_needed", "funds_available")},
+                                           "funds_needed", "funds_available", "reclaimed",
+                                           "swept")},
     "progress": "NULL",  # computed here, from paid_count and eligible
 })
 _PROGRESS = schemas.Distribution.__struct_fields__.index("progress")

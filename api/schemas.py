@@ -191,6 +191,10 @@ class Distribution(msgspec.Struct):
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
+    reclaimed: Annotated[str, msgspec.Meta(
+        description="returned to the vault's treasury after the claim deadline")]
+    swept: Annotated[str, msgspec.Meta(
+        description="withheld, dust and skipped amounts swept to the vault's treasury")]
 
 
 class DistributionPage(msgspec.Struct):

@@ -3,7 +3,11 @@
 From the ledger alone, holder by holder (each batch's recorded entitlements):
 - conservation: Σ net + Σ withheld + dust + Σ skipped == gross, and Σ net, Σ withheld equal
   the totals frozen at the snapshot;
-- the paid total the distribution records equals Σ net of the leaves its batches call paid.
+- the paid total the distribution records equals Σ net of the leaves its batches call paid;
+- the money in the vault's care: Σ paid (pushed or claimed) + reclaimed + swept + what is
+  still open == funded (the gross: net + withheld + dust + skipped, what an issuer funding
+  the whole distribution put in); a sweep never takes more than withheld + dust + skipped,
+  and once reclaimed, Σ paid + reclaimed == net (else the vault was short).
 
 With a chain (`w3`), for distributions committed on-chain: `app.reconcile` (the vault's
 bitmap leaf by leaf, and its paid total) — the same check the demo ends with, not a copy.
@@ -22,9 +26,11 @@ from app.ledger import PayoutLedger
 from app.reconcile import reconcile
 from domain.batch import PAID_OUTCOMES
 from domain.distribution import Distribution
+from domain.treasury import TreasuryKind, TreasuryState
 
 COLUMNS = ("distribution_id", "status", "holders", "gross", "net", "withheld", "dust",
-           "skipped", "ledger_paid", "chain_paid", "chain_checked", "ok", "differences")
+           "skipped", "ledger_paid", "reclaimed", "swept", "funded", "chain_paid",
+           "chain_checked", "ok", "differences")
 
 
 @dataclass
@@ -40,6 +46,9 @@ class DistributionAudit:
     dust: int = 0
     skipped: int = 0  # Σ gross of skipped holders
     ledger_paid: int = 0  # Σ net of leaves the batches call paid (or claimed)
+    reclaimed: int = 0  # returned to the treasury after the claim deadline
+    swept: int = 0  # withheld, dust and skipped amounts sent to the treasury
+    funded: int = 0  # the gross: what the distribution accounts for
     chain_paid: int | None = None  # the vault's paid total, when the chain was checked
     chain_checked: bool = False
     differences: list[str] = field(default_factory=list)
@@ -53,7 +62,8 @@ class DistributionAudit:
         return {"distribution_id": str(self.distribution_id), "status": self.status,
                 "holders": self.holders, "gross": self.gross, "net": self.net,
                 "withheld": self.withheld, "dust": self.dust, "skipped": self.skipped,
-                "ledger_paid": self.ledger_paid, "chain_paid": self.chain_paid,
+                "ledger_paid": self.ledger_paid, "reclaimed": self.reclaimed,
+                "swept": self.swept, "funded": self.funded, "chain_paid": self.chain_paid,
                 "chain_checked": self.chain_checked, "ok": self.ok,
                 "differences": "; ".join(self.differences)}
 
@@ -97,11 +107,30 @@ def audit_distribution(ledger: PayoutLedger, distribution_id: UUID,
     if distribution.amount_paid != result.ledger_paid:
         diff.append(f"the distribution records {distribution.amount_paid} paid, its batches"
                     f" {result.ledger_paid}")
+    _check_treasury(result, distribution)
     if w3 is not None and distribution.commit_tx is not None:
         reconciled = reconcile(ledger, w3, distribution_id)
         result.chain_checked, result.chain_paid = True, reconciled.chain_paid
         diff.extend(f"chain: {d}" for d in reconciled.differences)
     return result
+
+
+def _check_treasury(result: DistributionAudit, distribution: Distribution) -> None:
+    """Σ paid + reclaimed + swept + open == funded. With conservation (checked above) it
+    holds exactly when no sweep took more than the distribution left beyond its net and a
+    reclaim returned all that was unpaid: those two are what is checked."""
+    result.reclaimed, result.swept = distribution.reclaimed, distribution.swept
+    result.funded = result.gross
+    diff = result.differences
+    beyond_net = result.withheld + result.dust + result.skipped
+    if result.swept > beyond_net:
+        diff.append(f"swept {result.swept}, more than withheld + dust + skipped {beyond_net}")
+    reclaim_done = any(op.kind is TreasuryKind.RECLAIM and op.state is TreasuryState.DONE
+                       for op in distribution.treasury_ops.values())
+    unpaid = result.net - result.ledger_paid - result.reclaimed
+    if reclaim_done and unpaid:
+        diff.append(f"reclaimed {result.reclaimed} of {result.net - result.ledger_paid} unpaid:"
+                    f" the vault was short by {unpaid}")
 
 
 def audit_distributions(ledger: PayoutLedger, w3: Web3 | None = None,

@@ -20,6 +20,7 @@ from domain.batch import PAID_OUTCOMES, LeafOutcome, PayoutBatch
 from domain.distribution import Distribution, Status
 from domain.errors import DomainError, NotFound
 from domain.holdings import TransfersObserved
+from domain.treasury import TreasuryTx
 
 
 def _counts(outcome: LeafOutcome | None) -> tuple[int, int]:
@@ -37,8 +38,11 @@ def _pay_one(leaf_index: int, tx_hash: str) -> Callable[[PayoutBatch], None]:
 class FactApplier:
     def __init__(self, get_distribution: Callable[[UUID], Distribution],
                  get_batch: Callable[[UUID, int], PayoutBatch],
-                 get_asset: Callable[[UUID], Asset]) -> None:
+                 get_asset: Callable[[UUID], Asset],
+                 find_treasury_tx: Callable[[str], TreasuryTx | None] = lambda _tx: None,
+                 ) -> None:
         self._get_distribution = get_distribution
+        self._find_treasury_tx = find_treasury_tx
         self._get_batch = get_batch
         self._get_asset = get_asset
         self.distributions: dict[UUID, Distribution] = {}
@@ -98,6 +102,11 @@ class FactApplier:
                 return  # their payment was ingested from the transaction that made it
             case f.BatchSettledOnChain():
                 self._settle(fact)
+            case f.DistributionReclaimed():
+                self._on_distribution(fact, fact.distribution_id, lambda d: d.record_reclaimed(
+                    amount=fact.amount, treasury=fact.treasury, tx_hash=fact.tx_hash))
+            case f.VaultSwept():
+                self._swept(fact)
             case f.VaultDeposit():
                 self._deposit(fact)
             case f.ShareTransfer():
@@ -152,6 +161,23 @@ class FactApplier:
                          gas_used=fact.gas_used)
         except DomainError as err:
             self.unapplied.append((fact, f"settlement: {err}"))
+
+    def _on_distribution(self, fact: f.ChainFact, distribution_id: UUID,
+                         change: Callable[[Distribution], None]) -> None:
+        try:
+            change(self._distribution(distribution_id))
+        except DomainError as err:
+            self.unapplied.append((fact, f"{type(fact).__name__}: {err}"))
+
+    def _swept(self, fact: f.VaultSwept) -> None:
+        """A sweep this service sent is found by its transaction; any other sweep (someone
+        holding the treasurer role, outside the service) is recorded on the cursor."""
+        sent = self._find_treasury_tx(fact.tx_hash)
+        if sent is None:
+            self.unapplied.append((fact, f"a sweep of {fact.amount} this service did not send"))
+            return
+        self._on_distribution(fact, sent.distribution_id, lambda d: d.record_swept(
+            amount=fact.amount, treasury=fact.treasury, tx_hash=fact.tx_hash))
 
     def _deposit(self, fact: f.VaultDeposit) -> None:
         self._on_asset(fact, fact.asset_id, lambda a: a.record_deposit(

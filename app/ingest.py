@@ -147,8 +147,10 @@ class VaultIngestor:
         return f.ShareTransfer(self.asset_id, sender, recipient, amount, tx, block, index)
 
     def _vault_fact(self, name: str, args: Any, tx: str) -> list[f.ChainFact]:
+        if name == "Swept":
+            return [f.VaultSwept(self.vault, args["token"], args["treasury"], args["amount"], tx)]
         if "distributionId" not in args:
-            return []  # vault administration (treasury, sweep): no ledger effect
+            return []  # vault administration (treasury, transfer gas): no ledger effect
         did = ledger_id(bytes(args["distributionId"]))
         if did is None:
             raise ValueError("a distribution this service did not announce")
@@ -167,7 +169,9 @@ class VaultIngestor:
                                               args["amountPaid"], tx, self.source.gas_used(tx))]
             case "Claimed":
                 return [f.LeafClaimed(did, args["index"], args["account"], args["amount"], tx)]
-        return []  # Announced, Reclaimed, …: recorded by the commands that caused them
+            case "Reclaimed":
+                return [f.DistributionReclaimed(did, args["treasury"], args["amount"], tx)]
+        return []  # Announced, …: recorded by the commands that caused them
 
 
 def assets_with_vaults(ledger: PayoutLedger) -> Iterator[Asset]:

@@ -45,6 +45,7 @@ from domain.snapshot_plan import plan_snapshot
 from domain.terms import DistributionTerms, ExecutionKind, Trigger
 from domain.topics import register_moved_topics
 from domain.transcodings import TRANSCODINGS
+from domain.treasury import TreasuryTx
 from domain.webhooks import WebhookEndpoint
 
 A = TypeVar("A", bound=Aggregate)
@@ -226,6 +227,49 @@ class PayoutLedger(Application[UUID]):
         distribution = self.get_distribution(distribution_id)
         distribution.start_execution(actor)
         return self._save(distribution)
+
+    # --- treasury operations: reclaim and sweep (four eyes; sent by the treasurer's key) ---
+
+    def request_reclaim(self, distribution_id: UUID, *, actor: str, reason: str,
+                        now: datetime) -> tuple[int, int]:
+        """Returns (operation number, position). Before the claim deadline: InvalidInput."""
+        distribution = self.get_distribution(distribution_id)
+        number = distribution.request_reclaim(actor=actor, reason=reason, now=now)
+        return number, self._save(distribution)
+
+    def request_sweep(self, distribution_id: UUID, *, actor: str, amount: int, reason: str,
+                      now: datetime) -> tuple[int, int]:
+        distribution = self.get_distribution(distribution_id)
+        number = distribution.request_sweep(actor=actor, amount=amount, reason=reason, now=now)
+        return number, self._save(distribution)
+
+    def approve_treasury_op(self, distribution_id: UUID, number: int, actor: str) -> int:
+        distribution = self.get_distribution(distribution_id)
+        distribution.approve_treasury_op(number, actor)
+        return self._save(distribution)
+
+    def record_treasury_submission(self, distribution_id: UUID, number: int, *, tx_hash: str,
+                                   nonce: int, signed_at: datetime,
+                                   expected_version: int | None = None) -> int:
+        """The treasurer's signed transaction, recorded before it is broadcast, with the
+        index the ingestor finds a `Swept` log's distribution by."""
+        distribution = self.get_distribution(distribution_id)
+        if expected_version is not None and distribution.version != expected_version:
+            raise AlreadyExists(f"distribution {distribution_id} changed since it was read")
+        distribution.record_treasury_submission(number, tx_hash=tx_hash, nonce=nonce,
+                                                signed_at=signed_at)
+        sent = TreasuryTx.sent(tx_hash=tx_hash, distribution_id=distribution_id, number=number)
+        return self._save(distribution, sent)
+
+    def reject_treasury_submission(self, distribution_id: UUID, number: int, *, tx_hash: str,
+                                   reason: str) -> int:
+        distribution = self.get_distribution(distribution_id)
+        distribution.reject_treasury_op(number, tx_hash=tx_hash, reason=redact(reason))
+        return self._save(distribution)
+
+    def treasury_tx(self, tx_hash: str) -> TreasuryTx | None:
+        tx_id = TreasuryTx.create_id(tx_hash)
+        return self._get(tx_id, TreasuryTx) if tx_id in self.repository else None
 
     # --- batches ---
 
@@ -515,7 +559,8 @@ class PayoutLedger(Application[UUID]):
             if cursor.halt(reorg, chain_hash_at_cursor):
                 self._save(cursor)  # the halt alone: nothing of the range is recorded
             raise
-        applier = FactApplier(self.get_distribution, self.get_batch, self.get_asset)
+        applier = FactApplier(self.get_distribution, self.get_batch, self.get_asset,
+                              self.treasury_tx)
         for fact in facts:
             applier.apply(fact)
         for fact, reason in applier.unapplied:

@@ -1,7 +1,8 @@
 """Reconciliation: the ledger against the chain, holder by holder.
 
 Always checked: every leaf the ledger calls paid (or claimed) has its bit set in the vault's
-bitmap and no other leaf does; the vault's paid total equals the ledger's. With
+bitmap and no other leaf does; the vault's paid total equals the ledger's; the vault has
+reclaimed the distribution exactly when the ledger recorded its reclaim. With
 `check_balances` (demo and tests, where only this distribution pays the holders), each
 holder's payment-token balance equals its recorded net, plus what `held_before` says it held
 before (nothing, unless given).
@@ -22,6 +23,7 @@ from chain.encoding import onchain_id
 from chain.gateway import BALANCE_OF
 from chain.vault import paid_indices
 from domain.batch import PAID_OUTCOMES
+from domain.treasury import TreasuryKind, TreasuryState
 
 
 @dataclass
@@ -69,6 +71,13 @@ def reconcile(ledger: PayoutLedger, w3: Web3, distribution_id: UUID, *,
                     result.differences.append(
                         f"{holder.account}: holds {balance}, had {before}, ledger says"
                         f" {expected}")
+    chain_reclaimed = bool(call(vault.functions.distribution(key))[3])  # Distribution.reclaimed
+    ledger_reclaimed = any(op.kind is TreasuryKind.RECLAIM and op.state is TreasuryState.DONE
+                           for op in distribution.treasury_ops.values())
+    if chain_reclaimed != ledger_reclaimed:
+        result.differences.append(
+            f"vault {'has' if chain_reclaimed else 'has not'} reclaimed the distribution, the"
+            f" ledger {'has' if ledger_reclaimed else 'has not'}")
     if result.chain_paid != result.ledger_paid:
         result.differences.append(
             f"vault paid {result.chain_paid}, ledger paid {result.ledger_paid}")

@@ -58,6 +58,27 @@ class LeafClaimed:
 
 
 @dataclass(frozen=True, slots=True)
+class DistributionReclaimed:
+    """The vault's `Reclaimed` log: what a distribution left unpaid went to the treasury."""
+
+    distribution_id: UUID
+    treasury: str
+    amount: int
+    tx_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class VaultSwept:
+    """The vault's `Swept` log. It names no distribution: the transaction's hash does."""
+
+    vault: str
+    token: str
+    treasury: str
+    amount: int
+    tx_hash: str
+
+
+@dataclass(frozen=True, slots=True)
 class VaultDeposit:
     asset_id: UUID
     vault: str
@@ -100,7 +121,8 @@ class UnreadableLog:
 
 
 ChainFact = (LeavesPaid | LeafFailed | LeavesAlreadyPaid | BatchSettledOnChain | LeafClaimed
-             | VaultDeposit | ShareTransfer | TokenSnapshotTaken | UnreadableLog)
+             | DistributionReclaimed | VaultSwept | VaultDeposit | ShareTransfer
+             | TokenSnapshotTaken | UnreadableLog)
 
 
 def coalesce_paid(facts: Iterable[ChainFact]) -> list[ChainFact]:

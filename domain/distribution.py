@@ -17,8 +17,9 @@ from eventsourcing.domain import Aggregate, event
 from domain import ids
 from domain.actors import same_principal
 from domain.entitlements import Totals
-from domain.errors import IllegalTransition, InvalidInput, MakerCheckerViolation
+from domain.errors import IllegalTransition, InvalidInput, MakerCheckerViolation, NotFound
 from domain.terms import DistributionTerms
+from domain.treasury import OPEN_STATES, TreasuryKind, TreasuryOp, TreasuryState
 from domain.values import utc
 
 
@@ -343,3 +344,206 @@ class Distribution(Aggregate):
     @event(Expired)
     def _expired(self, unpaid: int) -> None:
         self.status = Status.EXPIRED
+
+    # --- treasury operations: reclaim and sweep (domain.treasury) ---
+
+    class TreasuryOpRequested(Aggregate.Event):
+        number: int
+        kind: str
+        amount: int
+        reason: str
+        actor: str
+        requested_at: datetime
+
+    class TreasuryOpApproved(Aggregate.Event):
+        number: int
+        actor: str
+
+    class TreasuryOpSubmitted(Aggregate.Event):
+        """Signed with the treasurer's key and recorded *before* it is broadcast."""
+
+        number: int
+        tx_hash: str
+        nonce: int
+        signed_at: datetime
+
+    class TreasuryOpRejected(Aggregate.Event):
+        """The chain refused the transaction for good (reverted): nothing moved."""
+
+        number: int
+        tx_hash: str
+        reason: str
+
+    class Reclaimed(Aggregate.Event):
+        """The vault's `Reclaimed` log: `amount` went back to `treasury`; claims closed."""
+
+        number: int
+        amount: int
+        treasury: str
+        tx_hash: str
+
+    class Swept(Aggregate.Event):
+        """The vault's `Swept` log of this distribution's sweep."""
+
+        number: int
+        amount: int
+        treasury: str
+        tx_hash: str
+
+    @property
+    def treasury_ops(self) -> dict[int, TreasuryOp]:
+        """Streams recorded before treasury operations existed have none: created on use."""
+        ops: dict[int, TreasuryOp] = self.__dict__.setdefault("_treasury_ops", {})
+        return ops
+
+    @property
+    def reclaimed(self) -> int:
+        return sum(op.amount for op in self.treasury_ops.values()
+                   if op.kind is TreasuryKind.RECLAIM and op.state is TreasuryState.DONE)
+
+    @property
+    def swept(self) -> int:
+        return sum(op.amount for op in self.treasury_ops.values()
+                   if op.kind is TreasuryKind.SWEEP and op.state is TreasuryState.DONE)
+
+    @property
+    def sweepable(self) -> int:
+        """What this distribution leaves in the vault beyond its holders' net (if the issuer
+        funded the gross), less what is swept or being swept."""
+        if self.totals is None:
+            return 0
+        beyond_net = self.totals.withheld + self.totals.dust + self.totals.skipped_amount
+        taken = sum(op.amount for op in self.treasury_ops.values()
+                    if op.kind is TreasuryKind.SWEEP
+                    and (op.state in OPEN_STATES or op.state is TreasuryState.DONE))
+        return beyond_net - taken
+
+    def treasury_op(self, number: int) -> TreasuryOp:
+        try:
+            return self.treasury_ops[number]
+        except KeyError:
+            raise NotFound(f"distribution {self.id} has no treasury operation {number}"
+                           ) from None
+
+    def _require_on_chain(self) -> None:
+        if self.commit_tx is None or self.status is Status.CANCELLED:
+            raise IllegalTransition(f"distribution {self.id} is {self.status}: nothing of it is"
+                                    " in the vault")
+
+    def request_reclaim(self, *, actor: str, reason: str, now: datetime) -> int:
+        """Refused before the claim deadline (holders may still claim) and while another
+        reclaim is open or done: the vault reclaims a distribution once."""
+        if not actor:
+            raise InvalidInput("every command names its actor")
+        self._require_on_chain()
+        now = utc(now, "now")
+        if self.claim_deadline is None or now <= self.claim_deadline:
+            raise InvalidInput(f"the claim window of distribution {self.id} is open until"
+                               f" {self.claim_deadline}: reclaim after it")
+        if any(op.kind is TreasuryKind.RECLAIM and op.state is not TreasuryState.REJECTED
+               for op in self.treasury_ops.values()):
+            raise IllegalTransition(f"distribution {self.id} is already reclaimed or being"
+                                    " reclaimed")
+        number = len(self.treasury_ops)
+        self._treasury_op_requested(number=number, kind=TreasuryKind.RECLAIM.value, amount=0,
+                                    reason=reason[:500], actor=actor, requested_at=now)
+        return number
+
+    def request_sweep(self, *, actor: str, amount: int, reason: str, now: datetime) -> int:
+        """At most what the distribution left beyond its holders' net, less other sweeps."""
+        if not actor:
+            raise InvalidInput("every command names its actor")
+        self._require_on_chain()
+        if type(amount) is not int or amount <= 0:
+            raise InvalidInput(f"a sweep moves a positive whole amount, not {amount!r}")
+        if amount > self.sweepable:
+            raise InvalidInput(f"distribution {self.id} has {self.sweepable} left to sweep"
+                               f" (withheld + dust + skipped, less other sweeps), not {amount}")
+        number = len(self.treasury_ops)
+        self._treasury_op_requested(number=number, kind=TreasuryKind.SWEEP.value, amount=amount,
+                                    reason=reason[:500], actor=actor,
+                                    requested_at=utc(now, "now"))
+        return number
+
+    @event(TreasuryOpRequested)
+    def _treasury_op_requested(self, number: int, kind: str, amount: int, reason: str,
+                               actor: str, requested_at: datetime) -> None:
+        self.treasury_ops[number] = TreasuryOp(number, TreasuryKind(kind), amount, reason,
+                                               actor, requested_at)
+
+    def approve_treasury_op(self, number: int, actor: str) -> None:
+        op = self.treasury_op(number)
+        if op.state is not TreasuryState.REQUESTED:
+            raise IllegalTransition(f"treasury operation {number} is {op.state}, not awaiting"
+                                    " approval")
+        if same_principal(actor, op.requested_by):
+            raise MakerCheckerViolation(f"{actor} requested this {op.kind.lower()}; another"
+                                        " must approve it")
+        self._treasury_op_approved(number=number, actor=actor)
+
+    @event(TreasuryOpApproved)
+    def _treasury_op_approved(self, number: int, actor: str) -> None:
+        op = self.treasury_ops[number]
+        op.state, op.approved_by = TreasuryState.APPROVED, actor
+
+    def record_treasury_submission(self, number: int, *, tx_hash: str, nonce: int,
+                                   signed_at: datetime) -> None:
+        op = self.treasury_op(number)
+        if op.state not in {TreasuryState.APPROVED, TreasuryState.SUBMITTED}:
+            raise IllegalTransition(f"treasury operation {number} is {op.state}: not sending")
+        self._treasury_op_submitted(number=number, tx_hash=tx_hash, nonce=nonce,
+                                    signed_at=utc(signed_at, "signed at"))
+
+    @event(TreasuryOpSubmitted)
+    def _treasury_op_submitted(self, number: int, tx_hash: str, nonce: int,
+                               signed_at: datetime) -> None:
+        op = self.treasury_ops[number]
+        op.state = TreasuryState.SUBMITTED
+        op.tx_hashes.append(tx_hash)
+        op.nonces.append(nonce)
+        op.last_signed_at = signed_at
+
+    def reject_treasury_op(self, number: int, *, tx_hash: str, reason: str) -> None:
+        op = self.treasury_op(number)
+        if op.state is not TreasuryState.SUBMITTED or tx_hash not in op.tx_hashes:
+            raise IllegalTransition(f"{tx_hash} is not a pending transaction of treasury"
+                                    f" operation {number}")
+        self._treasury_op_rejected(number=number, tx_hash=tx_hash, reason=reason[:500])
+
+    @event(TreasuryOpRejected)
+    def _treasury_op_rejected(self, number: int, tx_hash: str, reason: str) -> None:
+        op = self.treasury_ops[number]
+        op.state, op.rejection = TreasuryState.REJECTED, reason
+
+    def _settling(self, kind: TreasuryKind, tx_hash: str) -> TreasuryOp:
+        for op in self.treasury_ops.values():
+            if op.kind is kind and tx_hash in op.tx_hashes:
+                if op.state is TreasuryState.DONE:
+                    raise IllegalTransition(f"{kind.lower()} {op.number} is already settled")
+                return op
+        raise IllegalTransition(f"{tx_hash} is no {kind.lower()} this service sent for"
+                                f" distribution {self.id}")
+
+    def record_reclaimed(self, *, amount: int, treasury: str, tx_hash: str) -> None:
+        op = self._settling(TreasuryKind.RECLAIM, tx_hash)
+        net = self.totals.net if self.totals else 0
+        if not 0 <= amount <= net - self.amount_paid:
+            raise IllegalTransition(f"reclaimed {amount}, more than the {net - self.amount_paid}"
+                                    " left unpaid")
+        self._reclaimed(number=op.number, amount=amount, treasury=treasury, tx_hash=tx_hash)
+
+    @event(Reclaimed)
+    def _reclaimed(self, number: int, amount: int, treasury: str, tx_hash: str) -> None:
+        op = self.treasury_ops[number]
+        op.state, op.amount, op.settled_tx = TreasuryState.DONE, amount, tx_hash
+
+    def record_swept(self, *, amount: int, treasury: str, tx_hash: str) -> None:
+        op = self._settling(TreasuryKind.SWEEP, tx_hash)
+        if amount != op.amount:
+            raise IllegalTransition(f"swept {amount}, sweep {op.number} asked {op.amount}")
+        self._swept(number=op.number, amount=amount, treasury=treasury, tx_hash=tx_hash)
+
+    @event(Swept)
+    def _swept(self, number: int, amount: int, treasury: str, tx_hash: str) -> None:
+        op = self.treasury_ops[number]
+        op.state, op.settled_tx = TreasuryState.DONE, tx_hash

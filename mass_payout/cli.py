@@ -20,6 +20,7 @@ from rich.table import Table
 from bench import BENCHES
 from mass_payout.audit_cli import app as audit_app
 from mass_payout.claims_cli import app as claims_app
+from mass_payout.treasury_cli import app as treasury_app
 from mass_payout.vault_cli import app as vault_app
 from mass_payout.webhooks_cli import app as webhooks_app
 from runtime.settings import Settings
@@ -30,6 +31,7 @@ console = Console()
 app.add_typer(vault_app, name="vault")
 app.add_typer(audit_app, name="audit")
 app.add_typer(claims_app, name="claims")
+app.add_typer(treasury_app, name="treasury")
 app.add_typer(webhooks_app, name="webhooks")
 
 

@@ -11,6 +11,10 @@ or an operator's retry takes a settled batch out again until it settles anew.
 
 `funds_needed` / `funds_available` keep the last funds check the ledger recorded: the shortfall
 while WAITING_FOR_FUNDS, then the balance that let execution resume (`FundsArrived`).
+
+`reclaimed` / `swept` add up what the vault's `Reclaimed` and `Swept` logs returned to the
+treasury for the distribution (domain.treasury); the operations themselves, with who asked
+and who approved, are the `treasury_ops` read model.
 """
 
 from __future__ import annotations
@@ -55,7 +59,8 @@ class Distributions(TableProjection):
                     Distribution.Committed, Distribution.ExecutionStarted,
                     Distribution.FundsAwaited, Distribution.FundsArrived,
                     Distribution.RetryRequested, Distribution.Completed, Distribution.Cancelled,
-                    Distribution.Expired, PayoutBatch.Planned, PayoutBatch.Submitted,
+                    Distribution.Expired, Distribution.Reclaimed, Distribution.Swept,
+                    PayoutBatch.Planned, PayoutBatch.Submitted,
                     PayoutBatch.SubmissionRejected, PayoutBatch.AttemptFailed,
                     PayoutBatch.RetryRequested, PayoutBatch.Settled, PayoutBatch.LeavesPaid,
                     PayoutBatch.LeafPaid, PayoutBatch.LeafClaimed, PayoutBatch.LeafFailed)
@@ -212,6 +217,21 @@ class Distributions(TableProjection):
     @process_event.register
     def _expired(self, e: Distribution.Expired, tracking: Tracking) -> None:
         self._set("expired", e, tracking, "status = 'EXPIRED', finished_at = %(at)s")
+
+    @staticmethod
+    def added_columns(store: ViewStore) -> list[sql.Composed]:
+        return [sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS reclaimed numeric(78) NOT NULL"
+                        " DEFAULT 0, ADD COLUMN IF NOT EXISTS swept numeric(78) NOT NULL"
+                        " DEFAULT 0").format(store.table(TABLE))]
+
+    @process_event.register
+    def _reclaimed(self, e: Distribution.Reclaimed, tracking: Tracking) -> None:
+        self._set("reclaimed", e, tracking, "reclaimed = reclaimed + %(amount)s",
+                  amount=e.amount)
+
+    @process_event.register
+    def _swept(self, e: Distribution.Swept, tracking: Tracking) -> None:
+        self._set("swept", e, tracking, "swept = swept + %(amount)s", amount=e.amount)
 
     @process_event.register
     def _planned(self, e: PayoutBatch.Planned, tracking: Tracking) -> None:

@@ -16,12 +16,13 @@ from projections.live_holders import LiveHolders
 from projections.reports import WithholdingRates
 from projections.schedules import Schedules
 from projections.store import ViewStore
+from projections.treasury_ops import TreasuryOps
 from projections.webhooks import Webhooks
 
 PROJECTIONS: dict[str, type[TableProjection]] = {
     p.name: p for p in (Assets, AssetHolders, LiveHolders, Distributions, Batches,
                         DistributionHolders, IngestionCursors, Schedules, Webhooks,
-                        WithholdingRates, AuditRuns)
+                        WithholdingRates, AuditRuns, TreasuryOps)
 }
 
 

@@ -12,6 +12,7 @@ from domain.asset import Asset, BondTerms, CorporateAction
 from domain.batch import LeafOutcome, PayoutBatch
 from domain.chain_facts import (
     BatchSettledOnChain,
+    DistributionReclaimed,
     LeafClaimed,
     LeafFailed,
     LeavesPaid,
@@ -19,6 +20,7 @@ from domain.chain_facts import (
     TokenSnapshotTaken,
     UnreadableLog,
     VaultDeposit,
+    VaultSwept,
     coalesce_paid,
 )
 from domain.cursor import ChainCursor
@@ -39,6 +41,7 @@ from domain.merkle import MerkleTree, PartialTree, leaf_hash
 from domain.planning import GasModel
 from domain.schedule import MissedPolicy, Schedule, ScheduleStatus
 from domain.terms import Execution, ExecutionKind, Recurrence, Rule, RuleKind
+from domain.treasury import TreasuryTx
 from tests.ledger.helpers import RECORD, USD, holders, import_asset, terms
 
 SMALL_BATCHES = GasModel(per_leaf=1_000_000, budget=12_000_000)  # 11 leaves per batch
@@ -173,6 +176,23 @@ def test_every_event_type_round_trips_through_postgres_unchanged(ledger, reopen)
                                  kind="transfer", leaf_indices=[0])
     ledger.record_hts_dead(late_batch, transaction_id=hts_id)
     ledger.expire_distribution(late)
+    # Treasury: after the deadline a sweep goes out and is swept; a reclaim is rejected by
+    # the chain, asked for again and reclaimed (the vault's logs, on a cursor of their own).
+    after = RECORD + timedelta(days=31)
+    for kind, tx in (("sweep", "0x51"), ("reclaim", "0x52"), ("reclaim", "0x53")):
+        number, _ = ledger.request_sweep(late, actor="maker", amount=1, reason="dust",
+                                         now=after) if kind == "sweep" \
+            else ledger.request_reclaim(late, actor="maker", reason="closed", now=after)
+        ledger.approve_treasury_op(late, number, "checker")
+        ledger.record_treasury_submission(late, number, tx_hash=tx, nonce=9, signed_at=after)
+        if tx == "0x52":
+            ledger.reject_treasury_submission(late, number, tx_hash=tx, reason="paused")
+    ledger.apply_chain_facts(
+        chain_id=31337, contract="0x" + "dd" * 20, from_block=1, to_block=1,
+        block_hash="0xd1", chain_hash_at_cursor=None, facts=[
+            VaultSwept("0x" + "dd" * 20, USD, "0x" + "ee" * 20, 1, "0x51"),
+            DistributionReclaimed(late, "0x" + "ee" * 20, 0, "0x53")])
+    assert ledger.get_distribution(late).swept == 1
     # Schedules: one hourly, paused and resumed, fired late (missed + spawned), cancelled;
     # one of a single occurrence, which finishes once it has spawned it.
     hourly = ledger.define_schedule(
@@ -218,7 +238,7 @@ def test_every_event_type_round_trips_through_postgres_unchanged(ledger, reopen)
     assert reloaded == recorded
     # Guard: every event class the aggregates define was exercised above.
     defined = {cls for agg in (Asset, Distribution, PayoutBatch, ChainCursor, TransfersObserved,
-                                Schedule)
+                                Schedule, TreasuryTx)
                for cls in vars(agg).values()
                if isinstance(cls, type) and issubclass(cls, agg.Event)
                and name_of(cls) not in {"Event", "Created"}}  # the library's generated bases

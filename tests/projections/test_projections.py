@@ -3,11 +3,14 @@ that they are exactly-once under competing writers, and that a rebuild equals th
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import psycopg
 import pytest
 
 from devtools import payout_story as story
 from domain.batch import PayoutBatch
+from domain.chain_facts import VaultSwept
 from domain.distribution import Distribution
 from domain.planning import GasModel
 from projections.base import topics
@@ -15,7 +18,7 @@ from projections.rebuild import rebuild, rebuild_each, stale
 from projections.registry import PROJECTIONS, open_projection
 from projections.runner import Runner
 from projections.store import StaleTracking
-from tests.projections.stories import retried_twice, waited_and_blocked
+from tests.projections.stories import Vault, retried_twice, waited_and_blocked
 
 SMALL = GasModel(per_leaf=1_000_000, budget=12_000_000)  # 11 leaves per batch
 
@@ -41,6 +44,15 @@ def eventful_ledger(story_ledger):
     asset = ledger.get_distribution(did).asset_id
     retried_twice(ledger, asset)
     waited_and_blocked(ledger, asset)
+    # After the claim deadline: a sweep asked, approved, sent and swept; a reclaim asked.
+    after = story.RECORD + timedelta(days=91)
+    sweep, _ = ledger.request_sweep(did, actor="maker", amount=1, reason="dust", now=after)
+    ledger.approve_treasury_op(did, sweep, "checker")
+    ledger.record_treasury_submission(did, sweep, tx_hash="0x5e", nonce=1, signed_at=after)
+    Vault(ledger).chain.mine([VaultSwept(story.VAULT, "0x" + "b2" * 20, "0x" + "ee" * 20, 1,
+                                         "0x5e")])
+    ledger.request_reclaim(did, actor="maker", reason="closed", now=after)
+    assert ledger.get_distribution(did).swept == 1
     recorded = {n.topic for n in ledger.recorder.select_notifications(start=1, limit=10**6)}
     assert set(topics(Distribution.FundsArrived, Distribution.RetryRequested,
                       PayoutBatch.RetryRequested, PayoutBatch.AttemptFailed,
@@ -89,7 +101,7 @@ def test_a_rebuilt_projection_equals_the_incremental_one_row_for_row(
               "distribution_holders": "distribution_id, position",
               "ingestion_cursors": "cursor_id", "schedules": "schedule_id",
               "webhook_events": "event_id", "withholding_rates": "distribution_id, account",
-              "audit_runs": "run_id"}
+              "audit_runs": "run_id", "treasury_ops": "distribution_id, number"}
     for name, cls in PROJECTIONS.items():
         before = rows(database_url, schema, name, orders[name])
         done = rebuild(ledger, views, cls)

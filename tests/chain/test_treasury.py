@@ -1,0 +1,160 @@
+"""Reclaim and sweep on a real ledger and a real vault (in-process py-evm): requested by one
+person, approved by another, sent once by the treasurer's key, ingested back from the vault's
+logs, and reconciled: Σ paid + reclaimed + swept == funded. On anvil of its own: the gateway
+speaks raw JSON-RPC, and the test moves the chain's clock past the claim deadline."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from redis import Redis
+from typer.testing import CliRunner
+
+from app.audit_verify import audit_distribution
+from app.execution import commit_on_chain
+from app.executor import BatchExecutor
+from app.importing import import_asset, snapshot_from_chain
+from app.ingest import ingest_vaults
+from app.treasury import QUEUE_NAME, TreasuryExecutor
+from chain.contracts import call, role, send
+from chain.gateway import EvmGateway
+from chain.signer import LocalSigner
+from devtools.devchain import Anvil
+from devtools.devnet import block, deploy_devnet, fund_vault, take_snapshot
+from domain.errors import InvalidInput, MakerCheckerViolation
+from domain.planning import GasModel
+from domain.terms import DistributionKind, DistributionTerms, Rule, RuleKind, Withholding
+from domain.treasury import TreasuryState
+from mass_payout.cli import app as cli
+
+
+def funded_key(net, *roles: str, private_key: str | None = None) -> LocalSigner:
+    key = LocalSigner.from_key(private_key or "0x" + secrets.token_hex(32))
+    net.w3.eth.send_transaction({"from": net.admin, "to": key.address, "value": 10**20})
+    for name in roles:
+        send(net.vault.functions.grantRole(role(name), key.address), net.admin)
+    return key
+
+
+def chain_now(w3) -> int:
+    return int(w3.eth.get_block("latest")["timestamp"])
+
+
+TREASURER_KEY = "0x" + "7e" * 32
+
+
+@pytest.fixture
+def paid(ledger, database_url):
+    """A dividend to 6 holders, the issuer funding its gross; one holder is blocklisted, so
+    its push fails. Keys: one that pays (operator + approver), one treasurer."""
+    with Anvil(accounts=3) as w3:
+        yield from _paid(ledger, database_url, w3)
+
+
+def _paid(ledger, database_url, w3):
+    net = deploy_devnet(w3, holders=6)
+    payer = funded_key(net, "OPERATOR", "APPROVER")
+    treasurer = funded_key(net, "TREASURER", private_key=TREASURER_KEY)
+    gateway = EvmGateway(w3, expected_chain_id=None, database_url=database_url)
+    snapshot_id = take_snapshot(net)
+    asset = import_asset(ledger, w3, chain_id=gateway.chain_id, token_address=net.token.address,
+                         payment_token=net.usd.address, payment_decimals=6,
+                         vault_address=net.vault.address, actor="importer")
+    terms = DistributionTerms(kind=DistributionKind.DIVIDEND,
+                              rule=Rule(RuleKind.PRO_RATA, 1_000_003),
+                              record_date=datetime.now(UTC), withholding=Withholding(1_000))
+    did = ledger.create_distribution(asset_id=asset, idempotency_key="treasury", terms=terms,
+                                     actor="maker")
+    ledger.approve_distribution(did, "checker")
+    totals = snapshot_from_chain(ledger, w3, did, snapshot_id=snapshot_id, gas_model=GasModel())
+    deadline = datetime.fromtimestamp(chain_now(w3) + 3_600, UTC)
+    commit_on_chain(ledger, gateway, payer, did, claim_deadline=deadline, actor="approver")
+    fund_vault(net, totals.gross)
+    block(net, net.holders[1])
+    ledger.start_execution(did, "operator")
+    pay = BatchExecutor(ledger, gateway, payer, GasModel())
+    for batch in ledger.batches(did):
+        if batch.leaf_count:
+            assert pay.execute(batch.id).action == "submitted"
+    ingest_vaults(ledger, gateway, confirmations=0)
+    yield net, gateway, treasurer, did, deadline
+    gateway.close()
+
+
+def test_sweep_and_reclaim_each_need_two_people_go_out_once_and_reconcile(
+        ledger, paid, database_url, redis_url, schema):
+    net, gateway, treasurer, did, deadline = paid
+    d = ledger.get_distribution(did)
+    assert d.failed == 1 and d.totals is not None
+    beyond_net = d.totals.withheld + d.totals.dust + d.totals.skipped_amount
+    assert beyond_net > 0 and d.sweepable == beyond_net
+    treasury_before = int(call(net.usd.functions.balanceOf(net.treasury)))
+
+    # A reclaim before the claim deadline is refused, and nothing is recorded
+    version = d.version
+    with pytest.raises(InvalidInput, match="claim window"):
+        ledger.request_reclaim(did, actor="maker", reason="early", now=deadline)
+    assert ledger.get_distribution(did).version == version
+    # Sweeping more than the distribution left beyond its net is refused too
+    with pytest.raises(InvalidInput, match="left to sweep"):
+        ledger.request_sweep(did, actor="maker", amount=beyond_net + 1, reason="x",
+                             now=datetime.now(UTC))
+
+    # The maker asks to sweep withheld tax + dust + skipped; the maker cannot approve it
+    sweep, _ = ledger.request_sweep(did, actor="maker", amount=beyond_net,
+                                    reason="withheld tax and dust", now=datetime.now(UTC))
+    with pytest.raises(MakerCheckerViolation):
+        ledger.approve_treasury_op(did, sweep, "maker")
+    # Not approved yet: the treasurer's job does nothing
+    executor = TreasuryExecutor(ledger, gateway, treasurer)
+    assert executor.execute(did, sweep).action == "nothing-to-do"
+    # A key without TREASURER_ROLE is refused by the vault before anything is recorded
+    outsider = funded_key(net)
+    ledger.approve_treasury_op(did, sweep, "checker")
+    refused = TreasuryExecutor(ledger, gateway, outsider).execute(did, sweep)
+    assert refused.action == "refused" and "AccessControl" in refused.detail
+    assert ledger.get_distribution(did).treasury_op(sweep).tx_hashes == []
+    # The treasurer process runs the queued job with its key (the CLI, in this process)
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "MASS_PAYOUT_SCHEMA": schema,
+           "RPC_URL": str(net.w3.provider.endpoint_uri), "MASS_PAYOUT_PRIVATE_KEY": TREASURER_KEY}
+    Redis.from_url(redis_url).delete(f"rq:queue:{QUEUE_NAME}")
+    queued = CliRunner().invoke(cli, ["treasury", "approve", str(did), str(sweep), "--actor",
+                                      "checker"], env=env)
+    assert queued.exit_code == 0 and "queued for the treasurer" in queued.output, queued.output
+    worked = CliRunner().invoke(cli, ["treasury", "work", "--burst"], env=env)
+    assert worked.exit_code == 0, worked.output
+    assert ledger.get_distribution(did).treasury_op(sweep).state is TreasuryState.SUBMITTED
+    # Run again (a re-delivered job): the transaction is mined, nothing more is sent
+    assert executor.execute(did, sweep).action == "mined"
+    ingest_vaults(ledger, gateway, confirmations=0)
+    assert executor.execute(did, sweep).action == "nothing-to-do"
+    d = ledger.get_distribution(did)
+    assert d.treasury_op(sweep).state is TreasuryState.DONE and d.swept == beyond_net
+    assert d.sweepable == 0
+
+    # After the deadline (the chain's clock too), the unpaid holder's money is reclaimed
+    net.w3.provider.make_request("evm_setNextBlockTimestamp", [int(deadline.timestamp()) + 60])
+    net.w3.provider.make_request("evm_mine", [])
+    reclaim, _ = ledger.request_reclaim(did, actor="maker", reason="claim window closed",
+                                        now=deadline + timedelta(seconds=60))
+    ledger.approve_treasury_op(did, reclaim, "principal:bob/key:k2")
+    assert executor.execute(did, reclaim).action == "submitted"
+    ingest_vaults(ledger, gateway, confirmations=0)
+    d = ledger.get_distribution(did)
+    unpaid = d.totals.net - d.amount_paid
+    assert unpaid > 0 and d.reclaimed == unpaid
+    # A second reclaim is refused by the ledger
+    with pytest.raises(Exception, match="already reclaimed"):
+        ledger.request_reclaim(did, actor="maker", reason="again",
+                               now=deadline + timedelta(seconds=90))
+
+    # The treasury received exactly what was swept and reclaimed; the vault holds nothing
+    # of this distribution; the audit's equation holds: paid + reclaimed + swept == funded
+    received = int(call(net.usd.functions.balanceOf(net.treasury))) - treasury_before
+    assert received == beyond_net + unpaid
+    assert int(call(net.usd.functions.balanceOf(net.vault.address))) == 0
+    audit = audit_distribution(ledger, did, net.w3)
+    assert audit.ok, audit.differences
+    assert audit.ledger_paid + audit.reclaimed + audit.swept == audit.funded == d.totals.gross
