@@ -1,4 +1,6 @@
-"""`mass-payout vault deploy`: the PayoutVault behind its ERC1967 proxy, signed by the service's
+"""`mass-payout vault deploy | associate | pause | unpause | grant | revoke | upgrade`.
+
+`deploy`: the PayoutVault behind its ERC1967 proxy, signed by the service's
 own signer (keystore, MASS_PAYOUT_PRIVATE_KEY, or the dev key on a loopback dev chain), so the
 same command works on a dev node and on a real network.
 
@@ -12,9 +14,13 @@ begun is exit code 1 and says what was already deployed.
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from app.vault_ops import VaultAdmin, VaultOpDone
 
 app = typer.Typer(no_args_is_help=True, help="The PayoutVault contract the workers pay through.")
 
@@ -151,3 +157,101 @@ def associate(vault: Annotated[str, typer.Option(help="the vault (its proxy's ad
             gateway.close()
     for token, tx_hash in zip(tokens, sent, strict=True):
         typer.echo(f"vault {address} associated with HTS {token} in {tx_hash}")
+
+
+# --- administration of a deployed vault: each signed by this process's key, each asked of
+# the vault first (app.vault_ops), so a refusal is one line and nothing is sent ---
+
+VaultOption = Annotated[str, typer.Option("--vault", help="the vault (its proxy's address)")]
+
+
+def _administer(vault: str, action: Callable[[VaultAdmin], VaultOpDone], as_json: bool) -> None:
+    from app.vault_ops import VaultAdmin, VaultOpRefused
+    from chain.errors import ChainError
+    from runtime.bootstrap import gateway_for, signer_for
+    from runtime.engines import database
+    from runtime.settings import ConfigurationError, Settings
+
+    address = _account("--vault", vault)
+    settings = Settings.from_env()
+    if not settings.rpc_url:
+        raise _refuse("set RPC_URL: the chain the vault is on")
+    with database(settings) as url:
+        try:
+            gateway = gateway_for(settings, settings.rpc_url, url)
+            signer = signer_for(settings, gateway.w3)
+        except (ChainError, ConfigurationError) as err:
+            raise _refuse(str(err)) from None
+        try:
+            done = action(VaultAdmin(gateway, signer, address))
+        except VaultOpRefused as err:
+            raise _refuse(str(err)) from None
+        except Exception as err:  # noqa: BLE001  # one line, not a traceback
+            typer.echo(f"failed ({type(err).__name__}): {err}", err=True)
+            raise typer.Exit(1) from None
+        finally:
+            gateway.close()
+    typer.echo(f"{done.action}: {done.tx_hash} (signed by {signer.address})"
+               + (f" {done.detail}" if done.detail else ""))
+    if as_json:
+        print(json.dumps({"action": done.action, "tx_hash": done.tx_hash,
+                          "detail": done.detail, "signer": signer.address}))
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="last line: one JSON object")]
+
+
+@app.command("pause")
+def pause(vault: VaultOption, as_json: JsonFlag = False) -> None:
+    """Pause the vault (PAUSER): no payment, claim, reclaim or sweep until unpaused."""
+    _administer(vault, lambda v: v.pause(), as_json)
+
+
+@app.command("unpause")
+def unpause(vault: VaultOption, as_json: JsonFlag = False) -> None:
+    """Unpause the vault (PAUSER)."""
+    _administer(vault, lambda v: v.unpause(), as_json)
+
+
+@app.command("grant")
+def grant(role_name: Annotated[str, typer.Argument(
+              metavar="ROLE", help="APPROVER, OPERATOR, PAUSER, TREASURER, UPGRADER or"
+                                   " DEFAULT_ADMIN")],
+          account: Annotated[str, typer.Argument(help="EVM address or Hedera id")],
+          vault: VaultOption, as_json: JsonFlag = False) -> None:
+    """Grant a vault role (signed by its admin)."""
+    holder = _account("ACCOUNT", account)
+    _administer(vault, lambda v: v.grant(role_name, holder), as_json)
+
+
+@app.command("revoke")
+def revoke(role_name: Annotated[str, typer.Argument(metavar="ROLE")],
+           account: Annotated[str, typer.Argument(help="EVM address or Hedera id")],
+           vault: VaultOption, as_json: JsonFlag = False) -> None:
+    """Revoke a vault role (signed by its admin)."""
+    holder = _account("ACCOUNT", account)
+    _administer(vault, lambda v: v.revoke(role_name, holder), as_json)
+
+
+@app.command("upgrade")
+def upgrade(vault: VaultOption,
+            to: Annotated[str, typer.Option("--to", help="the new implementation's contract"
+                                                          " (an artifact name)")],
+            current: Annotated[str, typer.Option("--from", help="the implementation it runs"
+                                                                " now")] = "PayoutVault",
+            check_only: Annotated[bool, typer.Option(
+                "--check-only", help="only compare the storage layouts; send nothing")]
+            = False,
+            as_json: JsonFlag = False) -> None:
+    """Upgrade the vault (UPGRADER): refused, before anything is sent, unless the new
+    implementation keeps every existing storage member at its slot, offset and type."""
+    from app.vault_ops import VaultOpRefused, check_upgrade
+
+    if check_only:
+        try:
+            check_upgrade(current, to)
+        except VaultOpRefused as err:
+            raise _refuse(str(err)) from None
+        typer.echo(f"{to} keeps the storage layout of {current}")
+        return
+    _administer(vault, lambda v: v.upgrade(current=current, target=to), as_json)

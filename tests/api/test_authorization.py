@@ -52,6 +52,11 @@ ENDPOINTS = [
     ("GET", "/metrics", None, ALL),
     ("GET", "/scheduler", None, ALL),
     ("POST", f"/distributions/{ID}/retry", {"reason": "x"}, APPROVE),
+    ("GET", f"/distributions/{ID}/claims/{'0x' + 'ab' * 20}", None, ALL),
+    ("POST", f"/distributions/{ID}/reclaim", {"reason": "x"}, OPERATE),
+    ("POST", f"/distributions/{ID}/sweeps", {"amount": "1", "reason": "x"}, OPERATE),
+    ("POST", f"/distributions/{ID}/treasury-ops/1/approve", None, APPROVE),
+    ("GET", f"/distributions/{ID}/treasury-ops", None, ALL),
     ("POST", "/schedules", {"asset_id": ID, "kind": "DIVIDEND",
                             "rule": {"kind": "PER_UNIT", "value": "5"},
                             "cadence": {"recurrence": "DAILY",
@@ -94,7 +99,7 @@ def test_every_route_is_in_the_matrix_or_public(client):
             path = route.path_format.replace("{distribution_id}", "{}").replace(
                 "{asset_id}", "{}").replace("{schedule_id}", "{}").replace("{account}", "{}")
             path = path.replace("{endpoint_id}", "{}").replace("{event_id}", "{}").replace(
-                "{year}", "2026")
+                "{year}", "2026").replace("{number}", "1")
             if handler.opt.get("roles") is None:
                 assert route.path in PUBLIC, f"{method} {route.path} has no roles"
             else:

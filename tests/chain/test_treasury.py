@@ -5,7 +5,9 @@ speaks raw JSON-RPC, and the test moves the chain's clock past the claim deadlin
 
 from __future__ import annotations
 
+import json
 import secrets
+import shutil
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,11 +20,13 @@ from app.executor import BatchExecutor
 from app.importing import import_asset, snapshot_from_chain
 from app.ingest import ingest_vaults
 from app.treasury import QUEUE_NAME, TreasuryExecutor
-from chain.contracts import call, role, send
+from app.vault_ops import LAYOUTS, VaultAdmin, VaultOpRefused
+from chain.contracts import at, call, role, send
 from chain.gateway import EvmGateway
 from chain.signer import LocalSigner
 from devtools.devchain import Anvil
-from devtools.devnet import block, deploy_devnet, fund_vault, take_snapshot
+from devtools.devnet import block, deploy_devnet, fund_vault, take_snapshot, unblock
+from domain.distribution import Status
 from domain.errors import InvalidInput, MakerCheckerViolation
 from domain.planning import GasModel
 from domain.terms import DistributionKind, DistributionTerms, Rule, RuleKind, Withholding
@@ -158,3 +162,41 @@ def test_sweep_and_reclaim_each_need_two_people_go_out_once_and_reconcile(
     audit = audit_distribution(ledger, did, net.w3)
     assert audit.ok, audit.differences
     assert audit.ledger_paid + audit.reclaimed + audit.swept == audit.funded == d.totals.gross
+
+
+def test_an_upgrade_keeps_a_distribution_in_flight_and_a_broken_layout_is_refused(
+        ledger, paid, tmp_path):
+    net, gateway, _treasurer, did, _deadline = paid
+    assert ledger.get_distribution(did).failed == 1  # in flight: one holder still unpaid
+    admin_key = funded_key(net, "UPGRADER", "PAUSER")
+    admin = VaultAdmin(gateway, admin_key, net.vault.address)
+    # A target whose VaultStorage lost a member is refused by name, before anything is sent
+    broken = json.loads((LAYOUTS / "PayoutVaultV2.json").read_text())
+    space = broken["namespaces"]["erc7201:masspayout.storage.PayoutVault"]
+    space["members"] = [m for m in space["members"] if m["label"] != "outstanding"]
+    shutil.copy(LAYOUTS / "PayoutVault.json", tmp_path / "PayoutVault.json")
+    (tmp_path / "Broken.json").write_text(json.dumps(broken))
+    nonce = gateway.pending_nonce(admin_key.address)
+    with pytest.raises(VaultOpRefused, match=r"PayoutVault\.VaultStorage\.outstanding"):
+        admin.upgrade(current="PayoutVault", target="Broken", layouts=tmp_path)
+    assert gateway.pending_nonce(admin_key.address) == nonce
+    # Paused, the vault refuses payments; the upgrader upgrades it to V2 meanwhile
+    admin.pause()
+    assert admin.paused()
+    before = admin.implementation()
+    done = admin.upgrade(current="PayoutVault", target="PayoutVaultV2")
+    assert admin.implementation() == done.detail != before
+    assert int(call(at(net.w3, "PayoutVaultV2", net.vault.address).functions.version())) == 2
+    admin.unpause()
+    # The blocked holder is unblocked and retried: V2 pays it from the same storage
+    unblock(net, net.holders[1])
+    ledger.retry_distribution(did, actor="operator", reason="unblocked")
+    payer = funded_key(net, "OPERATOR")
+    pay = BatchExecutor(ledger, gateway, payer, GasModel())
+    for batch in ledger.batches(did):
+        if batch.undecided_leaves():
+            assert pay.execute(batch.id).action == "submitted"
+    ingest_vaults(ledger, gateway, confirmations=0)
+    d = ledger.get_distribution(did)
+    assert d.status is Status.COMPLETED and d.amount_paid == d.totals.net
+    assert audit_distribution(ledger, did, net.w3).ok

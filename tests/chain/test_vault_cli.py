@@ -97,3 +97,38 @@ def test_bad_input_is_refused_in_one_line_before_anything_is_sent(deployer, args
     assert refused.stderr.startswith(f"refused: {reason}"), refused.stderr
     assert refused.stderr.count("\n") == 1 and refused.stdout == ""
     assert deployer.sent() == 0 and deployer.w3.eth.block_number == head
+
+
+def test_the_vault_is_paused_its_roles_granted_and_revoked_and_upgraded_by_the_cli(deployer):
+    w3 = deployer.w3
+    done = deployer.run("--treasury", str(w3.eth.accounts[0]), "--json")
+    vault = json.loads(done.stdout.splitlines()[-1])["vault"]
+
+    def vault_cli(*args: str):
+        return CliRunner().invoke(app, ["vault", *args, "--vault", vault], env=deployer.env)
+
+    proxy = at(w3, "PayoutVault", vault)
+    # Without PAUSER the vault would refuse: refused here, nothing sent
+    sent = deployer.sent()
+    refused = vault_cli("pause")
+    assert refused.exit_code == 2 and "AccessControlUnauthorizedAccount" in refused.output
+    assert deployer.sent() == sent
+    # The admin grants itself PAUSER and UPGRADER; pauses and unpauses
+    for name in ("PAUSER", "UPGRADER"):
+        assert vault_cli("grant", name, deployer.address).exit_code == 0
+        assert proxy.functions.hasRole(role(name), deployer.address).call()
+    assert vault_cli("pause").exit_code == 0 and proxy.functions.paused().call()
+    assert vault_cli("unpause").exit_code == 0 and not proxy.functions.paused().call()
+    # A target with another layout is refused by name, before anything is sent
+    sent = deployer.sent()
+    other = vault_cli("upgrade", "--to", "Stablecoin")
+    assert other.exit_code == 2, other.output
+    assert "not storage-compatible" in other.output and "is gone" in other.output
+    assert deployer.sent() == sent
+    # The upgrade to V2 keeps the layout and goes through
+    upgraded = vault_cli("upgrade", "--to", "PayoutVaultV2")
+    assert upgraded.exit_code == 0, upgraded.output
+    assert at(w3, "PayoutVaultV2", vault).functions.version().call() == 2
+    # Revoked, the upgrader role is gone
+    assert vault_cli("revoke", "UPGRADER", deployer.address).exit_code == 0
+    assert not proxy.functions.hasRole(role("UPGRADER"), deployer.address).call()
