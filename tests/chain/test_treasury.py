@@ -65,7 +65,7 @@ def _paid(ledger, database_url, w3):
     snapshot_id = take_snapshot(net)
     asset = import_asset(ledger, w3, chain_id=gateway.chain_id, token_address=net.token.address,
                          payment_token=net.usd.address, payment_decimals=6,
-                         vault_address=net.vault.address, actor="importer")
+                         vault_address=net.vault.address, actor="importer").asset_id
     terms = DistributionTerms(kind=DistributionKind.DIVIDEND,
                               rule=Rule(RuleKind.PRO_RATA, 1_000_003),
                               record_date=datetime.now(UTC), withholding=Withholding(1_000))
