@@ -55,7 +55,7 @@ class DistributionController(Controller):
         state = request.app.state
         found: Preview = await writes.call(
             preview_distribution, state.ledger, live_holders(state.reads, state.token_reader), data,
-            skipped_sample=skipped_limit)
+            gas_model=state.gas_model, skipped_sample=skipped_limit)
         return schemas.DistributionPreview(
             True, found.asset_id, found.holders, found.eligible, found.skipped,
             str(found.gross), str(found.net), str(found.withheld), str(found.dust),
