@@ -160,7 +160,7 @@ def topology(database_url, redis_url, schema, tmp_path) -> Iterator[tuple[Topolo
     built = {name: s for name, s in compose["services"].items() if s.get("build") == "."}
     services = {name: s for name, s in built.items() if not s.get("profiles")}  # `up` starts
     assert set(services) == {"api", "worker-1", "worker-2", "ingestor", "projections",
-                             "supervisor", "scheduler", "webhooks"}
+                             "supervisor", "scheduler", "webhooks", "treasurer"}
     assert set(built) - set(services) == {"admin"}  # `docker compose run --rm admin …`
     # The dev node, with the `evm` service's own arguments (its host made loopback).
     evm = [str(a) for a in compose["services"]["evm"]["entrypoint"]]
@@ -176,7 +176,7 @@ def topology(database_url, redis_url, schema, tmp_path) -> Iterator[tuple[Topolo
     # its URL's, which wins). Each service sees only the secrets compose mounts for it, as
     # files named by their target (MASS_PAYOUT_SECRETS_DIR stands for /run/secrets).
     keys = {role_key: Account.create() for role_key in ("admin_key", "operator_key",
-                                                         "approver_key")}
+                                                         "approver_key", "treasurer_key")}
     files = {**{name: account.key.hex() for name, account in keys.items()},
              "postgres_password": "", "redis_password": ""}
     assert set(files) == set(compose["secrets"])
