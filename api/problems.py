@@ -30,6 +30,7 @@ from domain.errors import (
     AlreadyExists,
     DomainError,
     IllegalTransition,
+    InvalidField,
     InvalidInput,
     MakerCheckerViolation,
     NotFound,
@@ -78,9 +79,10 @@ def problem(status: int, slug: str, title: str, detail: str, request: Request[An
 
 
 def domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    extra: dict[str, Any] = {"field": exc.field} if isinstance(exc, InvalidField) else {}
     for kind, status, slug in DOMAIN_STATUS:
         if isinstance(exc, kind):
-            return problem(status, slug, type(exc).__name__, str(exc), request)
+            return problem(status, slug, type(exc).__name__, str(exc), request, **extra)
     raise AssertionError("unreachable: DomainError is the last entry")  # pragma: no cover
 
 

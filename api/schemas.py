@@ -12,7 +12,7 @@ from uuid import UUID
 
 import msgspec
 
-from app import commands
+from app import bonds, commands
 
 # The commands' parts, under the names the API document has always used.
 from app.commands import Account as Account
@@ -45,6 +45,7 @@ class ProblemDetails(msgspec.Struct):
     detail: str
     instance: str
     errors: list[Any] | dict[str, Any] | None = None  # validation errors, where any
+    field: str | None = None  # the command's field a domain refusal is about, where one is
 
 
 class Written(msgspec.Struct):
@@ -281,6 +282,14 @@ class SchedulerStatus(msgspec.Struct):
 
 
 
+
+
+class BondTermsSet(bonds.SetBondTerms, forbid_unknown_fields=True):
+    """The body of PUT /assets/{asset_id}/bond-terms: the application's command, as sent."""
+
+
+class CouponScheduleCreate(bonds.DefineCouponSchedule, forbid_unknown_fields=True):
+    """The body of POST /assets/{asset_id}/coupon-schedule."""
 
 
 class ScheduleCreate(commands.DefineSchedule, forbid_unknown_fields=True):

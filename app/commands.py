@@ -8,8 +8,9 @@ maps a command onto the ledger's methods and returns `(id, position, created)`.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Literal, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -17,9 +18,13 @@ import msgspec
 from app.ledger import PayoutLedger
 from domain import ids
 from domain.accounts import ACCOUNT_PATTERN
-from domain.errors import InvalidInput, InvalidTerms
+from domain.asset import Asset
+from domain.daycount import DayCount, day_count
+from domain.errors import InvalidField, InvalidInput, InvalidTerms
+from domain.redemption import principal_rule
 from domain.schedule import MissedPolicy, Schedule
 from domain.terms import (
+    Accrual,
     DistributionKind,
     DistributionTerms,
     Execution,
@@ -29,6 +34,7 @@ from domain.terms import (
     RuleKind,
     Trigger,
     Withholding,
+    coupon_rate,
 )
 from domain.values import AMOUNT_PATTERN
 
@@ -45,19 +51,87 @@ Account = Annotated[str, msgspec.Meta(
 
 
 class RuleIn(msgspec.Struct, forbid_unknown_fields=True):
-    """A RATE rule (a bond coupon by rate) is built from the bond's recorded terms, not from
-    a request body: the API refuses it (422) until it takes a coupon period."""
+    """`value` for PRO_RATA, PER_UNIT, FIXED_PER_HOLDER and PERCENTAGE. A RATE coupon (a
+    bond's coupon by rate: per holder floor(units x nominal x rate x day-count fraction)) takes
+    either `coupon`, the number of a coupon in the bond's recorded terms (its nominal, rate,
+    day count and period), or its own accrual: `value` (the nominal per whole token), `rate`,
+    `day_count`, `period_start` and `period_end`."""
 
     kind: RuleKind
-    value: Units
+    value: Units | None = None
+    coupon: Annotated[int, msgspec.Meta(
+        ge=1, le=1_200, description="RATE: the bond's coupon number (1 is the first)")] | None \
+        = None
+    rate: Annotated[str, msgspec.Meta(
+        max_length=40, description="RATE: annual, a decimal (0.05 is 5 %), at most 100 %")] \
+        | None = None
+    day_count: Annotated[str, msgspec.Meta(
+        max_length=40, description=f"RATE: one of {', '.join(DayCount)}")] | None = None
+    period_start: date | None = None
+    period_end: date | None = None
 
 
-def rule_of(rule: RuleIn) -> Rule:
-    if rule.kind is RuleKind.RATE:
-        raise InvalidTerms("a RATE coupon is computed from the bond's terms (nominal, rate, day"
-                           " count, coupon dates): it cannot be given as a value here yet;"
-                           " pay a coupon PER_UNIT")
-    return Rule(rule.kind, int(rule.value))
+RATE_FIELDS = ("coupon", "rate", "day_count", "period_start", "period_end")
+
+
+def rule_of(rule: RuleIn, asset: Asset | None = None) -> Rule:
+    """The domain's rule; a RATE coupon's from the bond's terms (`asset`) or its own accrual.
+    Bad input names its field (`rule.rate`, `rule.day_count`, ...): a 422 at the API."""
+    given = [n for n in RATE_FIELDS if getattr(rule, n) is not None]
+    if rule.kind is not RuleKind.RATE:
+        if given:
+            raise InvalidField(f"rule.{given[0]}", f"only a RATE rule takes {given[0]}")
+        if rule.value is None:
+            raise InvalidField("rule.value", f"a {rule.kind} rule needs its value")
+        return Rule(rule.kind, int(rule.value))
+    if rule.coupon is not None:
+        if given != ["coupon"] or rule.value is not None:
+            raise InvalidField("rule.coupon", "a coupon by number takes its nominal, rate,"
+                               " day count and period from the bond's terms: give nothing"
+                               " else")
+        if asset is None:
+            raise InvalidField("rule.coupon", "a coupon by number needs the bond's asset")
+        return coupon_rule(asset, rule.coupon)
+    if rule.value is None:
+        raise InvalidField("rule.value", "a RATE coupon by its own accrual needs the nominal"
+                           " per whole token as its value (or give `coupon`)")
+    rate = field_value("rule.rate", rule.rate, coupon_rate)
+    convention = field_value("rule.day_count", rule.day_count, day_count)
+    if rule.period_start is None or rule.period_end is None:
+        missing = "rule.period_start" if rule.period_start is None else "rule.period_end"
+        raise InvalidField(missing, "a RATE coupon accrues over a period: give its start and"
+                           " end")
+    try:
+        accrual = Accrual(rate=rate, day_count=convention, start=rule.period_start,
+                          end=rule.period_end)
+    except InvalidInput as err:
+        raise InvalidField("rule.period_end", str(err)) from None
+    return Rule(RuleKind.RATE, int(rule.value), accrual)
+
+
+def coupon_rule(asset: Asset, number: int) -> Rule:
+    if asset.bond_terms is None or not asset.bond_terms.pays_coupons:
+        raise InvalidField("rule.coupon", f"{asset.symbol} has no coupon terms recorded (set"
+                           " them: PUT /assets/{id}/bond-terms)")
+    try:
+        return asset.bond_terms.coupon_rule(number)
+    except InvalidInput as err:
+        raise InvalidField("rule.coupon", str(err)) from None
+
+
+T = TypeVar("T")
+
+
+def field_value(name: str, text: str | None, parse: Callable[[str], T]) -> T:
+    """`parse(text)`, its refusal (or a missing value) named after the field."""
+    if text is None:
+        raise InvalidField(name, "required")
+    try:
+        return parse(text)
+    except InvalidInput as err:
+        raise InvalidField(name, str(err)) from None
+    except ValueError:
+        raise InvalidField(name, f"{text!r} is not one of the accepted values") from None
 
 
 class ExecutionIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -76,10 +150,12 @@ class WithholdingOverride(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class CreateDistribution(msgspec.Struct, forbid_unknown_fields=True):
+    """`rule` may be left out of a CASH_OUT only: it then redeems at the bond's nominal."""
+
     asset_id: UUID
     kind: DistributionKind
-    rule: RuleIn
     record_date: datetime
+    rule: RuleIn | None = None
     execution: ExecutionIn | None = None
     withholding_bps: Bps = 0
     withholding_overrides: Annotated[list[WithholdingOverride],
@@ -117,10 +193,19 @@ class DefineSchedule(msgspec.Struct, forbid_unknown_fields=True):
     concept: Text = ""
 
 
-def terms_of(body: CreateDistribution) -> DistributionTerms:
+def terms_of(body: CreateDistribution, asset: Asset | None = None) -> DistributionTerms:
+    """The distribution's terms; `asset` (the asset paid) supplies a bond's terms to a RATE
+    coupon by number and to a CASH_OUT without a rule."""
     e = body.execution or ExecutionIn()
+    if body.rule is not None:
+        rule = rule_of(body.rule, asset)
+    elif body.kind is DistributionKind.CASH_OUT and asset is not None:
+        rule = principal_rule(asset)
+    else:
+        raise InvalidField("rule", "required (only a CASH_OUT may leave it out: it redeems at"
+                           " the bond's nominal)")
     return DistributionTerms(
-        kind=body.kind, rule=rule_of(body.rule),
+        kind=body.kind, rule=rule,
         record_date=body.record_date,
         execution=Execution(kind=e.kind, at=e.at, recurrence=e.recurrence, start=e.start,
                             end=e.end, count=e.count, trigger=e.trigger),
@@ -138,7 +223,7 @@ def head(ledger: PayoutLedger) -> int:
 def create_distribution(ledger: PayoutLedger, body: CreateDistribution, key: str,
                         actor: str) -> tuple[UUID, int, bool]:
     """Returns (id, position, created): a replay of the same request creates nothing."""
-    terms = terms_of(body)
+    terms = terms_of(body, ledger.get_asset(body.asset_id))
     existed = ids.distribution_id(body.asset_id, key) in ledger.repository
     distribution_id = ledger.create_distribution(asset_id=body.asset_id, idempotency_key=key,
                                                  terms=terms, actor=actor)
@@ -169,7 +254,7 @@ def schedule_terms(body: DefineSchedule, now: datetime) -> DistributionTerms:
                                   start=c.start, end=c.end, count=c.count)
             if body.rule is None:
                 raise InvalidTerms("a RECURRING schedule needs a rule")
-            rule = rule_of(body.rule)
+            rule = rule_of(body.rule)  # a RATE coupon schedule: define_coupon_schedule
             record_date = execution.start or now
         return DistributionTerms(
             kind=body.kind, rule=rule, record_date=record_date, execution=execution,

@@ -34,6 +34,7 @@ from domain.errors import (
     NotFound,
 )
 from domain.planning import GasModel
+from domain.redemption import check_cash_out
 from domain.schedule import (
     MissedPolicy,
     Occurrence,
@@ -41,7 +42,7 @@ from domain.schedule import (
     ScheduleStatus,
     occurrence_terms,
 )
-from domain.snapshot_plan import plan_snapshot
+from domain.snapshot_plan import batch_gas_model, plan_snapshot
 from domain.terms import DistributionTerms, ExecutionKind, Trigger
 from domain.topics import register_moved_topics
 from domain.transcodings import TRANSCODINGS
@@ -159,6 +160,7 @@ class PayoutLedger(Application[UUID]):
                 or terms.execution.trigger is Trigger.ON_CORPORATE_ACTION_DATE:
             raise InvalidTerms(f"{terms.execution.kind} {terms.execution.trigger or ''}".strip()
                                + " spawns many distributions: define a schedule instead")
+        check_cash_out(asset, terms)  # before maturity: refused, nothing recorded
         distribution_id = ids.distribution_id(asset_id, idempotency_key)
         if distribution_id in self.repository:
             existing = self.get_distribution(distribution_id)
@@ -197,6 +199,7 @@ class PayoutLedger(Application[UUID]):
         """
         distribution = self.get_distribution(distribution_id)
         distribution.require_transition(Status.SNAPSHOTTED)  # fail before the heavy work
+        gas_model = batch_gas_model(distribution.terms, gas_model)  # a cash-out's costs more
         planned = plan_snapshot(distribution.terms, snapshot, distribution.asset_decimals,
                                 vault_balance, gas_model)  # the preview's very steps
         plans, totals, tree, vault_balance = (planned.batches, planned.totals, planned.tree,

@@ -26,7 +26,8 @@ from app.ledger import PayoutLedger
 from domain.entitlements import Entitlement, SkipReason, Snapshot
 from domain.errors import InvalidInput, InvalidSnapshot, InvalidTerms
 from domain.planning import GasModel
-from domain.snapshot_plan import plan_snapshot
+from domain.redemption import check_cash_out
+from domain.snapshot_plan import batch_gas_model, plan_snapshot
 from domain.terms import DistributionTerms, ExecutionKind, Trigger
 
 # An asset's holders as `(account, balance)` pages, like a token snapshot read page by page.
@@ -73,14 +74,15 @@ def check_creatable(ledger: PayoutLedger, body: CreateDistribution
     """What `create_distribution` checks before recording, without recording: returns the
     terms and the asset's decimals. Mirrors `PayoutLedger.create_distribution`'s refusals
     and their messages (kept in step by tests/api/test_preview.py)."""
-    terms = terms_of(body)
     asset = ledger.get_asset(body.asset_id)  # NotFound → 404
+    terms = terms_of(body, asset)
     if asset.paused:
         raise InvalidInput(f"asset {asset.symbol} is paused")
     if terms.execution.kind is ExecutionKind.RECURRING \
             or terms.execution.trigger is Trigger.ON_CORPORATE_ACTION_DATE:
         raise InvalidTerms(f"{terms.execution.kind} {terms.execution.trigger or ''}".strip()
                            + " spawns many distributions: define a schedule instead")
+    check_cash_out(asset, terms)
     return terms, asset.decimals
 
 
@@ -123,6 +125,7 @@ def preview_distribution(ledger: PayoutLedger, holders_source: HoldersSource,
                                             e.skip_reason))
 
     # The very function PayoutLedger.snapshot_distribution records.
+    model = batch_gas_model(terms, model)  # as the snapshot: a cash-out's costs more
     planned = plan_snapshot(terms, snapshot, decimals, vault_balance, model, observe)
     totals, tree = planned.totals, planned.tree
     leaf_counts = [plan.leaf_count for plan in planned.batches]

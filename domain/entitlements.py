@@ -23,7 +23,7 @@ from fractions import Fraction
 
 from domain import accounts
 from domain.errors import DomainError, InvalidSnapshot, InvalidTerms
-from domain.terms import DistributionTerms, RuleKind
+from domain.terms import DistributionKind, DistributionTerms, RuleKind
 from domain.values import BPS_DENOMINATOR, MAX_AMOUNT, non_negative_amount
 
 
@@ -93,6 +93,13 @@ class Totals:
     withheld: int
     dust: int
     skipped_amount: int
+
+
+def leaf_amount(kind: DistributionKind, balance: int, net: int) -> int:
+    """The amount a holder's Merkle leaf commits on-chain. A CASH_OUT's leaf is the units the
+    vault redeems (it pays floor(units * principal per unit / 10**decimals), the holder's net,
+    computed on-chain from the committed rate); every other kind's is the net paid."""
+    return balance if kind is DistributionKind.CASH_OUT else net
 
 
 class Tally:

@@ -27,6 +27,14 @@ class InvalidTerms(InvalidInput):
     pass
 
 
+class InvalidField(InvalidInput):
+    """Bad input in one named field of a command (the API's problem names it: `field`)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
 class InvalidSnapshot(InvalidInput):
     pass
 

@@ -12,10 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from domain.entitlements import Entitlement, EntitlementCalculator, Snapshot, Tally, Totals
+from domain.entitlements import (
+    Entitlement,
+    EntitlementCalculator,
+    Snapshot,
+    Tally,
+    Totals,
+    leaf_amount,
+)
 from domain.merkle import MerkleTree, leaf_hash
 from domain.planning import BatchPlan, GasModel, plan_batches
-from domain.terms import DistributionTerms, RuleKind
+from domain.terms import DistributionKind, DistributionTerms, RuleKind
 
 
 @dataclass(slots=True)
@@ -24,6 +31,13 @@ class SnapshotPlan:
     tree: MerkleTree
     batches: list[BatchPlan]  # in order; each holds its entitlements (skipped ones too)
     vault_balance: int | None  # as frozen: only a PERCENTAGE rule depends on it
+
+
+def batch_gas_model(terms: DistributionTerms, gas_model: GasModel) -> GasModel:
+    """The gas model a distribution's batches are sized by: a CASH_OUT redeems every holder
+    too (`cashOut`), a costlier call than `payBatch`. The caller passes the model on to
+    `plan_snapshot` and to the batches' gas limits, so both agree."""
+    return gas_model.for_cash_out() if terms.kind is DistributionKind.CASH_OUT else gas_model
 
 
 def plan_snapshot(terms: DistributionTerms, snapshot: Snapshot, decimals: int,
@@ -41,7 +55,8 @@ def plan_snapshot(terms: DistributionTerms, snapshot: Snapshot, decimals: int,
         for e in calculator:
             tally.add(e)
             if e.leaf_index is not None:
-                leaf_hashes.append(leaf_hash(e.leaf_index, e.account, e.net))
+                leaf_hashes.append(leaf_hash(e.leaf_index, e.account,
+                                             leaf_amount(terms.kind, e.balance, e.net)))
             if observe is not None:
                 observe(e)
             yield e

@@ -237,5 +237,11 @@ class DistributionTerms:
         non_negative_amount(self.minimum_payout, "minimum payout")
         if len(self.concept) > 500:
             raise InvalidTerms("the concept text is limited to 500 characters")
-        if self.kind is DistributionKind.CASH_OUT and self.rule.kind is not RuleKind.PER_UNIT:
-            raise InvalidTerms("a CASH_OUT pays principal per unit: use a PER_UNIT rule")
+        if self.kind is DistributionKind.CASH_OUT:
+            if self.rule.kind is not RuleKind.PER_UNIT:
+                raise InvalidTerms("a CASH_OUT pays principal per unit: use a PER_UNIT rule")
+            if self.withholding != Withholding():
+                # The vault pays each redeemed unit's whole principal (it computes it from
+                # the units on-chain): nothing can be held back in a cash-out.
+                raise InvalidTerms("a CASH_OUT pays the whole principal: it takes no"
+                                   " withholding")

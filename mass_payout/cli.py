@@ -220,9 +220,10 @@ def _logging() -> Settings:
 
 def _register() -> None:
     """`serve` and `project`, `keys`, and `schedules` (the application's commands)."""
-    from mass_payout import api_cli, keys_cli, schedule_cli
+    from mass_payout import api_cli, bond_cli, keys_cli, schedule_cli
 
     api_cli.register(app)
+    bond_cli.register(app)
     keys_cli.register(app)
     schedule_cli.register(app)
 

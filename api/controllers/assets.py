@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post, put
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 from psycopg import sql
 
@@ -15,6 +16,7 @@ from api.keys import OPERATE, READ
 from api.params import Cursor, Limit, Wait
 from api.problems import Problem
 from api.tokens import TokenReader
+from app import bonds
 from app.ledger import PayoutLedger
 from chain.token_reader import AssetOnOtherChainError
 from domain import accounts
@@ -123,3 +125,32 @@ class AssetController(Controller):
         ledger = request.app.state.ledger
         return schemas.Written(await writes.call(
             ledger.switch_asset_sync, asset_id, data.enabled, principal_of(request).actor))
+
+    @put("/{asset_id:uuid}/bond-terms", opt={"roles": OPERATE}, operation_id="setBondTerms",
+         status_code=200)
+    async def bond_terms(self, request: Request[Any, Any, Any], asset_id: FromPath[UUID],
+                         data: JSONBody[schemas.BondTermsSet]) -> schemas.Written:
+        """Record a bond's coupon terms (rate, frequency, day count, issue date), recorded as
+        `BondTermsUpdated` with the actor and reason; nominal and maturity default to the
+        token's. A rate over 100 %, an unknown frequency or day count is a 422 problem whose
+        `field` names it. The same terms again record nothing."""
+        return schemas.Written(await writes.call(
+            bonds.set_bond_terms, request.app.state.ledger, asset_id, data,
+            principal_of(request).actor))
+
+    @post("/{asset_id:uuid}/coupon-schedule", opt={"roles": OPERATE},
+          operation_id="createCouponSchedule", status_code=201,
+          responses={200: ResponseSpec(schemas.ScheduleWritten, generate_examples=False,
+                                       description="A replay: the schedule defined before")})
+    async def coupon_schedule(self, request: Request[Any, Any, Any], asset_id: FromPath[UUID],
+                              data: JSONBody[schemas.CouponScheduleCreate]
+                              ) -> Response[schemas.ScheduleWritten]:
+        """One schedule paying every coupon of the bond from its recorded terms: occurrence
+        n is coupon n + 1 on its coupon date (the last at maturity), per holder floor(units x
+        nominal x rate x day-count fraction of its period). Idempotent by `key`; another
+        key must approve it before it spawns anything."""
+        sid, position, created = await writes.call(
+            bonds.define_coupon_schedule, request.app.state.ledger, asset_id, data,
+            principal_of(request).actor)
+        return Response(schemas.ScheduleWritten(sid, position),
+                        status_code=201 if created else 200)

@@ -62,6 +62,7 @@ RULES = {
     RuleKind.PER_UNIT: "Per unit: an amount per whole asset token",
     RuleKind.FIXED_PER_HOLDER: "Fixed per holder: the same amount to each eligible holder",
     RuleKind.PERCENTAGE: "Percentage of the vault's balance at the snapshot",
+    RuleKind.RATE: "Coupon by rate: the bond's coupon number (its terms' rate and period)",
 }
 # A msgspec location in the command → the form field that typed it.
 PATHS = {
@@ -74,7 +75,9 @@ PATHS = {
 }
 # Words of the domain's refusals (which name no location) → the field they are about.
 HINTS = (
-    ("paused", "asset_id"), ("no holder", "asset_id"), ("CASH_OUT", "rule_kind"),
+    ("paused", "asset_id"), ("no holder", "asset_id"), ("maturity", "record_date"),
+    ("rule.coupon", "rule_value"), ("coupon terms", "rule_value"),
+    ("CASH_OUT", "rule_kind"),
     ("PERCENTAGE", "rule_value"), ("vault", "rule_value"), ("value", "rule_value"),
     ("withholding for", "withholding_overrides"), ("default withholding",
                                                    "withholding_percent"),
@@ -124,8 +127,13 @@ class Form:
         decimals = asset["payment_decimals"] if asset else 0
         rule_kind = v["rule_kind"]
         percent_rule = rule_kind == RuleKind.PERCENTAGE
-        rule_value = self._units("rule_value", PERCENT_DECIMALS if percent_rule else decimals,
-                                 required=True, known=asset is not None or percent_rule)
+        # A coupon by rate is the bond's coupon number; a cash-out left blank redeems at
+        # the bond's nominal. Every other rule is an amount.
+        coupon = self._coupon() if rule_kind == RuleKind.RATE else None
+        at_nominal = v["kind"] == DistributionKind.CASH_OUT and not v["rule_value"].strip()
+        rule_value = None if rule_kind == RuleKind.RATE or at_nominal else self._units(
+            "rule_value", PERCENT_DECIMALS if percent_rule else decimals, required=True,
+            known=asset is not None or percent_rule)
         minimum = self._units("minimum_payout", decimals, known=asset is not None)
         withholding = self._units("withholding_percent", PERCENT_DECIMALS)
         overrides = self._overrides()
@@ -143,8 +151,9 @@ class Form:
             errors["execution_kind"] = "choose how execution starts"
         if errors:
             return None
-        raw = {"asset_id": v["asset_id"], "kind": v["kind"],
-               "rule": {"kind": rule_kind, "value": str(rule_value)},
+        rule = None if at_nominal else {"kind": rule_kind, "coupon": coupon} \
+            if rule_kind == RuleKind.RATE else {"kind": rule_kind, "value": str(rule_value)}
+        raw = {"asset_id": v["asset_id"], "kind": v["kind"], "rule": rule,
                "record_date": record_date, "execution": execution,
                "withholding_bps": withholding or 0, "withholding_overrides": overrides,
                "excluded": excluded, "minimum_payout": str(minimum or 0),
@@ -154,6 +163,13 @@ class Form:
         except msgspec.ValidationError as exc:
             errors.update(field_errors(exc, PATHS))
             return None
+
+    def _coupon(self) -> int | None:
+        text = self.values["rule_value"].strip()
+        if not text.isdigit() or not 1 <= int(text) <= 1_200:
+            self.errors["rule_value"] = "enter the coupon's number (1 is the first)"
+            return None
+        return int(text)
 
     def refused(self, exc: InvalidInput) -> None:
         self.errors.update(field_errors(exc, hints=HINTS))
