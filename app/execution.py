@@ -32,7 +32,7 @@ def commit_on_chain(ledger: PayoutLedger, gateway: EvmGateway, signer: Signer,
     distribution.require_transition(Status.COMMITTED)
     vault = at(gateway.w3, "PayoutVault", asset.vault_address)
     tx_hash = announce(gateway, signer, vault, distribution, payment_token=asset.payment_token,
-                       claim_deadline=claim_deadline)
+                       claim_deadline=claim_deadline, asset_token=asset.token_address)
     failpoint("after-announce")  # crash test: the root is on-chain, the ledger does not know
     ledger.commit_distribution(distribution_id, tx_hash=tx_hash, claim_deadline=claim_deadline,
                                actor=actor)

@@ -32,13 +32,22 @@ from chain.encoding import onchain_id
 from chain.gateway import EvmGateway, TransientChainError
 from chain.signer import Signer
 from chain.vault import Entitlement as Leaf
-from chain.vault import build_batch, decode_paid_indices, encode_paid_words, encode_pay_batch
+from chain.vault import (
+    build_batch,
+    decode_paid_indices,
+    encode_cash_out,
+    encode_paid_words,
+    encode_pay_batch,
+)
 from domain.batch import BatchStatus, PayoutBatch
 from domain.distribution import Distribution, Status
+from domain.entitlements import leaf_amount
 from domain.errors import AlreadyExists, DomainError
 from domain.failures import RetryPolicy
 from domain.merkle import PartialTree, leaf_hash
 from domain.planning import GasModel
+from domain.snapshot_plan import batch_gas_model
+from domain.terms import DistributionKind
 
 PENDING_GRACE = timedelta(seconds=60)  # how long an unseen submission is given to show up
 
@@ -159,17 +168,25 @@ class BatchExecutor:
                 self.ledger.await_funds(distribution.id, needed=needed, available=available)
             return Outcome("waiting-for-funds", f"vault holds {held}, of which {owed} is owed"
                            f" to distributions committed earlier; batch needs {needed}")
+        # A cash-out's leaves commit the units redeemed (the vault pays their principal);
+        # a payout's, the net paid. Either way the funds needed are the leaves' net.
+        kind = distribution.terms.kind
+        cash_out = kind is DistributionKind.CASH_OUT
+        amounts = {i: leaf_amount(kind, batch.leaves[i].balance, batch.leaves[i].net)
+                   for i in batch.leaf_range}
         tree = PartialTree(
             distribution.totals.eligible, batch.first_leaf,
-            [leaf_hash(i, batch.leaves[i].account, batch.leaves[i].net) for i in batch.leaf_range],
+            [leaf_hash(i, batch.leaves[i].account, amounts[i]) for i in batch.leaf_range],
             [bytes.fromhex(p[2:]) for p in batch.range_proof],
             bytes.fromhex(distribution.merkle_root[2:]),
         )
         proof = tree.multiproof(todo)
-        packed = build_batch([Leaf(i, batch.leaves[i].account, batch.leaves[i].net) for i in todo],
+        packed = build_batch([Leaf(i, batch.leaves[i].account, amounts[i]) for i in todo],
                              proof.proof, proof.flags)
-        data = "0x" + encode_pay_batch(dist_key, packed).hex()
-        gas = self.gas_model.gas_limit(len(todo), distribution.totals.eligible)
+        encode = encode_cash_out if cash_out else encode_pay_batch
+        data = "0x" + encode(dist_key, packed).hex()
+        model = batch_gas_model(distribution.terms, self.gas_model)
+        gas = model.gas_limit(len(todo), distribution.totals.eligible)
         return self._sign_record_broadcast(batch, todo, vault, data, gas, now)
 
     def _sign_record_broadcast(self, batch: PayoutBatch, todo: list[int], to: str, data: str,

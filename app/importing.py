@@ -40,6 +40,7 @@ from domain.distribution import Status
 from domain.entitlements import Snapshot, Totals
 from domain.errors import InvalidTerms
 from domain.planning import GasModel
+from domain.terms import DistributionKind, DistributionTerms
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,17 @@ def bond_terms_read(facts: TokenFacts, recorded: BondTerms | None,
     return replace(recorded, nominal_value=nominal, maturity_date=maturity)
 
 
+def check_matured(w3: Web3, asset: Asset, terms: DistributionTerms) -> None:
+    """A cash-out freezes its holders at maturity on the chain's own clock: before it, the
+    snapshot is refused and nothing is recorded or sent."""
+    if terms.kind is not DistributionKind.CASH_OUT or asset.bond_terms is None:
+        return
+    head = datetime.fromtimestamp(int(w3.eth.get_block("latest")["timestamp"]), UTC)
+    if head.date() < asset.bond_terms.maturity_date:
+        raise InvalidTerms(f"the bond matures on {asset.bond_terms.maturity_date}; the chain"
+                           f" is at {head:%Y-%m-%d %H:%M} UTC: a cash-out waits for maturity")
+
+
 def snapshot_from_chain(ledger: PayoutLedger, w3: Web3, distribution_id: UUID, *,
                         snapshot_id: int, gas_model: GasModel,
                         vault_balance: int | None = None, page_size: int = 1000,
@@ -111,6 +123,7 @@ def snapshot_from_chain(ledger: PayoutLedger, w3: Web3, distribution_id: UUID, *
     distribution.require_transition(Status.SNAPSHOTTED)  # refuse before reading the chain
     asset = ledger.get_asset(distribution.asset_id)
     check_chain(w3, asset.chain_id)
+    check_matured(w3, asset, distribution.terms)
     pages = holders_at_snapshot(w3, asset.token_address, snapshot_id, page_size=page_size)
 
     def counted() -> Iterator[list[tuple[str, int]]]:

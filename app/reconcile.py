@@ -6,6 +6,12 @@ reclaimed the distribution exactly when the ledger recorded its reclaim. With
 `check_balances` (demo and tests, where only this distribution pays the holders), each
 holder's payment-token balance equals its recorded net, plus what `held_before` says it held
 before (nothing, unless given).
+
+A CASH_OUT is reconciled on both of its legs: the principal paid, as above, and the units
+redeemed (a paid leaf's units; the vault redeems and pays a holder atomically). With
+`check_balances`, each holder's bond balance is its snapshot units less what the ledger says
+was redeemed, and the bond's total supply dropped by the units redeemed (the snapshot's units
+are the whole supply at the record date, no unit being issued after maturity).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from chain.encoding import onchain_id
 from chain.gateway import BALANCE_OF
 from chain.vault import paid_indices
 from domain.batch import PAID_OUTCOMES
+from domain.terms import DistributionKind
 from domain.treasury import TreasuryKind, TreasuryState
 
 
@@ -31,6 +38,7 @@ class Reconciliation:
     holders: int = 0
     ledger_paid: int = 0
     chain_paid: int = 0
+    units_redeemed: int = 0  # a cash-out's: Σ units of the paid leaves
     differences: list[str] = field(default_factory=list)
 
     @property
@@ -50,16 +58,27 @@ def reconcile(ledger: PayoutLedger, w3: Web3, distribution_id: UUID, *,
     vault = at(w3, "PayoutVault", asset.vault_address)
     key = onchain_id(distribution_id)
     result.chain_paid = int(call(vault.functions.paidAmount(key)))
+    cash_out = distribution.terms.kind is DistributionKind.CASH_OUT
+    snapshot_units = 0
     for batch in ledger.batches(distribution_id):
         on_chain = set(paid_indices(vault, key, batch.first_leaf, batch.leaf_count))
         held = balances(w3, asset.payment_token, [h.account for h in batch.holders]) \
             if check_balances else {}
+        units = balances(w3, asset.token_address, [h.account for h in batch.holders]) \
+            if check_balances and cash_out else {}
         for holder in batch.holders:
             result.holders += 1
             leaf = holder.leaf_index
             paid = leaf is not None and batch.outcomes.get(leaf) in PAID_OUTCOMES
             expected = holder.net if paid else 0
             result.ledger_paid += expected
+            redeemed = holder.balance if paid and cash_out else 0
+            result.units_redeemed += redeemed
+            snapshot_units += holder.balance
+            if units and units[holder.account] != holder.balance - redeemed:
+                result.differences.append(
+                    f"{holder.account}: holds {units[holder.account]} units, had"
+                    f" {holder.balance}, ledger says {redeemed} redeemed")
             if leaf is not None and paid != (leaf in on_chain):
                 result.differences.append(
                     f"leaf {leaf} {holder.account}: ledger {'paid' if paid else 'unpaid'},"
@@ -81,6 +100,12 @@ def reconcile(ledger: PayoutLedger, w3: Web3, distribution_id: UUID, *,
     if result.chain_paid != result.ledger_paid:
         result.differences.append(
             f"vault paid {result.chain_paid}, ledger paid {result.ledger_paid}")
+    if check_balances and cash_out:
+        supply = int(call(at(w3, "SecurityToken", asset.token_address).functions.totalSupply()))
+        if supply != snapshot_units - result.units_redeemed:
+            result.differences.append(
+                f"the bond's supply is {supply}: {snapshot_units} at the snapshot less"
+                f" {result.units_redeemed} redeemed is {snapshot_units - result.units_redeemed}")
     return result
 
 
