@@ -51,7 +51,7 @@ def test_a_bond_is_redeemed_at_maturity_and_reconciled_on_both_legs(stack: Stack
     asset_id = import_asset(ledger, w3, chain_id=31337, token_address=bond.address,
                             payment_token=net.usd.address, payment_decimals=6,
                             vault_address=net.vault.address, actor="importer",
-                            operator=admin, approver=admin)
+                            operator=admin, approver=admin).asset_id
     assert ledger.get_asset(asset_id).bond_terms.maturity_date == maturity
     terms = DistributionTerms(kind=DistributionKind.CASH_OUT,
                               rule=Rule(RuleKind.PER_UNIT, NOMINAL),
