@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from app.importing import import_asset
+from app.hts_snapshot import snapshot_from_mirror_node
+from app.importing import import_asset, snapshot_from_chain
 from app.ingest import TRANSFER_TOPIC, VaultIngestor
 from app.ledger import PayoutLedger
 from chain.gateway import TransientChainError
@@ -34,8 +36,11 @@ from chain.hedera.ids import AccountResolver
 from chain.hedera.mirror_client import MirrorNodeClient, TokenBucket
 from chain.hedera.mirror_logs import MirrorNodeLogSource
 from devtools.devchain import Anvil
-from devtools.devnet import DevNet, deploy_devnet, issue_shares
+from devtools.devnet import DevNet, deploy_devnet, issue_shares, take_snapshot
 from devtools.mirror_standin import MirrorStandin
+from domain.distribution import Status
+from domain.planning import GasModel
+from domain.terms import DistributionKind, DistributionTerms, Rule, RuleKind, Withholding
 from mass_payout.processes import run_ingestor
 from runtime.bootstrap import log_source_for
 from runtime.settings import ConfigurationError, Settings
@@ -193,6 +198,43 @@ def test_a_resource_added_to_the_standin_is_served_in_the_node_format(standin, c
     rows = client.transaction("0.0.5-1700000000-000000123")
     assert rows is not None and rows[0]["result"] == "SUCCESS"
     assert client.transaction("0.0.5-1700000000-000000124") is None
+
+
+def dividend(ledger: PayoutLedger, asset_id: Any, key: str) -> Any:
+    terms = DistributionTerms(kind=DistributionKind.DIVIDEND,
+                              rule=Rule(RuleKind.PRO_RATA, 1_000_000 * 10**6),
+                              record_date=datetime.now(UTC), withholding=Withholding(1_000))
+    did = ledger.create_distribution(asset_id=asset_id, idempotency_key=key, terms=terms,
+                                     actor="maker")
+    ledger.approve_distribution(did, "checker")
+    return did
+
+
+def test_a_distribution_freezes_the_same_holders_from_the_mirror_node(ledger, net, standin,
+                                                                     client):
+    # Two dividends on one asset: one snapshotted through the token's own snapshot, the other
+    # from the Mirror Node's balances at the same moment (the token served as an HTS token).
+    asset_id = ingestor(ledger, net, client).asset_id
+    from_chain, from_mirror = dividend(ledger, asset_id, "chain"), dividend(ledger, asset_id,
+                                                                           "mirror")
+    token_id = standin.add_token(net.token.address)
+    totals = snapshot_from_chain(ledger, net.w3, from_chain, snapshot_id=take_snapshot(net),
+                                 gas_model=GasModel())
+    at = now(net, standin)
+    # A node whose balances do not add up to the supply: refused, nothing recorded.
+    standin.inject("supply", token_id, times=0)
+    recorded = ledger.recorder.max_notification_id()
+    with pytest.raises(BalancesDisagree):
+        snapshot_from_mirror_node(ledger, client, from_mirror, timestamp=at, token=token_id,
+                                  gas_model=GasModel())
+    assert ledger.recorder.max_notification_id() == recorded
+    assert ledger.get_distribution(from_mirror).status is Status.APPROVED
+    # From a node that adds up: the same holders, entitlements and Merkle root.
+    standin.faults.clear()
+    assert snapshot_from_mirror_node(ledger, client, from_mirror, timestamp=at, token=token_id,
+                                     gas_model=GasModel()) == totals
+    assert ledger.get_distribution(from_mirror).merkle_root == \
+        ledger.get_distribution(from_chain).merkle_root
 
 
 def test_the_rate_limit_spaces_requests_beyond_the_burst():
