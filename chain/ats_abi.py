@@ -27,6 +27,7 @@ from eth_utils.crypto import keccak
 SECURITY_TYPES = ("BondVariableRate", "Equity", "BondFixedRate", "BondKpiLinkedRate",
                   "BondSPTRate")
 EQUITY_TYPE = SECURITY_TYPES.index("Equity")
+RATE_PENDING = 0  # ICoupon.RateCalculationStatus.PENDING (SET is 1)
 
 _DIVIDEND = "(uint256,uint256,uint256,uint8)"  # recordDate, executionDate, amount, amountDecimals
 # recordDate, executionDate, startDate, endDate, fixingDate, rate, rateDecimals, rateStatus

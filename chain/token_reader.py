@@ -256,7 +256,9 @@ def corporate_actions(w3: Web3, token: str, *, payment_decimals: int, after: int
 
     `amount_per_unit` is in payment-token units per whole token, rounded down: a dividend's
     `amount / 10^amountDecimals`; a coupon's nominal * rate * (end - start) / 365 days, ATS's
-    own formula (ICoupon.getCouponAmountFor). `facts`: the token's, when just read."""
+    own formula (ICoupon.getCouponAmountFor). A coupon whose rate is still PENDING ends the
+    list: recorded now, its amount would be final before its rate is. `facts`: the token's,
+    when just read."""
     facts = facts or read_token(w3, token)
     contract = _Token(w3, facts.address)
     out: list[CorporateAction] = []
@@ -271,8 +273,10 @@ def corporate_actions(w3: Web3, token: str, *, payment_decimals: int, after: int
                     amount_per_unit=_scale(amount, amount_decimals, payment_decimals)))
         return out
     for i in range(after + 1, contract.call(ats.GET_COUPON_COUNT) + 1):
-        ((record, execution, start, end, _fixing, rate, rate_decimals, _status), _snap), \
+        ((record, execution, start, end, _fixing, rate, rate_decimals, status), _snap), \
             disabled = contract.call(ats.GET_COUPON, i)
+        if status == ats.RATE_PENDING and not disabled:
+            break  # its rate is fixed later (KPI-linked bonds): read it, and the rest, then
         if not disabled:
             per_unit = facts.nominal_value * rate * (end - start) * 10**payment_decimals \
                 // (10**(facts.nominal_value_decimals + rate_decimals) * 365 * 86_400)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from app.importing import import_asset, snapshot_from_chain
-from chain.contracts import EQUITY, deploy_security_token, deploy_vault, send
+from chain.contracts import EQUITY, deploy, deploy_security_token, deploy_vault, send
 from chain.snapshot_balances import BalanceReader
 from chain.token_reader import (
     AssetOnOtherChainError,
@@ -26,7 +26,7 @@ from domain.errors import InvalidTerms
 from domain.planning import GasModel
 from domain.terms import DistributionKind, DistributionTerms, Rule, RuleKind, Withholding
 from tests.chain.conftest import CROWD, grant_token_roles, issue_crowd
-from tests.contracts.helpers import DAY, coupon, dividend, now
+from tests.contracts.helpers import DAY, addresses, coupon, dividend, now
 
 RECORD = datetime(2026, 6, 30, tzinfo=UTC)
 
@@ -95,6 +95,11 @@ def test_a_bond_imports_with_its_coupons_and_reimporting_is_a_no_op(ledger, evm)
     assert import_from(ledger, evm, bond.address) == asset_id
     assert position(ledger) == before + 1
     assert sorted(ledger.get_asset(asset_id).corporate_actions) == [1, 2, 3]
+    # A coupon whose rate is not fixed yet (PENDING) waits: its amount is not known.
+    pending = (*coupon(t + 360 * DAY, t + 361 * DAY, 0)[:7], 0)
+    send(bond.functions.setCoupon(pending), admin)
+    assert import_from(ledger, evm, bond.address) == asset_id
+    assert position(ledger) == before + 1
 
 
 def test_a_matured_bond_is_refused_and_nothing_is_recorded(ledger, evm):
@@ -154,6 +159,19 @@ def test_holders_are_read_page_by_page_as_they_were_at_the_snapshot(evm, crowd):
     assert dict(row for page in pages for row in page) == crowd.balances
     with pytest.raises(UnknownSnapshotError, match="snapshot 7"):
         next(holders_at_snapshot(evm.w3, crowd.token.address, 7))
+
+
+def test_a_token_without_paged_balances_is_read_by_holders_and_balance_calls(evm):
+    # An older ATS token has no balancesOfAtSnapshot: holder pages + balanceOfAtSnapshot calls.
+    token = deploy_security_token(evm.w3, admin=evm.admin, kind=EQUITY)
+    grant_token_roles(token, evm.admin)
+    balances = {h: 10 + i for i, h in enumerate(addresses("older", 5))}
+    send(token.functions.issueBatch(list(balances), list(balances.values())), evm.admin)
+    send(token.functions.takeSnapshot(), evm.admin)
+    older = deploy(evm.w3, "OlderAtsSnapshots", token.address, sender=evm.admin)
+    pages = list(holders_at_snapshot(evm.w3, older.address, 1, page_size=2))
+    assert [len(p) for p in pages] == [2, 2, 1]
+    assert dict(row for page in pages for row in page) == balances
 
 
 def test_balance_reads_fall_back_to_single_calls_when_batches_are_refused(evm, crowd):
