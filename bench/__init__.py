@@ -18,6 +18,7 @@ BENCHES = {
     "scheduler": "bench.scheduler",
     "chaos": "bench.chaos",
     "panel": "bench.panel",
+    "audit": "bench.audit",
 }
 
 Runner = Callable[..., dict[str, Any]]

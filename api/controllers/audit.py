@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import contextlib
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, get
-from litestar.params import FromPath
+from litestar.params import FromPath, QueryParameter
 from psycopg import sql
 from psycopg.errors import UndefinedTable
 
 from api import rows, writes
 from api.keys import READ
-from api.params import Cursor, Limit
+from api.params import DATE_TIME, Cursor, Limit, moment
 from api.reads import ReadModels, Row
 from app.audit import HistoryEntry, history
+from app.audit_asof import distribution_at, leaves_as_of
 from app.ledger import PayoutLedger
 
 
@@ -33,6 +34,46 @@ class Event(msgspec.Struct):
     kind: str
     actor: str | None
     summary: str
+
+
+AsOf = Annotated[str, QueryParameter(
+    pattern="^(?:[0-9]{1,15}$(?!\\n)|" + DATE_TIME[1:] + ")",  # a position | a time
+    description="a ledger position (an integer), or an RFC 3339 date-time with its offset:"
+                " the state as the ledger had recorded it then")]
+FirstLeaf = Annotated[int, QueryParameter(ge=0, le=2**31, description="the page's first leaf")]
+
+
+class DistributionAsOf(msgspec.Struct):
+    """What the ledger held for the distribution at `position` (replayed, not a read model).
+    Amounts in smallest units, as strings; totals are null before the snapshot."""
+
+    distribution_id: UUID
+    position: int  # the ledger position answered (a time becomes the last one before it)
+    version: int
+    status: str
+    holders: int | None
+    eligible: int | None
+    gross: str | None
+    net: str | None
+    withheld: str | None
+    dust: str | None
+    batch_count: int
+    paid_count: int
+    failed_count: int
+    amount_paid: str
+
+
+class LeafAsOf(msgspec.Struct):
+    leaf_index: int
+    account: str
+    net: str
+    outcome: str  # PAID, FAILED, CLAIMED… or PENDING
+
+
+class LeafPageAsOf(msgspec.Struct):
+    distribution_id: UUID
+    position: int
+    items: list[LeafAsOf]
 
 
 class EventPage(msgspec.Struct):
@@ -52,6 +93,34 @@ async def latest_audit_runs(reads: ReadModels) -> list[Row]:
     return []
 
 
+def _when(as_of: str) -> dict[str, Any]:
+    return {"position": int(as_of)} if as_of.isdigit() else {"at": moment(as_of, "as_of")}
+
+
+def _distribution_as_of(ledger: PayoutLedger, distribution_id: UUID,
+                        as_of: str) -> DistributionAsOf:
+    position, d = distribution_at(ledger, distribution_id, **_when(as_of))
+    t = d.totals
+    if t is None:  # not snapshotted then: nothing computed yet
+        return DistributionAsOf(distribution_id, position, d.version, d.status.value, None,
+                                None, None, None, None, None, d.batch_count, d.paid, d.failed,
+                                str(d.amount_paid))
+    return DistributionAsOf(
+        distribution_id, position, d.version, d.status.value, t.holders, t.eligible,
+        str(t.gross), str(t.net), str(t.withheld), str(t.dust), d.batch_count, d.paid,
+        d.failed, str(d.amount_paid))
+
+
+def _leaves_as_of(ledger: PayoutLedger, distribution_id: UUID, as_of: str, first_leaf: int,
+                  limit: int) -> LeafPageAsOf:
+    when = _when(as_of)
+    position, _ = distribution_at(ledger, distribution_id, **when)
+    found = leaves_as_of(ledger, distribution_id, position=position, first_leaf=first_leaf,
+                         limit=limit)
+    return LeafPageAsOf(distribution_id, position, [
+        LeafAsOf(leaf.leaf_index, leaf.account, str(leaf.net), leaf.outcome) for leaf in found])
+
+
 def _page(ledger: PayoutLedger, distribution_id: UUID, after: int,
           limit: int) -> list[HistoryEntry]:
     ledger.get_distribution(distribution_id)  # NotFound (404) unless it is a distribution
@@ -61,6 +130,29 @@ def _page(ledger: PayoutLedger, distribution_id: UUID, after: int,
 class AuditController(Controller):
     path = "/distributions"
     tags = ["audit"]  # noqa: RUF012  # Litestar declares it a list
+
+    @get("/{distribution_id:uuid}/as-of", opt={"roles": READ, "problems": (422,)},
+         operation_id="getDistributionAsOf")
+    async def as_of(self, request: Request[Any, Any, Any], distribution_id: FromPath[UUID],
+                    as_of: AsOf) -> DistributionAsOf:
+        """The distribution as the ledger had recorded it at a position or a time: status,
+        totals and paid/failed counters, replayed from its events (not the read model). 404
+        if it did not exist yet."""
+        found: DistributionAsOf = await writes.call(
+            _distribution_as_of, request.app.state.ledger, distribution_id, as_of)
+        return found
+
+    @get("/{distribution_id:uuid}/as-of/leaves", opt={"roles": READ, "problems": (422,)},
+         operation_id="listLeavesAsOf")
+    async def leaves_as_of(self, request: Request[Any, Any, Any],
+                           distribution_id: FromPath[UUID], as_of: AsOf,
+                           first_leaf: FirstLeaf = 0, limit: Limit = 100) -> LeafPageAsOf:
+        """A page of the distribution's leaves (holders to be paid, by leaf index) with
+        each one's outcome as recorded then; only the batches covering the page are
+        replayed. Empty past the last leaf or before the snapshot."""
+        page: LeafPageAsOf = await writes.call(_leaves_as_of, request.app.state.ledger,
+                                               distribution_id, as_of, first_leaf, limit)
+        return page
 
     @get("/{distribution_id:uuid}/events", opt={"roles": READ},
          operation_id="listDistributionEvents")
