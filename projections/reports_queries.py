@@ -123,3 +123,17 @@ UNCLAIMED = Report(
     " LEFT JOIN {a} a ON a.asset_id = d.asset_id"
     " WHERE d.failed_count > 0 AND h.status = 'FAILED'{distribution}"
     " ORDER BY d.claim_deadline NULLS LAST, d.distribution_id, h.position")
+
+STATEMENT_TOTALS = Report(
+    "statement-totals",
+    ("account", "payment_token", "payment_decimals", "distributions", "gross", "withheld",
+     "net", "settled_net", "unsettled_net"),
+    "SELECT h.account, a.payment_token, a.payment_decimals, count(*),"  # noqa: S608
+    " sum(h.gross)::text, sum(h.withheld)::text, sum(h.net)::text,"
+    " COALESCE(sum(h.net) FILTER (WHERE h.status IN " + SETTLED + "), 0)::text,"
+    " COALESCE(sum(h.net) FILTER (WHERE h.status NOT IN " + SETTLED + "), 0)::text"
+    " FROM {h} h JOIN {d} d ON d.distribution_id = h.distribution_id"
+    " LEFT JOIN {a} a ON a.asset_id = d.asset_id"
+    " WHERE h.account = %s AND h.status <> 'SKIPPED'"
+    " AND d.record_date >= %s AND d.record_date < %s"
+    " GROUP BY h.account, a.payment_token, a.payment_decimals ORDER BY a.payment_token")

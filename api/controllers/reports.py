@@ -25,7 +25,7 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 
 from api.keys import READ, REPORT
-from api.params import DATE_TIME, moment
+from api.params import DATE_TIME, AccountPath, moment
 from api.problems import Problem
 from api.reads import ReadModels
 from domain import accounts
@@ -137,6 +137,24 @@ class ReportController(Controller):
         """issuerReport as CSV."""
         return _stream(request.app.state.reads, q.ISSUER, _period(from_, to), True, "issuer")
 
+    @get("/reports/statements/{account:str}", opt={"roles": REPORT, "problems": (422,)},
+         operation_id="statementTotals", media_type="application/json")
+    async def statement_totals(self, request: Request[Any, Any, Any], account: AccountPath,
+                               from_: From = None, to: To = None) -> Stream:
+        """A holder's statement totals over a period (record dates in [from, to)), per
+        payment token: distributions, gross, withheld, net, and net settled (paid or
+        claimed) and not. The rows behind it: /holders/{account}/payments[.csv]."""
+        return _statement_totals(request.app.state.reads, account, from_, to, as_csv=False)
+
+    @get("/reports/statements/{account:str}/totals.csv",
+         opt={"roles": REPORT, "problems": (422,)}, operation_id="statementTotalsCsv",
+         media_type="text/csv")
+    async def statement_totals_csv(self, request: Request[Any, Any, Any],
+                                   account: AccountPath, from_: From = None,
+                                   to: To = None) -> Stream:
+        """statementTotals as CSV."""
+        return _statement_totals(request.app.state.reads, account, from_, to, as_csv=True)
+
     @get("/reports/unclaimed", opt={"roles": REPORT}, operation_id="unclaimedReport",
          media_type="application/json")
     async def unclaimed(self, request: Request[Any, Any, Any],
@@ -161,6 +179,13 @@ def _tax(reads: ReadModels, year: int, holder: str | None, *, as_csv: bool) -> S
         return _stream(reads, q.TAX, params, as_csv, f"tax-{year}")
     params.append(accounts.canonical(holder))  # a wrong checksum: 422 before the stream
     return _stream(reads, q.TAX, params, as_csv, f"tax-{year}", holder=" AND h.account = %s")
+
+
+def _statement_totals(reads: ReadModels, account: str, start: str | None, end: str | None,
+                      *, as_csv: bool) -> Stream:
+    canonical = accounts.canonical(account)  # a wrong checksum: 422 before the stream
+    return _stream(reads, q.STATEMENT_TOTALS, [canonical, *_period(start, end)], as_csv,
+                   f"statement-totals-{canonical}")
 
 
 def _period(start: str | None, end: str | None) -> list[datetime]:

@@ -49,6 +49,8 @@ ENDPOINTS = [
     ("GET", f"/reports/withheld/{ID}/holders.csv", None, REPORT),
     ("GET", "/reports/issuer", None, REPORT),
     ("GET", "/reports/issuer.csv", None, REPORT),
+    ("GET", f"/reports/statements/{'0x' + 'ab' * 20}", None, REPORT),
+    ("GET", f"/reports/statements/{'0x' + 'ab' * 20}/totals.csv", None, REPORT),
     ("GET", "/reports/unclaimed", None, REPORT),
     ("GET", "/reports/unclaimed.csv", None, REPORT),
     ("GET", "/metrics", None, ALL),

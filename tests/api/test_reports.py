@@ -100,6 +100,17 @@ def test_the_tax_report_gives_each_settled_payment_with_its_rate_and_year_totals
     assert tuple(header) == q.TAX.columns
     assert [(r["account"], r["withholding_bps"]) for r in rows] == [(OVERRIDE, "2500")]
     assert client.get("/reports/tax/2025", headers=auditor).json()["items"] == []
+    # The holder's statement totals over the year: the same sums, per payment token.
+    [totals] = client.get(f"/reports/statements/{OVERRIDE}?from=2026-01-01T00:00:00Z",
+                          headers=auditor).json()["items"]
+    mine = holders[OVERRIDE]
+    assert (totals["distributions"], totals["gross"], totals["withheld"], totals["net"]) == (
+        1, mine["gross"], mine["withheld"], mine["net"])
+    settled_net = mine["net"] if mine["status"] in ("PAID", "CLAIMED") else "0"
+    assert totals["settled_net"] == settled_net
+    header, _ = _csv(client.get(f"/reports/statements/{OVERRIDE}/totals.csv?to=2026-01-01"
+                                "T00:00:00Z", headers=auditor))
+    assert tuple(header) == q.STATEMENT_TOTALS.columns
     # Reports are for auditors, admins and operators; a viewer is refused.
     assert client.get("/reports/tax/2026", headers=auth(keys["viewer"])).status_code == 403
     assert client.get("/reports/tax/2026", headers=auth(keys["operator"])).status_code == 200
