@@ -62,6 +62,8 @@ def test_the_wizard_reviews_the_tokens_facts_before_importing_it(web, keys, chai
                         ("kind", "Equity")):
         assert re.search(rf'data-fact="{fact}">{value}<', review.text), fact
     assert 'data-fact="holders"' in review.text
+    # How the token was read is detected from the contract, not configured.
+    assert 'data-fact="token-kind">the reference token (ATS interface), Equity<' in review.text
     assert head(ledger) == before  # reviewing records nothing
     assert 'data-action="import"' in review.text
     done = web.post("/panel/assets/import", data={**fields, "token": chain.token},
