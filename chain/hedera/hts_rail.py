@@ -37,6 +37,10 @@ from hiero_sdk_python import (
     TokenId,
     TransferTransaction,
 )
+from hiero_sdk_python.consensus.topic_id import TopicId
+from hiero_sdk_python.consensus.topic_message_submit_transaction import (
+    TopicMessageSubmitTransaction,
+)
 from hiero_sdk_python.exceptions import PrecheckError
 from hiero_sdk_python.hapi.services import timestamp_pb2
 from hiero_sdk_python.query.transaction_get_receipt_query import TransactionGetReceiptQuery
@@ -72,7 +76,7 @@ class Submission:
 class PreparedTransaction:
     transaction_id: str  # `0.0.payer@seconds.nanos`, the idempotency key to record
     window: TxWindow
-    kind: str            # "transfer" | "airdrop"
+    kind: str            # "transfer" | "airdrop" | "commitment"
     size: int            # bytes of the signed transaction as it will be sent
     sdk_transaction: Any
 
@@ -126,6 +130,13 @@ class HtsRail:
         tx = TokenAirdropTransaction()
         self._add_legs(tx, legs)
         return self._prepare(tx, "airdrop", valid_start_ns)
+
+    def prepare_commitment(self, topic: TopicId, message: bytes, valid_start_ns: int,
+                           ) -> PreparedTransaction:
+        """The distribution's commitment (domain/hts_commitment.py) to an HCS topic, paid and
+        signed by the payout account; same lifecycle (record, submit, fate) as a payment."""
+        tx = TopicMessageSubmitTransaction().set_topic_id(topic).set_message(message)
+        return self._prepare(tx, "commitment", valid_start_ns)
 
     def _add_legs(self, tx: Any, legs: Sequence[HtsLeg]) -> None:
         if not legs:

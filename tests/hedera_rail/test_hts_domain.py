@@ -92,3 +92,16 @@ def test_a_validity_window_is_at_most_180_seconds():
 def test_response_codes_fall_into_the_three_failure_classes(status, klass):
     assert classify_status(status) is klass
     assert wants_airdrop(status) == (status == "TOKEN_NOT_ASSOCIATED_TO_ACCOUNT")
+
+
+def test_a_commitment_is_canonical_bytes_and_refuses_a_malformed_root():
+    from uuid import UUID
+
+    from domain.hts_commitment import commitment_message
+    args = {"distribution_id": UUID(int=1), "token": "0.0.1003", "total_net": 5,
+            "leaf_count": 2}
+    first = commitment_message(merkle_root="0x" + "AB" * 32, **args)
+    assert first == commitment_message(merkle_root="0x" + "ab" * 32, **args)
+    assert first.startswith(b'{"distribution":"00000000-0000-0000-0000-000000000001"')
+    with pytest.raises(InvalidInput):
+        commitment_message(merkle_root="0x1234", **args)

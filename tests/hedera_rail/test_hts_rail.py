@@ -167,3 +167,21 @@ def test_the_local_hedera_signer_keeps_its_key_to_itself(world):
     with pytest.raises(SignerConfigError, match="malformed") as bad:
         LocalHederaSigner.from_string("not-a-key-but-maybe-a-secret")
     assert "secret" not in str(bad.value)
+
+
+def test_the_commitment_goes_to_an_hcs_topic_with_the_same_exactly_once_lifecycle(world):
+    from uuid import UUID
+
+    from hiero_sdk_python.consensus.topic_create_transaction import TopicCreateTransaction
+
+    from domain.hts_commitment import commitment_message
+    topic = TopicCreateTransaction().execute(world.client).topic_id
+    rail = _rail(world)
+    message = commitment_message(distribution_id=UUID(int=7), merkle_root="0x" + "ab" * 32,
+                                 token=str(world.token), total_net=10**12, leaf_count=3)
+    prepared = rail.prepare_commitment(topic, message, rail.next_valid_start_ns())
+    assert rail.submit(prepared).result is SubmitResult.ACCEPTED
+    assert rail.submit(prepared).result is SubmitResult.ALREADY_SUBMITTED
+    assert rail.fate(prepared.transaction_id, prepared.window).status == "SUCCESS"
+    assert world.net.ledger.topics[topic.num].messages == [message]
+    assert b'"root":"0x' + b"ab" * 32 + b'"' in message
