@@ -14,11 +14,15 @@
    the transaction is submitted, then its fate asked (crash points between each step).
 Steps 2-3 repeat until nothing is undecided or something is in flight.
 
-Not modelled yet (issue #18): an airdrop's SUCCESS records all its leaves PAID, though for an
+A transfer is atomic and its receipt names no holder: a HOLDER failure of a transaction of
+several records no leaf outcome (HtsTransactionFailed); the batch then pays one holder per
+transaction, so the others are paid and only the holder at fault fails with the status. A
+holder not associated with the token is paid by airdrop, without an operator.
+
+Not modelled yet (issue #18): an airdrop's SUCCESS records its leaves PAID, though for an
 unassociated holder the tokens stay with the payout account until the holder claims them
-(and are cancelled back after the claim deadline); a HOLDER failure fails the whole atomic
-transaction's leaves, where isolating the one holder (paying the others alone) is the next
-step; a refused precheck is reported, not yet recorded as an attempt failure with backoff.
+(and go back when the airdrop is cancelled after the claim deadline); a refused precheck is
+reported, not yet recorded as an attempt failure with backoff.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ from domain import accounts
 from domain.batch import PayoutBatch
 from domain.distribution import Status
 from domain.errors import InvalidInput
-from domain.hts_failures import wants_airdrop
+from domain.failures import FailureClass
+from domain.hts_failures import classify_status, wants_airdrop
 from domain.hts_planning import AccountRef, HtsLeg, HtsLimits, plan_hts_batches
 from domain.hts_recovery import TxWindow, Verdict
 
@@ -97,15 +102,30 @@ class HtsBatchExecutor:
             self._rail.submit(self._prepare(kind, legs, start))  # same TransactionId
             fate = self._rail.fate(tid, window)
         if fate.verdict is Verdict.SETTLED and fate.status is not None:
-            self._ledger.apply_hts_outcome(batch.id, transaction_id=tid, status=fate.status)
+            if self._pays_again(fate.status, kind, len(batch.submitted_leaves[tid])):
+                self._ledger.record_hts_failed(batch.id, transaction_id=tid, status=fate.status)
+            else:
+                self._ledger.apply_hts_outcome(batch.id, transaction_id=tid, status=fate.status)
             return None
         if fate.verdict is Verdict.DEAD:
             self._ledger.record_hts_dead(batch.id, transaction_id=tid)
             return None
         return HtsOutcome("in-flight", "no final status yet", tid)
 
+    @staticmethod
+    def _pays_again(status: str, kind: str, leaves: int) -> bool:
+        """A failed transaction whose leaves are paid again instead of failing: a holder
+        reason in a transaction of several (the receipt does not say whose: one holder per
+        transaction finds out, and the others are paid), or a transfer to a holder not
+        associated with the token (an airdrop reaches them)."""
+        if classify_status(status) is not FailureClass.HOLDER:
+            return False
+        return leaves > 1 or (kind == "transfer" and wants_airdrop(status))
+
     def _next_legs(self, batch: PayoutBatch) -> list[HtsLeg]:
         undecided = [self._leg(batch, i) for i in batch.undecided_leaves()]
+        if batch.hts_one_by_one:
+            return undecided[:1]
         payer = (self._rail.payer.shard, self._rail.payer.realm, self._rail.payer.num)
         first = next(plan_hts_batches(payer, undecided, self._limits), None)
         return first.legs if first is not None else []
@@ -120,7 +140,8 @@ class HtsBatchExecutor:
         return self._rail.prepare_transfer(legs, start)
 
     def _submit(self, batch: PayoutBatch, legs: list[HtsLeg]) -> HtsOutcome | None:
-        airdrop = any(wants_airdrop(batch.failure_reasons.get(leg.leaf_index, ""))
+        airdrop = any(wants_airdrop(batch.hts_last_status.get(leg.leaf_index, ""))
+                      or wants_airdrop(batch.failure_reasons.get(leg.leaf_index, ""))
                       for leg in legs)
         prepared = self._prepare("airdrop" if airdrop else "transfer", legs,
                                  self._rail.next_valid_start_ns())

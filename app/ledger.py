@@ -328,6 +328,11 @@ class PayoutLedger(Application[UUID]):
         batch.record_hts_dead(transaction_id=transaction_id)
         return self._save(batch)
 
+    def record_hts_failed(self, batch_id: UUID, *, transaction_id: str, status: str) -> int:
+        batch = self.get_batch_by_id(batch_id)
+        batch.record_hts_failed(transaction_id=transaction_id, status=status)
+        return self._save(batch)
+
     def apply_hts_outcome(self, batch_id: UUID, *, transaction_id: str, status: str) -> int:
         """A settled HTS transaction's final status (a receipt or the Mirror Node's record),
         applied as the chain facts the EVM ingestor would produce: a CryptoTransfer is atomic,

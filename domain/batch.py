@@ -156,6 +156,14 @@ class PayoutBatch(Aggregate):
 
         transaction_id: str
 
+    class HtsTransactionFailed(Aggregate.Event):
+        """An atomic HTS transaction failed for a reason its receipt does not pin on one
+        holder (or one an airdrop answers): no leaf outcome is recorded; its leaves are
+        undecided again and the batch pays its holders one at a time from now on."""
+
+        transaction_id: str
+        status: str
+
     @staticmethod
     def create_id(distribution_id: UUID, number: int) -> UUID:
         return ids.batch_id(distribution_id, number)
@@ -205,6 +213,8 @@ class PayoutBatch(Aggregate):
         self.retries = 0  # operator (or funds) retries: a new generation of job ids each
         # HTS: TransactionIds that may still execute -> (valid start ns, seconds, kind)
         self.hts_open: dict[str, tuple[int, int, str]] = {}
+        self.hts_one_by_one = False  # after an atomic failure: one holder per transaction
+        self.hts_last_status: dict[int, str] = {}  # leaf -> its own last failed HTS status
 
     @event(HoldersEntitled)
     def _holders_entitled(self, holders: list[list[Any]]) -> None:
@@ -328,6 +338,21 @@ class PayoutBatch(Aggregate):
     @event(HtsTransactionDead)
     def _hts_transaction_dead(self, transaction_id: str) -> None:
         del self.hts_open[transaction_id]
+        self.status = BatchStatus.PLANNED
+
+    def record_hts_failed(self, *, transaction_id: str, status: str) -> None:
+        if transaction_id not in self.hts_open:
+            raise IllegalTransition(f"{transaction_id} is not an open HTS transaction of"
+                                    f" batch {self.number}")
+        self._hts_transaction_failed(transaction_id=transaction_id, status=status[:200])
+
+    @event(HtsTransactionFailed)
+    def _hts_transaction_failed(self, transaction_id: str, status: str) -> None:
+        del self.hts_open[transaction_id]
+        leaves = self.submitted_leaves[transaction_id]
+        if len(leaves) == 1:  # only then is the status this holder's own
+            self.hts_last_status[leaves[0]] = status
+        self.hts_one_by_one = True
         self.status = BatchStatus.PLANNED
 
     def reject_submission(self, *, tx_hash: str, reason: str) -> None:

@@ -6,6 +6,7 @@ network cannot be reached from here.)"""
 from __future__ import annotations
 
 import pytest
+from hiero_sdk_python import ResponseCode
 
 from app.hts_executor import HtsBatchExecutor, UnresolvableAccount, long_zero_account
 from domain.batch import LeafOutcome
@@ -39,27 +40,51 @@ def test_twelve_holders_are_paid_by_two_transfers_and_a_second_run_pays_nobody(l
     assert _balances(world, batch) == [leaf.net for leaf in batch.leaves.values()]
 
 
-def test_an_unassociated_holder_fails_the_transfer_and_a_retry_pays_by_airdrop(ledger, world):
+def test_an_unassociated_holder_is_found_alone_and_paid_by_airdrop_without_an_operator(
+        ledger, world):
     newcomer = world.holder(associated=False)[0].num
-    did = executing_distribution(ledger, [world.holder()[0].num, newcomer])
+    others = [world.holder()[0].num for _ in range(2)]
+    did = executing_distribution(ledger, [others[0], newcomer, others[1]])
     batch = ledger.get_batch(did, 0)
-    executor = HtsBatchExecutor(ledger, _rail(world))
-    executor.execute(batch.id)
-    # the transfer is atomic: both leaves failed with the network's status
-    batch = ledger.get_batch(did, 0)
-    assert set(batch.failure_reasons.values()) == {"TOKEN_NOT_ASSOCIATED_TO_ACCOUNT"}
-    assert ledger.get_distribution(did).status is Status.COMPLETED_WITH_FAILURES
-    # an operator retries: the same leaves go out as an airdrop, which pays the associated
-    # holder now and leaves the newcomer a pending airdrop to claim
-    ledger.retry_distribution(did, actor="operator", reason="airdrop the unassociated")
-    executor.execute(batch.id)
+    HtsBatchExecutor(ledger, _rail(world)).execute(batch.id)
+    # the transfer of three failed as a whole; one holder per transaction then paid the two
+    # associated holders, and an airdrop the newcomer (pending until they claim it)
     batch = ledger.get_batch(did, 0)
     assert set(batch.outcomes.values()) == {LeafOutcome.PAID}
     assert ledger.get_distribution(did).status is Status.COMPLETED
+    # the network saw: the failed transfer of 3, then one transfer per holder in leaf order,
+    # the newcomer's failing and followed at once by its airdrop
+    at = [long_zero_account(batch.leaves[i].account)[2] for i in batch.leaf_range].index(
+        newcomer)
+    statuses = [ResponseCode(e.record.receipt.status).name
+                for e in world.net.ledger.executed.values()]
+    unassociated, ok = "TOKEN_NOT_ASSOCIATED_TO_ACCOUNT", "SUCCESS"
+    assert statuses == [unassociated, *[ok] * at, unassociated, ok, *[ok] * (2 - at)]
     leaf = next(leaf for leaf in batch.leaves.values()
                 if long_zero_account(leaf.account)[2] == newcomer)
     assert world.net.ledger.pending_airdrops == {
         (world.treasury.num, newcomer, world.token.num): leaf.net}
+    assert [world.net.token_balance(n, world.token.num) for n in others] == [
+        leaf.net for leaf in batch.leaves.values()
+        if long_zero_account(leaf.account)[2] != newcomer]
+
+
+def test_a_frozen_holder_fails_alone_and_the_rest_of_the_batch_is_paid(ledger, world):
+    frozen = world.holder()[0].num
+    world.net.set_frozen(frozen, world.token.num, True)
+    did = executing_distribution(ledger, [world.holder()[0].num, frozen,
+                                          world.holder()[0].num])
+    batch = ledger.get_batch(did, 0)
+    HtsBatchExecutor(ledger, _rail(world)).execute(batch.id)
+    batch = ledger.get_batch(did, 0)
+    failed = {long_zero_account(batch.leaves[i].account)[2]: reason
+              for i, reason in batch.failure_reasons.items()
+              if batch.outcomes.get(i) is LeafOutcome.FAILED}
+    assert failed == {frozen: "ACCOUNT_FROZEN_FOR_TOKEN"}
+    assert sorted(o.value for o in batch.outcomes.values()) == ["FAILED", "PAID", "PAID"]
+    distribution = ledger.get_distribution(did)
+    assert distribution.status is Status.COMPLETED_WITH_FAILURES
+    assert (distribution.paid, distribution.failed) == (2, 1)
 
 
 def test_a_holder_without_a_long_zero_address_is_refused_before_anything_is_signed():

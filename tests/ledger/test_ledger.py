@@ -175,6 +175,11 @@ def test_every_event_type_round_trips_through_postgres_unchanged(ledger, reopen)
                                  valid_start_ns=1_700_000_000_000_000_001, valid_seconds=120,
                                  kind="transfer", leaf_indices=[0])
     ledger.record_hts_dead(late_batch, transaction_id=hts_id)
+    ledger.record_hts_submission(late_batch, transaction_id=hts_id + "0",
+                                 valid_start_ns=1_700_000_000_000_000_010, valid_seconds=120,
+                                 kind="transfer", leaf_indices=[0])
+    ledger.record_hts_failed(late_batch, transaction_id=hts_id + "0",
+                             status="ACCOUNT_FROZEN_FOR_TOKEN")
     ledger.expire_distribution(late)
     # Treasury: after the deadline a sweep goes out and is swept; a reclaim is rejected by
     # the chain, asked for again and reclaimed (the vault's logs, on a cursor of their own).
