@@ -50,7 +50,7 @@ class ClaimController(Controller):
     path = "/distributions/{distribution_id:uuid}/claims"
     tags = ["claims"]  # noqa: RUF012  # Litestar declares it a list
 
-    @get("/{account:str}", opt={"roles": READ}, operation_id="getClaim")
+    @get("/{account:str}", opt={"roles": READ, "problems": (409, 422)}, operation_id="getClaim")
     async def get_claim(self, request: Request[Any, Any, Any], distribution_id: FromPath[UUID],
                         account: FromPath[str], wait_for_position: Wait = 0) -> HolderClaim:
         """The account's unpaid leaf (index, account, amount), its Merkle proof and the
