@@ -19,6 +19,7 @@ BENCHES = {
     "chaos": "bench.chaos",
     "panel": "bench.panel",
     "audit": "bench.audit",
+    "webhooks": "bench.webhooks",
 }
 
 Runner = Callable[..., dict[str, Any]]
