@@ -1,26 +1,33 @@
 """A distribution's actions at the panel: approve, execute, retry (all or chosen holders),
-cancel. Each is an htmx POST that runs the ledger command the API's route runs
-(`api.controllers.distributions`, `api.writes`) as the signed-in principal, and answers with
-the refreshed actions fragment (SSE refreshes the page's other parts). Refusals keep the
+cancel; and its treasury operations (ask to reclaim or sweep, approve one). Each is an htmx
+POST that runs the ledger command the API's route runs (`api.controllers.distributions`,
+`api.controllers.treasury`, `api.writes`) as the signed-in principal, and answers with the
+refreshed actions (or treasury) fragment (SSE refreshes the page's other parts). Refusals keep the
 API's status and message (`web.errors`); a missing reason marks its field, 422, nothing
 recorded."""
 
 from __future__ import annotations
 
 import contextlib
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
+from psycopg import sql
+from rq import Queue
 
 from api import schemas, writes
 from api.keys import APPROVE, OPERATE
 from api.problems import Problem
 from api.reads import ReadModels
+from app import treasury
+from domain.actors import principal
+from domain.distribution import Status
 from web.auth import session_of
-from web.controllers.distribution_view import actions_context, distribution, view
+from web.controllers.distribution_view import actions_context, asset_of, distribution, view
 
 REASON_MAX = 500  # schemas.CancelRequest / RetryRequest
 
@@ -97,6 +104,85 @@ class DistributionActions(Controller):
                                   selection="the selection is not a list of leaf indices")
         return await _retry(request, distribution_id,
                             schemas.RetryRequest(reason, sorted({int(v) for v in raw})))
+
+
+    # --- treasury: reclaim and sweep (four eyes; the treasurer's process sends them) ---
+
+    @get("/fragments/treasury")
+    async def treasury_fragment(self, request: Request[Any, Any, Any],
+                                distribution_id: FromPath[UUID]) -> Template:
+        return await _treasury(request, distribution_id)
+
+    @post("/reclaim", opt={"panel_roles": OPERATE}, status_code=200)
+    async def reclaim(self, request: Request[Any, Any, Any],
+                      distribution_id: FromPath[UUID]) -> Template:
+        form = await request.form()
+        reason, error = _reason(form.get("reason"))
+        if error:
+            return await _treasury(request, distribution_id, status_code=422,
+                                   reclaim_reason=error)
+        number, position = await writes.call(
+            request.app.state.ledger.request_reclaim, distribution_id, actor=_actor(request),
+            reason=reason, now=datetime.now(UTC))
+        return await _treasury(request, distribution_id, position=position,
+                               flash=f"Reclaim {number} asked: another approver approves it.")
+
+    @post("/sweeps", opt={"panel_roles": OPERATE}, status_code=200)
+    async def sweep(self, request: Request[Any, Any, Any],
+                    distribution_id: FromPath[UUID]) -> Template:
+        form = await request.form()
+        reason, error = _reason(form.get("reason"))
+        raw = str(form.get("amount") or "").strip()
+        if not (raw.isascii() and raw.isdigit() and int(raw) > 0 and len(raw) <= 78):
+            return await _treasury(request, distribution_id, status_code=422,
+                                   amount="a whole number of smallest units, above 0")
+        if error:
+            return await _treasury(request, distribution_id, status_code=422,
+                                   sweep_reason=error)
+        number, position = await writes.call(
+            request.app.state.ledger.request_sweep, distribution_id, actor=_actor(request),
+            amount=int(raw), reason=reason, now=datetime.now(UTC))
+        return await _treasury(request, distribution_id, position=position,
+                               flash=f"Sweep {number} of {int(raw):,} units asked: another"
+                                     " approver approves it.")
+
+    @post("/treasury-ops/{number:int}/approve", opt={"panel_roles": APPROVE}, status_code=200)
+    async def approve_treasury(self, request: Request[Any, Any, Any],
+                               distribution_id: FromPath[UUID],
+                               number: FromPath[int]) -> Template:
+        state = request.app.state
+        queue = Queue(treasury.QUEUE_NAME, connection=state.queue.connection) \
+            if state.queue is not None else None
+        position, _ = await writes.call(treasury.approve, state.ledger, queue,
+                                        distribution_id, number, _actor(request))
+        sent = "queued for the treasurer" if queue is not None else \
+            "this server has no queue: queue it with `mass-payout treasury approve`"
+        return await _treasury(request, distribution_id, position=position,
+                               flash=f"Approved; {sent}.")
+
+
+async def _treasury(request: Request[Any, Any, Any], distribution_id: UUID, *,
+                    status_code: int = 200, position: int = 0, flash: str | None = None,
+                    **errors: str) -> Template:
+    """The treasury section: the operations (from their read model) and what the caller may
+    ask or approve."""
+    reads: ReadModels = request.app.state.reads
+    if position:
+        with contextlib.suppress(Problem):
+            await reads.wait_for(position, "treasury_ops", "distributions")
+    d = await distribution(reads, distribution_id)
+    ops = await reads.all(sql.SQL(
+        "SELECT number, kind, state, amount::text AS amount, requested_by, approved_by,"
+        " tx_hash, rejection FROM {} WHERE distribution_id = %s ORDER BY number").format(
+        reads.table("treasury_ops")), (distribution_id,))
+    me = session_of(request).principal
+    on_chain = d.commit_tx is not None and d.status is not Status.CANCELLED
+    return view(request, "_treasury.html", status_code=status_code, d=d,
+                asset=await asset_of(request, d), ops=ops, errors=errors, flash=flash,
+                me=principal(me.actor), can_approve=me.role in APPROVE,
+                can_request=on_chain and me.role in OPERATE,
+                past_deadline=d.claim_deadline is not None
+                and datetime.now(UTC) > d.claim_deadline)
 
 
 def _actor(request: Request[Any, Any, Any]) -> str:
