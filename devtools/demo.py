@@ -80,6 +80,51 @@ def run(*, holders: int, blocked: int, workers: int, var_dir: Path, console: Con
     return summary
 
 
+def run_bond(*, holders: int, blocked: int, workers: int, var_dir: Path, console: Console,
+             quiet: bool) -> dict[str, Any]:
+    """`--scenario bond`: two coupons by rate and the redemption at maturity
+    (devtools.bond_scenario), on the same engines and processes as the dividend."""
+    from devtools import bond_scenario
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    started = time.perf_counter()
+    display = Display(console, quiet=quiet)
+    with pipeline.engines(var_dir) as env:
+        with display.bar:
+            bond = bond_scenario.prepare(env, holders=holders, blocked=blocked,
+                                         gas_model=GasModel(), observe=display,
+                                         workers=workers, log_dir=var_dir / "logs")
+            try:
+                bond_scenario.run_bond(bond, display)
+            except BaseException:
+                bond.run.children.stop_all()
+                bond.run.services.close()
+                raise
+        try:
+            summary = bond_scenario.summarize(bond, time.perf_counter() - started)
+            if not quiet:
+                show_bond(console, summary)
+        finally:
+            bond.run.children.stop_all()
+            bond.run.services.close()
+    return summary
+
+
+def show_bond(console: Console, s: dict[str, Any]) -> None:
+    table = Table(title=f"Bond maturing {s['maturity']}: two coupons, then the redemption")
+    table.add_column("distribution")
+    table.add_column("status")
+    table.add_column("net (USD)", justify="right")
+    for label, status in s["statuses"].items():
+        table.add_row(label, status, figure("net", s["net_by_distribution"][label]))
+    console.print(table)
+    console.print(f"holders {s['holders']:,}; paid {s['paid']:,}, failed {s['failed']:,} (over"
+                  f" the three); units redeemed {s['units_redeemed']:,};"
+                  f" gas per holder paid {figure('gas_per_holder', s['gas_per_holder'])}")
+    console.print("[bold green]RECONCILED[/] (payments, and units redeemed)" if s["reconciled"]
+                  else "[bold red]NOT RECONCILED[/]")
+
+
 def serve(run: PipelineRun, *, port: int, console: Console, log_dir: Path) -> None:
     """The panel (a `mass-payout serve` child on the demo's engines, beside the demo's
     projections, workers, ingestor and supervisor, still running) until Ctrl-C or SIGTERM,

@@ -91,10 +91,14 @@ def demo(holders: Annotated[int, typer.Option(help="token holders to pay")] = 2_
          port: Annotated[int, typer.Option(help="the panel's port (with --serve)")] = 8000,
          as_json: Annotated[bool, typer.Option(
              "--json", help="print one JSON object (amounts in raw units) instead of the"
-                            " table")] = False) -> None:
+                            " table")] = False,
+         scenario: Annotated[str, typer.Option(
+             help="dividend, or bond: two quarterly coupons by rate and the redemption at"
+                  " maturity, moving the dev chain's clock")] = "dividend") -> None:
     """Pay a dividend to N holders end to end on embedded engines and a dev chain. The
     snapshot has one holder more than --holders: the issuer's treasury, which the dividend
-    excludes."""
+    excludes. `--scenario bond` issues a bond to N holders instead, pays its two coupons and
+    redeems it at maturity."""
     from devtools import demo as run
     from devtools.pipeline import check_sizes
 
@@ -104,17 +108,27 @@ def demo(holders: Annotated[int, typer.Option(help="token holders to pay")] = 2_
         raise _refuse(str(err)) from None
     if workers < 1:
         raise _refuse(f"--workers must be at least 1 (got {workers})")
+    if scenario not in ("dividend", "bond"):
+        raise _refuse(f"--scenario is dividend or bond, not {scenario!r}")
+    if scenario == "bond" and serve:
+        raise _refuse("--serve shows the dividend scenario only")
     settings = Settings.from_env()
     try:
-        summary = run.run(holders=holders, blocked=blocked, workers=workers,
-                          var_dir=settings.var_dir, console=console, quiet=as_json,
-                          serve_port=port if serve else None)
+        if scenario == "bond":
+            summary = run.run_bond(holders=holders, blocked=blocked, workers=workers,
+                                   var_dir=settings.var_dir, console=console, quiet=as_json)
+        else:
+            summary = run.run(holders=holders, blocked=blocked, workers=workers,
+                              var_dir=settings.var_dir, console=console, quiet=as_json,
+                              serve_port=port if serve else None)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: every process it started has been stopped[/]")
         raise typer.Exit(130) from None
     if as_json:
-        keys = ("holders", "paid", "failed", "skipped", "gross", "net", "withheld", "dust",
-                "gas_per_holder", "seconds", "reconciled")
+        keys: tuple[str, ...] = ("holders", "paid", "failed", "skipped", "gross", "net",
+                                 "withheld", "dust", "gas_per_holder", "seconds", "reconciled")
+        if scenario == "bond":
+            keys = (*keys, "units_redeemed", "statuses", "net_by_distribution")
         print(json.dumps({k: summary[k] for k in keys}))
     if not summary["reconciled"]:
         raise typer.Exit(1)
