@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import BENCHES
+from mass_payout.alerts_cli import app as alerts_app
 from mass_payout.audit_cli import app as audit_app
 from mass_payout.claims_cli import app as claims_app
 from mass_payout.treasury_cli import app as treasury_app
@@ -33,6 +34,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(claims_app, name="claims")
 app.add_typer(treasury_app, name="treasury")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(alerts_app, name="alerts")
 
 
 @app.command()

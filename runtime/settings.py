@@ -66,6 +66,13 @@ class Settings:
     webhook_allow: tuple[str, ...] = ()
     webhook_disable_after: int = 20  # consecutive failed deliveries before an endpoint stops
     webhook_secret_grace_hours: int = 24  # a rotated-out secret still signs this long
+    # Operator e-mail (`mass-payout alerts email`): unset host or recipient, no e-mail.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    alert_email_to: str | None = None
+    alert_email_from: str = "mass-payout@localhost"
     log_format: LogFormat = "text"  # "json": one JSON object per line (runtime.logs)
     metrics_port: int = 0  # a worker's, ingestor's, supervisor's or scheduler's /metrics; 0: none
     # --- the chain's network profile (CHAIN_NETWORK) ---
@@ -124,6 +131,13 @@ class _Variables(BaseSettings):
                                      Field(ge=1, le=10_000)] = 20
     webhook_secret_grace_hours: Annotated[int, _env("MASS_PAYOUT_WEBHOOK_SECRET_GRACE_HOURS"),
                                           Field(ge=0, le=24 * 30)] = 24
+    smtp_host: Annotated[str | None, _env("MASS_PAYOUT_SMTP_HOST")] = None
+    smtp_port: Annotated[int, _env("MASS_PAYOUT_SMTP_PORT"), Field(ge=1, le=65535)] = 25
+    smtp_username: Annotated[str | None, _env("MASS_PAYOUT_SMTP_USERNAME")] = None
+    smtp_password: Annotated[SecretStr | None, _env("MASS_PAYOUT_SMTP_PASSWORD")] = None
+    alert_email_to: Annotated[str | None, _env("MASS_PAYOUT_ALERT_EMAIL_TO")] = None
+    alert_email_from: Annotated[str, _env("MASS_PAYOUT_ALERT_EMAIL_FROM")] = \
+        "mass-payout@localhost"
     log_format: Annotated[LogFormat, _env("MASS_PAYOUT_LOG_FORMAT")] = "text"
     metrics_port: Annotated[int, _env("MASS_PAYOUT_METRICS_PORT"), Field(ge=0, le=65535)] = 0
     # --- the chain's network profile ---
