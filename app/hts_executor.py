@@ -34,6 +34,7 @@ from uuid import UUID
 from app.failpoints import failpoint
 from app.ledger import PayoutLedger
 from chain.hedera.hts_rail import HtsRail, PreparedTransaction, SubmitResult
+from chain.hedera.ids import AccountResolver
 from domain import accounts
 from domain.batch import PayoutBatch
 from domain.distribution import Status
@@ -45,19 +46,29 @@ from domain.hts_recovery import TxWindow, Verdict
 
 
 class UnresolvableAccount(InvalidInput):
-    """A holder's EVM address that is not a long-zero Hedera address (an ECDSA alias needs
-    the Mirror Node's account lookup, which this executor is not given)."""
+    """A holder's EVM address that is not a long-zero Hedera address, given to a resolver
+    without the Mirror Node (`mirror_resolved_account` resolves ECDSA aliases)."""
 
 
 def long_zero_account(address: str) -> AccountRef:
-    """0x + shard (4 bytes) + realm (8) + num (8) → (shard, realm, num): Hedera's long-zero
-    form of an account's EVM address."""
-    raw = accounts.address_bytes(address)
-    shard, realm, num = (int.from_bytes(raw[:4], "big"), int.from_bytes(raw[4:12], "big"),
-                         int.from_bytes(raw[12:], "big"))
-    if shard or realm or not num or num >= 1 << 63:
+    """The account a long-zero EVM address packs (shard 0, realm 0: every network today)."""
+    account_id = accounts.hedera_id(address)
+    num = int(account_id.rsplit(".", 1)[1]) if account_id else 0
+    if not 0 < num < 1 << 63:
         raise UnresolvableAccount(f"{address} is not a long-zero address of shard 0 realm 0")
     return (0, 0, num)
+
+
+def mirror_resolved_account(resolver: AccountResolver) -> Callable[[str], AccountRef]:
+    """Long-zero addresses offline; an ECDSA alias (the ledger's spelling of an ECDSA
+    account) through the Mirror Node, once per process (the resolver caches it)."""
+    def resolve(address: str) -> AccountRef:
+        if accounts.hedera_id(address) is not None:
+            return long_zero_account(address)
+        shard, realm, num = (int(part) for part in
+                             resolver.resolve([address])[address].account_id.split("."))
+        return (shard, realm, num)
+    return resolve
 
 
 @dataclass(frozen=True, slots=True)

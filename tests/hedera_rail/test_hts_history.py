@@ -46,3 +46,19 @@ def test_an_answer_without_a_single_parent_is_not_trusted():
         {"nonce": 1, "scheduled": False, "result": "SUCCESS"}]}))
     with pytest.raises(MirrorNodeInconsistent):
         history.lookup("0.0.5@1.1")
+
+
+def test_an_ecdsa_holder_spelled_by_its_alias_is_paid_to_the_account_the_mirror_names():
+    from app.hts_executor import mirror_resolved_account
+    from chain.hedera.ids import AccountResolver
+    alias = "0x" + "ab" * 20
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == f"/api/v1/accounts/{alias}"
+        return httpx.Response(200, json={"account": "0.0.4321", "evm_address": alias})
+    client = MirrorNodeClient("http://mirror.standin", sleep=lambda _s: None,
+                              http=httpx.Client(transport=httpx.MockTransport(answer)))
+    resolve = mirror_resolved_account(AccountResolver(client))
+    assert resolve(alias) == (0, 0, 4321)
+    assert resolve("0x" + "00" * 18 + "0457") == (0, 0, 0x457)  # long-zero: no request
+    assert client.requests == 1
