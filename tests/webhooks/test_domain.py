@@ -64,3 +64,15 @@ def test_an_endpoint_is_created_changed_disabled_and_enabled_by_events():
         endpoint.enable("admin")
     names = [type(e).__name__ for e in endpoint.collect_events()]
     assert names == ["Created", "Updated", "Disabled", "Enabled"]
+
+
+def test_the_api_offers_exactly_the_event_types_the_outbox_knows():
+    from typing import get_args
+
+    from api.controllers.webhooks import EventType
+    from domain.webhooks import EVENT_TYPES
+
+    assert sorted(get_args(EventType)) == sorted(EVENT_TYPES)
+    assert {"ingestion.halted", "batch.blocked", "holder_payments.failed",
+            "distribution.completed_with_failures", "schedule.occurrences_missed"} \
+        <= set(EVENT_TYPES)
