@@ -20,6 +20,7 @@ BENCHES = {
     "panel": "bench.panel",
     "audit": "bench.audit",
     "webhooks": "bench.webhooks",
+    "hts": "bench.hts",
 }
 
 Runner = Callable[..., dict[str, Any]]
