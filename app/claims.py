@@ -1,6 +1,7 @@
 """Claims: what a holder whose push payment did not arrive needs to pull it from the vault.
 
-A claim is the holder's committed leaf `(index, account, amount)`, its single-leaf Merkle
+A claim is the holder's committed leaf `(index, account, amount)` (for a cash-out the amount
+is the units redeemed; the vault pays their principal), its single-leaf Merkle
 proof and the ready-to-sign `claim(bytes32,uint256,address,uint256,bytes32[])` calldata. The
 proof comes from the holder's own batch (its leaves and range proof rebuild the committed
 root, `PartialTree`), so one claim loads one batch, not the whole distribution.
@@ -26,6 +27,7 @@ from chain.encoding import onchain_id
 from domain import accounts
 from domain.batch import PAID_OUTCOMES, LeafOutcome, PayoutBatch
 from domain.distribution import Distribution, Status
+from domain.entitlements import leaf_amount
 from domain.errors import IllegalTransition, NotFound
 from domain.merkle import PartialTree, leaf_hash
 
@@ -75,12 +77,20 @@ def target(ledger: PayoutLedger, distribution: Distribution, now: datetime) -> C
                        distribution.merkle_root)
 
 
+def _committed(distribution: Distribution, batch: PayoutBatch, index: int) -> int:
+    """The leaf's committed amount: a cash-out's is the units the claim redeems (the vault
+    pays their principal), any other's the net paid."""
+    leaf = batch.leaves[index]
+    return leaf_amount(distribution.terms.kind, leaf.balance, leaf.net)
+
+
 def _tree(distribution: Distribution, batch: PayoutBatch) -> PartialTree:
     assert distribution.totals is not None  # committed: snapshotted first
     assert distribution.merkle_root is not None
     return PartialTree(
         distribution.totals.eligible, batch.first_leaf,
-        [leaf_hash(i, batch.leaves[i].account, batch.leaves[i].net) for i in batch.leaf_range],
+        [leaf_hash(i, batch.leaves[i].account, _committed(distribution, batch, i))
+         for i in batch.leaf_range],
         [bytes.fromhex(p[2:]) for p in batch.range_proof],
         bytes.fromhex(distribution.merkle_root[2:]))
 
@@ -93,7 +103,7 @@ def _unpaid(distribution: Distribution, batch: PayoutBatch) -> Iterator[Claim]:
     for i in todo:
         leaf = batch.leaves[i]
         status = "FAILED" if batch.outcomes.get(i) is LeafOutcome.FAILED else "PENDING"
-        yield Claim(distribution.id, i, leaf.account, leaf.net,
+        yield Claim(distribution.id, i, leaf.account, _committed(distribution, batch, i),
                     ["0x" + p.hex() for p in tree.proof(i)], status)
 
 

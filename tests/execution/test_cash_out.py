@@ -1,8 +1,8 @@
 """A bond redeemed at maturity through the application, on anvil: refused before maturity;
 then the holders frozen at maturity, `announceCashOut`, `cashOut` batches by the executor
 (in this process), the outcomes ingested from the vault's logs, and reconciliation of both
-legs: principal paid and units redeemed. A holder the stablecoin blocks fails alone, with its
-reason, and is paid (and redeemed) by a retry once unblocked."""
+legs: principal paid and units redeemed. Holders the stablecoin blocks fail alone, with their
+reason; once unblocked, one claims (its units redeemed as it is paid) and one is retried."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from app.claims import unpaid_claims
 from app.execution import commit_on_chain
 from app.executor import BatchExecutor
 from app.importing import import_asset, snapshot_from_chain
+from app.ingest import ingest_vaults
 from app.reconcile import reconcile
 from chain.contracts import BOND, call, deploy_security_token, role, send
 from devtools.devnet import block, fund_vault, holder_addresses, take_snapshot, unblock
+from domain.batch import PAID_OUTCOMES
 from domain.distribution import Status
 from domain.errors import InvalidTerms
 from domain.planning import GasModel
@@ -25,6 +28,11 @@ from tests.execution.conftest import Stack
 
 NOMINAL = 100_000_000  # 100 USD (6 decimals) per whole bond unit (2 decimals)
 SMALL = GasModel(budget=1_500_000)  # ~9 cash-out holders a batch: several batches
+
+
+def send_raw(w3, sender: str, to: str, data: str) -> None:
+    tx = w3.eth.send_transaction({"from": sender, "to": to, "data": data, "gas": 500_000})
+    assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
 
 
 def pay_all(stack: Stack, executor: BatchExecutor, did) -> Status:
@@ -83,28 +91,39 @@ def test_a_bond_is_redeemed_at_maturity_and_reconciled_on_both_legs(stack: Stack
     commit_on_chain(ledger, stack.services.gateway, stack.services.signer, did,
                     claim_deadline=datetime.now(UTC) + timedelta(days=400), actor="checker")
     fund_vault(net, totals.net)
-    # One holder is blocked by the stablecoin: it fails alone; the others are redeemed.
-    blocked = holders[3]
+    # Two holders are blocked by the stablecoin: each fails alone; the others are redeemed.
+    blocked, claimer = holders[3], holders[11]
     block(net, blocked)
+    block(net, claimer)
     executor = BatchExecutor(ledger, stack.services.gateway, stack.services.signer, SMALL)
     ledger.start_execution(did, "operator")
     assert pay_all(stack, executor, did) is Status.COMPLETED_WITH_FAILURES
     distribution = ledger.get_distribution(did)
-    assert (distribution.paid, distribution.failed) == (19, 1)
+    assert (distribution.paid, distribution.failed) == (18, 2)
     failures = {b.leaves[i].account: b.failure_reasons[i]
                 for b in ledger.batches(did) for i in b.failed_leaves()}
-    assert list(failures) == [blocked] and failures[blocked]
+    assert set(failures) == {blocked, claimer} and all(failures.values())
     check = reconcile(ledger, w3, did, check_balances=True)
     assert check.ok, check.differences
-    units_blocked = int(call(bond.functions.balanceOf(blocked)))
-    assert check.units_redeemed == supply - units_blocked
-    assert int(call(bond.functions.totalSupply())) == units_blocked
-    # Unblocked, it is retried: redeemed and paid; the bond's supply is gone.
+    units_kept = sum(int(call(bond.functions.balanceOf(h))) for h in (blocked, claimer))
+    assert check.units_redeemed == supply - units_kept
+    assert int(call(bond.functions.totalSupply())) == units_kept
+    # Unblocked, one claims: its claim commits its units, which the vault redeems as it pays.
     unblock(net, blocked)
+    unblock(net, claimer)
+    _, claims = unpaid_claims(ledger, did, datetime.now(UTC))
+    claim = next(c for c in claims if c.account == claimer)
+    assert claim.amount == int(call(bond.functions.balanceOf(claimer)))
+    send_raw(w3, admin, net.vault.address, claim.calldata())
+    ingest_vaults(ledger, stack.services.gateway, confirmations=0)
+    # The other is retried: redeemed and paid; the bond's supply is gone.
     ledger.retry_distribution(did, actor="operator", reason="holder unblocked")
     assert pay_all(stack, executor, did) is Status.COMPLETED
     check = reconcile(ledger, w3, did, check_balances=True)
     assert check.ok and check.units_redeemed == supply, check.differences
     assert int(call(bond.functions.totalSupply())) == 0
+    outcomes = {b.leaves[i].account: o for b in ledger.batches(did) for i, o in b.outcomes.items()}
+    # (The claim's `Paid` log precedes its `Claimed`: the ledger records the leaf paid.)
+    assert outcomes[claimer] in PAID_OUTCOMES and outcomes[blocked] == "PAID"
     assert check.chain_paid == totals.net
     assert maturity > date.today()  # the wall clock never reached it: the chain's did
