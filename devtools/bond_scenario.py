@@ -128,11 +128,19 @@ def pay_on(bond: BondRun, day: date, kind: DistributionKind, rule: Rule, key: st
     did = ledger.create_distribution(asset_id=run.asset_id, idempotency_key=pipeline.run_key()
                                      + f"-{key}", terms=terms, actor="maker@issuer")
     ledger.approve_distribution(did, "checker@issuer")
+    progress = Progress(stage="snapshot", holders=len(net.holders))
+
+    def page(count: int) -> None:
+        progress.holders_read += count
+        observe(progress)
+
     totals = snapshot_from_chain(ledger, w3, did, snapshot_id=run.snapshot_id,
-                                 gas_model=run.gas_model)
+                                 gas_model=run.gas_model, on_page=page)
     commit_on_chain(ledger, run.services.gateway, run.services.signer, did,
                     claim_deadline=chain_now(run) + CLAIM_WINDOW, actor="checker@issuer")
     fund_vault(net, totals.net)
+    progress.stage, progress.batches = key, ledger.get_distribution(did).batch_count
+    observe(progress)
     run.distribution_id = did
     bond.distributions[key] = did
     pipeline.pay(run, observe=observe)

@@ -35,9 +35,10 @@ class Display:
         if p.stage in {"deploying contracts", "snapshot"}:
             self.bar.update(self.tasks["snapshot"], completed=p.holders_read, total=p.holders,
                             note=p.stage if p.stage != "snapshot" else "holders read")
-        elif p.stage == "entitlements":
+        elif p.stage == "entitlements" or p.stage.startswith(("coupon-", "redemption")):
+            what = "" if p.stage == "entitlements" else f"{p.stage}: "
             self.bar.update(self.tasks["entitlements"], completed=p.holders, total=p.holders,
-                            note=f"{p.batches} batches, root announced, vault funded")
+                            note=f"{what}{p.batches} batches, root announced, vault funded")
         else:
             self.bar.update(self.tasks["batches sent"], completed=p.batches_sent,
                             total=p.batches)
