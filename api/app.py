@@ -31,6 +31,7 @@ from api.controllers.ops import OpsController
 from api.controllers.reports import ReportController
 from api.controllers.schedules import ScheduleController
 from api.controllers.treasury import TreasuryController
+from api.controllers.vault import VaultController
 from api.controllers.webhooks import WebhookController
 from api.docs import OfflineDocs, document_strict_bodies
 from api.keys import migration
@@ -78,7 +79,8 @@ def create_app(wiring: Wiring, *, debug: bool = False, rate_limit_per_minute: in
     app = Litestar(
         route_handlers=[AssetController, DistributionController, ScheduleController,
                         ReportController, OpsController, HolderController, AuditController,
-                        WebhookController, ClaimController, TreasuryController, *panel],
+                        WebhookController, ClaimController, TreasuryController,
+                        VaultController, *panel],
         template_config=template_config,
         guards=[guard],
         before_request=reject_unknown_query,

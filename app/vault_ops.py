@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from web3 import Web3
+
 from chain.contracts import ARTIFACTS, DEFAULT_ADMIN_ROLE, ROLES, at, creation_data, role
 from chain.gateway import EvmGateway
 from chain.sending import deploy_and_wait, reason_of, send_and_wait
@@ -156,6 +158,32 @@ class VaultAdmin:
                                             data=creation_data(self.gateway.w3, target))
         return self._send(f"upgrade to {target}", "upgradeToAndCall", implementation, b"",
                           detail=implementation)
+
+
+@dataclass(frozen=True, slots=True)
+class VaultStatus:
+    vault: str
+    paused: bool
+    implementation: str
+    version: int
+    treasury: str
+    roles: dict[str, bool] | None  # of the account asked about
+
+
+def vault_status(w3: Web3, vault: str, account: str | None = None) -> VaultStatus:
+    """The vault as the chain has it now (reads only)."""
+    from domain import accounts
+
+    who = accounts.canonical(account) if account is not None else None  # InvalidAccount: 422
+    contract = at(w3, "PayoutVault", vault)
+    raw = w3.eth.get_storage_at(contract.address, IMPLEMENTATION_SLOT)
+    roles = None if who is None else {
+        name: bool(contract.functions.hasRole(_role(name), who).call())
+        for name in ("DEFAULT_ADMIN", *ROLES)}
+    return VaultStatus(contract.address, bool(contract.functions.paused().call()),
+                       w3.to_checksum_address(bytes(raw)[-20:]),
+                       int(contract.functions.version().call()),
+                       str(contract.functions.treasury().call()), roles)
 
 
 def _role(name: str) -> bytes:

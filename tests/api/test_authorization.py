@@ -61,6 +61,8 @@ ENDPOINTS = [
     ("POST", f"/distributions/{ID}/sweeps", {"amount": "1", "reason": "x"}, OPERATE),
     ("POST", f"/distributions/{ID}/treasury-ops/1/approve", None, APPROVE),
     ("GET", f"/distributions/{ID}/treasury-ops", None, ALL),
+    ("GET", f"/assets/{ID}/vault", None, ALL),
+    ("GET", "/vault/upgrade-check?target=PayoutVaultV2", None, ALL),
     ("POST", "/schedules", {"asset_id": ID, "kind": "DIVIDEND",
                             "rule": {"kind": "PER_UNIT", "value": "5"},
                             "cadence": {"recurrence": "DAILY",

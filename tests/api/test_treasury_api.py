@@ -10,6 +10,7 @@ from rq import Queue
 
 from app import treasury
 from app.commands import head
+from chain.contracts import deploy_vault
 from devtools import payout_story as story
 from tests.api.conftest import auth
 from tests.projections.stories import SMALL
@@ -85,3 +86,30 @@ def test_a_sweep_is_approved_by_another_principal_and_queued_for_the_treasurer(
     shown = client.get(f"/distributions/{did}?wait_for_position={head(ledger)}",
                        headers=auth(keys["viewer"])).json()
     assert (shown["reclaimed"], shown["swept"]) == ("0", "0")
+
+
+def test_the_vault_as_the_chain_has_it_and_the_upgrade_check(client, keys, ledger, chain):
+    # A vault on the API's chain (py-evm), linked to an imported asset
+    w3 = chain.reader.w3
+    admin = w3.eth.accounts[0]
+    vault = deploy_vault(w3, admin=admin, treasury=w3.eth.accounts[1], grants={})
+    asset = ledger.import_asset(chain_id=int(w3.eth.chain_id), token_address=chain.token,
+                                name="Acme Equity", symbol="ACME", decimals=2, kind="EQUITY",
+                                payment_token="0x" + "b2" * 20, payment_decimals=6,
+                                vault_address=vault.address, actor="importer")
+    r = client.get(f"/assets/{asset}/vault?account={admin}", headers=auth(keys["viewer"]))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["vault"], body["paused"], body["version"]) == (vault.address, False, 1)
+    assert body["treasury"] == w3.eth.accounts[1]
+    assert body["roles"]["DEFAULT_ADMIN"] and not body["roles"]["TREASURER"]
+    bad = client.get(f"/assets/{asset}/vault?account=0x12", headers=auth(keys["viewer"]))
+    assert bad.status_code == 422
+    # The layout check: V2 keeps V1; the stablecoin does not, and says which member breaks
+    check = "/vault/upgrade-check?target="
+    ok = client.get(check + "PayoutVaultV2", headers=auth(keys["viewer"])).json()
+    assert ok["compatible"] and ok["reason"] is None
+    other = client.get(check + "Stablecoin", headers=auth(keys["viewer"])).json()
+    assert not other["compatible"] and "is gone" in other["reason"]
+    unknown = client.get(check + "Nowhere", headers=auth(keys["viewer"]))
+    assert unknown.status_code == 422 and unknown.headers["content-type"].startswith(PROBLEM)
