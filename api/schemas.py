@@ -408,3 +408,15 @@ class StatementPage(msgspec.Struct):
     account: Annotated[str, msgspec.Meta(description="the account, checksummed")]
     items: list[StatementEntry]
     next_cursor: str | None
+
+
+class ReclaimRequest(msgspec.Struct, forbid_unknown_fields=True):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+
+class SweepRequest(msgspec.Struct, forbid_unknown_fields=True):
+    amount: Annotated[str, msgspec.Meta(
+        pattern=r"^[1-9][0-9]{0,77}$",
+        description="smallest units, at most what the distribution left beyond its net"
+                    " (withheld + dust + skipped) less other sweeps")]
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]

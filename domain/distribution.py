@@ -446,7 +446,7 @@ class Distribution(Aggregate):
                                     " reclaimed")
         number = len(self.treasury_ops)
         self._treasury_op_requested(number=number, kind=TreasuryKind.RECLAIM.value, amount=0,
-                                    reason=reason[:500], actor=actor, requested_at=now)
+                                    reason=_printable(reason), actor=actor, requested_at=now)
         return number
 
     def request_sweep(self, *, actor: str, amount: int, reason: str, now: datetime) -> int:
@@ -461,7 +461,7 @@ class Distribution(Aggregate):
                                f" (withheld + dust + skipped, less other sweeps), not {amount}")
         number = len(self.treasury_ops)
         self._treasury_op_requested(number=number, kind=TreasuryKind.SWEEP.value, amount=amount,
-                                    reason=reason[:500], actor=actor,
+                                    reason=_printable(reason), actor=actor,
                                     requested_at=utc(now, "now"))
         return number
 
@@ -508,7 +508,8 @@ class Distribution(Aggregate):
         if op.state is not TreasuryState.SUBMITTED or tx_hash not in op.tx_hashes:
             raise IllegalTransition(f"{tx_hash} is not a pending transaction of treasury"
                                     f" operation {number}")
-        self._treasury_op_rejected(number=number, tx_hash=tx_hash, reason=reason[:500])
+        self._treasury_op_rejected(number=number, tx_hash=tx_hash,
+                                   reason=_printable(reason))
 
     @event(TreasuryOpRejected)
     def _treasury_op_rejected(self, number: int, tx_hash: str, reason: str) -> None:
@@ -547,3 +548,9 @@ class Distribution(Aggregate):
     def _swept(self, number: int, amount: int, treasury: str, tx_hash: str) -> None:
         op = self.treasury_ops[number]
         op.state, op.settled_tx = TreasuryState.DONE, tx_hash
+
+
+def _printable(text: str) -> str:
+    """A reason as recorded: printable characters only (no NUL, which no read model's text
+    column can hold), at most 500 of them."""
+    return "".join(c for c in text if c.isprintable())[:500]

@@ -9,7 +9,7 @@ sweep) is a 422 problem and records nothing; the four-eyes rule is a 403.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from uuid import UUID
 
 import msgspec
@@ -23,19 +23,8 @@ from api.auth import principal_of
 from api.keys import APPROVE, OPERATE, READ
 from api.params import Wait
 from api.reads import ReadModels
+from api.schemas import ReclaimRequest, SweepRequest
 from app import treasury
-
-
-class ReclaimRequest(msgspec.Struct, forbid_unknown_fields=True):
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
-
-
-class SweepRequest(msgspec.Struct, forbid_unknown_fields=True):
-    amount: Annotated[str, msgspec.Meta(
-        pattern=r"^[1-9][0-9]{0,77}$",
-        description="smallest units, at most what the distribution left beyond its net"
-                    " (withheld + dust + skipped) less other sweeps")]
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 
 
 class TreasuryOpWritten(msgspec.Struct):

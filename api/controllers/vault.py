@@ -46,7 +46,7 @@ class VaultController(Controller):
     path = "/"
     tags = ["vault"]  # noqa: RUF012  # Litestar declares it a list
 
-    @get("/assets/{asset_id:uuid}/vault", opt={"roles": READ, "problems": (503,)},
+    @get("/assets/{asset_id:uuid}/vault", opt={"roles": READ, "problems": (422, 503)},
          operation_id="getVault")
     async def get_vault(self, request: Request[Any, Any, Any], asset_id: FromPath[UUID],
                         account: Annotated[str | None, QueryParameter(
@@ -74,7 +74,8 @@ class VaultController(Controller):
 
     @get("/vault/upgrade-check", opt={"roles": READ, "problems": (422,)},
          operation_id="checkVaultUpgrade")
-    async def upgrade_check(self, target: ContractName, current: ContractName = "PayoutVault") -> UpgradeCheck:
+    async def upgrade_check(self, target: ContractName,
+                            current: ContractName = "PayoutVault") -> UpgradeCheck:
         """Whether `target` keeps `current`'s storage layout (every ERC-7201 namespace member,
         and every struct they reach, at the same slot, offset and type), and if not the first
         member that breaks. 422 for a contract this build has no layout of."""
