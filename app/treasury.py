@@ -23,6 +23,7 @@ process runs with the treasurer's key (the only key holding the vault's TREASURE
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -31,6 +32,7 @@ from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 
 from app.failpoints import failpoint
+from app.follow import notifications
 from app.ledger import PayoutLedger
 from chain.contracts import load_artifact
 from chain.encoding import onchain_id
@@ -165,6 +167,34 @@ class TreasuryExecutor:
 
 class _WouldRevert(Exception):
     pass
+
+
+def open_operations(ledger: PayoutLedger) -> Iterator[tuple[UUID, int]]:
+    """(distribution, number) of every operation approved and not settled, found in the
+    ledger's own log: what a treasurer starting up (after a crash, or a job that never ran
+    because Redis lost it) still owes."""
+    seen: set[UUID] = set()
+    for note in notifications(ledger, Distribution.TreasuryOpApproved):
+        distribution_id = UUID(str(note.originator_id))
+        if distribution_id in seen:
+            continue
+        seen.add(distribution_id)
+        for op in ledger.get_distribution(distribution_id).treasury_ops.values():
+            if op.state in {TreasuryState.APPROVED, TreasuryState.SUBMITTED}:
+                yield distribution_id, op.number
+
+
+def resume(ledger: PayoutLedger, executor: TreasuryExecutor) -> list[TreasuryOutcome]:
+    """Run every open operation once, in this process (each run climbs the same ladder, so
+    one already sent is looked up, never sent again). A transient fault leaves it for its
+    job or the next start."""
+    outcomes = []
+    for distribution_id, number in open_operations(ledger):
+        try:
+            outcomes.append(executor.execute(distribution_id, number))
+        except TransientChainError as err:
+            outcomes.append(TreasuryOutcome("in-flight", str(err)))
+    return outcomes
 
 
 # --- the RQ side: one job per approved operation (deterministic id) ---

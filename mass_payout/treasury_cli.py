@@ -122,7 +122,8 @@ def list_(distribution_id: UUID,
 def work(burst: Annotated[bool, typer.Option(help="exit when the queue is empty")] = False
          ) -> None:
     """The treasurer process: runs approved reclaims and sweeps with this process's key,
-    which must hold the vault's TREASURER_ROLE (needs DATABASE_URL, REDIS_URL, RPC_URL)."""
+    which must hold the vault's TREASURER_ROLE (needs DATABASE_URL, REDIS_URL, RPC_URL).
+    At start it first runs every approved operation not yet settled (a crash, a lost job)."""
     from rq import Queue
     from rq.worker import SimpleWorker
 
@@ -132,8 +133,11 @@ def work(burst: Annotated[bool, typer.Option(help="exit when the queue is empty"
 
     settings = Settings.from_env()
     services = when_reachable(lambda: build_services(settings))
-    treasury.install(treasury.TreasuryExecutor(services.ledger, services.gateway,
-                                               services.signer))
+    executor = treasury.TreasuryExecutor(services.ledger, services.gateway, services.signer)
+    treasury.install(executor)
+    for outcome in treasury.resume(services.ledger, executor):  # what a crash left open
+        typer.echo(f"resumed: {outcome.action} {outcome.detail} {outcome.tx_hash or ''}",
+                   err=True)
     queue = Queue(treasury.QUEUE_NAME, connection=services.redis)
     try:
         SimpleWorker([queue], connection=services.redis).work(

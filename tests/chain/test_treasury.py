@@ -19,7 +19,7 @@ from app.execution import commit_on_chain
 from app.executor import BatchExecutor
 from app.importing import import_asset, snapshot_from_chain
 from app.ingest import ingest_vaults
-from app.treasury import QUEUE_NAME, TreasuryExecutor
+from app.treasury import QUEUE_NAME, TreasuryExecutor, open_operations, resume
 from app.vault_ops import LAYOUTS, VaultAdmin, VaultOpRefused
 from chain.contracts import at, call, role, send
 from chain.gateway import EvmGateway
@@ -144,7 +144,9 @@ def test_sweep_and_reclaim_each_need_two_people_go_out_once_and_reconcile(
     reclaim, _ = ledger.request_reclaim(did, actor="maker", reason="claim window closed",
                                         now=deadline + timedelta(seconds=60))
     ledger.approve_treasury_op(did, reclaim, "principal:bob/key:k2")
-    assert executor.execute(did, reclaim).action == "submitted"
+    # No job was queued for it: a treasurer starting up finds it in the ledger and sends it
+    assert list(open_operations(ledger)) == [(did, reclaim)]
+    assert [o.action for o in resume(ledger, executor)] == ["submitted"]
     ingest_vaults(ledger, gateway, confirmations=0)
     d = ledger.get_distribution(did)
     unpaid = d.totals.net - d.amount_paid
