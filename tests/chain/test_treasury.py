@@ -19,7 +19,7 @@ from app.execution import commit_on_chain
 from app.executor import BatchExecutor
 from app.importing import import_asset, snapshot_from_chain
 from app.ingest import ingest_vaults
-from app.treasury import QUEUE_NAME, TreasuryExecutor, open_operations, resume
+from app.treasury import QUEUE_NAME, TreasuryExecutor, calldata, open_operations, resume
 from app.vault_ops import LAYOUTS, VaultAdmin, VaultOpRefused
 from chain.contracts import at, call, role, send
 from chain.gateway import EvmGateway
@@ -202,3 +202,30 @@ def test_an_upgrade_keeps_a_distribution_in_flight_and_a_broken_layout_is_refuse
     d = ledger.get_distribution(did)
     assert d.status is Status.COMPLETED and d.amount_paid == d.totals.net
     assert audit_distribution(ledger, did, net.w3).ok
+
+
+def test_a_treasurer_killed_between_recording_and_broadcasting_sweeps_once(ledger, paid):
+    net, gateway, treasurer, did, _deadline = paid
+    sweep, _ = ledger.request_sweep(did, actor="maker", amount=1, reason="dust",
+                                    now=datetime.now(UTC))
+    ledger.approve_treasury_op(did, sweep, "checker")
+    # The treasurer signs and records its transaction, then dies before broadcasting it
+    distribution = ledger.get_distribution(did)
+    nonce, fees = gateway.pending_nonce(treasurer.address), gateway.fees()
+    lost = treasurer.sign_transaction({
+        "type": 2, "chainId": gateway.chain_id, "nonce": nonce, "to": net.vault.address,
+        "data": calldata(distribution.treasury_op(sweep), did, net.usd.address),
+        "gas": 200_000, "value": 0, "maxFeePerGas": fees.max_fee_per_gas,
+        "maxPriorityFeePerGas": fees.max_priority_fee_per_gas})
+    ledger.record_treasury_submission(did, sweep, tx_hash=lost.tx_hash, nonce=nonce,
+                                      signed_at=datetime.now(UTC) - timedelta(minutes=5))
+    before = int(call(net.usd.functions.balanceOf(net.treasury)))
+    # Restarted, it finds the recorded transaction nowhere: signs again, with the same nonce
+    redone = TreasuryExecutor(ledger, gateway, treasurer).execute(did, sweep)
+    assert redone.action == "submitted" and redone.tx_hash != lost.tx_hash
+    # The first signature surfacing later cannot execute: its nonce is spent
+    with pytest.raises(Exception, match="nonce"):
+        gateway.broadcast(lost.raw)
+    ingest_vaults(ledger, gateway, confirmations=0)
+    assert int(call(net.usd.functions.balanceOf(net.treasury))) - before == 1
+    assert ledger.get_distribution(did).swept == 1
