@@ -172,9 +172,7 @@ class ReportController(Controller):
 
 
 def _tax(reads: ReadModels, year: int, holder: str | None, *, as_csv: bool) -> Stream:
-    start = datetime(year, 1, 1, tzinfo=UTC)
-    end = datetime(year + 1, 1, 1, tzinfo=UTC) if year < 9999 else FOREVER[1]
-    params: list[Any] = [start, end]
+    params: list[Any] = year_period(year)
     if holder is None:
         return _stream(reads, q.TAX, params, as_csv, f"tax-{year}")
     params.append(accounts.canonical(holder))  # a wrong checksum: 422 before the stream
@@ -203,6 +201,18 @@ async def _known(reads: ReadModels, distribution_id: UUID) -> None:
     if await reads.one(sql.SQL("SELECT 1 FROM {} WHERE distribution_id = %s").format(
             reads.table("distributions")), (distribution_id,)) is None:
         raise Problem(404, "not-found", f"no distribution {distribution_id}")
+
+
+def report_csv(reads: ReadModels, report: q.Report, params: Sequence[Any], filename: str,
+               **where: str) -> Stream:
+    """A report as a CSV download (the panel's door to the same file)."""
+    return _stream(reads, report, params, True, filename, **where)
+
+
+def year_period(year: int) -> list[datetime]:
+    """`[Jan 1 of year, Jan 1 of the next)` in UTC (the last representable year: to its end)."""
+    start = datetime(year, 1, 1, tzinfo=UTC)
+    return [start, datetime(year + 1, 1, 1, tzinfo=UTC) if year < 9999 else FOREVER[1]]
 
 
 def _stream(reads: ReadModels, report: q.Report, params: Sequence[Any], as_csv: bool,

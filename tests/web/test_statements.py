@@ -99,3 +99,22 @@ def test_the_statement_pages(web, keys, ledger, monkeypatch):
     assert re.findall(r'<tr data-distribution="([0-9a-f-]{36})"', second.text) == [
         str(dids[0])]
     assert 'id="statement-next"' not in second.text
+
+
+def test_the_reports_are_linked_for_auditors_and_refused_to_viewers(web, keys, ledger):
+    dids, _ = paid(web, keys, ledger, n=1)
+    sign_in(web, keys["auditor"])
+    page = web.get("/panel/statements")
+    links = re.findall(r'id="report-[a-z-]+" href="([^"]+)"', page.text)
+    assert len(links) == 5
+    # Each link downloads its CSV: the issuer's lists the distribution.
+    for link in links:
+        r = web.get(link)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv"), link
+    issuer = web.get("/panel/reports/issuer.csv").text.splitlines()
+    assert issuer[0].startswith("distribution_id,asset_id") and str(dids[0]) in issuer[1]
+    assert web.get("/panel/reports/nothing.csv").status_code == 404
+    # A viewer sees no links and cannot download them.
+    sign_in(web, keys["viewer"])
+    assert 'id="reports"' not in web.get("/panel/statements").text
+    assert web.get("/panel/reports/issuer.csv").status_code in (403, 303)
