@@ -8,8 +8,8 @@ unit, too large for a JSON number); every report is read through a server-side c
 
 Periods are half-open `[from, to)` on the distribution's record date: the date the
 entitlement was fixed, which never changes, so a report for a closed period reads the same
-tomorrow. Reclaimed amounts are not in the read models yet (the treasury work adds them):
-the issuer report's `reclaimed` column is `0` until they are (`RECLAIMED`).
+tomorrow. Reclaimed and swept amounts are the distributions read model's (what the vault's
+`Reclaimed` and `Swept` logs returned to the treasury).
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from psycopg import sql
 
 # Holder statuses of an amount that reached the holder: pushed by the vault, or claimed.
 SETTLED = "('PAID', 'CLAIMED')"
-# Where the issuer report reads reclaimed amounts from; a constant until a read model has them.
-RECLAIMED = "'0'"
 
 
 @dataclass(frozen=True)
@@ -94,13 +92,13 @@ ISSUER = Report(
      "payment_token", "payment_decimals", "holders", "gross", "net", "withheld", "dust",
      "skipped_amount", "paid_count", "amount_paid", "failed_count", "failed_amount",
      "claimed_count", "claimed_amount", "reclaimed", "gas_used", "created_at",
-     "finished_at"),
-    "SELECT d.distribution_id, d.asset_id, a.symbol, d.kind, d.concept, d.record_date,"  # noqa: S608  # constants
+     "finished_at", "swept"),
+    "SELECT d.distribution_id, d.asset_id, a.symbol, d.kind, d.concept, d.record_date,"  # constants
     " d.status, a.payment_token, a.payment_decimals, d.holders, d.gross::text, d.net::text,"
     " d.withheld::text, d.dust::text, d.skipped_amount::text, d.paid_count,"
     " d.amount_paid::text, COALESCE(x.failed, 0), COALESCE(x.failed_amount, 0)::text,"
-    " COALESCE(x.claimed, 0), COALESCE(x.claimed_amount, 0)::text, " + RECLAIMED + ","
-    " COALESCE(g.gas_used, 0), d.created_at, d.finished_at"
+    " COALESCE(x.claimed, 0), COALESCE(x.claimed_amount, 0)::text, d.reclaimed::text,"
+    " COALESCE(g.gas_used, 0), d.created_at, d.finished_at, d.swept::text"
     " FROM {d} d LEFT JOIN {a} a ON a.asset_id = d.asset_id"
     " LEFT JOIN LATERAL (SELECT count(*) FILTER (WHERE h.status = 'FAILED') AS failed,"
     " sum(h.net) FILTER (WHERE h.status = 'FAILED') AS failed_amount,"
