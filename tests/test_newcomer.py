@@ -122,3 +122,10 @@ def test_a_demo_where_every_holder_is_blocked_reconciles_with_nothing_paid(tmp_p
     assert summary["skipped"] == 1  # the issuer's treasury, excluded from the dividend
     assert summary["gas_per_holder"] is None
     assert summary["reconciled"] is True
+    # The auditor's tools on the demo's data: conservation holds, every read model rebuilds
+    # to the same rows (the demo's embedded PostgreSQL, left in its var directory).
+    audit_env = {"MASS_PAYOUT_VAR": str(tmp_path), "MASS_PAYOUT_SCHEMA": "mass_payout_demo"}
+    verified = mass_payout("audit", "verify", "--json", env=audit_env, timeout=120)
+    assert verified.returncode == 0, verified.stdout[-3000:] + verified.stderr[-3000:]
+    replayed = mass_payout("audit", "replay", env=audit_env, timeout=120)
+    assert replayed.returncode == 0 and "IDENTICAL" in replayed.stdout, replayed.stdout[-3000:]
