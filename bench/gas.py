@@ -18,14 +18,33 @@ from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.types import TxReceipt
 
-from chain.contracts import deploy, deploy_stablecoin, deploy_vault, send
-from chain.vault import BatchCall, Entitlement, announce, build_batch, pack_leaf, pay_batch
+from chain.contracts import (
+    BOND,
+    deploy,
+    deploy_security_token,
+    deploy_stablecoin,
+    deploy_vault,
+    role,
+    send,
+)
+from chain.vault import (
+    BatchCall,
+    Entitlement,
+    announce,
+    announce_cash_out,
+    build_batch,
+    cash_out,
+    pack_leaf,
+    pay_batch,
+)
 from devtools.devchain import Anvil
 from domain.merkle import MerkleTree, leaf_hash
 from domain.network import HEDERA_TX_GAS_CAP, network_profile
 from domain.planning import GasModel
 
 SIZES = (50, 100, 200, 400)
+CASH_OUT_SIZES = (25, 50, 100)  # ~116k gas a holder: 100 stay under one block's gas
+NOMINAL = 100_000_000  # the bond's principal per whole unit (2 decimals): 100 USD
 SAFETY_MARGIN = 0.05  # headroom below the cap for calldata/proof variance
 
 
@@ -96,6 +115,68 @@ class _Bench:
         return int(receipt["gasUsed"])
 
 
+class _CashOutBench:
+    """cashOut against a bare redeem + transfer loop (FloorPayer.redeemAndPayAll) on the same
+    bond: each batch's holders are issued units and frozen by a snapshot first, so both pay
+    for the snapshot checkpoints a redemption after maturity writes."""
+
+    def __init__(self, bench: _Bench) -> None:
+        w3, admin = bench.w3, bench.admin
+        self.bench = bench
+        self.bond = deploy_security_token(w3, admin=admin, kind=BOND,
+                                          maturity_date=int(time.time()) + 86_400 * 365,
+                                          nominal_value=NOMINAL)
+        for name in ("ISSUER", "CORPORATE_ACTION"):
+            send(self.bond.functions.grantRole(role(name), admin), admin)
+        for controller in (bench.vault.address, bench.floor.address):
+            send(self.bond.functions.grantRole(role("CONTROLLER"), controller), admin)
+
+    def holders(self, n: int) -> list[Entitlement]:
+        accounts = self.bench.recipients("fresh", n)
+        units = [100 + i for i in range(n)]
+        send(self.bond.functions.issueBatch(accounts, units), self.bench.admin, gas=30_000_000)
+        send(self.bond.functions.takeSnapshot(), self.bench.admin)
+        return [Entitlement(i, a, u) for i, (a, u) in enumerate(zip(accounts, units,
+                                                                       strict=True))]
+
+    def ours(self, n: int) -> int:
+        entries = self.holders(n)
+        tree = MerkleTree([leaf_hash(e.index, e.account, e.amount) for e in entries])
+        distribution_id = keccak(text=f"cash-out-{n}-{self.bench.runs}")
+        announce_cash_out(self.bench.vault, self.bench.admin, distribution_id=distribution_id,
+                          token=self.bench.usd.address, asset=self.bond.address,
+                          principal_per_unit=NOMINAL, root=tree.root,
+                          total_net=sum(e.amount * NOMINAL // 100 for e in entries),
+                          leaf_count=n, claim_deadline=int(time.time()) + 86_400 * 365)
+        mp = tree.multiproof(range(n))
+        batch = build_batch(entries, mp.proof, mp.flags)
+        return int(cash_out(self.bench.vault, self.bench.operator, distribution_id,
+                            batch)["gasUsed"])
+
+    def floor(self, n: int) -> int:
+        leaves = [pack_leaf(e.account, e.amount) for e in self.holders(n)]
+        fn = self.bench.floor.functions.redeemAndPayAll(
+            self.bench.usd.address, self.bond.address, NOMINAL, 100, leaves)
+        return int(send(fn, self.bench.admin, gas=30_000_000)["gasUsed"])
+
+
+def measure_cash_out(bench: _Bench, sizes: Sequence[int] = CASH_OUT_SIZES) -> dict[str, Any]:
+    cash = _CashOutBench(bench)
+    fits: dict[str, tuple[float, float]] = {}
+    detail: dict[str, Any] = {}
+    for who, fn in (("cash_out", cash.ours), ("cash_out_floor", cash.floor)):
+        points = [(n, fn(n)) for n in sizes]
+        for n, gas in points:
+            bench.log(f"{who:14} n={n:4} gas={gas:>10,} per holder={gas / n:,.0f}")
+        fits[who] = _fit(points)
+        detail[f"{who}_by_size"] = {str(n): g for n, g in points}
+    fixed, per = fits["cash_out"]
+    floor = fits["cash_out_floor"][1]
+    return {"cash_out_fresh": round(per), "cash_out_floor_fresh": round(floor),
+            "cash_out_ratio": round(per / floor, 4), "cash_out_overhead": round(per - floor),
+            "cash_out_fixed": round(fixed), "cash_out_sizes": list(sizes), **detail}
+
+
 def _calldata_gas(data: bytes) -> int:
     return sum(16 if b else 4 for b in data)
 
@@ -161,6 +242,7 @@ def measure(w3: Web3, *, sizes: Sequence[int] = SIZES,
     }
     result["hedera_plan"] = hedera_plan(fixed, fresh)
     result.update(detail)
+    result.update(measure_cash_out(bench))
     return result
 
 
