@@ -21,6 +21,7 @@ BENCHES = {
     "audit": "bench.audit",
     "webhooks": "bench.webhooks",
     "hts": "bench.hts",
+    "tokens": "bench.tokens",
 }
 
 Runner = Callable[..., dict[str, Any]]
