@@ -244,3 +244,31 @@ def test_exclusions_come_from_an_uploaded_csv(web, keys, chain, ledger):
                        headers=hx(csrf))
     assert refused.status_code == 422
     assert "bad.csv, line 2" in error_for(refused.text, "excluded_file")
+
+
+def test_a_coupon_by_rate_is_the_bonds_coupon_number(web, keys, ledger):
+    from tests.api.test_bonds import TERMS, bond
+
+    # A bond with its coupon terms recorded (quarterly, 5 %, ACT/360 from 1 Jan 2027).
+    asset_id = bond(ledger)
+    web.put(f"/assets/{asset_id}/bond-terms", json=TERMS, headers=auth(keys["operator"]))
+    ready(web, keys, head(ledger))
+    csrf, html = operator_form(web, keys, asset_id)
+    assert 'value="RATE"' in html
+    # Coupon 2 by its number: the ledger records its rate and period from the terms.
+    answer = web.post(NEW, headers=hx(csrf), data=fields(
+        asset_id, form_key(html), kind="COUPON", rule_kind="RATE", rule_value="2",
+        withholding_percent="0", record_date="2027-07-01T00:00"))
+    assert answer.status_code == 200, answer.text
+    did = UUID(answer.headers["HX-Redirect"].split("/")[-1])
+    accrual = ledger.get_distribution(did).terms.rule.accrual
+    assert accrual is not None and str(accrual.end) == "2027-07-01"
+    # Not a number, or a coupon the bond does not pay: the field is marked, nothing recorded.
+    before = head(ledger)
+    for typed in ("two", "9"):
+        refused = web.post(NEW, headers=hx(csrf), data=fields(
+            asset_id, form_key(html), kind="COUPON", rule_kind="RATE", rule_value=typed,
+            withholding_percent="0", record_date="2027-07-01T00:00"))
+        assert refused.status_code == 422, (typed, refused.text)
+        error_for(refused.text, "rule_value")
+    assert head(ledger) == before
