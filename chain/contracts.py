@@ -16,7 +16,7 @@ from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
-from chain.errors import ContractRevertError, reverts, translate
+from chain.errors import ChainError, ContractRevertError, reverts, translate
 from chain.gateway import EvmGateway
 from chain.sending import deploy_and_wait, send_and_wait
 from chain.signer import Signer
@@ -135,7 +135,7 @@ class VaultDeployment:
     associated: tuple[str, ...] = ()  # HTS tokens the vault associated itself with (Hedera)
 
 
-class HtsTokensRequired(ValueError):
+class HtsTokensRequired(ChainError, ValueError):
     """A vault deployed on Hedera without a payment token to associate could not be funded."""
 
 

@@ -33,6 +33,7 @@ from urllib.parse import urljoin
 
 import httpx
 
+from chain.errors import ChainError
 from chain.hedera.errors import (
     MirrorNodeInconsistent,
     MirrorNodeRequestRefused,
@@ -43,7 +44,7 @@ PAGE_LIMIT = 100  # the OpenAPI's `limitQueryParam` maximum
 Params = Mapping[str, str | int | Sequence[str]]
 
 
-class NotFound(Exception):
+class NotFound(ChainError):
     """404 from the node: callers turn it into the error that names what was missing."""
 
 

@@ -23,7 +23,7 @@ from domain.chain_facts import (
     VaultSwept,
     coalesce_paid,
 )
-from domain.cursor import ChainCursor
+from domain.cursor import ChainCursor, ReorgDetected
 from domain.distribution import Distribution, Status
 from domain.entitlements import Snapshot
 from domain.errors import (
@@ -152,6 +152,13 @@ def test_every_event_type_round_trips_through_postgres_unchanged(ledger, reopen)
         chain_hash_at_cursor="0xb10", facts=[LeafClaimed(did, 2, failing.account, failing.net,
                                                          "0xcc")])
     assert ledger.get_distribution(did).status is Status.COMPLETED
+    # A reorg deeper than the confirmations: the chain no longer has the cursor's block, so
+    # ingestion halts and says so on the cursor (once, however often the step is retried).
+    for _ in range(2):
+        with pytest.raises(ReorgDetected):
+            ledger.apply_chain_facts(chain_id=31337, contract=vault, from_block=21,
+                                     to_block=22, block_hash="0xb22",
+                                     chain_hash_at_cursor="0xforked", facts=[])
     # A second distribution waits for funds, has a submission refused, and expires.
     late = ledger.create_distribution(asset_id=asset_id, idempotency_key="late", terms=terms(),
                                       actor="maker")
