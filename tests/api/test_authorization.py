@@ -84,6 +84,7 @@ ENDPOINTS = [
     ("PATCH", f"/webhooks/{ID}", {"description": "x"}, ADMIN),
     ("POST", f"/webhooks/{ID}/disable", None, ADMIN),
     ("POST", f"/webhooks/{ID}/enable", None, ADMIN),
+    ("POST", f"/webhooks/{ID}/rotate-secret", None, ADMIN),
     ("GET", f"/webhooks/{ID}/deliveries", None, ADMIN),
     ("POST", f"/webhooks/{ID}/deliveries/{ID}/redeliver", None, ADMIN),
     ("POST", f"/webhooks/{ID}/deliveries/redeliver", {"since": "2026-01-01T00:00:00Z"},
