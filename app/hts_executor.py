@@ -43,6 +43,7 @@ from domain.failures import FailureClass
 from domain.hts_failures import classify_status, wants_airdrop
 from domain.hts_planning import AccountRef, HtsLeg, HtsLimits, plan_hts_batches
 from domain.hts_recovery import TxWindow, Verdict
+from domain.terms import DistributionKind
 
 
 class UnresolvableAccount(InvalidInput):
@@ -88,9 +89,14 @@ class HtsBatchExecutor:
     def execute(self, batch_id: UUID) -> HtsOutcome:
         while True:
             batch = self._ledger.get_batch_by_id(batch_id)
-            if self._ledger.get_distribution(batch.distribution_id).status \
-                    is not Status.EXECUTING:
+            distribution = self._ledger.get_distribution(batch.distribution_id)
+            if distribution.status is not Status.EXECUTING:
                 return HtsOutcome("nothing-to-do", "the distribution is not executing")
+            if distribution.terms.kind is DistributionKind.CASH_OUT:
+                # Its leaves are units the vault's cashOut redeems as it pays: a plain HTS
+                # transfer would pay the principal and leave the units with the holder.
+                return HtsOutcome("refused", "a cash-out redeems units through the vault"
+                                  " (cashOut); the HTS rail cannot redeem them")
             if batch.hts_open:
                 waiting = self._settle_open(batch)
                 if waiting is not None:

@@ -91,3 +91,37 @@ def test_a_holder_without_a_long_zero_address_is_refused_before_anything_is_sign
     with pytest.raises(UnresolvableAccount):
         long_zero_account("0x" + "ab" * 20)
     assert long_zero_account(long_zero(1234)) == (0, 0, 1234)
+
+
+def test_a_cash_out_is_refused_on_the_hts_rail_and_nothing_is_sent(ledger, world):
+    from datetime import date, datetime, timedelta
+
+    from domain.asset import BondTerms
+    from domain.entitlements import Snapshot
+    from domain.planning import GasModel
+    from domain.terms import DistributionKind, DistributionTerms, Rule, RuleKind
+    from tests.hedera_rail.ledger_setup import long_zero
+
+    # A bond's redemption: its leaves are units the vault's cashOut redeems as it pays.
+    bond = ledger.import_asset(chain_id=31337, token_address="0x" + "b0" * 20, name="Bond",
+                               symbol="BND", decimals=2, kind="BOND", payment_token="0x" + "b2"
+                               * 20, payment_decimals=6, vault_address=None, actor="importer")
+    ledger.update_bond_terms(bond, BondTerms(100, date(2027, 1, 1)), actor="importer",
+                             reason="read from the token")
+    terms = DistributionTerms(kind=DistributionKind.CASH_OUT, rule=Rule(RuleKind.PER_UNIT, 100),
+                              record_date=datetime.fromisoformat("2027-01-01T00:00:00+00:00"))
+    did = ledger.create_distribution(asset_id=bond, idempotency_key="redeem", terms=terms,
+                                     actor="maker")
+    ledger.approve_distribution(did, "checker")
+    holder = world.holder()[0].num
+    ledger.snapshot_distribution(did, snapshot=Snapshot.from_chunks([[(long_zero(holder),
+                                                                        500)]], 2),
+                                 snapshot_ref="s", gas_model=GasModel())
+    ledger.commit_distribution(did, tx_hash="0x" + "11" * 32, actor="approver",
+                               claim_deadline=terms.record_date + timedelta(days=30))
+    ledger.start_execution(did, "operator")
+    # A plain transfer would pay the principal and leave the units: refused, nothing sent.
+    batch = ledger.get_batch(did, 0)
+    outcome = HtsBatchExecutor(ledger, _rail(world)).execute(batch.id)
+    assert outcome.action == "refused" and "cashOut" in outcome.detail
+    assert ledger.get_batch(did, 0).tx_hashes == []
