@@ -65,6 +65,8 @@ DISTRIBUTION_COLUMNS = columns(schemas.Distribution, {
                                            "funds_needed", "funds_available", "reclaimed",
                                            "swept")},
     "progress": "NULL",  # computed here, from paid_count and eligible
+    "units_redeemed": "units_redeemed::text",
+    "units_outstanding": "(eligible_balance - units_redeemed)::text",
 })
 _PROGRESS = schemas.Distribution.__struct_fields__.index("progress")
 _PAID = schemas.Distribution.__struct_fields__.index("paid_count")

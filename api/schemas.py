@@ -196,6 +196,14 @@ class Distribution(msgspec.Struct):
         description="returned to the vault's treasury after the claim deadline")]
     swept: Annotated[str, msgspec.Meta(
         description="withheld, dust and skipped amounts swept to the vault's treasury")]
+    units_redeemed: Annotated[str | None, msgspec.Meta(
+        description="a CASH_OUT's bond units redeemed so far (its holders paid or claimed),"
+                    " in the bond token's smallest units (its decimals); null for other kinds."
+                    " The principal they were paid is amount_paid")] = None
+    units_outstanding: Annotated[str | None, msgspec.Meta(
+        description="a CASH_OUT's bond units of its eligible holders not yet redeemed, in the"
+                    " bond token's smallest units; null for other kinds and before the"
+                    " snapshot")] = None
 
 
 class DistributionPage(msgspec.Struct):

@@ -15,6 +15,10 @@ while WAITING_FOR_FUNDS, then the balance that let execution resume (`FundsArriv
 `reclaimed` / `swept` add up what the vault's `Reclaimed` and `Swept` logs returned to the
 treasury for the distribution (domain.treasury); the operations themselves, with who asked
 and who approved, are the `treasury_ops` read model.
+
+`units_redeemed` is a CASH_OUT's bond units redeemed so far (its leaves paid or claimed; NULL
+for other kinds): the payment events carry the principal, so the units come from the holders
+the batch entitled (projections.redeemed_units).
 """
 
 from __future__ import annotations
@@ -32,13 +36,17 @@ from projections import fastpath
 from projections.base import Handler, Segments, TableProjection, executemany, topics
 from projections.counters import LeafCounters
 from projections.fastpath import FastDecoder
+from projections.redeemed_units import RedeemedUnits
 from projections.store import ViewStore
 
 TABLE, BATCHES, FAILED = "distributions", "distributions_batches", "distributions_failed"
+UNITS = "distributions_units"  # a cash-out's leaves: the units each redeems
 
 PAID_TOPIC, CLAIMED_TOPIC, FAILED_TOPIC, LEAVES_PAID_TOPIC = topics(
     PayoutBatch.LeafPaid, PayoutBatch.LeafClaimed, PayoutBatch.LeafFailed,
     PayoutBatch.LeavesPaid)
+ENTITLED_ROWS_TOPIC, ENTITLED_TOPIC = topics(PayoutBatch.HoldersEntitled,
+                                             PayoutBatch.HolderEntitled)
 
 COUNTS = ("holders", "eligible", "skipped")
 TOTALS = ("holders", "eligible", "skipped", "eligible_balance", "gross", "net", "withheld",
@@ -53,8 +61,8 @@ def batch_count(e: Distribution.Snapshotted) -> int:
 
 class Distributions(TableProjection):
     name = "distributions"
-    tables = (TABLE, BATCHES, FAILED)
-    version = 2  # 2: funds arrival, retries, and batches leaving SETTLED
+    tables = (TABLE, BATCHES, FAILED, UNITS)
+    version = 3  # 2: funds arrival, retries, and batches leaving SETTLED; 3: units redeemed
     topics = topics(Distribution.Created, Distribution.Approved, Distribution.Snapshotted,
                     Distribution.Committed, Distribution.ExecutionStarted,
                     Distribution.FundsAwaited, Distribution.FundsArrived,
@@ -63,31 +71,46 @@ class Distributions(TableProjection):
                     PayoutBatch.Planned, PayoutBatch.Submitted,
                     PayoutBatch.SubmissionRejected, PayoutBatch.AttemptFailed,
                     PayoutBatch.RetryRequested, PayoutBatch.Settled, PayoutBatch.LeavesPaid,
-                    PayoutBatch.LeafPaid, PayoutBatch.LeafClaimed, PayoutBatch.LeafFailed)
+                    PayoutBatch.LeafPaid, PayoutBatch.LeafClaimed, PayoutBatch.LeafFailed,
+                    PayoutBatch.HoldersEntitled, PayoutBatch.HolderEntitled)
 
     def __init__(self, view: ViewStore) -> None:
         super().__init__(view)
         self.segments = Segments()
         self._handlers: dict[str, Handler] = {}
         self.counters = LeafCounters(view.table(TABLE), view.table(BATCHES), view.table(FAILED))
+        self.units = RedeemedUnits(view.table(TABLE), view.table(BATCHES), view.table(UNITS))
         self.fast: FastDecoder | None = None
 
     def reset(self) -> None:
         self.segments.clear()
         self.counters.clear()
+        self.units.clear()
 
     def use_fast_path(self, mapper: Mapper[Any]) -> None:
         self.fast = FastDecoder(mapper, {PAID_TOPIC: fastpath.Paid, CLAIMED_TOPIC: fastpath.Paid,
                                          FAILED_TOPIC: fastpath.Failed,
-                                         LEAVES_PAID_TOPIC: fastpath.PaidLeaves})
+                                         LEAVES_PAID_TOPIC: fastpath.PaidLeaves,
+                                         ENTITLED_ROWS_TOPIC: fastpath.EntitledRows,
+                                         ENTITLED_TOPIC: fastpath.Entitled})
 
     def process_raw(self, topic: str, originator_id: Any, state: bytes,
                     tracking: Tracking) -> bool:
+        if topic in (ENTITLED_ROWS_TOPIC, ENTITLED_TOPIC):
+            # Kept undecoded until `write` knows whether the batch is a cash-out. Sound only
+            # where no upcaster could apply: the decoder is usable and the class at version 1.
+            if self.fast is None or topic not in self.fast.decoders \
+                    or self.fast.versions[topic] != 1:
+                return False
+            self.units.entitled_raw(originator_id, topic, state)
+            return True
         raw = self.fast.decode(topic, state) if self.fast else None
         if isinstance(raw, fastpath.PaidLeaves):
             self.counters.paid_leaves(originator_id, raw.leaf_indices, raw.amount)
+            self.units.paid(originator_id, raw.leaf_indices)
         elif isinstance(raw, fastpath.Paid):
             self.counters.paid(originator_id, raw.leaf_index, raw.amount)
+            self.units.paid(originator_id, [raw.leaf_index])
         elif isinstance(raw, fastpath.Failed):
             self.counters.failed(originator_id, raw.leaf_index)
         return raw is not None
@@ -121,6 +144,9 @@ class Distributions(TableProjection):
             ).format(store.table(BATCHES)),
             sql.SQL("CREATE TABLE IF NOT EXISTS {} (batch_id uuid, leaf_index int,"
                     " PRIMARY KEY (batch_id, leaf_index))").format(store.table(FAILED)),
+            sql.SQL("CREATE TABLE IF NOT EXISTS {} (batch_id uuid, leaf_index int,"
+                    " units numeric(78) NOT NULL, PRIMARY KEY (batch_id, leaf_index))"
+                    ).format(store.table(UNITS)),
         ]
 
     def _update(self, key: str, assignments: str) -> Handler:
@@ -146,9 +172,10 @@ class Distributions(TableProjection):
             self._handlers["created"] = executemany(sql.SQL(
                 "INSERT INTO {} (distribution_id, asset_id, idempotency_key, kind, rule_kind,"
                 " rule_value, record_date, execution_kind, concept, status, created_by,"
-                " created_at, updated_at, position) VALUES (%(id)s, %(asset)s, %(key)s,"
-                " %(kind)s, %(rule_kind)s, %(rule_value)s, %(record_date)s, %(execution)s,"
-                " %(concept)s, 'CREATED', %(actor)s, %(at)s, %(at)s, %(pos)s)"
+                " created_at, updated_at, position, units_redeemed) VALUES (%(id)s, %(asset)s,"
+                " %(key)s, %(kind)s, %(rule_kind)s, %(rule_value)s, %(record_date)s,"
+                " %(execution)s, %(concept)s, 'CREATED', %(actor)s, %(at)s, %(at)s, %(pos)s,"
+                " CASE WHEN %(kind)s = 'CASH_OUT' THEN 0 END)"
                 " ON CONFLICT DO NOTHING").format(self.view.table(TABLE)))
         t = e.terms
         self.segments.add(self._handlers["created"], {
@@ -222,7 +249,8 @@ class Distributions(TableProjection):
     def added_columns(store: ViewStore) -> list[sql.Composed]:
         return [sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS reclaimed numeric(78) NOT NULL"
                         " DEFAULT 0, ADD COLUMN IF NOT EXISTS swept numeric(78) NOT NULL"
-                        " DEFAULT 0").format(store.table(TABLE))]
+                        " DEFAULT 0, ADD COLUMN IF NOT EXISTS units_redeemed numeric(78)"
+                        ).format(store.table(TABLE))]
 
     @process_event.register
     def _reclaimed(self, e: Distribution.Reclaimed, tracking: Tracking) -> None:
@@ -288,14 +316,25 @@ class Distributions(TableProjection):
     @process_event.register
     def _leaves_paid(self, e: PayoutBatch.LeavesPaid, tracking: Tracking) -> None:
         self.counters.paid_leaves(e.originator_id, e.leaf_indices, e.amount)
+        self.units.paid(e.originator_id, e.leaf_indices)
 
     @process_event.register
     def _paid(self, e: PayoutBatch.LeafPaid, tracking: Tracking) -> None:
         self.counters.paid(e.originator_id, e.leaf_index, e.amount)
+        self.units.paid(e.originator_id, [e.leaf_index])
 
     @process_event.register
     def _claimed(self, e: PayoutBatch.LeafClaimed, tracking: Tracking) -> None:
         self.counters.paid(e.originator_id, e.leaf_index, e.amount)
+        self.units.paid(e.originator_id, [e.leaf_index])
+
+    @process_event.register
+    def _holders_entitled(self, e: PayoutBatch.HoldersEntitled, tracking: Tracking) -> None:
+        self.units.entitled(e.originator_id, ((row[6], row[2]) for row in e.holders))
+
+    @process_event.register
+    def _holder_entitled(self, e: PayoutBatch.HolderEntitled, tracking: Tracking) -> None:
+        self.units.entitled(e.originator_id, [(e.leaf_index, e.balance)])
 
     @process_event.register
     def _failed(self, e: PayoutBatch.LeafFailed, tracking: Tracking) -> None:
@@ -304,3 +343,4 @@ class Distributions(TableProjection):
     def write(self, cur: Cursor[DictRow]) -> None:
         self.segments.write(cur)  # rows and links first: the counters join through them
         self.counters.write(cur)
+        self.units.write(cur, self.fast)

@@ -2,14 +2,23 @@
 then the holders frozen at maturity, `announceCashOut`, `cashOut` batches by the executor
 (in this process), the outcomes ingested from the vault's logs, and reconciliation of both
 legs: principal paid and units redeemed. Holders the stablecoin blocks fail alone, with their
-reason; once unblocked, one claims (its units redeemed as it is paid) and one is retried."""
+reason; once unblocked, one claims (its units redeemed as it is paid) and one is retried.
+Operators and auditors see the units redeemed that the chain redeemed, in the API and the
+panel, and a rebuild of the distributions read model says the same."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 
+import psycopg
 import pytest
+from litestar.testing import TestClient
 
+from api.app import Wiring, create_app
+from api.keys import Role, create_key
+from api.reads import ReadModels
+from api.tokens import ChainTokenReader
 from app.claims import unpaid_claims
 from app.execution import commit_on_chain
 from app.executor import BatchExecutor
@@ -23,8 +32,15 @@ from domain.distribution import Status
 from domain.errors import InvalidTerms
 from domain.planning import GasModel
 from domain.terms import DistributionKind, DistributionTerms, Rule, RuleKind
+from projections.distributions import Distributions
+from projections.rebuild import rebuild
+from projections.registry import open_all
+from projections.runner import Runner
+from projections.store import views_datastore
 from tests.contracts.helpers import travel
 from tests.execution.conftest import Stack
+from tests.web.conftest import sign_in
+from web.app import panel, template_config
 
 NOMINAL = 100_000_000  # 100 USD (6 decimals) per whole bond unit (2 decimals)
 SMALL = GasModel(budget=1_500_000)  # ~9 cash-out holders a batch: several batches
@@ -41,7 +57,47 @@ def pay_all(stack: Stack, executor: BatchExecutor, did) -> Status:
     return stack.wait_until_done(did, timeout=60)
 
 
-def test_a_bond_is_redeemed_at_maturity_and_reconciled_on_both_legs(stack: Stack):
+def shown(stack: Stack, database_url: str, schema: str, did) -> dict[str, dict[str, str]]:
+    """What the API's getDistribution and the panel's distribution page say of the units,
+    once every read model has caught up (an auditor's key for both)."""
+    views = views_datastore(database_url, schema)
+    try:
+        for projection in open_all(views):
+            Runner(stack.ledger, projection).catch_up()
+    finally:
+        views.close()
+    key = create_key(database_url, schema, Role.AUDITOR)[1]
+    app = create_app(Wiring(ledger=stack.ledger, reads=ReadModels(database_url, schema),
+                            token_reader=ChainTokenReader(stack.net.w3)),
+                     panel=panel(), template_config=template_config())
+    with TestClient(app, base_url="http://localhost", raise_server_exceptions=False) as client:
+        api = client.get(f"/distributions/{did}", headers={"X-API-Key": key})
+        assert api.status_code == 200, api.text
+        sign_in(client, key)
+        page = client.get(f"/panel/distributions/{did}")
+        assert page.status_code == 200, page.text
+    units = re.search(r'data-units-redeemed="(\d*)" data-units-outstanding="(\d*)"', page.text)
+    assert units, "the panel shows no units redeemed"
+    body = api.json()
+    return {"api": {"redeemed": body["units_redeemed"], "outstanding": body["units_outstanding"],
+                    "principal": body["amount_paid"]},
+            "panel": {"redeemed": units[1], "outstanding": units[2],
+                      "principal": body["amount_paid"]}}
+
+
+class ThroughTheMapper(Distributions):
+    def use_fast_path(self, mapper) -> None:
+        """Never: `process_event` gets every event."""
+
+
+def views_row(database_url: str, schema: str, did) -> tuple:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(f'SELECT * FROM "{schema}_views".distributions'
+                            " WHERE distribution_id = %s", (did,)).fetchone()
+
+
+def test_a_bond_is_redeemed_at_maturity_and_reconciled_on_both_legs(stack: Stack,
+                                                                     database_url, schema):
     net, ledger = stack.net, stack.ledger
     w3, admin = net.w3, net.admin
     # A bond maturing in 30 days (on the wall clock the import checks), held by 20 holders.
@@ -108,6 +164,10 @@ def test_a_bond_is_redeemed_at_maturity_and_reconciled_on_both_legs(stack: Stack
     units_kept = sum(int(call(bond.functions.balanceOf(h))) for h in (blocked, claimer))
     assert check.units_redeemed == supply - units_kept
     assert int(call(bond.functions.totalSupply())) == units_kept
+    paid = str(check.ledger_paid)
+    assert shown(stack, database_url, schema, did) == {
+        view: {"redeemed": str(check.units_redeemed), "outstanding": str(units_kept),
+               "principal": paid} for view in ("api", "panel")}
     # Unblocked, one claims: its claim commits its units, which the vault redeems as it pays.
     unblock(net, blocked)
     unblock(net, claimer)
@@ -127,3 +187,17 @@ def test_a_bond_is_redeemed_at_maturity_and_reconciled_on_both_legs(stack: Stack
     assert outcomes[claimer] in PAID_OUTCOMES and outcomes[blocked] == "PAID"
     assert check.chain_paid == totals.net
     assert maturity > date.today()  # the wall clock never reached it: the chain's did
+    assert shown(stack, database_url, schema, did) == {
+        view: {"redeemed": str(supply), "outstanding": "0", "principal": str(totals.net)}
+        for view in ("api", "panel")}
+    # Rebuilt from the log, the distributions read model says the same, row for row: with the
+    # fast path's raw holder rows, and with every event through the mapper (a store with a
+    # cipher or a compressor).
+    before = views_row(database_url, schema, did)
+    views = views_datastore(database_url, schema)
+    try:
+        for cls in (Distributions, ThroughTheMapper):
+            rebuild(ledger, views, cls)
+            assert views_row(database_url, schema, did) == before, cls.__name__
+    finally:
+        views.close()

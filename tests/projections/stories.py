@@ -15,10 +15,11 @@ from psycopg.rows import dict_row
 
 from app.ledger import PayoutLedger
 from devtools import payout_story as story
-from domain.batch import BatchStatus, LeafOutcome
+from domain.batch import PAID_OUTCOMES, BatchStatus, LeafOutcome
 from domain.chain_facts import LeafClaimed
 from domain.distribution import Status
 from domain.planning import GasModel
+from domain.terms import DistributionKind
 
 SMALL = GasModel(per_leaf=1_000_000, budget=12_000_000)  # 11 leaves per batch
 NOW = datetime(2026, 7, 1, tzinfo=UTC)
@@ -133,6 +134,11 @@ def assert_views_match_ledger(ledger: PayoutLedger, did: UUID, database_url: str
     assert (row["status"], row["paid_count"], row["failed_count"], row["amount_paid"]) \
         == (d.status.value, d.paid, d.failed, d.amount_paid), step
     assert row["batches_settled"] == sum(b.status is BatchStatus.SETTLED for b in batches), step
+    # A cash-out's units redeemed: its paid or claimed leaves' units; NULL for other kinds.
+    redeemed = sum(b.leaves[i].balance for b in batches for i, o in b.outcomes.items()
+                   if o in PAID_OUTCOMES)
+    assert row["units_redeemed"] == (redeemed if d.terms.kind is DistributionKind.CASH_OUT
+                                     else None), step
     assert (row["finished_at"] is None) == (d.status not in FINISHED), step
     failed = select(database_url, schema, "SELECT f.batch_id, f.leaf_index FROM"
                    " {v}.distributions_failed f JOIN {v}.distributions_batches b"

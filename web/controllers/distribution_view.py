@@ -43,7 +43,7 @@ async def distribution(reads: ReadModels, distribution_id: UUID) -> schemas.Dist
 
 async def asset_of(request: Request[Any, Any, Any], d: schemas.Distribution) -> dict[str, Any]:
     found = await queries.assets(request.app.state.reads)
-    return found.get(d.asset_id) or {"symbol": "?", "payment_decimals": 0,
+    return found.get(d.asset_id) or {"symbol": "?", "decimals": 0, "payment_decimals": 0,
                                      "payment_token": ""}
 
 
