@@ -224,6 +224,12 @@ class ReadModels:
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(view)
 
+    def forget(self, view: str) -> None:
+        """Drop this process's cache of `view` now: a write this process just committed must
+        not wait for its own NOTIFY to come back (under load that took long enough for a
+        signed-out session to be accepted once more)."""
+        self._changed(view)
+
     def _changed(self, view: str) -> None:
         self._generation[view] += 1
         self._cache[view].clear()

@@ -115,3 +115,4 @@ async def end(reads: ReadModels, session_id: str | None) -> None:
         await reads.run(delete)
     except psycopg.errors.UndefinedTable:
         return  # nobody has signed in yet: nothing to end
+    reads.forget(VIEW)  # this process at once; the others when the NOTIFY reaches them
