@@ -9,6 +9,7 @@ them, so a binary search over the log reads about 20 events).
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,8 +24,9 @@ from psycopg import sql
 from app.audit import events_table, recorder_of
 from app.ledger import PayoutLedger
 from domain import ids
-from domain.batch import LeafOutcome, PayoutBatch
+from domain.batch import BatchStatus, LeafOutcome, PayoutBatch
 from domain.distribution import Distribution
+from domain.entitlements import Entitlement
 from domain.errors import InvalidInput, NotFound
 
 
@@ -85,7 +87,10 @@ def distribution_at(ledger: PayoutLedger, distribution_id: UUID, *,
     few milliseconds however many holders it has. NotFound if it did not exist yet."""
     if (position is None) == (at is None):
         raise InvalidInput("as of a position or a time: give exactly one")
+    head = ledger.recorder.max_notification_id() or 0
     where = position_at(ledger, at) if at is not None else int(position or 0)
+    if where > head:  # not recorded yet: answering today's state would claim to know it
+        raise InvalidInput(f"position {where} is past the ledger's last position {head}")
     version = version_at(ledger, distribution_id, where)
     if version == 0:
         raise NotFound(f"no distribution {distribution_id} at position {where}")
@@ -171,4 +176,85 @@ def batches_at(ledger: PayoutLedger, distribution_id: UUID, numbers: Iterable[in
     for batch in found:
         if not isinstance(batch, PayoutBatch):
             raise NotFound(f"{batch.id} is not a batch")
+    return found
+
+
+def distribution_events_at(ledger: PayoutLedger, distribution_id: UUID, *,
+                           position: int | None = None, at: datetime | None = None,
+                           ) -> tuple[int, Distribution, list[DomainEvent]]:
+    """`distribution_at` plus the distribution's own events up to then, oldest first: their
+    times are the lifecycle's timestamps as recorded then."""
+    where, distribution = distribution_at(ledger, distribution_id, position=position, at=at)
+    events = [e for e in ledger.repository.event_store.get(
+        distribution_id, lte=distribution.version) if isinstance(e, DomainEvent)]
+    return where, distribution, events
+
+
+def batches_settled_at(ledger: PayoutLedger, distribution: Distribution, position: int) -> int:
+    """How many of the distribution's batches were SETTLED at `position` (every batch is
+    replayed: about a second at 100,000 holders)."""
+    return sum(b.status is BatchStatus.SETTLED for b in batches_at(
+        ledger, distribution.id, range(distribution.batch_count), position))
+
+
+@dataclass(frozen=True, slots=True)
+class HolderAsOf:
+    batch_number: int
+    holder: Entitlement  # its snapshot position, amounts, leaf index and skip reason
+    status: str  # SKIPPED, PENDING, PAID, FAILED, CLAIMED
+    failure_reason: str | None
+    tx_hash: str | None  # the last batch transaction carrying its leaf by then
+    attempts: int  # the batch transactions carrying its leaf by then
+
+
+def holders_as_of(ledger: PayoutLedger, distribution: Distribution, position: int, *,
+                  after: int = -1, limit: int = 100,
+                  status: str | None = None) -> list[HolderAsOf]:
+    """Up to `limit` holders whose snapshot position is past `after`, in position order, as
+    the batches had them at `position` (`distribution` as read there); only those with
+    `status` when given.
+
+    Batches hold contiguous slices of the holder order, so only those that can hold the
+    page are replayed, a few at a time. Where to start: a holder's leaf is never past its
+    position and trails it by at most the skipped count, so the holder just past `after`
+    follows leaf `after - skipped` (or is in the batches sharing that leaf's first leaf)."""
+    totals = distribution.totals
+    if totals is None or limit <= 0:
+        return []
+    starts = distribution.batch_first_leaves
+    first = 0
+    if totals.eligible:
+        leaf = min(max(after - totals.skipped, 0), totals.eligible - 1)
+        first = bisect.bisect_left(starts, starts[distribution.batch_of_leaf(leaf)])
+    chunk = max(1, distribution.batch_of_leaf(min(after + limit + 1, totals.eligible - 1))
+                - first + 1) if totals.eligible else distribution.batch_count
+    found: list[HolderAsOf] = []
+    while first < distribution.batch_count:
+        numbers = range(first, min(first + chunk, distribution.batch_count))
+        for batch in batches_at(ledger, distribution.id, numbers, position):
+            found.extend(h for h in _holders_of(batch, after)
+                         if status is None or h.status == status)
+            if len(found) >= limit:
+                return found[:limit]
+        first = numbers.stop
+    return found
+
+
+def _holders_of(batch: PayoutBatch, after: int) -> list[HolderAsOf]:
+    carried: dict[int, list[str]] = {}  # leaf -> the transactions that carried it, in order
+    for tx, leaves in batch.submitted_leaves.items():
+        for leaf in leaves:
+            carried.setdefault(leaf, []).append(tx)
+    found: list[HolderAsOf] = []
+    for holder in batch.holders:
+        if holder.position <= after:
+            continue
+        if holder.leaf_index is None:
+            found.append(HolderAsOf(batch.number, holder, "SKIPPED", None, None, 0))
+            continue
+        outcome = batch.outcomes.get(holder.leaf_index)
+        txs = carried.get(holder.leaf_index, [])
+        found.append(HolderAsOf(batch.number, holder, outcome.value if outcome else "PENDING",
+                                batch.failure_reasons.get(holder.leaf_index),
+                                txs[-1] if txs else None, len(txs)))
     return found

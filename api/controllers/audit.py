@@ -14,17 +14,25 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, get
+from litestar.datastructures import ResponseHeader
 from litestar.params import FromPath, QueryParameter
 from psycopg import sql
 from psycopg.errors import UndefinedTable
 
-from api import rows, writes
+from api import rows, schemas, writes
 from api.keys import READ
 from api.params import DATE_TIME, Cursor, Limit, moment
 from api.reads import ReadModels, Row
 from app.audit import HistoryEntry, history
-from app.audit_asof import distribution_at, leaves_as_of
+from app.audit_asof import (
+    batches_settled_at,
+    distribution_at,
+    distribution_events_at,
+    holders_as_of,
+    leaves_as_of,
+)
 from app.ledger import PayoutLedger
+from domain.distribution import Distribution
 
 
 class Event(msgspec.Struct):
@@ -36,10 +44,20 @@ class Event(msgspec.Struct):
     summary: str
 
 
-AsOf = Annotated[str, QueryParameter(
-    pattern="^(?:[0-9]{1,15}$(?!\\n)|" + DATE_TIME[1:] + ")",  # a position | a time
-    description="a ledger position (an integer), or an RFC 3339 date-time with its offset:"
-                " the state as the ledger had recorded it then")]
+_AS_OF_PATTERN = "^(?:[0-9]{1,15}$(?!\\n)|" + DATE_TIME[1:] + ")"  # a position | a time
+_AS_OF_DESCRIPTION = ("a ledger position (an integer), or an RFC 3339 date-time with its"
+                      " offset: the state as the ledger had recorded it then (a position past"
+                      " the ledger's last one is a 422 problem; a time after the last event"
+                      " answers the last position)")
+AsOf = Annotated[str, QueryParameter(pattern=_AS_OF_PATTERN, description=_AS_OF_DESCRIPTION)]
+OptionalAsOf = Annotated[str | None, QueryParameter(
+    pattern=_AS_OF_PATTERN, description=_AS_OF_DESCRIPTION + "; without it, the read model")]
+AS_OF_POSITION = "X-As-Of-Position"
+# Documents the header the routes taking `as_of` answer with when it is given.
+AS_OF_HEADERS = [ResponseHeader(
+    name=AS_OF_POSITION, documentation_only=True, required=False,
+    description="with as_of only: the ledger position answered (a time becomes the last"
+                " position recorded at or before it)")]
 FirstLeaf = Annotated[int, QueryParameter(ge=0, le=2**31, description="the page's first leaf")]
 
 
@@ -109,6 +127,75 @@ def _distribution_as_of(ledger: PayoutLedger, distribution_id: UUID,
         distribution_id, position, d.version, d.status.value, t.holders, t.eligible,
         str(t.gross), str(t.net), str(t.withheld), str(t.dust), d.batch_count, d.paid,
         d.failed, str(d.amount_paid))
+
+
+def distribution_as_of_view(ledger: PayoutLedger, distribution_id: UUID,
+                             as_of: str) -> tuple[int, schemas.Distribution]:
+    """getDistribution's body as the ledger had it at `as_of`, with the position answered:
+    folded from the distribution's own events up to then (their times are the timestamps),
+    and its batches replayed for `batches_settled`. `updated_at` is the distribution's last
+    event then (the read model also moves it when a batch settles)."""
+    position, d, events = distribution_events_at(ledger, distribution_id, **_when(as_of))
+    stamps: dict[str, datetime] = {}
+    cancelled: tuple[str | None, str | None] = (None, None)
+    funds: tuple[int | None, int | None] = (None, None)
+    returned = {"Reclaimed": 0, "Swept": 0}
+    for e in events:
+        kind = type(e).__name__
+        stamps.setdefault(kind, e.timestamp)
+        if kind in ("ExecutionStarted", "FundsArrived"):
+            stamps.setdefault("started", e.timestamp)
+        if kind in ("Completed", "Cancelled", "Expired"):
+            stamps["finished"] = e.timestamp
+        elif kind == "RetryRequested":
+            stamps.pop("finished", None)
+        if isinstance(e, Distribution.Cancelled):
+            cancelled = (e.actor, e.reason)
+        elif isinstance(e, Distribution.FundsAwaited | Distribution.FundsArrived):
+            funds = (e.needed, e.available)
+        elif isinstance(e, Distribution.Reclaimed | Distribution.Swept):
+            returned[kind] += e.amount
+    t, terms = d.totals, d.terms
+    eligible = t.eligible if t else None
+    return position, schemas.Distribution(
+        distribution_id=d.id, asset_id=d.asset_id, idempotency_key=d.idempotency_key,
+        kind=terms.kind, rule_kind=terms.rule.kind, rule_value=str(terms.rule.value),
+        record_date=terms.record_date, execution_kind=terms.execution.kind,
+        concept=terms.concept, status=d.status, created_by=d.created_by,
+        approved_by=d.approved_by, cancelled_by=cancelled[0], cancel_reason=cancelled[1],
+        holders=t.holders if t else None, eligible=eligible, skipped=t.skipped if t else None,
+        gross=_text(t.gross if t else None), net=_text(t.net if t else None),
+        withheld=_text(t.withheld if t else None), dust=_text(t.dust if t else None),
+        skipped_amount=_text(t.skipped_amount if t else None), merkle_root=d.merkle_root,
+        batch_count=d.batch_count, batches_settled=batches_settled_at(ledger, d, position),
+        paid_count=d.paid, failed_count=d.failed, amount_paid=str(d.amount_paid),
+        progress=round(d.paid / eligible, 6) if eligible else 0.0,
+        funds_needed=_text(funds[0]), funds_available=_text(funds[1]), commit_tx=d.commit_tx,
+        claim_deadline=d.claim_deadline, created_at=events[0].timestamp,
+        approved_at=stamps.get("Approved"), snapshotted_at=stamps.get("Snapshotted"),
+        committed_at=stamps.get("Committed"), started_at=stamps.get("started"),
+        finished_at=stamps.get("finished"), updated_at=events[-1].timestamp,
+        reclaimed=str(returned["Reclaimed"]), swept=str(returned["Swept"]))
+
+
+def _text(amount: int | None) -> str | None:
+    return None if amount is None else str(amount)
+
+
+def holder_page_as_of(ledger: PayoutLedger, distribution_id: UUID, as_of: str, after: int,
+                      limit: int, status: str | None) -> tuple[int, schemas.HolderPage]:
+    """listHolders' page as the batches had it at `as_of`, keyset by snapshot position (the
+    same cursor as the read model's), with the position answered."""
+    position, d = distribution_at(ledger, distribution_id, **_when(as_of))
+    found = holders_as_of(ledger, d, position, after=after, limit=limit + 1, status=status)
+    items = [schemas.HolderEntitlement(
+        h.holder.position, h.holder.account, str(h.holder.balance), str(h.holder.gross),
+        str(h.holder.withheld), str(h.holder.net), h.holder.leaf_index, h.batch_number,
+        h.status, h.holder.skip_reason.value if h.holder.skip_reason else None, h.tx_hash,
+        h.failure_reason, h.attempts) for h in found[:limit]]
+    more = len(found) > limit
+    return position, schemas.HolderPage(
+        items, rows.encode_cursor(items[-1].position) if more else None)
 
 
 def _leaves_as_of(ledger: PayoutLedger, distribution_id: UUID, as_of: str, first_leaf: int,

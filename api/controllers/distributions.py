@@ -11,6 +11,13 @@ from psycopg import sql
 
 from api import queries, rows, schemas, writes
 from api.auth import principal_of
+from api.controllers.audit import (
+    AS_OF_HEADERS,
+    AS_OF_POSITION,
+    OptionalAsOf,
+    distribution_as_of_view,
+    holder_page_as_of,
+)
 from api.controllers.holders import live_holders
 from api.keys import APPROVE, OPERATE, READ
 from api.params import Cursor, DateTimeQuery, IdempotencyKey, Limit, Wait, moment
@@ -81,10 +88,22 @@ class DistributionController(Controller):
                                   lambda: queries.distribution_page(reads, filters, cursor, limit))
         return rows.encoded(body)
 
-    @get("/{distribution_id:uuid}", opt={"roles": READ}, operation_id="getDistribution")
+    @get("/{distribution_id:uuid}", opt={"roles": READ, "problems": (422,)},
+         operation_id="getDistribution", response_headers=AS_OF_HEADERS)
     async def get_one(self, request: Request[Any, Any, Any], distribution_id: FromPath[UUID],
-                      wait_for_position: Wait = 0) -> Response[schemas.Distribution]:
-        """Status, totals, dust, progress and timestamps."""
+                      wait_for_position: Wait = 0,
+                      as_of: OptionalAsOf = None) -> Response[schemas.Distribution]:
+        """Status, totals, dust, progress and timestamps.
+
+        With `as_of`, as the ledger had recorded it then (replayed from its events, not the
+        read model; `wait_for_position` is moot), with the position answered in the
+        X-As-Of-Position header: the timestamps are those of its events up to then,
+        `updated_at` its last event then, `batches_settled` its batches SETTLED then. 404 if
+        it did not exist yet; 422 for a position past the ledger's last."""
+        if as_of is not None:
+            position, found = await writes.call(
+                distribution_as_of_view, request.app.state.ledger, distribution_id, as_of)
+            return Response(found, headers={AS_OF_POSITION: str(position)})
         reads: ReadModels = request.app.state.reads
         await reads.wait_for(wait_for_position, "distributions")
         body = await reads.cached("distributions", ("one", distribution_id),
@@ -93,23 +112,38 @@ class DistributionController(Controller):
             raise Problem(404, "not-found", f"no distribution {distribution_id}")
         return rows.encoded(body)
 
-    @get("/{distribution_id:uuid}/holders", opt={"roles": READ}, operation_id="listHolders")
+    @get("/{distribution_id:uuid}/holders", opt={"roles": READ, "problems": (422,)},
+         operation_id="listHolders", response_headers=AS_OF_HEADERS)
     async def holders(self, request: Request[Any, Any, Any], distribution_id: FromPath[UUID],
                       status: FromQuery[HolderStatus | None] = None, cursor: Cursor = None,
-                      limit: Limit = 100, wait_for_position: Wait = 0) -> schemas.HolderPage:
-        """One row per holder in ledger order; filter by status (PAID, FAILED, …)."""
+                      limit: Limit = 100, wait_for_position: Wait = 0,
+                      as_of: OptionalAsOf = None) -> Response[schemas.HolderPage]:
+        """One row per holder in ledger order; filter by status (PAID, FAILED, …).
+
+        With `as_of`, as the distribution's batches had recorded them then (replayed, not
+        the read model; the same cursor pages on), with the position answered in the
+        X-As-Of-Position header: `tx_hash` is the last batch transaction that carried the
+        holder's leaf by then and `attempts` how many did (a claim's transaction is not
+        one of them). Empty before the snapshot; 404 if the distribution did not exist
+        yet; 422 for a position past the ledger's last."""
+        after = rows.decode_position(cursor)
+        if as_of is not None:
+            position, page = await writes.call(
+                holder_page_as_of, request.app.state.ledger, distribution_id, as_of, after,
+                limit, status and status.value)
+            return Response(page, headers={AS_OF_POSITION: str(position)})
         reads = request.app.state.reads
         await reads.wait_for(wait_for_position, "distribution_holders")
         found = await reads.all(sql.SQL(
             "SELECT * FROM {} WHERE distribution_id = %s AND position > %s"
             " AND (%s::text IS NULL OR status = %s) ORDER BY position LIMIT %s").format(
             reads.table("distribution_holders")),
-            (distribution_id, rows.decode_position(cursor), status and status.value,
-             status and status.value, limit + 1))
+            (distribution_id, after, status and status.value, status and status.value,
+             limit + 1))
         more = len(found) > limit
-        return schemas.HolderPage([rows.holder(r) for r in found[:limit]],
-                                  rows.encode_cursor(found[limit - 1]["position"]) if more
-                                  else None)
+        return Response(schemas.HolderPage(
+            [rows.holder(r) for r in found[:limit]],
+            rows.encode_cursor(found[limit - 1]["position"]) if more else None))
 
     @get("/{distribution_id:uuid}/batches", opt={"roles": READ}, operation_id="listBatches")
     async def batches(self, request: Request[Any, Any, Any], distribution_id: FromPath[UUID],

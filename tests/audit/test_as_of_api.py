@@ -52,3 +52,53 @@ def test_the_distribution_and_a_leaf_page_as_they_stood(ledger, client, keys):  
                       headers=auditor).status_code == 404
     assert client.get(f"/distributions/{did}/as-of?as_of=yesterday",
                       headers=auditor).status_code == 400
+
+
+def _pages(client, url: str, headers: dict[str, str]) -> list[dict]:  # noqa: F811
+    """Every item of a holders listing, following next_cursor."""
+    items: list[dict] = []
+    cursor = None
+    while True:
+        r = client.get(url + (f"&cursor={cursor}" if cursor else ""), headers=headers)
+        assert r.status_code == 200, r.text
+        items += r.json()["items"]
+        cursor = r.json()["next_cursor"]
+        if cursor is None:
+            return items
+
+
+def test_as_of_on_the_distribution_and_holders_routes(ledger, client, keys):  # noqa: F811
+    asset = story.import_asset(ledger)
+    did = story.snapshotted(ledger, asset, 30, gas_model=SMALL)  # one SKIPPED holder
+    snapshotted_at = ledger.recorder.max_notification_id()
+    story.execute(ledger, did, fail_every=7, retry=False)
+    head = ledger.recorder.max_notification_id()
+    viewer = auth(keys["viewer"])
+    # Before payment: the earlier status, and every holder unpaid, paged with the cursor.
+    then = client.get(f"/distributions/{did}?as_of={snapshotted_at}", headers=viewer)
+    assert then.status_code == 200, then.text
+    assert then.headers["X-As-Of-Position"] == str(snapshotted_at)
+    body = then.json()
+    assert (body["status"], body["paid_count"], body["committed_at"]) == ("SNAPSHOTTED", 0, None)
+    holders = _pages(client, f"/distributions/{did}/holders?as_of={snapshotted_at}&limit=4",
+                     viewer)
+    assert [h["position"] for h in holders] == list(range(30))
+    assert sorted(h["status"] for h in holders) == ["PENDING"] * 29 + ["SKIPPED"]
+    # At the head: what the read models show, field by field, replayed from the ledger.
+    now = client.get(f"/distributions/{did}?as_of={head}", headers=viewer).json()
+    read = client.get(f"/distributions/{did}?wait_for_position={head}", headers=viewer).json()
+    assert now["status"] == "COMPLETED_WITH_FAILURES"
+    assert {k: v for k, v in now.items() if k != "updated_at"} == \
+        {k: v for k, v in read.items() if k != "updated_at"}
+    for query in ("limit=6", "status=FAILED&limit=2"):
+        replayed = _pages(client, f"/distributions/{did}/holders?as_of={head}&{query}", viewer)
+        projected = _pages(client, f"/distributions/{did}/holders?wait_for_position={head}"
+                           f"&{query}", viewer)
+        assert replayed == projected and replayed
+    # Not a position or a time: 400; past the ledger's last position: 422; both problems.
+    for route in (f"/distributions/{did}", f"/distributions/{did}/holders"):
+        bad = client.get(f"{route}?as_of=yesterday", headers=viewer)
+        future = client.get(f"{route}?as_of={head + 1}", headers=viewer)
+        assert (bad.status_code, future.status_code) == (400, 422)
+        assert {bad.headers["content-type"], future.headers["content-type"]} == {
+            "application/problem+json"}
