@@ -46,3 +46,5 @@ def test_exactly_one_of_position_or_time(ledger):
     did = story.snapshotted(ledger, asset, 3)
     with pytest.raises(InvalidInput):
         distribution_as_of(ledger, did)
+    with pytest.raises(InvalidInput):  # not recorded yet: never today's state passed as then
+        distribution_as_of(ledger, did, position=ledger.recorder.max_notification_id() + 1)
