@@ -7,11 +7,19 @@ retried), and its read models built live. Then, each timed on its own:
 - `audit replay`: every read model rebuilt into a fresh schema and compared with the live
   one (events/s over the ledger, holder rows/s);
 - as-of at the middle of its payments: `as_of_ms` is the API's answer, the distribution
-  (its own events) plus one page of 100 leaves (the batches covering it); the CLI's
+  (its own events) plus one page of 100 leaves (the batches covering it); getDistribution
+  and listHolders with ?as_of= beside it (the former replays every batch to count the
+  settled ones, the latter one page's batches); the CLI's
   `audit as-of`, every batch replayed and every holder counted, is reported beside it;
-- `audit verify`: conservation holder by holder from the ledger. Without a chain here, the
-  vault comparison is not made (`verify_chain_checked: false`; `tests/audit/
-  test_verify_on_chain.py` runs it against a real EVM);
+- `audit verify`: conservation holder by holder from the ledger (`verify_seconds`): this
+  ledger is told from story data, no chain holds its vault, so no vault comparison here;
+- `audit verify` against a real chain (`verify_chain_seconds`): the vault comparison needs a
+  vault that paid the distribution, so the demo's pipeline (`devtools.pipeline`: anvil, two
+  workers, the ingestor) pays one of CHAIN_HOLDERS holders first, then verify reads the vault
+  holder by holder. That pipeline (contracts, shares minted per holder, a chain snapshot,
+  real worker processes) is run at CHAIN_HOLDERS, not at `holders`: at 100,000 its setup
+  and payout would be most of the bench's time, and verify's chain reads grow with the
+  holders as its ledger side does (`verify_chain_holders` says the size);
 - `audit verify-log`: the hash chain over every stored event (events/s).
 """
 
@@ -24,10 +32,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from api.controllers.audit import distribution_as_of_view, holder_page_as_of
 from app.audit_asof import distribution_as_of, distribution_at, leaves_as_of
 from app.audit_log import verify_chain
-from app.audit_verify import audit_distributions
+from app.audit_verify import DistributionAudit, audit_distributions
 from devtools import payout_story as story
+from devtools import pipeline
+from domain.planning import GasModel
 from projections.registry import open_all
 from projections.replay import replay
 from projections.runner import Runner
@@ -40,6 +51,32 @@ def _timed(work: Callable[[], Any]) -> tuple[float, Any]:
     started = time.perf_counter()
     result = work()
     return time.perf_counter() - started, result
+
+
+CHAIN_HOLDERS = 2_000  # the chain-checked verify's size: set up and paid in under a minute
+
+
+def verify_on_chain(holders: int, log: Callable[[str], None]) -> tuple[float, DistributionAudit]:
+    """`audit verify` of a distribution of `holders` that real processes paid on anvil (3 of
+    them blocklisted: some failed leaves to tell apart), with the chain checked."""
+    with tempfile.TemporaryDirectory(prefix="mp-bench-audit-chain-") as tmp, \
+            pipeline.engines(Path(tmp)) as env:
+        log(f"paying {holders} holders on anvil for the chain-checked verify")
+        run_ = pipeline.prepare(env, holders=holders, blocked=3, gas_model=GasModel(),
+                                observe=lambda _p: None)
+        try:
+            try:
+                pipeline.execute(run_, workers=2, observe=lambda _p: None,
+                                 log_dir=Path(tmp) / "logs", projections=False)
+            finally:
+                run_.children.stop_all()
+            did, w3 = run_.distribution_id, run_.net.w3
+            seconds, (audit,) = _timed(lambda: list(audit_distributions(
+                run_.services.ledger, w3, only=[did])))
+        finally:
+            run_.services.close()
+    log(f"verify against the chain: {seconds:.1f}s, ok={audit.ok}")
+    return seconds, audit
 
 
 def run(*, holders: int | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -72,6 +109,13 @@ def run(*, holders: int | None = None, log: Callable[[str], None] = print) -> di
         as_of_seconds, _ = _timed(lambda: distribution_at(ledger, did, position=middle))
         page_seconds, page = _timed(lambda: leaves_as_of(ledger, did, position=middle,
                                                          first_leaf=0, limit=100))
+        # What getDistribution and listHolders answer with ?as_of= (the former replays
+        # every batch for batches_settled; the latter the batches of one page).
+        route_seconds, _ = _timed(lambda: distribution_as_of_view(ledger, did, str(middle)))
+        holders_seconds, (_, holder_page) = _timed(lambda: holder_page_as_of(
+            ledger, did, str(middle), -1, 100, None))
+        log(f"as-of routes: getDistribution {route_seconds * 1000:.0f} ms, listHolders"
+            f" {holders_seconds * 1000:.0f} ms")
         # What `audit as-of` prints: every batch replayed, every holder's outcome counted.
         full_seconds, state = _timed(lambda: distribution_as_of(ledger, did, position=middle))
         log(f"as-of: distribution {as_of_seconds * 1000:.0f} ms, page"
@@ -83,7 +127,10 @@ def run(*, holders: int | None = None, log: Callable[[str], None] = print) -> di
         log(f"verify-log: {chain_seconds:.1f}s")
         ledger.close()
         views.close()
-    ok = report.ok and all(a.ok for a in audits) and chain.ok and len(page) == 100
+    on_chain_seconds, on_chain = verify_on_chain(CHAIN_HOLDERS, log)
+    ok = report.ok and all(a.ok for a in audits) and chain.ok and len(page) == 100 \
+        and len(holder_page.items) == 100 \
+        and on_chain.ok and on_chain.chain_checked
     return {
         "holders": count,
         "events": events,
@@ -93,9 +140,13 @@ def run(*, holders: int | None = None, log: Callable[[str], None] = print) -> di
         "as_of_ms": round((as_of_seconds + page_seconds) * 1000, 1),
         "as_of_distribution_ms": round(as_of_seconds * 1000, 1),
         "as_of_page_ms": round(page_seconds * 1000, 1),
+        "as_of_get_distribution_ms": round(route_seconds * 1000, 1),
+        "as_of_list_holders_ms": round(holders_seconds * 1000, 1),
         "as_of_every_holder_seconds": round(full_seconds, 2),
         "verify_seconds": round(verify_seconds, 2),
-        "verify_chain_checked": False,
+        "verify_chain_seconds": round(on_chain_seconds, 2),
+        "verify_chain_holders": CHAIN_HOLDERS,
+        "verify_chain_checked": on_chain.chain_checked,
         "chain_verify_events_per_second": round(events / chain_seconds),
         "live_projection_seconds": round(project_seconds, 2),
         "ok": ok,

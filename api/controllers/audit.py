@@ -44,7 +44,17 @@ class Event(msgspec.Struct):
     summary: str
 
 
-_AS_OF_PATTERN = "^(?:[0-9]{1,15}$(?!\\n)|" + DATE_TIME[1:] + ")"  # a position | a time
+# DATE_TIME admits 02-31: a generator of schema-valid values sends it and `moment` refuses
+# it (400), a refusal the document would not describe. As-of's time names only days the
+# calendar has (29 February in leap years alone), so every schema-valid value parses.
+_ANY_DAY = "(?!0000)[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+_LEAP_YEAR = "(?!0000)(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)"
+_CALENDAR_DAY = ("(?:(?!0000)[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+                 "|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+                 "|" + _LEAP_YEAR + "-02-29)")
+assert _ANY_DAY in DATE_TIME
+_AS_OF_PATTERN = ("^(?:[0-9]{1,15}$(?!\\n)|"  # a position | a time
+                  + DATE_TIME[1:].replace(_ANY_DAY, _CALENDAR_DAY) + ")")
 _AS_OF_DESCRIPTION = ("a ledger position (an integer), or an RFC 3339 date-time with its"
                       " offset: the state as the ledger had recorded it then (a position past"
                       " the ledger's last one is a 422 problem; a time after the last event"
