@@ -24,7 +24,7 @@ from psycopg import sql
 from app.audit import events_table, recorder_of
 from app.ledger import PayoutLedger
 from domain import ids
-from domain.batch import BatchStatus, LeafOutcome, PayoutBatch
+from domain.batch import PAID_OUTCOMES, BatchStatus, LeafOutcome, PayoutBatch
 from domain.distribution import Distribution
 from domain.entitlements import Entitlement
 from domain.errors import InvalidInput, NotFound
@@ -190,11 +190,22 @@ def distribution_events_at(ledger: PayoutLedger, distribution_id: UUID, *,
     return where, distribution, events
 
 
-def batches_settled_at(ledger: PayoutLedger, distribution: Distribution, position: int) -> int:
-    """How many of the distribution's batches were SETTLED at `position` (every batch is
-    replayed: about a second at 100,000 holders)."""
-    return sum(b.status is BatchStatus.SETTLED for b in batches_at(
-        ledger, distribution.id, range(distribution.batch_count), position))
+@dataclass(frozen=True, slots=True)
+class BatchFigures:
+    settled: int  # batches SETTLED then
+    leaf_units_paid: int  # Σ balance of the leaves paid or claimed then (a cash-out's units)
+
+
+def batch_figures_at(ledger: PayoutLedger, distribution: Distribution,
+                     position: int) -> BatchFigures:
+    """What only the distribution's batches know, at `position`: every batch is replayed
+    (in one query; about a second at 100,000 holders)."""
+    settled = units = 0
+    for b in batches_at(ledger, distribution.id, range(distribution.batch_count), position):
+        settled += b.status is BatchStatus.SETTLED
+        units += sum(b.leaves[i].balance for i, outcome in b.outcomes.items()
+                     if outcome in PAID_OUTCOMES)
+    return BatchFigures(settled, units)
 
 
 @dataclass(frozen=True, slots=True)

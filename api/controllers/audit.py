@@ -25,7 +25,7 @@ from api.params import DATE_TIME, Cursor, Limit, moment
 from api.reads import ReadModels, Row
 from app.audit import HistoryEntry, history
 from app.audit_asof import (
-    batches_settled_at,
+    batch_figures_at,
     distribution_at,
     distribution_events_at,
     holders_as_of,
@@ -33,6 +33,7 @@ from app.audit_asof import (
 )
 from app.ledger import PayoutLedger
 from domain.distribution import Distribution
+from domain.terms import DistributionKind
 
 
 class Event(msgspec.Struct):
@@ -143,8 +144,9 @@ def distribution_as_of_view(ledger: PayoutLedger, distribution_id: UUID,
                              as_of: str) -> tuple[int, schemas.Distribution]:
     """getDistribution's body as the ledger had it at `as_of`, with the position answered:
     folded from the distribution's own events up to then (their times are the timestamps),
-    and its batches replayed for `batches_settled`. `updated_at` is the distribution's last
-    event then (the read model also moves it when a batch settles)."""
+    and its batches replayed for `batches_settled` and a cash-out's units. `updated_at` is
+    the distribution's last event then (the read model also moves it when a batch
+    settles)."""
     position, d, events = distribution_events_at(ledger, distribution_id, **_when(as_of))
     stamps: dict[str, datetime] = {}
     cancelled: tuple[str | None, str | None] = (None, None)
@@ -167,6 +169,8 @@ def distribution_as_of_view(ledger: PayoutLedger, distribution_id: UUID,
             returned[kind] += e.amount
     t, terms = d.totals, d.terms
     eligible = t.eligible if t else None
+    figures = batch_figures_at(ledger, d, position)
+    cash_out = terms.kind is DistributionKind.CASH_OUT  # units: a cash-out's alone
     return position, schemas.Distribution(
         distribution_id=d.id, asset_id=d.asset_id, idempotency_key=d.idempotency_key,
         kind=terms.kind, rule_kind=terms.rule.kind, rule_value=str(terms.rule.value),
@@ -177,7 +181,7 @@ def distribution_as_of_view(ledger: PayoutLedger, distribution_id: UUID,
         gross=_text(t.gross if t else None), net=_text(t.net if t else None),
         withheld=_text(t.withheld if t else None), dust=_text(t.dust if t else None),
         skipped_amount=_text(t.skipped_amount if t else None), merkle_root=d.merkle_root,
-        batch_count=d.batch_count, batches_settled=batches_settled_at(ledger, d, position),
+        batch_count=d.batch_count, batches_settled=figures.settled,
         paid_count=d.paid, failed_count=d.failed, amount_paid=str(d.amount_paid),
         progress=round(d.paid / eligible, 6) if eligible else 0.0,
         funds_needed=_text(funds[0]), funds_available=_text(funds[1]), commit_tx=d.commit_tx,
@@ -185,7 +189,10 @@ def distribution_as_of_view(ledger: PayoutLedger, distribution_id: UUID,
         approved_at=stamps.get("Approved"), snapshotted_at=stamps.get("Snapshotted"),
         committed_at=stamps.get("Committed"), started_at=stamps.get("started"),
         finished_at=stamps.get("finished"), updated_at=events[-1].timestamp,
-        reclaimed=str(returned["Reclaimed"]), swept=str(returned["Swept"]))
+        reclaimed=str(returned["Reclaimed"]), swept=str(returned["Swept"]),
+        units_redeemed=str(figures.leaf_units_paid) if cash_out else None,
+        units_outstanding=str(t.eligible_balance - figures.leaf_units_paid)
+        if cash_out and t else None)
 
 
 def _text(amount: int | None) -> str | None:

@@ -121,11 +121,11 @@ class DistributionController(Controller):
         """One row per holder in ledger order; filter by status (PAID, FAILED, …).
 
         With `as_of`, as the distribution's batches had recorded them then (replayed, not
-        the read model; the same cursor pages on; `wait_for_position` is moot), with the position answered in the
-        X-As-Of-Position header: `tx_hash` is the last batch transaction that carried the
-        holder's leaf by then and `attempts` how many did (a claim's transaction is not
-        one of them). Empty before the snapshot; 404 if the distribution did not exist
-        yet; 422 for a position past the ledger's last."""
+        the read model; the same cursor pages on; `wait_for_position` is moot), with the
+        position answered in the X-As-Of-Position header: `tx_hash` is the last batch
+        transaction that carried the holder's leaf by then and `attempts` how many did (a
+        claim's transaction is not one of them). Empty before the snapshot; 404 if the
+        distribution did not exist yet; 422 for a position past the ledger's last."""
         after = rows.decode_position(cursor)
         if as_of is not None:
             position, page = await writes.call(
