@@ -6,29 +6,20 @@ from typing import Any
 
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
-from psycopg import Cursor, sql
-from psycopg.rows import DictRow
+from psycopg import sql
 
 from domain.asset import Asset
-from projections.base import Handler, Segments, TableProjection, executemany, topics
+from projections.base import SegmentedProjection, topics
 from projections.store import ViewStore
 
 TABLE = "assets"
 
 
-class Assets(TableProjection):
+class Assets(SegmentedProjection):
     name = "assets"
     tables = (TABLE,)
     topics = topics(Asset.Imported, Asset.Paused, Asset.Resumed, Asset.SyncSwitched,
                     Asset.VaultLinked)
-
-    def __init__(self, view: ViewStore) -> None:
-        super().__init__(view)
-        self.segments = Segments()
-        self._handlers: dict[str, Handler] = {}
-
-    def reset(self) -> None:
-        self.segments.clear()
 
     @staticmethod
     def ddl(store: ViewStore) -> list[sql.Composed]:
@@ -43,12 +34,11 @@ class Assets(TableProjection):
 
     def _set(self, key: str, e: Any, tracking: Tracking, assignments: str,
              **values: Any) -> None:
-        if key not in self._handlers:
-            self._handlers[key] = executemany(sql.SQL(
-                "UPDATE {} SET " + assignments + ", updated_at = %(at)s, position = %(pos)s"  # noqa: S608
-                " WHERE asset_id = %(id)s").format(self.view.table(TABLE)))
+        handler = self.handler(key, lambda: sql.SQL(
+            "UPDATE {} SET " + assignments + ", updated_at = %(at)s, position = %(pos)s"  # noqa: S608
+            " WHERE asset_id = %(id)s").format(self.view.table(TABLE)))
         values.update(id=e.originator_id, at=e.timestamp, pos=tracking.notification_id)
-        self.segments.add(self._handlers[key], values)
+        self.segments.add(handler, values)
 
     @singledispatchmethod
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
@@ -56,11 +46,9 @@ class Assets(TableProjection):
 
     @process_event.register
     def _imported(self, e: Asset.Imported, tracking: Tracking) -> None:
-        if "imported" not in self._handlers:
-            self._handlers["imported"] = executemany(sql.SQL(
-                "INSERT INTO {} VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, false, NULL,"
-                " true, %s, %s, %s, %s) ON CONFLICT DO NOTHING").format(self.view.table(TABLE)))
-        self.segments.add(self._handlers["imported"], (
+        self.segments.add(self.handler("imported", lambda: sql.SQL(
+            "INSERT INTO {} VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, false, NULL,"
+            " true, %s, %s, %s, %s) ON CONFLICT DO NOTHING").format(self.view.table(TABLE))), (
             e.originator_id, e.chain_id, e.token_address, e.name, e.symbol, e.decimals, e.kind,
             e.payment_token, e.payment_decimals, e.vault_address, e.actor, e.timestamp,
             e.timestamp, tracking.notification_id))
@@ -81,6 +69,3 @@ class Assets(TableProjection):
     @process_event.register
     def _vault(self, e: Asset.VaultLinked, tracking: Tracking) -> None:
         self._set("vault", e, tracking, "vault_address = %(vault)s", vault=e.vault_address)
-
-    def write(self, cur: Cursor[DictRow]) -> None:
-        self.segments.write(cur)

@@ -91,3 +91,25 @@ def executemany(statement: sql.Composed) -> Handler:
     def handler(cur: Cursor[DictRow], rows: list[Any]) -> None:
         cur.executemany(statement, rows)
     return handler
+
+
+class SegmentedProjection(TableProjection):
+    """A read model that buffers its writes in `Segments`, one statement per kind of write,
+    composed once (`handler`) and reused for every event of that kind."""
+
+    def __init__(self, view: ViewStore) -> None:
+        super().__init__(view)
+        self.segments = Segments()
+        self._handlers: dict[str, Handler] = {}
+
+    def handler(self, key: str, compose: Callable[[], sql.Composed]) -> Handler:
+        if key not in self._handlers:
+            self._handlers[key] = executemany(compose())
+        return self._handlers[key]
+
+    def write(self, cur: Cursor[DictRow]) -> None:
+        self.segments.write(cur)
+
+    def reset(self) -> None:
+        self.segments.clear()
+

@@ -15,30 +15,21 @@ from typing import Any
 
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
-from psycopg import Cursor, sql
-from psycopg.rows import DictRow
+from psycopg import sql
 
 from domain.batch import BatchStatus, PayoutBatch
-from projections.base import Handler, Segments, TableProjection, executemany, topics
+from projections.base import Handler, SegmentedProjection, topics
 from projections.store import ViewStore
 
 TABLE = "batches"
 
 
-class Batches(TableProjection):
+class Batches(SegmentedProjection):
     name = "batches"
     tables = (TABLE,)
     version = 2  # 2: rejections, transient failures and retries
     topics = topics(PayoutBatch.Planned, PayoutBatch.Submitted, PayoutBatch.SubmissionRejected,
                     PayoutBatch.AttemptFailed, PayoutBatch.RetryRequested, PayoutBatch.Settled)
-
-    def __init__(self, view: ViewStore) -> None:
-        super().__init__(view)
-        self.segments = Segments()
-        self._handlers: dict[str, Handler] = {}
-
-    def reset(self) -> None:
-        self.segments.clear()
 
     @staticmethod
     def ddl(store: ViewStore) -> list[sql.Composed]:
@@ -69,10 +60,7 @@ class Batches(TableProjection):
                         ).format(store.table(TABLE))]
 
     def _handler(self, key: str, statement: str) -> Handler:
-        if key not in self._handlers:
-            self._handlers[key] = executemany(
-                sql.SQL(statement).format(t=self.view.table(TABLE)))
-        return self._handlers[key]
+        return self.handler(key, lambda: sql.SQL(statement).format(t=self.view.table(TABLE)))
 
     @singledispatchmethod
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
@@ -144,6 +132,3 @@ class Batches(TableProjection):
             "tx": e.tx_hash, "gas": e.gas_used, "paid": e.paid, "failed": e.failed,
             "already": e.already_paid, "amount": e.amount_paid, "at": e.timestamp,
             "pos": tracking.notification_id, "id": e.originator_id})
-
-    def write(self, cur: Cursor[DictRow]) -> None:
-        self.segments.write(cur)

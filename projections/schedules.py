@@ -14,12 +14,11 @@ from typing import Any
 
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
-from psycopg import Cursor, sql
-from psycopg.rows import DictRow
+from psycopg import sql
 
 from domain.schedule import Schedule
 from domain.terms import Trigger
-from projections.base import Handler, Segments, TableProjection, executemany, topics
+from projections.base import Handler, SegmentedProjection, topics
 from projections.store import ViewStore
 
 TABLE, OCCURRENCES = "schedules", "schedule_occurrences"
@@ -29,20 +28,12 @@ _NEXT = sql.SQL("next_number = CASE WHEN trigger IS DISTINCT FROM {} THEN"
     sql.Literal(Trigger.ON_CORPORATE_ACTION_DATE.value))
 
 
-class Schedules(TableProjection):
+class Schedules(SegmentedProjection):
     name = "schedules"
     tables = (TABLE, OCCURRENCES)
     topics = topics(Schedule.Created, Schedule.Approved, Schedule.Paused, Schedule.Resumed,
                     Schedule.Cancelled, Schedule.OccurrenceSpawned, Schedule.OccurrencesMissed,
                     Schedule.Finished)
-
-    def __init__(self, view: ViewStore) -> None:
-        super().__init__(view)
-        self.segments = Segments()
-        self._handlers: dict[str, Handler] = {}
-
-    def reset(self) -> None:
-        self.segments.clear()
 
     @staticmethod
     def ddl(store: ViewStore) -> list[sql.Composed]:
@@ -72,10 +63,8 @@ class Schedules(TableProjection):
     def _handler(self, key: str, statement: str, table: str = TABLE,
                  *parts: sql.Composable) -> Handler:
         """A statement per event kind, composed once."""
-        if key not in self._handlers:
-            self._handlers[key] = executemany(sql.SQL(statement).format(
-                self.view.table(table), *parts))
-        return self._handlers[key]
+        return self.handler(key, lambda: sql.SQL(statement).format(
+            self.view.table(table), *parts))
 
     def _set(self, key: str, e: Any, tracking: Tracking, assignments: str,
              *parts: sql.Composable, **values: Any) -> None:
@@ -142,6 +131,3 @@ class Schedules(TableProjection):
             self._occurrence(e, tracking, number, None, due_at)
         self._set("missed", e, tracking, "missed = missed + %(count)s, {}", _NEXT,
                   count=len(e.numbers), next=max(e.numbers, default=-1) + 1)
-
-    def write(self, cur: Cursor[DictRow]) -> None:
-        self.segments.write(cur)

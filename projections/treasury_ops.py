@@ -10,30 +10,21 @@ from typing import Any
 
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
-from psycopg import Cursor, sql
-from psycopg.rows import DictRow
+from psycopg import sql
 
 from domain.distribution import Distribution
-from projections.base import Handler, Segments, TableProjection, executemany, topics
+from projections.base import SegmentedProjection, topics
 from projections.store import ViewStore
 
 TABLE = "treasury_ops"
 
 
-class TreasuryOps(TableProjection):
+class TreasuryOps(SegmentedProjection):
     name = "treasury_ops"
     tables = (TABLE,)
     topics = topics(Distribution.TreasuryOpRequested, Distribution.TreasuryOpApproved,
                     Distribution.TreasuryOpSubmitted, Distribution.TreasuryOpRejected,
                     Distribution.Reclaimed, Distribution.Swept)
-
-    def __init__(self, view: ViewStore) -> None:
-        super().__init__(view)
-        self.segments = Segments()
-        self._handlers: dict[str, Handler] = {}
-
-    def reset(self) -> None:
-        self.segments.clear()
 
     @staticmethod
     def ddl(store: ViewStore) -> list[sql.Composed]:
@@ -47,9 +38,8 @@ class TreasuryOps(TableProjection):
             " PRIMARY KEY (distribution_id, number))").format(store.table(TABLE))]
 
     def _run(self, key: str, statement: str, values: Any) -> None:
-        if key not in self._handlers:
-            self._handlers[key] = executemany(sql.SQL(statement).format(self.view.table(TABLE)))
-        self.segments.add(self._handlers[key], values)
+        self.segments.add(self.handler(
+            key, lambda: sql.SQL(statement).format(self.view.table(TABLE))), values)
 
     def _set(self, key: str, e: Any, tracking: Tracking, assignments: str,
              **values: Any) -> None:
@@ -97,6 +87,3 @@ class TreasuryOps(TableProjection):
         self._set("done", e, tracking, "state = 'DONE', amount = %(amount)s, tx_hash = %(tx)s,"
                   " treasury = %(treasury)s, settled_at = %(at)s", amount=e.amount,
                   tx=e.tx_hash, treasury=e.treasury)
-
-    def write(self, cur: Cursor[DictRow]) -> None:
-        self.segments.write(cur)

@@ -32,7 +32,7 @@ from domain.cursor import ChainCursor
 from domain.distribution import Distribution
 from domain.schedule import Schedule
 from domain.webhooks import WebhookEndpoint
-from projections.base import Handler, Segments, TableProjection, executemany, topics
+from projections.base import SegmentedProjection, executemany, topics
 from projections.store import ViewStore
 
 D = Distribution
@@ -53,7 +53,7 @@ def _json(name: str, value: Any) -> Any:
     return str(value)
 
 
-class Webhooks(TableProjection):
+class Webhooks(SegmentedProjection):
     name = OUTBOX  # the outbox; its main table
     tables = (ENDPOINTS, BATCHES, OUTBOX)
     topics = topics(
@@ -64,14 +64,6 @@ class Webhooks(TableProjection):
         PayoutBatch.Planned, PayoutBatch.SubmissionRejected, PayoutBatch.AttemptFailed,
         PayoutBatch.Settled, Schedule.OccurrenceSpawned, Schedule.OccurrencesMissed,
         ChainCursor.Halted, AuditRun.Completed)
-
-    def __init__(self, view: ViewStore) -> None:
-        super().__init__(view)
-        self.segments = Segments()
-        self._handlers: dict[str, Handler] = {}
-
-    def reset(self) -> None:
-        self.segments.clear()
 
     @staticmethod
     def ddl(store: ViewStore) -> list[sql.Composed]:
@@ -109,10 +101,8 @@ class Webhooks(TableProjection):
     # --- endpoints ---
 
     def _endpoint(self, key: str, statement: str, row: Any) -> None:
-        if key not in self._handlers:
-            self._handlers[key] = executemany(sql.SQL(statement).format(
-                self.view.table(ENDPOINTS)))
-        self.segments.add(self._handlers[key], row)
+        self.segments.add(self.handler(
+            key, lambda: sql.SQL(statement).format(self.view.table(ENDPOINTS))), row)
 
     @singledispatchmethod
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
@@ -288,6 +278,3 @@ class Webhooks(TableProjection):
                        run_id=e.originator_id, trigger=e.trigger, key=e.key,
                        distributions_checked=e.distributions_checked,
                        mismatched=list(e.mismatched), differences=list(e.differences))
-
-    def write(self, cur: Cursor[DictRow]) -> None:
-        self.segments.write(cur)
