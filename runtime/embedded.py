@@ -27,11 +27,27 @@ def embedded_postgres(data_dir: Path, *, keep_running: bool = False) -> Iterator
         server: Any = pgserver.get_server(  # type: ignore[attr-defined]  # re-exported, untyped
             data_dir, cleanup_mode=None if keep_running else "stop"
         )
+    url = str(server.get_uri())
+    _skip_fsync(url)
     try:
-        yield str(server.get_uri())
+        yield url
     finally:
         if not keep_running:
             server.cleanup()
+
+
+def _skip_fsync(url: str) -> None:
+    """The embedded server is the demo's and the tests' engine, never production's: it skips
+    fsync (and so full-page writes). Every write still reaches the operating system at
+    commit, so a killed PostgreSQL (the chaos bench stops it with `-m immediate`) loses
+    nothing; only a machine crash could. Commits stay synchronous. The demo's shutdown
+    checkpoint and the test suite's commits no longer wait on the disk."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET fsync = off")
+        conn.execute("ALTER SYSTEM SET full_page_writes = off")
+        conn.execute("SELECT pg_reload_conf()")
 
 
 @contextlib.contextmanager
