@@ -79,6 +79,18 @@ def resolve(host: str, port: int) -> list[Address]:
     return list(dict.fromkeys(ip_address(str(info[4][0]).split("%")[0]) for info in infos))
 
 
+# A delivery row, locked, with its event and endpoint, and whether an earlier event of its
+# chain must go first: for one event id (`= %s`) or a pass's (`= ANY(%s)`).
+_LOCKED = ("SELECT d.*, o.type, o.data, o.created_at, o.ordering_key, o.position,"
+           " e.url, e.active, e.secret_version, e.previous_version, e.previous_until,"
+           " EXISTS (SELECT 1 FROM {o} p LEFT JOIN {d} pd ON pd.event_id = p.event_id"
+           " WHERE p.endpoint_id = o.endpoint_id AND p.ordering_key = o.ordering_key"
+           " AND p.position < o.position AND (pd.status IS NULL OR pd.status = 'pending'))"
+           " AS earlier_pending"
+           " FROM {d} d JOIN {o} o USING (event_id)"
+           " JOIN {e} e ON e.endpoint_id = o.endpoint_id WHERE d.event_id ")
+
+
 class Refused(Exception):
     """The destination resolves to an address deliveries may not reach."""
 
@@ -153,24 +165,8 @@ class Deliverer:
             " next_attempt_at, updated_at) SELECT event_id, endpoint_id, 'pending', 0,"
             " created_at, %s FROM {o} WHERE event_id = ANY(%s) ON CONFLICT DO NOTHING",
             # the row, locked; and whether an earlier event of its chain must go first
-            "lock": "SELECT d.*, o.type, o.data, o.created_at, o.ordering_key, o.position,"
-            " e.url, e.active, e.secret_version, e.previous_version, e.previous_until,"
-            " EXISTS (SELECT 1 FROM {o} p LEFT JOIN {d} pd ON pd.event_id = p.event_id"
-            " WHERE p.endpoint_id = o.endpoint_id AND p.ordering_key = o.ordering_key"
-            " AND p.position < o.position AND (pd.status IS NULL OR pd.status = 'pending'))"
-            " AS earlier_pending"
-            " FROM {d} d JOIN {o} o USING (event_id)"
-            " JOIN {e} e ON e.endpoint_id = o.endpoint_id WHERE d.event_id = %s"
-            " FOR UPDATE OF d SKIP LOCKED",
-            "lock_many": "SELECT d.*, o.type, o.data, o.created_at, o.ordering_key, o.position,"
-            " e.url, e.active, e.secret_version, e.previous_version, e.previous_until,"
-            " EXISTS (SELECT 1 FROM {o} p LEFT JOIN {d} pd ON pd.event_id = p.event_id"
-            " WHERE p.endpoint_id = o.endpoint_id AND p.ordering_key = o.ordering_key"
-            " AND p.position < o.position AND (pd.status IS NULL OR pd.status = 'pending'))"
-            " AS earlier_pending"
-            " FROM {d} d JOIN {o} o USING (event_id)"
-            " JOIN {e} e ON e.endpoint_id = o.endpoint_id WHERE d.event_id = ANY(%s)"
-            " FOR UPDATE OF d SKIP LOCKED",
+            "lock": _LOCKED + "= %s FOR UPDATE OF d SKIP LOCKED",
+            "lock_many": _LOCKED + "= ANY(%s) FOR UPDATE OF d SKIP LOCKED",
             # the attempt and the outcome, one statement
             "record": "WITH attempt AS (INSERT INTO {a} VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT DO NOTHING) UPDATE {d} SET status = %s, attempts = %s,"

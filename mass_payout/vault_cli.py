@@ -13,14 +13,18 @@ begun is exit code 1 and says what was already deployed.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 if TYPE_CHECKING:
     from app.vault_ops import VaultAdmin, VaultOpDone
+    from chain.gateway import EvmGateway
+    from chain.signer import Signer
+    from runtime.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="The PayoutVault contract the workers pay through.")
 
@@ -48,6 +52,27 @@ def _account(option: str, value: str) -> str:
     return address
 
 
+@contextlib.contextmanager
+def _signing(settings: Settings, rpc_url: str) -> Iterator[tuple[EvmGateway, Signer]]:
+    """The chain and this process's signer for one command (the signer's nonce lock is a
+    PostgreSQL advisory lock, hence the database); a bad key or a wrong CHAIN_ID is one line."""
+    from chain.errors import ChainError
+    from runtime.bootstrap import gateway_for, signer_for
+    from runtime.engines import database
+    from runtime.settings import ConfigurationError
+
+    with database(settings) as url:
+        try:
+            gateway = gateway_for(settings, rpc_url, url)
+            signer = signer_for(settings, gateway.w3)
+        except (ChainError, ConfigurationError) as err:
+            raise _refuse(str(err)) from None
+        try:
+            yield gateway, signer
+        finally:
+            gateway.close()
+
+
 @app.command("deploy")
 def deploy(treasury: Annotated[str, typer.Option(
                help="where reclaimed and swept funds go (required)")],
@@ -68,10 +93,7 @@ def deploy(treasury: Annotated[str, typer.Option(
     deployment where every process has the same signer, the defaults are what it needs.
     """
     from chain.contracts import deploy_vault_signed
-    from chain.errors import ChainError
-    from runtime.bootstrap import gateway_for, signer_for
-    from runtime.engines import database
-    from runtime.settings import ConfigurationError, Settings
+    from runtime.settings import Settings
 
     # Every input is checked before the chain is asked anything.
     treasury = _account("--treasury", treasury)
@@ -85,12 +107,7 @@ def deploy(treasury: Annotated[str, typer.Option(
     if settings.chain_network.startswith("hedera") and not tokens:
         raise _refuse(f"CHAIN_NETWORK={settings.chain_network}: name the vault's HTS payment"
                       " token (--payment-token), which it must be associated with to be funded")
-    with database(settings) as url:  # the signer's nonce lock is a PostgreSQL advisory lock
-        try:
-            gateway = gateway_for(settings, settings.rpc_url, url)
-            signer = signer_for(settings, gateway.w3)
-        except (ChainError, ConfigurationError) as err:  # a bad key or a wrong CHAIN_ID too
-            raise _refuse(str(err)) from None
+    with _signing(settings, settings.rpc_url) as (gateway, signer):
         roles = {name: list(dict.fromkeys(found)) or [signer.address]
                  for name, found in chosen.items()}
         try:
@@ -104,8 +121,6 @@ def deploy(treasury: Annotated[str, typer.Option(
                        f" before stays (see {signer.address}'s transactions): deploy again",
                        err=True)
             raise typer.Exit(1) from None
-        finally:
-            gateway.close()
     typer.echo(f"vault {done.address} (implementation {done.implementation}) deployed by"
                f" {signer.address} on chain {gateway.chain_id} in {done.tx_hash}")
     typer.echo(f"admin {roles['admin'][0]}; operator {', '.join(roles['operator'])};"
@@ -129,10 +144,7 @@ def associate(vault: Annotated[str, typer.Option(help="the vault (its proxy's ad
     already associated is fine; a token the network refuses stops with its response code.
     """
     from chain.contracts import associate_vault_signed
-    from chain.errors import ChainError
-    from runtime.bootstrap import gateway_for, signer_for
-    from runtime.engines import database
-    from runtime.settings import ConfigurationError, Settings
+    from runtime.settings import Settings
 
     address = _account("--vault", vault)
     tokens = list(dict.fromkeys(_account("--payment-token", t) for t in payment_token))
@@ -142,19 +154,12 @@ def associate(vault: Annotated[str, typer.Option(help="the vault (its proxy's ad
     if not settings.chain_network.startswith("hedera"):
         raise _refuse(f"CHAIN_NETWORK={settings.chain_network}: only Hedera has HTS tokens to"
                       " associate")
-    with database(settings) as url:
-        try:
-            gateway = gateway_for(settings, settings.rpc_url, url)
-            signer = signer_for(settings, gateway.w3)
-        except (ChainError, ConfigurationError) as err:
-            raise _refuse(str(err)) from None
+    with _signing(settings, settings.rpc_url) as (gateway, signer):
         try:
             sent = associate_vault_signed(gateway, signer, vault=address, tokens=tokens)
         except Exception as err:  # noqa: BLE001  # one line: what was done and what was not
             typer.echo(f"vault associate failed ({type(err).__name__}): {err}", err=True)
             raise typer.Exit(1) from None
-        finally:
-            gateway.close()
     for token, tx_hash in zip(tokens, sent, strict=True):
         typer.echo(f"vault {address} associated with HTS {token} in {tx_hash}")
 
@@ -167,21 +172,13 @@ VaultOption = Annotated[str, typer.Option("--vault", help="the vault (its proxy'
 
 def _administer(vault: str, action: Callable[[VaultAdmin], VaultOpDone], as_json: bool) -> None:
     from app.vault_ops import VaultAdmin, VaultOpRefused
-    from chain.errors import ChainError
-    from runtime.bootstrap import gateway_for, signer_for
-    from runtime.engines import database
-    from runtime.settings import ConfigurationError, Settings
+    from runtime.settings import Settings
 
     address = _account("--vault", vault)
     settings = Settings.from_env()
     if not settings.rpc_url:
         raise _refuse("set RPC_URL: the chain the vault is on")
-    with database(settings) as url:
-        try:
-            gateway = gateway_for(settings, settings.rpc_url, url)
-            signer = signer_for(settings, gateway.w3)
-        except (ChainError, ConfigurationError) as err:
-            raise _refuse(str(err)) from None
+    with _signing(settings, settings.rpc_url) as (gateway, signer):
         try:
             done = action(VaultAdmin(gateway, signer, address))
         except VaultOpRefused as err:
@@ -189,8 +186,6 @@ def _administer(vault: str, action: Callable[[VaultAdmin], VaultOpDone], as_json
         except Exception as err:  # noqa: BLE001  # one line, not a traceback
             typer.echo(f"failed ({type(err).__name__}): {err}", err=True)
             raise typer.Exit(1) from None
-        finally:
-            gateway.close()
     typer.echo(f"{done.action}: {done.tx_hash} (signed by {signer.address})"
                + (f" {done.detail}" if done.detail else ""))
     if as_json:
