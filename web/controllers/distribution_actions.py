@@ -65,7 +65,7 @@ class DistributionActions(Controller):
         position, queued = await writes.call(writes.execute, state.ledger, state.queue,
                                              distribution_id, _actor(request))
         return await _done(request, distribution_id, position,
-                           f"Execution started: {queued:,} batches queued.")
+                           f"Execution started: {_batches(queued)} queued.")
 
     @post("/cancel", opt={"panel_roles": APPROVE}, status_code=200)
     async def cancel(self, request: Request[Any, Any, Any],
@@ -203,7 +203,7 @@ async def _retry(request: Request[Any, Any, Any], distribution_id: UUID,
     state = request.app.state
     started: schemas.RetryStarted = await writes.call(
         writes.retry, state.ledger, state.queue, distribution_id, _actor(request), body)
-    queued = (f"{started.batches_queued:,} batches queued" if started.queued_by == "api"
+    queued = (f"{_batches(started.batches_queued)} queued" if started.queued_by == "api"
               else "the supervisor queues the batches")
     return await _done(request, distribution_id, started.position,
                        f"Retrying {started.leaves_retried:,} holders"
@@ -227,3 +227,8 @@ async def _done(request: Request[Any, Any, Any], distribution_id: UUID, position
     d = await distribution(reads, distribution_id)
     return view(request, "_distribution_actions.html", flash=message,
                 **actions_context(request, d))
+
+
+def _batches(count: int) -> str:
+    return f"{count:,} batch" if count == 1 else f"{count:,} batches"
+
