@@ -17,10 +17,18 @@ heartbeat lapsed, app.jobs.reclaim_abandoned): the dead worker's job held the ba
 deterministic id, so without this the re-queue above would be a no-op for RQ's ~10 minutes.
 Likewise it queues scheduled jobs (backoffs, RQ's retries) that no RQ scheduler queued in time
 (app.jobs.queue_overdue): a killed worker's scheduler lock leaves them waiting for minutes.
+
+A job RQ failed for good (its retries spent through a long PostgreSQL outage) still holds the
+batch's deterministic id, so "queue it" above goes through `app.owed_jobs.ensure`: a failed
+job is queued again after a while, a bounded number of times, then the batch is BLOCKED with
+the job's last error for an operator. The same check covers the jobs of admin-key workers
+(`sources`: approved treasury operations, app.treasury.OwedTreasuryJobs), whose jobs a lost
+Redis or a long outage would otherwise leave undone until that worker's next start.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -28,8 +36,16 @@ from uuid import UUID
 from rq import Queue
 
 from app.follow import Follower
-from app.jobs import enqueue_batch, queue_overdue, reclaim_abandoned, schedule_retry
+from app.jobs import (
+    enqueue_batch,
+    job_id,
+    queue_overdue,
+    reclaim_abandoned,
+    retry_job_id,
+    schedule_retry,
+)
 from app.ledger import PayoutLedger
+from app.owed_jobs import MAX_REVIVALS, REVIVE_AFTER, Ensured, OwedJob, OwedJobs, ensure
 from app.submissions import Submission, last_submission
 from chain.errors import translate
 from chain.gateway import EvmGateway
@@ -46,6 +62,9 @@ class Supervisor:
     gateway: EvmGateway
     queue: Queue
     grace: timedelta = timedelta(seconds=60)
+    sources: list[OwedJobs] = field(default_factory=list)  # other workers' owed jobs
+    revive_after: timedelta = REVIVE_AFTER  # a job RQ failed is queued again after this
+    max_revivals: int = MAX_REVIVALS  # ... this many times, then it is an operator's
     _watched: set[UUID] = field(default_factory=set)
     _log: Follower = field(init=False)
 
@@ -58,7 +77,7 @@ class Supervisor:
         return sorted(self._watched)
 
     def run_once(self, now: datetime | None = None) -> dict[str, int]:
-        counts = {"queued": 0, "resubmitted": 0, "rejected": 0,
+        counts = {"queued": 0, "resubmitted": 0, "rejected": 0, "revived": 0, "gave_up": 0,
                   "reclaimed": len(reclaim_abandoned(self.queue)),
                   "overdue": len(queue_overdue(self.queue))}
         moment = now or datetime.now(UTC)
@@ -70,6 +89,12 @@ class Supervisor:
                 action = self._check(batch, moment)
                 if action:
                     counts[action] += 1
+        for source in self.sources:
+            for owed in source.owed():
+                done = self._ensure(owed, moment)
+                if done is not None:
+                    key = f"{source.name}_{done.value}"  # e.g. treasury_queued
+                    counts[key] = counts.get(key, 0) + 1
         return counts
 
     def _check(self, batch: PayoutBatch, now: datetime) -> str | None:
@@ -79,13 +104,15 @@ class Supervisor:
             if now < batch.retry_at:
                 return None
             lost = batch.tx_hashes[-1] if batch.status is BatchStatus.SUBMITTED else None
-            queued = schedule_retry(self.queue, batch.id, now, batch.transient_failures,
-                                    generation=batch.retries, lost_tx=lost)
-            return "queued" if queued else None
+            return self._ensure_batch(
+                batch, now, retry_job_id(batch.id, batch.transient_failures, batch.retries),
+                lambda: schedule_retry(self.queue, batch.id, now, batch.transient_failures,
+                                       generation=batch.retries, lost_tx=lost), "queued")
         if batch.status is not BatchStatus.SUBMITTED:
-            queued = enqueue_batch(self.queue, batch.id, batch.attempts,
-                                   generation=batch.retries)
-            return "queued" if queued else None
+            return self._ensure_batch(
+                batch, now, job_id(batch.id, batch.attempts, batch.retries),
+                lambda: enqueue_batch(self.queue, batch.id, batch.attempts,
+                                      generation=batch.retries), "queued")
         last = batch.tx_hashes[-1]
         state = last_submission(self.gateway, batch, now, self.grace)
         if state is Submission.REVERTED:
@@ -93,9 +120,26 @@ class Supervisor:
             return "rejected"
         if state is not Submission.LOST:
             return None  # mined (the ingestor brings its outcomes), pending, or settled
-        queued = enqueue_batch(self.queue, batch.id, batch.attempts, lost_tx=last,
-                               generation=batch.retries)
-        return "resubmitted" if queued else None
+        return self._ensure_batch(
+            batch, now, job_id(batch.id, batch.attempts, batch.retries),
+            lambda: enqueue_batch(self.queue, batch.id, batch.attempts, lost_tx=last,
+                                  generation=batch.retries), "resubmitted")
+
+    def _ensure_batch(self, batch: PayoutBatch, now: datetime, jid: str,
+                      enqueue: Callable[[], bool], queued: str) -> str | None:
+        """Queue the batch's job (`queued` names the count), revive it if RQ failed it, or,
+        past the bound, block the batch with the job's last error (an operator's retry
+        starts a new generation: a fresh job id)."""
+        def give_up(reason: str) -> None:
+            self.ledger.record_attempt_failure(batch.id, reason=reason, retry_at=None)
+
+        done = self._ensure(OwedJob(self.queue, jid, enqueue, give_up), now)
+        if done is None:
+            return None
+        return queued if done is Ensured.QUEUED else done.value
+
+    def _ensure(self, owed: OwedJob, now: datetime) -> Ensured | None:
+        return ensure(owed, now, after=self.revive_after, limit=self.max_revivals)
 
     def _revert(self, tx_hash: str) -> str:
         """Why a mined transaction reverted: replay it at its block and decode the error."""

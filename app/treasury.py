@@ -22,18 +22,21 @@ process runs with the treasurer's key (the only key holding the vault's TREASURE
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from uuid import UUID
 
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 
 from app.failpoints import failpoint
-from app.follow import notifications
+from app.follow import Follower, notifications
 from app.ledger import PayoutLedger
+from app.owed_jobs import OwedJob
 from chain.contracts import load_artifact
 from chain.encoding import onchain_id
 from chain.gateway import EvmGateway, TransientChainError
@@ -44,9 +47,12 @@ from domain.errors import AlreadyExists
 from domain.treasury import TreasuryKind, TreasuryOp, TreasuryState
 
 QUEUE_NAME = "treasury"
+OPEN = frozenset({TreasuryState.APPROVED, TreasuryState.SUBMITTED})  # owed the treasurer's job
 PENDING_GRACE = timedelta(seconds=60)
 RETRY = Retry(max=10, interval=[5, 15, 30, 60, 120])
 GAS_MARGIN = (6, 5)  # estimate x 1.2 + 20k: one call, cost known only roughly
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +186,7 @@ def open_operations(ledger: PayoutLedger) -> Iterator[tuple[UUID, int]]:
             continue
         seen.add(distribution_id)
         for op in ledger.get_distribution(distribution_id).treasury_ops.values():
-            if op.state in {TreasuryState.APPROVED, TreasuryState.SUBMITTED}:
+            if op.state in OPEN:
                 yield distribution_id, op.number
 
 
@@ -237,3 +243,35 @@ def approve(ledger: PayoutLedger, queue: Queue | None, distribution_id: UUID, nu
     """Record the approval (four eyes), then queue the job: (position, queued)."""
     position = ledger.approve_treasury_op(distribution_id, number, actor)
     return position, dispatch(queue, distribution_id, number) if queue is not None else False
+
+
+class OwedTreasuryJobs:
+    """For the supervisor (app.owed_jobs): every approved operation not yet settled is owed
+    its job. Without this only the treasurer's start-up pass (`resume`) found an operation
+    whose job Redis lost, or RQ failed through an outage longer than its retries; now one is
+    queued again within a supervisor pass or two. A job run again is harmless: the executor
+    climbs the same ladder and never sends an operation twice."""
+
+    name = "treasury"
+
+    def __init__(self, ledger: PayoutLedger, queue: Queue) -> None:
+        self.ledger, self.queue = ledger, queue
+        self._approvals = Follower(ledger, Distribution.TreasuryOpApproved)
+        self._open: set[UUID] = set()  # distributions with an operation possibly open
+
+    def owed(self) -> Iterator[OwedJob]:
+        self._open.update(UUID(str(n.originator_id)) for n in self._approvals.new())
+        for distribution_id in sorted(self._open):
+            ops = [op.number for op in
+                   self.ledger.get_distribution(distribution_id).treasury_ops.values()
+                   if op.state in OPEN]
+            if not ops:  # every one settled; a new request comes back through its approval
+                self._open.discard(distribution_id)
+            for number in ops:
+                yield OwedJob(self.queue, job_id(distribution_id, number),
+                              partial(dispatch, self.queue, distribution_id, number), _gave_up)
+
+
+def _gave_up(reason: str) -> None:
+    # No event fits (nothing was sent); the treasurer's next start runs it again (`resume`).
+    log.error("treasury operation left to an operator: %s", reason)

@@ -31,7 +31,7 @@ from api.app import Probe, Wiring, create_app
 from api.ingestion import IngestionLag
 from api.reads import ReadModels
 from api.tokens import ChainTokenReader, NoChainReader
-from app import failpoints, jobs, redaction
+from app import failpoints, jobs, redaction, treasury
 from app.audit_runs import ScheduledAudits
 from app.automation import Automation
 from app.executor import BatchExecutor
@@ -39,6 +39,7 @@ from app.ledger import PayoutLedger
 from app.scheduler import LeaderLock, Scheduler
 from app.scheduler_status import StatusBoard
 from app.supervisor import Supervisor
+from app.treasury import OwedTreasuryJobs
 from app.webhook_delivery import Deliverer, Policy
 from chain.gateway import EvmGateway, TransientChainError
 from chain.hedera.mirror_client import MirrorNodeClient
@@ -222,9 +223,13 @@ def log_source_for(settings: Settings) -> LogSource | None:
 
 
 def build_supervisor(settings: Settings, *, grace_seconds: float) -> tuple[Services, Supervisor]:
+    """The supervisor also owes admin-key workers their jobs (`sources`): approved treasury
+    operations. Another such worker (vault operations) adds its own source here."""
     services = when_reachable(lambda: build_services(settings, signs=False))
+    treasury_queue = Queue(treasury.QUEUE_NAME, connection=services.redis)
     return services, Supervisor(services.ledger, services.gateway, services.queue,
-                                grace=timedelta(seconds=grace_seconds))
+                                grace=timedelta(seconds=grace_seconds),
+                                sources=[OwedTreasuryJobs(services.ledger, treasury_queue)])
 
 
 @dataclass

@@ -229,3 +229,35 @@ def test_a_treasurer_killed_between_recording_and_broadcasting_sweeps_once(ledge
     ingest_vaults(ledger, gateway, confirmations=0)
     assert int(call(net.usd.functions.balanceOf(net.treasury))) - before == 1
     assert ledger.get_distribution(did).swept == 1
+
+
+def test_the_supervisor_queues_an_approved_sweep_whose_job_was_lost(
+        ledger, paid, redis_url, monkeypatch):
+    from rq import Queue
+    from rq.worker import SimpleWorker
+
+    from app import treasury
+    from app.supervisor import Supervisor
+
+    _net, gateway, treasurer, did, _deadline = paid
+    redis = Redis.from_url(redis_url)
+    redis.flushdb()  # this story's own Redis: no job of another test under the same ids
+    queue = Queue(QUEUE_NAME, connection=redis)
+    # A sweep is approved, but its job never reaches Redis (the approving process died, or
+    # Redis lost it): before, only the treasurer's next start would have found it
+    sweep, _ = ledger.request_sweep(did, actor="maker", amount=1, reason="dust",
+                                    now=datetime.now(UTC))
+    ledger.approve_treasury_op(did, sweep, "checker")
+    # The supervisor's next pass queues it under its deterministic id, and only once
+    supervisor = Supervisor(ledger, gateway, Queue("payouts", connection=redis),
+                            sources=[treasury.OwedTreasuryJobs(ledger, queue)])
+    assert supervisor.run_once()["treasury_queued"] == 1
+    assert queue.job_ids == [treasury.job_id(did, sweep)]
+    assert "treasury_queued" not in supervisor.run_once()
+    # The treasurer runs it with its key: sent once, ingested back, and nothing is owed now
+    monkeypatch.setattr(treasury, "_executor", TreasuryExecutor(ledger, gateway, treasurer))
+    SimpleWorker([queue], connection=redis).work(burst=True)
+    ingest_vaults(ledger, gateway, confirmations=0)
+    d = ledger.get_distribution(did)
+    assert d.treasury_op(sweep).state is TreasuryState.DONE and d.swept == 1
+    assert list(treasury.OwedTreasuryJobs(ledger, queue).owed()) == []
