@@ -21,6 +21,7 @@ from chain.gateway import EvmGateway
 from chain.signer import Signer
 from domain.distribution import Status
 from domain.errors import IllegalTransition
+from domain.rails import Rail
 
 
 def commit_on_chain(ledger: PayoutLedger, gateway: EvmGateway, signer: Signer,
@@ -42,10 +43,11 @@ def commit_on_chain(ledger: PayoutLedger, gateway: EvmGateway, signer: Signer,
 def dispatch(ledger: PayoutLedger, queue: Queue, distribution_id: UUID) -> int:
     """Queue every batch that still has leaves no transaction has reached; returns how many."""
     queued = 0
+    hts = ledger.get_distribution(distribution_id).rail is Rail.HTS
     for batch in ledger.batches(distribution_id):
         if batch.undecided_leaves():
             queued += enqueue_batch(queue, batch.id, attempt=batch.attempts,
-                                    generation=batch.retries)
+                                    generation=batch.retries, hts=hts)
     return queued
 
 

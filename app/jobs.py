@@ -24,7 +24,9 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from rq import Queue, Retry
@@ -35,6 +37,9 @@ from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.worker import SimpleWorker
 
 from app.executor import BatchExecutor
+
+if TYPE_CHECKING:  # the HTS rail's SDK is imported only by the workers that pay on it
+    from app.hts_executor import HtsOutcome
 
 QUEUE_NAME = "payouts"
 RETRY = Retry(max=5, interval=[2, 5, 15, 30, 60])  # transient RPC/nonce/fee trouble
@@ -47,17 +52,27 @@ log = logging.getLogger(__name__)
 
 _executor: BatchExecutor | None = None
 _queue: Queue | None = None
+_hts: Callable[[UUID], HtsOutcome] | None = None
 
 
-def install(executor: BatchExecutor, queue: Queue) -> None:
-    """Called once by the worker process at start (one wiring point per process)."""
-    global _executor, _queue  # the per-process context RQ's job functions reach
-    _executor, _queue = executor, queue
+def install(executor: BatchExecutor, queue: Queue,
+            hts: Callable[[UUID], HtsOutcome] | None = None) -> None:
+    """Called once by the worker process at start (one wiring point per process). `hts`
+    pays an HTS batch (runtime.hedera.hts_payer); None: this worker has no Hedera account."""
+    global _executor, _queue, _hts  # the per-process context RQ's job functions reach
+    _executor, _queue, _hts = executor, queue, hts
 
 
-def execute_batch(batch_id: str, lost_tx: str | None = None) -> str:
+def execute_batch(batch_id: str, lost_tx: str | None = None, hts: bool = False) -> str:
     if _executor is None or _queue is None:
         raise RuntimeError("worker not wired: run it with `mass-payout worker`")
+    if hts:  # the HTS rail: the executor settles any open TransactionId first (exactly once)
+        if _hts is None:
+            raise RuntimeError("an HTS batch reached a worker without the HTS rail: set"
+                               " HEDERA_NODES, HEDERA_ACCOUNT_ID, MASS_PAYOUT_HEDERA_PRIVATE_KEY"
+                               " and HEDERA_MIRROR_NODE_URL")
+        paid = _hts(UUID(batch_id))
+        return f"{paid.action}: {paid.detail} {paid.transaction_id or ''}".strip()
     outcome = _executor.execute(UUID(batch_id), lost_tx=lost_tx)
     if outcome.action == "retry-later" and outcome.retry_at is not None:
         batch = _executor.ledger.get_batch_by_id(UUID(batch_id))
@@ -90,18 +105,21 @@ def schedule_retry(queue: Queue, batch_id: UUID, at: datetime, failures: int, *,
 
 
 def enqueue_batch(queue: Queue, batch_id: UUID, attempt: int = 0,
-                  lost_tx: str | None = None, generation: int = 0) -> bool:
+                  lost_tx: str | None = None, generation: int = 0, hts: bool = False) -> bool:
     """Queue one attempt at a batch; False if that attempt is already queued or running.
 
     A first attempt's result is kept for a week (the audit of who ran what). A re-attempt
     for a lost submission is forgotten once it ran, so the supervisor can queue it again if
-    the executor found the transaction merely slow and it is later dropped after all.
+    the executor found the transaction merely slow and it is later dropped after all. An HTS
+    batch's job (`hts`) is forgotten once it ran too: a job that left a TransactionId in
+    flight is queued again by the supervisor under the same id until the batch is decided.
     """
     try:
-        queue.enqueue(execute_batch, str(batch_id), lost_tx,
+        queue.enqueue(execute_batch, str(batch_id), lost_tx, hts,
                       job_id=job_id(batch_id, attempt, generation),
                       unique=True, retry=RETRY, job_timeout=300,
-                      result_ttl=0 if lost_tx else 7 * 86_400, failure_ttl=30 * 86_400)
+                      result_ttl=0 if lost_tx or hts else 7 * 86_400,
+                      failure_ttl=30 * 86_400)
     except DuplicateJobError:
         return False
     return True

@@ -34,6 +34,7 @@ from domain.errors import (
     NotFound,
 )
 from domain.planning import GasModel
+from domain.rails import Rail, check_rail
 from domain.redemption import check_cash_out
 from domain.schedule import (
     MissedPolicy,
@@ -148,9 +149,14 @@ class PayoutLedger(Application[UUID]):
 
     def create_distribution(self, *, asset_id: UUID, idempotency_key: str,
                             terms: DistributionTerms, actor: str,
-                            payment_decimals: int | None = None) -> UUID:
-        """Same key + same terms → the same distribution; same key + other terms → conflict."""
+                            payment_decimals: int | None = None,
+                            rail: Rail = Rail.VAULT) -> UUID:
+        """Same key + same terms → the same distribution; same key + other terms → conflict.
+        `rail`: how it pays (domain.rails), checked against the asset before anything is
+        recorded and recorded with it."""
         asset = self.get_asset(asset_id)
+        check_rail(rail, chain_id=asset.chain_id, payment_token=asset.payment_token,
+                   kind=terms.kind)
         if payment_decimals is not None and payment_decimals != asset.payment_decimals:
             raise InvalidInput(f"the asset pays in a token of {asset.payment_decimals} decimals,"
                                f" not {payment_decimals}")
@@ -164,7 +170,8 @@ class PayoutLedger(Application[UUID]):
         distribution_id = ids.distribution_id(asset_id, idempotency_key)
         if distribution_id in self.repository:
             existing = self.get_distribution(distribution_id)
-            if existing.terms != terms or existing.created_by != actor:
+            if existing.terms != terms or existing.created_by != actor \
+                    or existing.rail is not rail:
                 raise IdempotencyConflict(
                     f"idempotency key {idempotency_key!r} was used for a different request"
                 )
@@ -173,6 +180,7 @@ class PayoutLedger(Application[UUID]):
             asset_id=asset_id, idempotency_key=idempotency_key, terms=terms,
             asset_decimals=asset.decimals, payment_decimals=asset.payment_decimals, actor=actor,
         )
+        distribution.choose_rail(rail, actor)
         self._save(distribution)
         return distribution.id
 
@@ -200,8 +208,10 @@ class PayoutLedger(Application[UUID]):
         distribution = self.get_distribution(distribution_id)
         distribution.require_transition(Status.SNAPSHOTTED)  # fail before the heavy work
         gas_model = batch_gas_model(distribution.terms, gas_model)  # a cash-out's costs more
+        hts = distribution.rail is Rail.HTS
         planned = plan_snapshot(distribution.terms, snapshot, distribution.asset_decimals,
-                                vault_balance, gas_model)  # the preview's very steps
+                                vault_balance, gas_model,  # the preview's very steps
+                                rail=distribution.rail)
         plans, totals, tree, vault_balance = (planned.batches, planned.totals, planned.tree,
                                               planned.vault_balance)
         batches = []
@@ -210,7 +220,7 @@ class PayoutLedger(Application[UUID]):
             batches.append(PayoutBatch.plan(
                 distribution_id=distribution.id, number=plan.number, first_leaf=plan.first_leaf,
                 holders=plan.holders, range_proof=proof,
-                gas_limit=gas_model.gas_limit(plan.leaf_count, tree.leaf_count),
+                gas_limit=0 if hts else gas_model.gas_limit(plan.leaf_count, tree.leaf_count),
             ))
             plan.holders = []  # release as we go: peak memory is one copy of the holders
         distribution.record_snapshot(
@@ -224,6 +234,31 @@ class PayoutLedger(Application[UUID]):
                             claim_deadline: datetime, actor: str) -> int:
         distribution = self.get_distribution(distribution_id)
         distribution.commit(tx_hash=tx_hash, claim_deadline=claim_deadline, actor=actor)
+        return self._save(distribution)
+
+    # --- an HTS distribution's commit: its root on an HCS topic (app.hts_commitment) ---
+
+    def record_commitment_submission(self, distribution_id: UUID, *, transaction_id: str,
+                                     topic_id: str, valid_start_ns: int,
+                                     valid_seconds: int) -> int:
+        distribution = self.get_distribution(distribution_id)
+        distribution.record_commitment_submission(
+            transaction_id=transaction_id, topic_id=topic_id, valid_start_ns=valid_start_ns,
+            valid_seconds=valid_seconds)
+        return self._save(distribution)
+
+    def abandon_commitment(self, distribution_id: UUID, *, transaction_id: str,
+                           reason: str) -> int:
+        distribution = self.get_distribution(distribution_id)
+        distribution.abandon_commitment(transaction_id=transaction_id, reason=reason)
+        return self._save(distribution)
+
+    def publish_commitment(self, distribution_id: UUID, *, transaction_id: str,
+                           sequence_number: int, claim_deadline: datetime, actor: str) -> int:
+        distribution = self.get_distribution(distribution_id)
+        distribution.publish_commitment(transaction_id=transaction_id,
+                                        sequence_number=sequence_number,
+                                        claim_deadline=claim_deadline, actor=actor)
         return self._save(distribution)
 
     def start_execution(self, distribution_id: UUID, actor: str) -> int:

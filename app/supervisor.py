@@ -9,6 +9,8 @@ For every executing distribution, each batch with undecided leaves is in one of 
   queue a new attempt; the vault's bitmap makes any resubmission harmless;
 - backing off after a transient fault → nothing until its `retry_at`, then queue that retry
   under the id the worker scheduled it with (a no-op if Redis still holds it).
+A batch of an HTS distribution is only ever queued again (`_check_hts`): its executor finds
+its TransactionIds' fates itself.
 
 Distributions are watched from when they start executing, resume after funds, or are retried.
 
@@ -51,6 +53,7 @@ from chain.errors import translate
 from chain.gateway import EvmGateway
 from domain.batch import BatchStatus, PayoutBatch
 from domain.distribution import Distribution, Status
+from domain.rails import Rail
 
 WATCHED = (Distribution.ExecutionStarted, Distribution.FundsArrived,
            Distribution.RetryRequested)
@@ -85,8 +88,9 @@ class Supervisor:
             distribution = self.ledger.get_distribution(distribution_id)
             if distribution.status is not Status.EXECUTING:
                 continue
+            hts = distribution.rail is Rail.HTS
             for batch in self.ledger.batches(distribution_id):
-                action = self._check(batch, moment)
+                action = self._check_hts(batch, moment) if hts else self._check(batch, moment)
                 if action:
                     counts[action] += 1
         for source in self.sources:
@@ -140,6 +144,20 @@ class Supervisor:
 
     def _ensure(self, owed: OwedJob, now: datetime) -> Ensured | None:
         return ensure(owed, now, after=self.revive_after, limit=self.max_revivals)
+
+    def _check_hts(self, batch: PayoutBatch, now: datetime) -> str | None:
+        """An HTS batch is never judged by an EVM transaction hash: its TransactionIds'
+        fates are the HTS executor's to find (a receipt, else the Mirror Node). While it has
+        undecided leaves, a job for it is queued whenever none is queued or running (its job
+        ids are forgotten once they ran): a lost job, or one that left a transaction in
+        flight, is picked up again within one pass."""
+        if not batch.undecided_leaves() or batch.status is BatchStatus.BLOCKED:
+            return None
+        if batch.retry_at is not None and now < batch.retry_at:
+            return None
+        queued = enqueue_batch(self.queue, batch.id, batch.attempts, generation=batch.retries,
+                               hts=True)
+        return "queued" if queued else None
 
     def _revert(self, tx_hash: str) -> str:
         """Why a mined transaction reverted: replay it at its block and decode the error."""

@@ -8,6 +8,7 @@ contend on this aggregate's version.
 from __future__ import annotations
 
 import bisect
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
@@ -18,6 +19,7 @@ from domain import ids
 from domain.actors import same_principal
 from domain.entitlements import Totals
 from domain.errors import IllegalTransition, InvalidInput, MakerCheckerViolation, NotFound
+from domain.rails import Rail
 from domain.terms import DistributionTerms
 from domain.treasury import OPEN_STATES, TreasuryKind, TreasuryOp, TreasuryState
 from domain.values import utc
@@ -55,6 +57,15 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.CANCELLED: frozenset(),
     Status.EXPIRED: frozenset(),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Commitment:
+    """An HTS distribution's root on an HCS topic (domain/hts_commitment.py's message)."""
+
+    topic_id: str
+    sequence_number: int
+    transaction_id: str
 
 
 class Distribution(Aggregate):
@@ -129,6 +140,37 @@ class Distribution(Aggregate):
         available: int
         needed: int
 
+    class RailChosen(Aggregate.Event):
+        """Paid by another rail than the vault (domain.rails); recorded with `Created`."""
+
+        rail: str
+        actor: str
+
+    class CommitmentSubmitted(Aggregate.Event):
+        """An HTS distribution's commitment message to an HCS topic, its TransactionId
+        recorded *before* it is sent (exactly once, as a payment's)."""
+
+        transaction_id: str
+        topic_id: str
+        valid_start_ns: int
+        valid_seconds: int
+
+    class CommitmentAbandoned(Aggregate.Event):
+        """The recorded TransactionId will never publish: it provably never executed
+        (`reason` DEAD), or it executed and failed with the status `reason`. Another one may
+        be recorded."""
+
+        transaction_id: str
+        reason: str
+
+    class CommitmentPublished(Aggregate.Event):
+        """The HCS topic holds the commitment at this sequence number (an auditor reads it
+        there: `/api/v1/topics/{topic}/messages/{sequence}` on a Mirror Node)."""
+
+        transaction_id: str
+        topic_id: str
+        sequence_number: int
+
     @staticmethod
     def create_id(asset_id: UUID, idempotency_key: str) -> UUID:
         return ids.distribution_id(asset_id, idempotency_key)
@@ -186,6 +228,96 @@ class Distribution(Aggregate):
         # holders share their successor's first leaf; bisect_right skips past them.
         return bisect.bisect_right(self.batch_first_leaves, leaf_index) - 1
 
+    # --- the rail (domain.rails): streams recorded before rails existed pay by the vault ---
+
+    @property
+    def rail(self) -> Rail:
+        return Rail(self.__dict__.get("_rail", Rail.VAULT))
+
+    @property
+    def commitment_open(self) -> dict[str, tuple[int, int, str]]:
+        """An HTS commitment's TransactionId that may still execute: (valid start ns, valid
+        seconds, topic id)."""
+        found: dict[str, tuple[int, int, str]] = self.__dict__.setdefault(
+            "_commitment_open", {})
+        return found
+
+    @property
+    def commitment(self) -> Commitment | None:
+        """Where an HTS distribution's commitment was published, once it was."""
+        found: Commitment | None = self.__dict__.get("_commitment")
+        return found
+
+    def choose_rail(self, rail: Rail, actor: str) -> None:
+        if self.status is not Status.CREATED or "_rail" in self.__dict__:
+            raise IllegalTransition(f"distribution {self.id}: the rail is chosen at creation")
+        if rail is not Rail.VAULT:
+            self._rail_chosen(rail=rail.value, actor=actor)
+
+    @event(RailChosen)
+    def _rail_chosen(self, rail: str, actor: str) -> None:
+        self.__dict__["_rail"] = rail
+
+    def _require_hts_commitment(self) -> None:
+        if self.rail is not Rail.HTS:
+            raise IllegalTransition(f"distribution {self.id} pays by the {self.rail} rail: its"
+                                    " root is committed on the vault, not to an HCS topic")
+        self.require_transition(Status.COMMITTED)
+
+    def record_commitment_submission(self, *, transaction_id: str, topic_id: str,
+                                     valid_start_ns: int, valid_seconds: int) -> None:
+        self._require_hts_commitment()
+        if self.commitment_open:
+            raise IllegalTransition(f"distribution {self.id}: commitment"
+                                    f" {next(iter(self.commitment_open))} may still execute;"
+                                    " find its fate first")
+        if not transaction_id or not topic_id or valid_start_ns <= 0 or valid_seconds <= 0:
+            raise InvalidInput("a commitment submission names its TransactionId, topic and"
+                               " validity window")
+        self._commitment_submitted(transaction_id=transaction_id, topic_id=topic_id,
+                                   valid_start_ns=valid_start_ns, valid_seconds=valid_seconds)
+
+    @event(CommitmentSubmitted)
+    def _commitment_submitted(self, transaction_id: str, topic_id: str, valid_start_ns: int,
+                              valid_seconds: int) -> None:
+        self.__dict__["_commitment_open"] = {
+            transaction_id: (valid_start_ns, valid_seconds, topic_id)}
+
+    def _require_open(self, transaction_id: str) -> None:
+        if transaction_id not in self.commitment_open:
+            raise IllegalTransition(f"{transaction_id} is not the open commitment of"
+                                    f" distribution {self.id}")
+
+    def abandon_commitment(self, *, transaction_id: str, reason: str) -> None:
+        self._require_open(transaction_id)
+        self._commitment_abandoned(transaction_id=transaction_id, reason=_printable(reason))
+
+    @event(CommitmentAbandoned)
+    def _commitment_abandoned(self, transaction_id: str, reason: str) -> None:
+        self.__dict__["_commitment_open"] = {}
+
+    def publish_commitment(self, *, transaction_id: str, sequence_number: int,
+                           claim_deadline: datetime, actor: str) -> None:
+        """The open commitment reached consensus (SUCCESS): it is this distribution's commit,
+        as the vault's `announce` is a vault distribution's."""
+        self._require_hts_commitment()
+        self._require_open(transaction_id)
+        if type(sequence_number) is not int or sequence_number <= 0:
+            raise InvalidInput("an HCS sequence number is a positive integer")
+        topic_id = self.commitment_open[transaction_id][2]
+        deadline = utc(claim_deadline, "claim deadline")
+        if deadline <= self.terms.record_date:
+            raise InvalidInput("the claim deadline must come after the record date")
+        self._commitment_published(transaction_id=transaction_id, topic_id=topic_id,
+                                   sequence_number=sequence_number)
+        self._committed(tx_hash=transaction_id, claim_deadline=deadline, actor=actor)
+
+    @event(CommitmentPublished)
+    def _commitment_published(self, transaction_id: str, topic_id: str,
+                              sequence_number: int) -> None:
+        self.__dict__["_commitment_open"] = {}
+        self.__dict__["_commitment"] = Commitment(topic_id, sequence_number, transaction_id)
+
     def require_transition(self, target: Status) -> None:
         if target not in TRANSITIONS[self.status]:
             raise IllegalTransition(f"distribution {self.id} is {self.status}; cannot go {target}")
@@ -231,6 +363,9 @@ class Distribution(Aggregate):
 
     def commit(self, *, tx_hash: str, claim_deadline: datetime, actor: str) -> None:
         self.require_transition(Status.COMMITTED)
+        if self.rail is Rail.HTS:
+            raise IllegalTransition(f"distribution {self.id} pays by the HTS rail: it commits"
+                                    " by publishing its root to an HCS topic")
         deadline = utc(claim_deadline, "claim deadline")
         if deadline <= self.terms.record_date:
             raise InvalidInput("the claim deadline must come after the record date")

@@ -19,10 +19,14 @@ Pure: account ids are (shard, realm, num) triples; the chain layer maps them to 
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from domain import accounts
+from domain.entitlements import Entitlement
 from domain.errors import InvalidInput
+from domain.planning import BatchPlan
 
 MAX_TOKEN_BALANCE_CHANGES = 10
 MAX_TRANSACTION_BYTES = 6_144
@@ -144,3 +148,61 @@ def plan_hts_batches(payer: AccountRef, legs: Iterable[HtsLeg],
         current.legs, current.estimated_bytes = candidate, size
     if current.legs:
         yield current
+
+
+# --- at snapshot time: an HTS distribution's batches -----------------------------------------
+
+# The payout account and holders named by an ECDSA alias are not known as account numbers when
+# the snapshot is frozen (the worker resolves them): they are sized as the widest account id
+# (num of 2**63 - 1, nine varint bytes), so the estimate stays an upper bound.
+_WIDEST_NUM = (1 << 63) - 1
+SIZING_PAYER: AccountRef = (0, 0, _WIDEST_NUM)
+
+
+def sizing_account(address: str, leaf_index: int) -> AccountRef:
+    """The account a leg is sized with: a long-zero address's own number, else one as wide
+    as the widest (distinct per leaf: two holders are never the same account)."""
+    account = accounts.hedera_id(address)
+    if account is not None and 0 < int(account.rsplit(".", 1)[1]) < _WIDEST_NUM - (1 << 40):
+        return (0, 0, int(account.rsplit(".", 1)[1]))
+    return (0, 0, _WIDEST_NUM - 1 - leaf_index)
+
+
+def plan_hts_snapshot(entitlements: Iterable[Entitlement],
+                      limits: HtsLimits | None = None) -> Iterator[BatchPlan]:
+    """An HTS distribution's batches: each is one TransferTransaction's worth of leaves as
+    `plan_hts_batches` cuts them (≤ 9 recipients, ≤ 6,144 bytes), so a batch is one job and,
+    unless a holder fails, one transaction. Skipped holders ride along with the batch they
+    fall in, as the vault planner's (domain.planning.plan_batches) do; streamed, in order."""
+    read: deque[Entitlement] = deque()
+
+    def legs() -> Iterator[HtsLeg]:
+        for e in entitlements:
+            read.append(e)
+            if e.leaf_index is not None:
+                # An eligible leaf's net is positive; max() only keeps the sizing total.
+                yield HtsLeg(e.leaf_index, sizing_account(e.account, e.leaf_index),
+                             max(e.net, 1))
+
+    held: BatchPlan | None = None
+    number = first_leaf = 0
+    for plan in plan_hts_batches(SIZING_PAYER, legs(), limits):
+        last = plan.legs[-1].leaf_index
+        batch = BatchPlan(number=number, first_leaf=first_leaf)
+        while read and (read[0].leaf_index is None or read[0].leaf_index <= last):
+            _add(batch, read.popleft())
+        if held is not None:
+            yield held
+        held, number, first_leaf = batch, number + 1, first_leaf + batch.leaf_count
+    held = held or BatchPlan(number=0, first_leaf=0)
+    while read:  # skipped holders after the last leaf (or every holder, when none is due)
+        _add(held, read.popleft())
+    if held.holders:
+        yield held
+
+
+def _add(batch: BatchPlan, e: Entitlement) -> None:
+    batch.holders.append(e)
+    if e.leaf_index is not None:
+        batch.leaf_count += 1
+        batch.total_net += e.net

@@ -20,8 +20,10 @@ from domain.entitlements import (
     Totals,
     leaf_amount,
 )
+from domain.hts_planning import plan_hts_snapshot
 from domain.merkle import MerkleTree, leaf_hash
 from domain.planning import BatchPlan, GasModel, plan_batches
+from domain.rails import Rail
 from domain.terms import DistributionKind, DistributionTerms, RuleKind
 
 
@@ -42,7 +44,8 @@ def batch_gas_model(terms: DistributionTerms, gas_model: GasModel) -> GasModel:
 
 def plan_snapshot(terms: DistributionTerms, snapshot: Snapshot, decimals: int,
                   vault_balance: int | None, gas_model: GasModel,
-                  observe: Callable[[Entitlement], None] | None = None) -> SnapshotPlan:
+                  observe: Callable[[Entitlement], None] | None = None,
+                  rail: Rail = Rail.VAULT) -> SnapshotPlan:
     """Calculator → tally → leaf hashes → batches → tree. `observe` sees each entitlement
     once, in ledger order (the preview counts skipped holders with it)."""
     if terms.rule.kind is not RuleKind.PERCENTAGE:
@@ -62,7 +65,10 @@ def plan_snapshot(terms: DistributionTerms, snapshot: Snapshot, decimals: int,
             yield e
 
     # eligible_count bounds the leaf count from above: the proof sizing needs it up front
-    capacity = gas_model.capacity(calculator.eligible_count)
-    batches = list(plan_batches(tallied(), capacity, gas_model.max_holders_per_batch))
+    if rail is Rail.HTS:  # native transfers: ≤ 10 balance changes and 6,144 bytes, no gas
+        batches = list(plan_hts_snapshot(tallied()))
+    else:
+        capacity = gas_model.capacity(calculator.eligible_count)
+        batches = list(plan_batches(tallied(), capacity, gas_model.max_holders_per_batch))
     return SnapshotPlan(tally.totals(calculator.pool), MerkleTree(leaf_hashes), batches,
                         vault_balance)

@@ -96,27 +96,30 @@ def demo(holders: Annotated[int, typer.Option(help="token holders to pay")] = 2_
                             " table")] = False,
          scenario: Annotated[str, typer.Option(
              help="dividend, or bond: two quarterly coupons by rate and the redemption at"
-                  " maturity, moving the dev chain's clock")] = "dividend") -> None:
+                  " maturity, moving the dev chain's clock")] = "dividend",
+         rail: Annotated[str, typer.Option(
+             help="vault, or hts: the dividend paid by native HTS transfers on a STAND-IN"
+                  " Hedera network and Mirror Node (devtools.hedera_standin)")] = "vault",
+         ) -> None:
     """Pay a dividend to N holders end to end on embedded engines and a dev chain. The
     snapshot has one holder more than --holders: the issuer's treasury, which the dividend
     excludes. `--scenario bond` issues a bond to N holders instead, pays its two coupons and
     redeems it at maturity."""
     from devtools import demo as run
-    from devtools.pipeline import check_sizes
 
-    try:
-        check_sizes(holders=holders, blocked=blocked)
-    except ValueError as err:
-        raise _refuse(str(err)) from None
-    if workers < 1:
-        raise _refuse(f"--workers must be at least 1 (got {workers})")
-    if scenario not in ("dividend", "bond"):
-        raise _refuse(f"--scenario is dividend or bond, not {scenario!r}")
-    if scenario == "bond" and serve:
-        raise _refuse("--serve shows the dividend scenario only")
+    refusal = _demo_refusal(holders=holders, blocked=blocked, workers=workers,
+                            scenario=scenario, rail=rail, serve=serve)
+    if refusal:
+        raise _refuse(refusal)
     settings = Settings.from_env()
     try:
-        if scenario == "bond":
+        if rail == "hts":
+            from devtools import hts_scenario
+
+            summary = hts_scenario.run(holders=holders, blocked=blocked, workers=workers,
+                                       var_dir=settings.var_dir, console=console,
+                                       quiet=as_json)
+        elif scenario == "bond":
             summary = run.run_bond(holders=holders, blocked=blocked, workers=workers,
                                    var_dir=settings.var_dir, console=console, quiet=as_json)
         else:
@@ -131,9 +134,33 @@ def demo(holders: Annotated[int, typer.Option(help="token holders to pay")] = 2_
                                  "withheld", "dust", "gas_per_holder", "seconds", "reconciled")
         if scenario == "bond":
             keys = (*keys, "units_redeemed", "statuses", "net_by_distribution")
+        if rail == "hts":
+            keys = (*keys, "rail")
         print(json.dumps({k: summary[k] for k in keys}))
     if not summary["reconciled"]:
         raise typer.Exit(1)
+
+
+def _demo_refusal(*, holders: int, blocked: int, workers: int, scenario: str, rail: str,
+                  serve: bool) -> str | None:
+    """The one line refusing options the demo cannot run with, or None."""
+    from devtools.pipeline import check_sizes
+
+    try:
+        check_sizes(holders=holders, blocked=blocked)
+    except ValueError as err:
+        return str(err)
+    if workers < 1:
+        return f"--workers must be at least 1 (got {workers})"
+    if scenario not in ("dividend", "bond"):
+        return f"--scenario is dividend or bond, not {scenario!r}"
+    if scenario == "bond" and serve:
+        return "--serve shows the dividend scenario only"
+    if rail not in ("vault", "hts"):
+        return f"--rail is vault or hts, not {rail!r}"
+    if rail == "hts" and (scenario != "dividend" or serve):
+        return "--rail hts runs the dividend scenario, without --serve"
+    return None
 
 
 @app.command()

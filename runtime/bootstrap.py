@@ -161,7 +161,8 @@ def protect_secrets(settings: Settings) -> None:
     """Every secret this process holds is masked in what it records and logs (app.redaction)."""
     redaction.register(settings.database_url, settings.redis_url, settings.rpc_url,
                        settings.mirror_node_url,  # a commercial node's URL may carry a key
-                       *settings.signing_environ().values())
+                       *settings.signing_environ().values(),
+                       *filter(None, [settings.hedera_key()]))
     redaction.install_log_filter()
 
 
@@ -201,7 +202,11 @@ def build_worker(settings: Settings) -> WorkerProcess:
     executor = BatchExecutor(services.ledger, services.gateway, services.signer,
                              gas_model_for(settings),
                              retry_policy=retry_policy(settings))
-    jobs.install(executor, services.queue)
+    hts = None
+    if settings.hts_configured():  # a worker signing as the HTS payout account
+        from runtime.hedera import HtsRails, hts_payer
+        hts = hts_payer(services.ledger, HtsRails(settings))
+    jobs.install(executor, services.queue, hts)
     worker = jobs.PayoutWorker([services.queue], connection=services.redis,
                                job_monitoring_interval=jobs.HEARTBEAT_SECONDS)
     return WorkerProcess(services, worker)

@@ -79,6 +79,15 @@ class Settings:
     chain_network: ChainNetwork = "evm"
     # Where the ingestor reads logs on Hedera (None: from RPC_URL over JSON-RPC, the default).
     mirror_node_url: str | None = None
+    # --- the HTS rail (issue #18, docs/hts-rail.md): the Hedera account this process signs
+    # as (a worker: the payout account holding the HTS payment token; the scheduler: the one
+    # paying for the commitment's HCS message), its key, the consensus nodes, the topic the
+    # commitments go to and the Mirror Node the rail reads outcomes from. ---
+    hedera_nodes: tuple[tuple[str, str], ...] = ()  # (host:port, node account 0.0.n)
+    hedera_account: str | None = None
+    hedera_private_key: SecretStr | None = None
+    hedera_topic: str | None = None
+    hedera_mirror_node_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -106,6 +115,14 @@ class Settings:
 
     def signing_configured(self) -> bool:
         return self.keystore is not None or self.private_key is not None
+
+    def hts_configured(self) -> bool:
+        """Everything the HTS rail needs to sign and send (the topic only to commit)."""
+        return bool(self.hedera_nodes) and None not in (
+            self.hedera_account, self.hedera_private_key, self.hedera_mirror_node_url)
+
+    def hedera_key(self) -> str | None:
+        return _reveal(self.hedera_private_key)
 
 
 class _Variables(BaseSettings):
@@ -143,6 +160,12 @@ class _Variables(BaseSettings):
     # --- the chain's network profile ---
     chain_network: Annotated[ChainNetwork, _env("CHAIN_NETWORK")] = "evm"
     mirror_node_url: Annotated[str | None, _env("MIRROR_NODE_URL")] = None
+    hedera_nodes: Annotated[str, _env("HEDERA_NODES")] = ""
+    hedera_account: Annotated[str | None, _env("HEDERA_ACCOUNT_ID")] = None
+    hedera_private_key: Annotated[SecretStr | None,
+                                  _env("MASS_PAYOUT_HEDERA_PRIVATE_KEY")] = None
+    hedera_topic: Annotated[str | None, _env("HEDERA_TOPIC_ID")] = None
+    hedera_mirror_node_url: Annotated[str | None, _env("HEDERA_MIRROR_NODE_URL")] = None
     # Passwords kept out of the URLs (compose secrets, mounted as files named like these):
     # put into DATABASE_URL / REDIS_URL when the URL carries none.
     database_password: Annotated[SecretStr | None, _env("DATABASE_PASSWORD")] = None
@@ -165,7 +188,9 @@ class _Variables(BaseSettings):
 
     @field_validator("database_url", "redis_url", "rpc_url", "keystore", "keystore_passphrase",
                      "private_key", "failpoint", "chain_id", "database_password",
-                     "redis_password", "mirror_node_url", mode="before")
+                     "redis_password", "mirror_node_url", "hedera_account",
+                     "hedera_private_key", "hedera_topic", "hedera_mirror_node_url",
+                     mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """compose passes `${VAR:-}`: an empty variable means unset, as in a shell."""
@@ -191,6 +216,26 @@ class _Variables(BaseSettings):
             raise ValueError("a Mirror Node needs a Hedera CHAIN_NETWORK (e.g. hedera-testnet)")
         return value
 
+    @field_validator("hedera_account", "hedera_topic")
+    @classmethod
+    def _hedera_id(cls, value: str | None) -> str | None:
+        if value is not None and not _HEDERA_ID.fullmatch(value):
+            raise ValueError("must be a Hedera entity id, shard.realm.num (e.g. 0.0.1234)")
+        return value
+
+    @field_validator("hedera_mirror_node_url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("must be an http(s) URL, e.g. https://testnet.mirrornode.hedera.com")
+        return value
+
+    @field_validator("hedera_nodes")
+    @classmethod
+    def _nodes(cls, value: str) -> str:
+        _parse_nodes(value)
+        return value
+
     @field_validator("var_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
@@ -199,10 +244,28 @@ class _Variables(BaseSettings):
     def model_dump_settings(self) -> dict[str, Any]:
         allow = tuple(a.strip() for a in self.webhook_allow.split(",") if a.strip())
         return {**self.model_dump(exclude={"schema_name", "webhook_allow",
-                                           "database_password", "redis_password"}),
+                                           "database_password", "redis_password",
+                                           "hedera_nodes"}),
                 "schema": self.schema_name, "webhook_allow": allow,
+                "hedera_nodes": _parse_nodes(self.hedera_nodes),
                 "database_url": _with_password(self.database_url, self.database_password),
                 "redis_url": _with_password(self.redis_url, self.redis_password)}
+
+
+_HEDERA_ID = re.compile(r"\d{1,10}\.\d{1,19}\.\d{1,19}")
+_NODE = re.compile(r"([A-Za-z0-9.\-\[\]:]+:\d{1,5})=(\d{1,10}\.\d{1,19}\.\d{1,19})")
+
+
+def _parse_nodes(value: str) -> tuple[tuple[str, str], ...]:
+    """HEDERA_NODES: `host:port=0.0.3[,host:port=0.0.4…]`, the consensus nodes and their
+    node accounts (as the SDK's `Client.for_network` takes them)."""
+    nodes = []
+    for part in (p.strip() for p in value.split(",") if p.strip()):
+        match = _NODE.fullmatch(part)
+        if match is None:
+            raise ValueError("must be host:port=shard.realm.num, comma-separated")
+        nodes.append((match.group(1), match.group(2)))
+    return tuple(nodes)
 
 
 def child_environment(**overrides: str) -> dict[str, str]:

@@ -131,10 +131,12 @@ class HtsRail:
         self._add_legs(tx, legs)
         return self._prepare(tx, "airdrop", valid_start_ns)
 
-    def prepare_commitment(self, topic: TopicId, message: bytes, valid_start_ns: int,
+    def prepare_commitment(self, topic: TopicId | str, message: bytes, valid_start_ns: int,
                            ) -> PreparedTransaction:
         """The distribution's commitment (domain/hts_commitment.py) to an HCS topic, paid and
         signed by the payout account; same lifecycle (record, submit, fate) as a payment."""
+        if isinstance(topic, str):
+            topic = TopicId.from_string(topic)
         tx = TopicMessageSubmitTransaction().set_topic_id(topic).set_message(message)
         return self._prepare(tx, "commitment", valid_start_ns)
 
@@ -184,6 +186,19 @@ class HtsRail:
         except Exception:  # noqa: BLE001 (not found, not final, or unreachable: no answer)
             return None
         return None if receipt.status is None else str(ResponseCode(receipt.status).name)
+
+    def topic_sequence(self, transaction_id: str) -> int | None:
+        """A TopicMessageSubmit's sequence number from its receipt (None when the node has
+        no receipt for it, or none yet)."""
+        query = TransactionGetReceiptQuery().set_transaction_id(
+            TransactionId.from_string(transaction_id))
+        query.set_max_attempts(1)
+        try:
+            receipt = query.execute(self._lookup)
+        except Exception:  # noqa: BLE001 (not found, not final, or unreachable: no answer)
+            return None
+        number = int(getattr(receipt, "topic_sequence_number", 0) or 0)
+        return number or None
 
     def fate(self, transaction_id: str, window: TxWindow) -> Fate:
         """What became of a recorded TransactionId (domain/hts_recovery.py decides)."""

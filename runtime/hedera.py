@@ -1,0 +1,73 @@
+"""The HTS rail's wiring for a process (issue #18): consensus-node clients, the signer, the
+Mirror Node history, one `HtsRail` per HTS payment token, from the HEDERA_* settings.
+
+Only a process that signs as a Hedera account is given one: a worker (the payout account,
+which holds the payment token and pays holders) and the scheduler (its own account pays the
+commitment's HCS message). The key (MASS_PAYOUT_HEDERA_PRIVATE_KEY) goes into the signer and
+nowhere else; clients sign through the signer's callback.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from uuid import UUID
+
+from hiero_sdk_python import AccountId, Client, TokenId
+
+from app.hts_executor import HtsBatchExecutor, HtsOutcome, mirror_resolved_account
+from app.ledger import PayoutLedger
+from chain.hedera.hts_history import MirrorTransactionHistory
+from chain.hedera.hts_rail import HtsRail
+from chain.hedera.hts_signer import HederaSigner, LocalHederaSigner
+from chain.hedera.ids import AccountResolver
+from chain.hedera.mirror_client import MirrorNodeClient
+from chain.signer import SignerConfigError
+from domain.rails import hts_token_id
+from runtime.settings import Settings
+
+
+class HtsRails:
+    """One rail per payment token, built on first use and kept for the process's life."""
+
+    def __init__(self, settings: Settings, signer: HederaSigner | None = None) -> None:
+        if not settings.hts_configured():
+            raise SignerConfigError("the HTS rail needs HEDERA_NODES, HEDERA_ACCOUNT_ID,"
+                                    " MASS_PAYOUT_HEDERA_PRIVATE_KEY and HEDERA_MIRROR_NODE_URL")
+        self.settings = settings
+        self.payer = AccountId.from_string(str(settings.hedera_account))
+        self.signer = signer or LocalHederaSigner.from_string(str(settings.hedera_key()))
+        self.mirror = MirrorNodeClient(str(settings.hedera_mirror_node_url))
+        self.resolve = mirror_resolved_account(AccountResolver(self.mirror))
+        self._rails: dict[str, HtsRail] = {}
+        self._lock = threading.Lock()
+
+    def client(self) -> Client:
+        client = Client.for_network({address: AccountId.from_string(node)
+                                     for address, node in self.settings.hedera_nodes})
+        client.set_operator_with(self.payer, self.signer.public_key, self.signer.sign)
+        return client
+
+    def for_token(self, token_id: str) -> HtsRail:
+        with self._lock:
+            if token_id not in self._rails:
+                # Lookups on their own client: a transport error benches the node it used.
+                self._rails[token_id] = HtsRail(
+                    client=self.client(), lookup_client=self.client(), payer=self.payer,
+                    token=TokenId.from_string(token_id), signer=self.signer,
+                    history=MirrorTransactionHistory(self.mirror))
+            return self._rails[token_id]
+
+    def close(self) -> None:
+        self.mirror.close()
+
+
+def hts_payer(ledger: PayoutLedger, rails: HtsRails) -> Callable[[UUID], HtsOutcome]:
+    """What an RQ worker runs for an HTS batch (app.jobs): the executor on the rail of the
+    distribution's payment token."""
+    def pay(batch_id: UUID) -> HtsOutcome:
+        batch = ledger.get_batch_by_id(batch_id)
+        asset = ledger.get_asset(ledger.get_distribution(batch.distribution_id).asset_id)
+        rail = rails.for_token(hts_token_id(asset.payment_token))
+        return HtsBatchExecutor(ledger, rail, resolve=rails.resolve).execute(batch_id)
+    return pay
