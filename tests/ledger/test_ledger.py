@@ -39,6 +39,7 @@ from domain.errors import (
 from domain.holdings import TransfersObserved
 from domain.merkle import MerkleTree, PartialTree, leaf_hash
 from domain.planning import GasModel
+from domain.rails import Rail
 from domain.schedule import MissedPolicy, Schedule, ScheduleStatus
 from domain.terms import Execution, ExecutionKind, Recurrence, Rule, RuleKind
 from domain.treasury import TreasuryTx
@@ -242,6 +243,27 @@ def test_every_event_type_round_trips_through_postgres_unchanged(ledger, reopen)
                                payment_decimals=6, vault_address=None, actor="importer")
     ledger.update_bond_terms(bond, BondTerms(100_000_000, RECORD.date() + timedelta(days=365)),
                              actor="importer", reason="read from the token")
+    # The HTS rail: a Hedera asset paying an HTS token; its commitment's first TransactionId
+    # is abandoned (it failed), the second one publishes it.
+    hts_asset = ledger.import_asset(chain_id=298, token_address="0x" + "00" * 18 + "03e9",
+                                    name="Hedera Equity", symbol="HEQ", decimals=18,
+                                    kind="EQUITY", payment_token="0x" + "00" * 18 + "03ea",
+                                    payment_decimals=6, vault_address=None, actor="importer")
+    on_hts = ledger.create_distribution(asset_id=hts_asset, idempotency_key="hts",
+                                        terms=terms(), actor="maker", rail=Rail.HTS)
+    ledger.approve_distribution(on_hts, "checker")
+    ledger.snapshot_distribution(on_hts, snapshot=Snapshot.from_chunks([holders(2)], 18),
+                                 snapshot_ref="s", gas_model=GasModel())
+    for n, tid in enumerate(("0.0.1001@1700000000.000000001", "0.0.1001@1700000001.0")):
+        ledger.record_commitment_submission(on_hts, transaction_id=tid, topic_id="0.0.1003",
+                                            valid_start_ns=1_700_000_000 * 10**9 + n,
+                                            valid_seconds=120)
+        if n == 0:
+            ledger.abandon_commitment(on_hts, transaction_id=tid, reason="INVALID_TOPIC_ID")
+        else:
+            ledger.publish_commitment(on_hts, transaction_id=tid, sequence_number=1,
+                                      claim_deadline=RECORD + timedelta(days=30),
+                                      actor="approver")
 
     # Read everything back through a fresh application's notification log.
     stored = reopen().recorder.select_notifications(start=1, limit=10_000)

@@ -1,0 +1,165 @@
+"""The HTS rail wired into a distribution's life (issue #18), on the real ledger (PostgreSQL),
+Redis and the STAND-IN Hedera network: the rail chosen at creation and refused where it cannot
+pay, batches planned for native transfers at the snapshot, the commitment published to an HCS
+topic exactly once before paying, and the supervisor re-queueing HTS batches without ever
+judging them by an EVM transaction hash."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from redis import Redis
+from rq import Queue
+
+from app.hts_commitment import message_of, publish_commitment
+from app.supervisor import Supervisor
+from devtools.hedera_standin.state import Topic
+from domain.distribution import Status
+from domain.entitlements import Snapshot
+from domain.errors import IdempotencyConflict, IllegalTransition
+from domain.planning import GasModel
+from domain.rails import Rail, RailNotAvailable
+from domain.terms import DistributionKind, DistributionTerms, Rule, RuleKind
+from tests.hedera_rail.ledger_setup import long_zero
+from tests.hedera_rail.test_hts_rail import _rail
+from tests.ledger.helpers import RECORD, holders, import_asset, terms
+
+DEADLINE = RECORD + timedelta(days=30)
+
+
+def _hedera_asset(ledger, payment_num: int = 1002, kind: str = "EQUITY"):
+    return ledger.import_asset(chain_id=298, token_address=long_zero(1001), name="Hedera Equity",
+                               symbol="HEQ", decimals=18, kind=kind,
+                               payment_token=long_zero(payment_num), payment_decimals=6,
+                               vault_address=None, actor="importer")
+
+
+def _snapshotted(ledger, asset_id, key: str, rows) -> object:
+    did = ledger.create_distribution(asset_id=asset_id, idempotency_key=key, terms=terms(),
+                                     actor="maker", rail=Rail.HTS)
+    ledger.approve_distribution(did, "checker")
+    ledger.snapshot_distribution(did, snapshot=Snapshot.from_chunks([rows], 18),
+                                 snapshot_ref="s", gas_model=GasModel())
+    return did
+
+
+def test_the_hts_rail_is_refused_where_it_cannot_pay_and_recorded_where_it_can(ledger):
+    # An EVM asset, an asset paying a token that is not HTS, a cash-out: refused, nothing
+    # recorded.
+    cash_out = DistributionTerms(kind=DistributionKind.CASH_OUT,
+                                 rule=Rule(RuleKind.PER_UNIT, 100), record_date=RECORD)
+    bond = ledger.import_asset(chain_id=298, token_address=long_zero(1005), name="Bond",
+                               symbol="BND", decimals=2, kind="BOND",
+                               payment_token=long_zero(1002), payment_decimals=6,
+                               vault_address=None, actor="importer")
+    not_hts = ledger.import_asset(chain_id=298, token_address=long_zero(1006), name="Other",
+                                  symbol="OTH", decimals=18, kind="EQUITY",
+                                  payment_token="0x" + "ab" * 20, payment_decimals=6,
+                                  vault_address=None, actor="importer")
+    for asset_id, wanted in ((import_asset(ledger), terms()), (not_hts, terms()),
+                             (bond, cash_out)):
+        with pytest.raises(RailNotAvailable):
+            ledger.create_distribution(asset_id=asset_id, idempotency_key="x", terms=wanted,
+                                       actor="maker", rail=Rail.HTS)
+    assert not any(d for d in ledger.recorder.select_notifications(start=1, limit=100)
+                   if "Distribution" in d.topic)
+    # A Hedera asset paying an HTS token: the rail is recorded, and the same key asking for
+    # another rail is another request.
+    asset_id = _hedera_asset(ledger)
+    did = ledger.create_distribution(asset_id=asset_id, idempotency_key="k", terms=terms(),
+                                     actor="maker", rail=Rail.HTS)
+    assert ledger.get_distribution(did).rail is Rail.HTS
+    assert ledger.create_distribution(asset_id=asset_id, idempotency_key="k", terms=terms(),
+                                      actor="maker", rail=Rail.HTS) == did
+    with pytest.raises(IdempotencyConflict):
+        ledger.create_distribution(asset_id=asset_id, idempotency_key="k", terms=terms(),
+                                   actor="maker")
+
+
+def test_hts_batches_are_one_transfer_each_and_commit_on_a_topic_not_the_vault(ledger):
+    # 20 holders: batches of at most 9 recipients (10 token balance changes with the payer's
+    # debit), no gas; the vault's commit is refused.
+    did = _snapshotted(ledger, _hedera_asset(ledger), "b", holders(20))
+    distribution = ledger.get_distribution(did)
+    assert distribution.batch_first_leaves == [0, 9, 18]
+    batches = list(ledger.batches(did))
+    assert [b.leaf_count for b in batches] == [9, 9, 2]
+    assert {b.gas_limit for b in batches} == {0}
+    with pytest.raises(IllegalTransition, match="HCS topic"):
+        ledger.commit_distribution(did, tx_hash="0x" + "11" * 32, claim_deadline=DEADLINE,
+                                   actor="approver")
+
+
+def test_the_commitment_is_published_once_and_resumed_under_its_recorded_id(ledger, world):
+    with world.net.ledger.lock:
+        topic = world.net.ledger.new_entity_number()
+        world.net.ledger.topics[topic] = Topic(submit_key=None)
+    asset_id = _hedera_asset(ledger, payment_num=world.token.num)
+    rail = _rail(world)
+    rows = [(long_zero(world.holder()[0].num), 10**18) for _ in range(3)]
+    # Published: the topic holds the commitment's canonical message at sequence 1, and the
+    # distribution is COMMITTED by that TransactionId.
+    did = _snapshotted(ledger, asset_id, "first", rows)
+    published = publish_commitment(ledger, rail, did, topic_id=f"0.0.{topic}",
+                                   claim_deadline=DEADLINE, actor="approver")
+    distribution = ledger.get_distribution(did)
+    assert (published.topic_id, published.sequence_number) == (f"0.0.{topic}", 1)
+    assert distribution.status is Status.COMMITTED
+    assert distribution.commit_tx == published.transaction_id
+    assert world.net.ledger.topics[topic].messages == [message_of(ledger, distribution)]
+    # Asked again: the same place, nothing sent.
+    assert publish_commitment(ledger, rail, did, topic_id=f"0.0.{topic}",
+                              claim_deadline=DEADLINE, actor="approver") == published
+    assert len(world.net.ledger.topics[topic].messages) == 1
+    # A publisher that died after recording its TransactionId, before sending it: the next
+    # one sends that same id, once.
+    other = _snapshotted(ledger, asset_id, "second", rows[:2])
+    prepared = rail.prepare_commitment(f"0.0.{topic}",
+                                       message_of(ledger, ledger.get_distribution(other)),
+                                       rail.next_valid_start_ns())
+    ledger.record_commitment_submission(other, transaction_id=prepared.transaction_id,
+                                        topic_id=f"0.0.{topic}",
+                                        valid_start_ns=prepared.window.valid_start_ns,
+                                        valid_seconds=prepared.window.valid_seconds)
+    resumed = publish_commitment(ledger, rail, other, topic_id=f"0.0.{topic}",
+                                 claim_deadline=DEADLINE, actor="approver")
+    assert (resumed.transaction_id, resumed.sequence_number) == (prepared.transaction_id, 2)
+    assert len(world.net.ledger.topics[topic].messages) == 2
+    # A vault distribution has no topic to publish to.
+    vault = ledger.create_distribution(asset_id=asset_id, idempotency_key="vault",
+                                       terms=terms(), actor="maker")
+    with pytest.raises(IllegalTransition, match="VAULT"):
+        ledger.record_commitment_submission(vault, transaction_id="0.0.5@1.0",
+                                            topic_id="0.0.7", valid_start_ns=1,
+                                            valid_seconds=120)
+
+
+def test_the_supervisor_requeues_hts_batches_and_never_looks_them_up_by_hash(ledger, world,
+                                                                              redis_url,
+                                                                              schema):
+    with world.net.ledger.lock:
+        topic = world.net.ledger.new_entity_number()
+        world.net.ledger.topics[topic] = Topic(submit_key=None)
+    rows = [(long_zero(world.holder()[0].num), 10**18) for _ in range(12)]
+    did = _snapshotted(ledger, _hedera_asset(ledger, payment_num=world.token.num), "s", rows)
+    publish_commitment(ledger, _rail(world), did, topic_id=f"0.0.{topic}",
+                       claim_deadline=DEADLINE, actor="approver")
+    ledger.start_execution(did, "operator")
+    # Batch 0 has a TransactionId recorded and in flight (its worker died): the supervisor,
+    # without any EVM gateway to ask, queues a job for both batches, flagged HTS.
+    first = ledger.get_batch(did, 0)
+    ledger.record_hts_submission(first.id, transaction_id="0.0.9@1700000000.000000001",
+                                 valid_start_ns=1_700_000_000 * 10**9 + 1, valid_seconds=120,
+                                 kind="transfer", leaf_indices=[0])
+    queue = Queue(f"hts-{schema}", connection=Redis.from_url(redis_url))  # this test's own
+    queue.empty()
+    supervisor = Supervisor(ledger, gateway=None, queue=queue)  # type: ignore[arg-type]
+    assert supervisor.run_once(datetime.now(RECORD.tzinfo))["queued"] == 2
+    jobs = queue.get_jobs()
+    assert sorted(job.args[0] for job in jobs) == sorted(str(b.id)
+                                                         for b in ledger.batches(did))
+    assert {job.args[2] for job in jobs} == {True}
+    # Again while they are queued: nothing more.
+    assert supervisor.run_once(datetime.now(RECORD.tzinfo))["queued"] == 0
+    queue.empty()
