@@ -30,6 +30,7 @@ ids). Both only ever pick the head of each ordered chain.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import logging
 import random
@@ -53,6 +54,7 @@ from psycopg_pool import ConnectionPool
 from app.ledger import PayoutLedger
 from app.redaction import redact
 from app.webhooks import (
+    ADOPTED,
     ATTEMPTS,
     DELIVERIES,
     ENDPOINTS,
@@ -80,13 +82,13 @@ def resolve(host: str, port: int) -> list[Address]:
 
 
 # A delivery row, locked, with its event and endpoint, and whether an earlier event of its
-# chain must go first: for one event id (`= %s`) or a pass's (`= ANY(%s)`).
+# chain must go first: for one event id (`= %s`) or a pass's (`= ANY(%s)`). Every earlier
+# event has its delivery row (adopted in position order), so the pending ones answer that.
 _LOCKED = ("SELECT d.*, o.type, o.data, o.created_at, o.ordering_key, o.position,"
            " e.url, e.active, e.secret_version, e.previous_version, e.previous_until,"
-           " EXISTS (SELECT 1 FROM {o} p LEFT JOIN {d} pd ON pd.event_id = p.event_id"
-           " WHERE p.endpoint_id = o.endpoint_id AND p.ordering_key = o.ordering_key"
-           " AND p.position < o.position AND (pd.status IS NULL OR pd.status = 'pending'))"
-           " AS earlier_pending"
+           " EXISTS (SELECT 1 FROM {d} p WHERE p.status = 'pending'"
+           " AND p.endpoint_id = o.endpoint_id AND p.ordering_key = o.ordering_key"
+           " AND p.position < o.position) AS earlier_pending"
            " FROM {d} d JOIN {o} o USING (event_id)"
            " JOIN {e} e ON e.endpoint_id = o.endpoint_id WHERE d.event_id ")
 
@@ -153,17 +155,47 @@ class Deliverer:
         self._secrets: dict[tuple[UUID, int], str] = {}
         v = views(self.schema)
         self.t = {name: sql.Identifier(v, name) for name in
-                  (ENDPOINTS, OUTBOX, DELIVERIES, ATTEMPTS, HEALTH)}
+                  (ENDPOINTS, OUTBOX, DELIVERIES, ATTEMPTS, HEALTH, ADOPTED)}
         self._q = self._queries()
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Delivery rows written before they carried their chain's place get it (once; a
+        no-op afterwards): the pending heads are read from delivery rows alone now."""
+        # no outbox yet: no delivery row either
+        with self.pool.connection() as conn, \
+                contextlib.suppress(psycopg.errors.UndefinedTable):
+            conn.execute(sql.SQL(
+                "UPDATE {d} d SET ordering_key = o.ordering_key, position = o.position"
+                " FROM {o} o WHERE o.event_id = d.event_id AND d.position IS NULL").format(
+                d=self.t[DELIVERIES], o=self.t[OUTBOX]))
 
     def _queries(self) -> dict[str, str]:
         """Composed once: composing per delivery cost more than the statements."""
         t = {"d": self.t[DELIVERIES], "o": self.t[OUTBOX], "e": self.t[ENDPOINTS],
-             "a": self.t[ATTEMPTS], "h": self.t[HEALTH]}
+             "a": self.t[ATTEMPTS], "h": self.t[HEALTH], "c": self.t[ADOPTED]}
         texts = {
-            "ensure_many": "INSERT INTO {d} (event_id, endpoint_id, status, attempts,"
-            " next_attempt_at, updated_at) SELECT event_id, endpoint_id, 'pending', 0,"
-            " created_at, %s FROM {o} WHERE event_id = ANY(%s) ON CONFLICT DO NOTHING",
+            # every outbox event past the cursor gets its delivery row, pending, in one
+            # statement with the cursor's move (GREATEST: two deliverers may race; the
+            # projector commits positions in order, so none is ever skipped)
+            "adopt": "WITH new AS (SELECT o.event_id, o.endpoint_id, o.ordering_key,"
+            " o.position, o.created_at FROM {o} o WHERE o.position > (SELECT position"
+            " FROM {c})), added AS (INSERT INTO {d} (event_id, endpoint_id, status, attempts,"
+            " next_attempt_at, updated_at, ordering_key, position) SELECT event_id,"
+            " endpoint_id, 'pending', 0, created_at, %s, ordering_key, position FROM new"
+            " ON CONFLICT DO NOTHING) UPDATE {c} SET position = GREATEST(position,"
+            " (SELECT max(position) FROM new)) WHERE EXISTS (SELECT 1 FROM new)",
+            # a delivered event's attempts (the response bodies), past the retention
+            "prune": "DELETE FROM {a} a WHERE a.started_at < %s AND EXISTS (SELECT 1 FROM {d} d"
+            " WHERE d.event_id = a.event_id AND d.status = 'delivered'"
+            " AND d.delivered_at < %s)",
+            # the head of each chain with something pending, due, its endpoint active
+            "due": "WITH heads AS (SELECT DISTINCT ON (d.endpoint_id, d.ordering_key)"
+            " d.event_id, d.endpoint_id, d.next_attempt_at AS due_at, d.position FROM {d} d"
+            " WHERE d.status = 'pending' AND d.endpoint_id IN"
+            " (SELECT endpoint_id FROM {e} WHERE active)"
+            " ORDER BY d.endpoint_id, d.ordering_key, d.position, d.event_id)"
+            " SELECT event_id FROM heads WHERE due_at <= %s ORDER BY due_at, position LIMIT %s",
             # the row, locked; and whether an earlier event of its chain must go first
             "lock": _LOCKED + "= %s FOR UPDATE OF d SKIP LOCKED",
             "lock_many": _LOCKED + "= ANY(%s) FOR UPDATE OF d SKIP LOCKED",
@@ -193,22 +225,32 @@ class Deliverer:
 
     def due(self, limit: int = 100) -> list[UUID]:
         """The head of each (endpoint, distribution) chain, if it is due and its endpoint
-        active: the ids a delivery may send now, oldest first."""
-        query = sql.SQL(
-            "WITH heads AS (SELECT DISTINCT ON (o.endpoint_id, o.ordering_key) o.event_id,"
-            " o.endpoint_id, coalesce(d.next_attempt_at, o.created_at) AS due_at, o.position"
-            " FROM {outbox} o LEFT JOIN {deliveries} d ON d.event_id = o.event_id"
-            " WHERE d.status IS NULL OR d.status = 'pending'"
-            " ORDER BY o.endpoint_id, o.ordering_key, o.position, o.event_id)"
-            " SELECT h.event_id FROM heads h JOIN {endpoints} e USING (endpoint_id)"
-            " WHERE e.active AND h.due_at <= %s ORDER BY h.due_at, h.position LIMIT %s"
-        ).format(outbox=self.t[OUTBOX], deliveries=self.t[DELIVERIES],
-                 endpoints=self.t[ENDPOINTS])
+        active: the ids a delivery may send now, oldest first.
+
+        New outbox events are adopted first (their delivery rows made); then only pending
+        delivery rows are read, through a partial index: a pass costs what is pending, never
+        the history delivered (which the old query scanned in full, every pass).
+        """
         try:
             with self.pool.connection() as conn:
-                return [r["event_id"] for r in conn.execute(query, (self.clock(), limit))]
+                self._adopt(conn)
+                return [r["event_id"] for r in conn.execute(self._q["due"],
+                                                            (self.clock(), limit))]
         except psycopg.errors.UndefinedTable:
             return []  # the projector has not created the outbox yet
+
+    def _adopt(self, conn: Any) -> None:
+        conn.execute(self._q["adopt"], (self.clock(),))
+        conn.commit()
+
+    def prune(self, retention: timedelta) -> int:
+        """Delete the attempts (each try's status, latency and response) of events delivered
+        more than `retention` ago; how many. Their delivery rows stay (status, attempts, when
+        delivered: the API's delivery log), as do the outbox rows (a projection of the
+        ledger: `audit replay` compares them) and the ledger events themselves."""
+        cutoff = self.clock() - retention
+        with self.pool.connection() as conn:
+            return max(int(conn.execute(self._q["prune"], (cutoff, cutoff)).rowcount), 0)
 
     def deliver_due(self, limit: int = 100, workers: int = 4) -> list[Outcome]:
         """One pass of the delivery loop: every due head, in parallel across chains.
@@ -222,41 +264,38 @@ class Deliverer:
             return []
         outcomes: list[Outcome] = []
         disable: dict[UUID, str] = {}
-        with self.pool.connection() as conn:
-            conn.execute(self._q["ensure_many"], (self.clock(), ids))
-            conn.commit()
-            with conn.transaction():
-                rows = conn.execute(self._q["lock_many"], (ids,)).fetchall()
-                now = self.clock()
-                held = {r["event_id"] for r in rows}
-                outcomes += [Outcome(i, "skipped", "another deliverer holds it")
-                             for i in ids if i not in held]
-                ready = []
-                for row in rows:
-                    why = self._not_ready(row, now)
-                    if why:
-                        outcomes.append(Outcome(row["event_id"], "skipped", why))
-                    else:
-                        ready.append((row, self._signing(conn, row, now)))
-                with ThreadPoolExecutor(max_workers=max(1, min(workers, len(ready)))) as pool:
-                    sent = list(pool.map(lambda job: self._send(job[0], job[1], now), ready))
-                params: list[tuple[Any, ...]] = []
-                tally: dict[UUID, list[int]] = collections.defaultdict(lambda: [0, 0])
-                for (row, _), result in zip(ready, sent, strict=True):
-                    outcome, values = self._outcome(row, result, now)
-                    outcomes.append(outcome)
-                    params.append(values)
-                    tally[row["endpoint_id"]][0 if outcome.action == "delivered" else 1] += 1
-                    if outcome.status_code == GONE:
-                        disable[row["endpoint_id"]] = "the receiver answered 410 Gone"
-                if params:
-                    with conn.cursor() as cur:
-                        cur.executemany(self._q["record"], params)
-                for endpoint_id, (oks, fails) in tally.items():
-                    failures = self._health(conn, endpoint_id, oks, fails)
-                    if failures >= self.policy.disable_after:
-                        disable.setdefault(endpoint_id,
-                                           f"{failures} consecutive deliveries failed")
+        with self.pool.connection() as conn, conn.transaction():
+            rows = conn.execute(self._q["lock_many"], (ids,)).fetchall()
+            now = self.clock()
+            held = {r["event_id"] for r in rows}
+            outcomes += [Outcome(i, "skipped", "another deliverer holds it")
+                         for i in ids if i not in held]
+            ready = []
+            for row in rows:
+                why = self._not_ready(row, now)
+                if why:
+                    outcomes.append(Outcome(row["event_id"], "skipped", why))
+                else:
+                    ready.append((row, self._signing(conn, row, now)))
+            with ThreadPoolExecutor(max_workers=max(1, min(workers, len(ready)))) as pool:
+                sent = list(pool.map(lambda job: self._send(job[0], job[1], now), ready))
+            params: list[tuple[Any, ...]] = []
+            tally: dict[UUID, list[int]] = collections.defaultdict(lambda: [0, 0])
+            for (row, _), result in zip(ready, sent, strict=True):
+                outcome, values = self._outcome(row, result, now)
+                outcomes.append(outcome)
+                params.append(values)
+                tally[row["endpoint_id"]][0 if outcome.action == "delivered" else 1] += 1
+                if outcome.status_code == GONE:
+                    disable[row["endpoint_id"]] = "the receiver answered 410 Gone"
+            if params:
+                with conn.cursor() as cur:
+                    cur.executemany(self._q["record"], params)
+            for endpoint_id, (oks, fails) in tally.items():
+                failures = self._health(conn, endpoint_id, oks, fails)
+                if failures >= self.policy.disable_after:
+                    disable.setdefault(endpoint_id,
+                                       f"{failures} consecutive deliveries failed")
         for endpoint_id, reason in disable.items():
             self._disable(endpoint_id, reason)
         return outcomes
@@ -268,12 +307,8 @@ class Deliverer:
     # --- one delivery ---
 
     def _ensure(self, conn: Any, event_id: UUID) -> None:
-        inserted = conn.execute(sql.SQL(
-            "INSERT INTO {} (event_id, endpoint_id, status, attempts, next_attempt_at,"
-            " updated_at) SELECT event_id, endpoint_id, 'pending', 0, created_at, %s FROM {}"
-            " WHERE event_id = %s ON CONFLICT DO NOTHING").format(
-            self.t[DELIVERIES], self.t[OUTBOX]), (self.clock(), event_id))
-        if inserted.rowcount == 0 and conn.execute(sql.SQL(
+        self._adopt(conn)  # the event's and every earlier one's delivery row
+        if conn.execute(sql.SQL(
                 "SELECT 1 FROM {} WHERE event_id = %s").format(self.t[DELIVERIES]),
                 (event_id,)).fetchone() is None:
             raise NotFound(f"no webhook event {event_id}")
@@ -434,7 +469,8 @@ def mark_for_redelivery(database_url: str, schema: str, endpoint_id: UUID | None
     setup(database_url, schema)
     with psycopg.connect(database_url) as conn:
         try:
-            found = conn.execute(sql.SQL("SELECT endpoint_id FROM {} WHERE event_id = %s").format(
+            found = conn.execute(sql.SQL(
+                "SELECT endpoint_id, ordering_key, position FROM {} WHERE event_id = %s").format(
                 sql.Identifier(v, OUTBOX)), (event_id,)).fetchone()
         except psycopg.errors.UndefinedTable:
             found = None
@@ -442,10 +478,10 @@ def mark_for_redelivery(database_url: str, schema: str, endpoint_id: UUID | None
             raise NotFound(f"no webhook event {event_id} for endpoint {endpoint_id}")
         conn.execute(sql.SQL(
             "INSERT INTO {} AS d (event_id, endpoint_id, status, attempts, next_attempt_at,"
-            " updated_at) VALUES (%s, %s, 'pending', 0, %s, %s) ON CONFLICT (event_id) DO UPDATE"
-            " SET status = 'pending', next_attempt_at = %s, first_attempt_at = NULL,"
-            " updated_at = %s").format(sql.Identifier(v, DELIVERIES)),
-            (event_id, found[0], moment, moment, moment, moment))
+            " updated_at, ordering_key, position) VALUES (%s, %s, 'pending', 0, %s, %s, %s, %s)"
+            " ON CONFLICT (event_id) DO UPDATE SET status = 'pending', next_attempt_at = %s,"
+            " first_attempt_at = NULL, updated_at = %s").format(sql.Identifier(v, DELIVERIES)),
+            (event_id, found[0], moment, moment, found[1], found[2], moment, moment))
 
 
 def mark_range_for_redelivery(database_url: str, schema: str, endpoint_id: UUID, *,
@@ -462,7 +498,8 @@ def mark_range_for_redelivery(database_url: str, schema: str, endpoint_id: UUID,
         try:
             changed = conn.execute(sql.SQL(
                 "INSERT INTO {d} AS d (event_id, endpoint_id, status, attempts, next_attempt_at,"
-                " updated_at) SELECT event_id, endpoint_id, 'pending', 0, %s, %s FROM {o}"
+                " updated_at, ordering_key, position) SELECT event_id, endpoint_id, 'pending',"
+                " 0, %s, %s, ordering_key, position FROM {o}"
                 " WHERE endpoint_id = %s AND created_at >= %s AND (%s::timestamptz IS NULL"
                 " OR created_at < %s) AND (NOT %s OR event_id IN (SELECT event_id FROM {d}"
                 " WHERE status = 'failed'))"

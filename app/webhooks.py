@@ -12,7 +12,10 @@ Where things live, and why:
 - delivery outcomes (`webhook_deliveries`, one row per webhook event; `webhook_attempts`,
   one per try) are not a projection's: a rebuild of the outbox finds the same event ids
   (uuid5 of the endpoint and the ledger event) and so the same outcomes, and never re-sends
-  what was delivered.
+  what was delivered. The deliverer gives each new outbox event its delivery row (pending)
+  as it first sees it, from `webhook_adopted`'s position on, so a pass reads only the pending
+  rows (a partial index), never the delivered history; a delivered event's attempts are
+  pruned after the retention (MASS_PAYOUT_WEBHOOK_RETENTION_DAYS), its delivery row stays.
 
 - a rotated secret goes into `webhook_secret_versions` under the endpoint's next version
   *before* `SecretRotated` is recorded at that version: the ledger then names which stored
@@ -48,6 +51,7 @@ from domain.webhooks import check_types, check_url
 ENDPOINTS, OUTBOX, BATCHES = "webhook_endpoints", "webhook_events", "webhook_batches"
 SECRETS, DELIVERIES, ATTEMPTS = "webhook_secrets", "webhook_deliveries", "webhook_attempts"
 ROTATED = "webhook_secret_versions"
+ADOPTED = "webhook_adopted"  # the outbox position up to which every event has a delivery row
 SECRET_GRACE = timedelta(hours=24)  # MASS_PAYOUT_WEBHOOK_SECRET_GRACE_HOURS
 HEALTH = "webhook_endpoint_health"
 SECRET_PREFIX = "whsec_"  # noqa: S105  # a prefix, not a secret
@@ -115,6 +119,24 @@ def ddl(schema: str) -> list[sql.Composed]:
                 " status_code int, latency_ms int NOT NULL, response text NOT NULL,"
                 " error text, PRIMARY KEY (event_id, attempt))").format(
             sql.Identifier(v, ATTEMPTS)),
+        # Where the event sits in its ordering chain, so the pending heads come from the
+        # pending rows alone; the partial indexes keep delivered rows out of every pass.
+        sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS ordering_key uuid,"
+                " ADD COLUMN IF NOT EXISTS position bigint").format(
+            sql.Identifier(v, DELIVERIES)),
+        sql.SQL("CREATE INDEX IF NOT EXISTS webhook_deliveries_pending ON {}"
+                " (endpoint_id, ordering_key, position, event_id) WHERE status = 'pending'"
+                ).format(sql.Identifier(v, DELIVERIES)),
+        sql.SQL("CREATE INDEX IF NOT EXISTS webhook_deliveries_delivered ON {}"
+                " (delivered_at) WHERE status = 'delivered'").format(
+            sql.Identifier(v, DELIVERIES)),
+        sql.SQL("CREATE INDEX IF NOT EXISTS webhook_attempts_started ON {} (started_at)"
+                ).format(sql.Identifier(v, ATTEMPTS)),
+        sql.SQL("CREATE TABLE IF NOT EXISTS {} (single boolean PRIMARY KEY DEFAULT true"
+                " CHECK (single), position bigint NOT NULL)").format(
+            sql.Identifier(v, ADOPTED)),
+        sql.SQL("INSERT INTO {} VALUES (true, 0) ON CONFLICT DO NOTHING").format(
+            sql.Identifier(v, ADOPTED)),
         sql.SQL("CREATE TABLE IF NOT EXISTS {} (endpoint_id uuid PRIMARY KEY,"
                 " consecutive_failures int NOT NULL)").format(sql.Identifier(v, HEALTH)),
         sql.SQL("CREATE TABLE IF NOT EXISTS {} (endpoint_id uuid NOT NULL, version int NOT NULL,"

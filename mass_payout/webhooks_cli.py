@@ -25,6 +25,7 @@ from domain.topics import topics_of
 from domain.webhooks import EVENT_TYPES, WebhookEndpoint
 
 T = TypeVar("T")
+PRUNE_EVERY = 3600.0  # seconds between the deliverer's prunes of old attempts
 app = typer.Typer(no_args_is_help=True,
                   help="Webhooks: signed notifications of what the ledger recorded.")
 Actor = Annotated[str, typer.Option(help="who acts (recorded in the ledger's events)")]
@@ -121,7 +122,11 @@ def rotate_secret(endpoint_id: EndpointId, actor: Actor) -> None:
 def deliver(interval: Annotated[float, typer.Option(help="seconds idle between passes")] = 0.5,
             workers: Annotated[int, typer.Option(min=1, max=64)] = 8,
             once: Annotated[bool, typer.Option(help="one pass, then exit")] = False) -> None:
-    """The delivery loop (needs DATABASE_URL; `mass-payout project` fills the outbox)."""
+    """The delivery loop (needs DATABASE_URL; `mass-payout project` fills the outbox). It
+    also prunes, hourly, the attempts of events delivered longer ago than
+    MASS_PAYOUT_WEBHOOK_RETENTION_DAYS."""
+    import time
+
     import psycopg
     from eventsourcing.persistence import PersistenceError
 
@@ -135,9 +140,17 @@ def deliver(interval: Annotated[float, typer.Option(help="seconds idle between p
     deliverer = build_webhook_deliverer(settings, settings.database_url,
                                         pool_size=workers + 1)
     stop = stop_on_sigterm()
+    retention = timedelta(days=settings.webhook_retention_days)
+    pruned_at = -PRUNE_EVERY  # at start, then hourly
     try:
         while not stop.is_set():
             try:
+                if time.monotonic() - pruned_at >= PRUNE_EVERY:
+                    pruned = deliverer.prune(retention)
+                    pruned_at = time.monotonic()
+                    if pruned:
+                        typer.echo(f"pruned {pruned} attempts of events delivered over"
+                                   f" {settings.webhook_retention_days} days ago", err=True)
                 sent = deliverer.deliver_due(limit=workers * 8, workers=workers)
             except (psycopg.OperationalError, PersistenceError) as err:
                 typer.echo(f"database unavailable: {err}; retrying", err=True)

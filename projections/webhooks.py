@@ -55,6 +55,7 @@ def _json(name: str, value: Any) -> Any:
 
 class Webhooks(SegmentedProjection):
     name = OUTBOX  # the outbox; its main table
+    version = 2  # 2: indexed by position (a rebuild adds the index to existing outboxes)
     tables = (ENDPOINTS, BATCHES, OUTBOX)
     topics = topics(
         WebhookEndpoint.Created, WebhookEndpoint.Updated, WebhookEndpoint.Disabled,
@@ -87,6 +88,9 @@ class Webhooks(SegmentedProjection):
                 sql.Identifier(f"{store.table_name(OUTBOX)}_endpoint"), outbox),
             sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (endpoint_id, ordering_key, position)"
                     ).format(sql.Identifier(f"{store.table_name(OUTBOX)}_order"), outbox),
+            # the deliverer reads the rows past its adoption cursor (app.webhook_delivery)
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (position)").format(
+                sql.Identifier(f"{store.table_name(OUTBOX)}_position"), outbox),
         ]
 
     @staticmethod

@@ -66,6 +66,7 @@ class Settings:
     webhook_allow: tuple[str, ...] = ()
     webhook_disable_after: int = 20  # consecutive failed deliveries before an endpoint stops
     webhook_secret_grace_hours: int = 24  # a rotated-out secret still signs this long
+    webhook_retention_days: int = 30  # a delivered event's attempts are kept this long
     # Operator e-mail (`mass-payout alerts email`): unset host or recipient, no e-mail.
     smtp_host: str | None = None
     smtp_port: int = 25
@@ -148,6 +149,8 @@ class _Variables(BaseSettings):
                                      Field(ge=1, le=10_000)] = 20
     webhook_secret_grace_hours: Annotated[int, _env("MASS_PAYOUT_WEBHOOK_SECRET_GRACE_HOURS"),
                                           Field(ge=0, le=24 * 30)] = 24
+    webhook_retention_days: Annotated[int, _env("MASS_PAYOUT_WEBHOOK_RETENTION_DAYS"),
+                                      Field(ge=1, le=3650)] = 30
     smtp_host: Annotated[str | None, _env("MASS_PAYOUT_SMTP_HOST")] = None
     smtp_port: Annotated[int, _env("MASS_PAYOUT_SMTP_PORT"), Field(ge=1, le=65535)] = 25
     smtp_username: Annotated[str | None, _env("MASS_PAYOUT_SMTP_USERNAME")] = None
