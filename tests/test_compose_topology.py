@@ -161,7 +161,8 @@ def topology(database_url, redis_url, schema, tmp_path) -> Iterator[tuple[Topolo
     services = {name: s for name, s in built.items() if not s.get("profiles")}  # `up` starts
     assert set(services) == {"api", "worker-1", "worker-2", "ingestor", "projections",
                              "supervisor", "scheduler", "webhooks", "treasurer"}
-    assert set(built) - set(services) == {"admin"}  # `docker compose run --rm admin …`
+    # `docker compose run --rm admin …`; the e-mail alerts: `--profile alerts` (an SMTP server)
+    assert set(built) - set(services) == {"admin", "alerts"}
     # The dev node, with the `evm` service's own arguments (its host made loopback).
     evm = [str(a) for a in compose["services"]["evm"]["entrypoint"]]
     assert evm[0] == "anvil" and evm[evm.index("--host") + 1] == "0.0.0.0"
@@ -178,7 +179,7 @@ def topology(database_url, redis_url, schema, tmp_path) -> Iterator[tuple[Topolo
     keys = {role_key: Account.create() for role_key in ("admin_key", "operator_key",
                                                          "approver_key", "treasurer_key")}
     files = {**{name: account.key.hex() for name, account in keys.items()},
-             "postgres_password": "", "redis_password": ""}
+             "postgres_password": "", "redis_password": "", "smtp_password": ""}
     assert set(files) == set(compose["secrets"])
     # The operator's shell holds nothing but the webhook receiver's host, a private one here
     # (loopback, this test's): every other value is compose's default.

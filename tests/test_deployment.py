@@ -107,9 +107,24 @@ def test_each_engine_password_is_a_secret_given_only_to_who_connects():
         for variable in ("DATABASE_URL", "REDIS_URL"):
             assert urlsplit(env[variable]).password is None, (name, variable)
         assert secrets["DATABASE_PASSWORD"] == "postgres_password", name
-        uses_redis = name not in {"projections", "webhooks"}
+        uses_redis = name not in {"projections", "webhooks", "alerts"}
         assert ("REDIS_PASSWORD" in secrets) is uses_redis, name
         assert secrets.get("REDIS_PASSWORD", "redis_password") == "redis_password", name
+
+
+def test_the_alert_mailer_has_a_service_with_only_the_database_and_its_smtp_password():
+    """`mass-payout alerts email` reads read models and mails (app.email_alerts): the
+    database's password and the SMTP login's, nothing else; it runs with the `alerts`
+    profile, since without an SMTP server it would stop at once (a configuration error)."""
+    alerts = compose_services()["alerts"]
+    assert alerts["command"] == ["alerts", "email"]
+    assert alerts["profiles"] == ["alerts"]
+    assert mounted(alerts) == {"DATABASE_PASSWORD": "postgres_password",
+                               "MASS_PAYOUT_SMTP_PASSWORD": "smtp_password"}
+    assert "smtp_password" not in {s for name, service in ours().items() if name != "alerts"
+                                   for s in mounted(service).values()}
+    env: dict[str, str] = alerts["environment"]  # type: ignore[assignment]
+    assert {"MASS_PAYOUT_SMTP_HOST", "MASS_PAYOUT_ALERT_EMAIL_TO"} <= set(env)
 
 
 def test_no_secret_is_written_in_compose_and_each_comes_from_an_ignored_file():
