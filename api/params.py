@@ -13,8 +13,8 @@ from typing import Annotated
 
 from litestar.params import HeaderParameter, PathParameter, QueryParameter
 
-from api.problems import Problem
 from domain.accounts import ACCOUNT_PATTERN
+from domain.errors import InvalidField
 from domain.values import whole
 
 Limit = Annotated[int, QueryParameter(ge=1, le=500, description="page size")]
@@ -52,10 +52,12 @@ DateTimeQuery = Annotated[str | None, QueryParameter(
 
 
 def moment(value: str | None, name: str) -> datetime | None:
-    """A `DateTimeQuery` value as a datetime; a day the calendar lacks (02-30) is a 400."""
+    """A `DateTimeQuery` value as a datetime. The pattern has checked the form, so what is
+    left is a day the calendar lacks (02-31, 02-29 of 2026): a 422 whose `field` names the
+    parameter (documented on every route with such a parameter: api.problems.statuses)."""
     if value is None:
         return None
     try:
         return datetime.fromisoformat(value.upper())
-    except ValueError:
-        raise Problem(400, "bad-date-time", f"{name} is not a date-time: {value!r}") from None
+    except ValueError as err:
+        raise InvalidField(name, f"{value!r} is not a date the calendar has ({err})") from None

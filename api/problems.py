@@ -167,7 +167,15 @@ def statuses(handler: HTTPRouteHandler, path_parameters: set[str]) -> set[int]:
         found |= {409, 503}  # an unrecorded position; a read model too far behind
     if handler.http_methods - {"GET", "HEAD"}:
         found |= {status for _, status, _ in DOMAIN_STATUS}  # a ledger command
+    if any(_date_time(p.kwarg_definition) for p in handler.parsed_fn_signature.parameters.values()):
+        found.add(422)  # a day the calendar lacks (02-31): the pattern cannot say it
     return found
+
+
+def _date_time(definition: object) -> bool:
+    """A query parameter documented as a date-time (api.params.DateTimeQuery and its kin)."""
+    extra = getattr(definition, "schema_extra", None) or {}
+    return bool(extra.get("format") == "date-time")
 
 
 class ProblemDocs(ReceiveRoutePlugin):

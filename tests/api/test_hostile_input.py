@@ -82,7 +82,7 @@ def test_options_allows_every_method_of_the_path(client, keys, ledger, path):
     assert ledger.recorder.max_notification_id() == head
 
 
-@pytest.mark.parametrize("value", ["0.0", "1700000000", "2026-02-30T00:00:00Z",
+@pytest.mark.parametrize("value", ["0.0", "1700000000",
                                    "2026-06-30T00:00:00", "2026-06-30T00:00:00Z\n"])
 def test_a_date_time_filter_takes_only_a_date_time(client, keys, ledger, value):
     head = ledger.recorder.max_notification_id()
@@ -93,6 +93,25 @@ def test_a_date_time_filter_takes_only_a_date_time(client, keys, ledger, value):
     ok = client.get("/distributions", params={"created_to": "2026-06-30T00:00:00+02:00"},
                     headers=auth(keys["viewer"]))
     assert ok.status_code == 200, ok.text
+
+
+@pytest.mark.parametrize(("path", "name"), [("/distributions", "created_to"),
+                                           ("/reports/issuer", "from")])
+def test_a_day_the_calendar_lacks_is_a_422_naming_the_parameter(client, keys, ledger, path,
+                                                                name):
+    # 02-31 and 29 February of a common year have the date-time's form, not its meaning:
+    # refused as invalid input (documented on the route), the parameter named.
+    head = ledger.recorder.max_notification_id()
+    for value in ("2026-02-31T00:00:00Z", "2026-02-29T12:00:00+02:00"):
+        answer = client.get(path, params={name: value}, headers=auth(keys["admin"]))
+        refused(answer, 422)
+        assert answer.json()["field"] == name and value in answer.json()["detail"]
+        assert "422" in client.get("/schema/openapi.json").json()["paths"][path]["get"][
+            "responses"]
+    # 29 February of a leap year is a day like any other.
+    leap = client.get(path, params={name: "2028-02-29T00:00:00Z"}, headers=auth(keys["admin"]))
+    assert leap.status_code == 200, leap.text
+    assert ledger.recorder.max_notification_id() == head
 
 
 def test_a_body_is_taken_with_the_types_its_json_says(client, keys, asset_id, ledger):
