@@ -155,9 +155,10 @@ class Supervisor:
             return None
         if batch.retry_at is not None and now < batch.retry_at:
             return None
-        queued = enqueue_batch(self.queue, batch.id, batch.attempts, generation=batch.retries,
-                               hts=True)
-        return "queued" if queued else None
+        return self._ensure_batch(  # a job RQ failed for good is revived as on the EVM rail
+            batch, now, job_id(batch.id, batch.attempts, batch.retries),
+            lambda: enqueue_batch(self.queue, batch.id, batch.attempts,
+                                  generation=batch.retries, hts=True), "queued")
 
     def _revert(self, tx_hash: str) -> str:
         """Why a mined transaction reverted: replay it at its block and decode the error."""
