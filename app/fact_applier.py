@@ -16,7 +16,7 @@ from eventsourcing.domain import Aggregate
 
 from domain import chain_facts as f
 from domain.asset import Asset
-from domain.batch import PAID_OUTCOMES, LeafOutcome, PayoutBatch
+from domain.batch import PAID_OUTCOMES, UNPAID_OUTCOMES, LeafOutcome, PayoutBatch
 from domain.distribution import Distribution, Status
 from domain.errors import DomainError, NotFound
 from domain.holdings import TransfersObserved
@@ -26,7 +26,7 @@ from domain.treasury import TreasuryTx
 def _counts(outcome: LeafOutcome | None) -> tuple[int, int]:
     if outcome in PAID_OUTCOMES:
         return 1, 0
-    return (0, 1) if outcome is LeafOutcome.FAILED else (0, 0)
+    return (0, 1) if outcome in UNPAID_OUTCOMES else (0, 0)
 
 
 def _pay_one(leaf_index: int, tx_hash: str) -> Callable[[PayoutBatch], None]:
@@ -81,6 +81,22 @@ class FactApplier:
         progress = self.progress[distribution.id]
         progress[0] += after[0] - before[0]
         progress[1] += after[1] - before[1]
+        progress[2] += batch.amount_paid - paid_before
+
+    def change_leaves(self, distribution_id: UUID, leaf_indices: list[int],
+                      change: Callable[[PayoutBatch], None]) -> None:
+        """A change to one batch's leaves that is not a chain fact (an HTS pending airdrop
+        claimed or cancelled), counted into the distribution's progress like one. A refusal
+        raises (the caller's command fails; nothing is saved)."""
+        distribution = self._distribution(distribution_id)
+        batch = self._batch(distribution, leaf_indices[0])
+        before = [_counts(batch.outcomes.get(i)) for i in leaf_indices]
+        paid_before = batch.amount_paid
+        change(batch)
+        after = [_counts(batch.outcomes.get(i)) for i in leaf_indices]
+        progress = self.progress[distribution.id]
+        progress[0] += sum(a[0] for a in after) - sum(b[0] for b in before)
+        progress[1] += sum(a[1] for a in after) - sum(b[1] for b in before)
         progress[2] += batch.amount_paid - paid_before
 
     def apply(self, fact: f.ChainFact) -> None:

@@ -19,30 +19,54 @@ several records no leaf outcome (HtsTransactionFailed); the batch then pays one 
 transaction, so the others are paid and only the holder at fault fails with the status. A
 holder not associated with the token is paid by airdrop, without an operator.
 
-Not modelled yet (issue #18): an airdrop's SUCCESS records its leaves PAID, though for an
-unassociated holder the tokens stay with the payout account until the holder claims them
-(and go back when the airdrop is cancelled after the claim deadline); a refused precheck is
-reported, not yet recorded as an attempt failure with backoff.
+An airdrop's SUCCESS pays at once only the holders it credited (the Mirror Node's record
+of it says which); the others' leaves are PENDING_CLAIM: the tokens are still the payer's
+(HIP-904). `follow_airdrops` reads the payer's outstanding airdrops: a pending leaf whose
+airdrop is no longer outstanding, read past the airdrop's window, was claimed (PAID). After
+the claim deadline it cancels the rest (TokenCancelAirdrop, the same record-first
+lifecycle): CANCELLED, never paid. Σ paid + Σ pending + Σ cancelled + Σ failed == Σ net.
+
+A refused precheck executed nothing; its TransactionId stays open (it may still execute if
+resent inside its window) and the refusal is an `AttemptFailed` with a backoff: a transient
+code (BUSY, ...) is retried; INSUFFICIENT_PAYER_BALANCE (no hbar for fees) stops the whole
+distribution (WAITING_FOR_FUNDS, needed and available in tinybars) until
+`resume_after_funding` finds the payer funded; any other code blocks the batch for an
+operator, with the code as its reason.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from app.failpoints import failpoint
 from app.ledger import PayoutLedger
-from chain.hedera.hts_rail import HtsRail, PreparedTransaction, SubmitResult
+from chain.hedera.hts_rail import (
+    MAX_PENDING_IDS,
+    HtsRail,
+    PreparedTransaction,
+    Submission,
+    SubmitResult,
+)
 from chain.hedera.ids import AccountResolver
 from domain import accounts
-from domain.batch import PayoutBatch
+from domain.batch import BatchStatus, PayoutBatch
 from domain.distribution import Status
 from domain.errors import InvalidInput
-from domain.failures import FailureClass
-from domain.hts_failures import classify_status, wants_airdrop
+from domain.failures import FailureClass, RetryPolicy
+from domain.hts_failures import (
+    PAYER_SHORT_CODES,
+    PRECHECK_RETRY,
+    SUCCESS,
+    classify_status,
+    wants_airdrop,
+)
 from domain.hts_planning import AccountRef, HtsLeg, HtsLimits, plan_hts_batches
-from domain.hts_recovery import TxWindow, Verdict
+from domain.hts_recovery import DEFAULT_SKEW_SECONDS, MAX_VALID_SECONDS, NANOS, TxWindow, Verdict
+from domain.hts_transaction_ids import TransactionIdTaken
 from domain.terms import DistributionKind
 
 
@@ -74,17 +98,29 @@ def mirror_resolved_account(resolver: AccountResolver) -> Callable[[str], Accoun
 
 @dataclass(frozen=True, slots=True)
 class HtsOutcome:
-    action: str  # settled | in-flight | refused | nothing-to-do
+    # settled | in-flight | refused | retry-later | waiting-for-funds | blocked | nothing-to-do
+    action: str
     detail: str = ""
     transaction_id: str | None = None
+    retry_at: datetime | None = None
+
+
+# Tries at a fresh valid start when another batch already used the one chosen.
+TRANSACTION_ID_TRIES = 5
+
+
+def _now(rail: HtsRail) -> datetime:
+    return datetime.fromtimestamp(rail.now(), UTC)
 
 
 class HtsBatchExecutor:
     def __init__(self, ledger: PayoutLedger, rail: HtsRail, *,
                  resolve: Callable[[str], AccountRef] = long_zero_account,
-                 limits: HtsLimits | None = None) -> None:
+                 limits: HtsLimits | None = None, retry_policy: RetryPolicy | None = None,
+                 unit_random: Callable[[], float] = random.random) -> None:
         self._ledger, self._rail, self._resolve = ledger, rail, resolve
         self._limits = limits or HtsLimits()
+        self._policy, self._random = retry_policy or RetryPolicy(), unit_random
 
     def execute(self, batch_id: UUID) -> HtsOutcome:
         while True:
@@ -92,6 +128,8 @@ class HtsBatchExecutor:
             distribution = self._ledger.get_distribution(batch.distribution_id)
             if distribution.status is not Status.EXECUTING:
                 return HtsOutcome("nothing-to-do", "the distribution is not executing")
+            if batch.status is BatchStatus.BLOCKED and not batch.hts_open:
+                return HtsOutcome("blocked", batch.rejection or "")
             if distribution.terms.kind is DistributionKind.CASH_OUT:
                 # Its leaves are units the vault's cashOut redeems as it pays: a plain HTS
                 # transfer would pay the principal and leave the units with the holder.
@@ -116,18 +154,128 @@ class HtsBatchExecutor:
         fate = self._rail.fate(tid, window)
         if fate.verdict is Verdict.IN_FLIGHT and self._rail.now() < window.closes_at:
             legs = [self._leg(batch, i) for i in batch.submitted_leaves[tid]]
-            self._rail.submit(self._prepare(kind, legs, start))  # same TransactionId
+            resent = self._rail.submit(self._prepare(kind, legs, start))  # same TransactionId
+            if resent.result is SubmitResult.REFUSED:
+                return self._refused(batch, kind, tid, resent)
             fate = self._rail.fate(tid, window)
         if fate.verdict is Verdict.SETTLED and fate.status is not None:
-            if self._pays_again(fate.status, kind, len(batch.submitted_leaves[tid])):
-                self._ledger.record_hts_failed(batch.id, transaction_id=tid, status=fate.status)
-            else:
-                self._ledger.apply_hts_outcome(batch.id, transaction_id=tid, status=fate.status)
-            return None
+            return self._apply(batch, tid, kind, fate.status)
         if fate.verdict is Verdict.DEAD:
             self._ledger.record_hts_dead(batch.id, transaction_id=tid)
             return None
         return HtsOutcome("in-flight", "no final status yet", tid)
+
+    def _apply(self, batch: PayoutBatch, tid: str, kind: str, status: str) -> HtsOutcome | None:
+        if kind == "cancel":
+            if status == SUCCESS:
+                self._ledger.record_airdrops_cancelled(batch.id, transaction_id=tid)
+            else:  # e.g. a holder claimed meanwhile: the leaves stay pending; claims first
+                self._ledger.record_hts_failed(batch.id, transaction_id=tid, status=status)
+            return None
+        if self._pays_again(status, kind, len(batch.submitted_leaves[tid])):
+            self._ledger.record_hts_failed(batch.id, transaction_id=tid, status=status)
+            return None
+        pending: list[int] = []
+        if kind == "airdrop" and status == SUCCESS:
+            credited = self._rail.airdrop_credited(tid)
+            if credited is None:
+                return HtsOutcome("in-flight", "the airdrop succeeded; the Mirror Node has no"
+                                  " record of whom it paid yet", tid)
+            pending = [i for i in batch.submitted_leaves[tid]
+                       if self._resolve(batch.leaves[i].account) not in credited]
+        self._ledger.apply_hts_outcome(batch.id, transaction_id=tid, status=status,
+                                       pending=pending)
+        return None
+
+    def _refused(self, batch: PayoutBatch, kind: str, tid: str,
+                 submission: Submission) -> HtsOutcome:
+        """A precheck refused the transaction: nothing executed, and its TransactionId stays
+        open until its fate is known (it may still execute if resent inside its window)."""
+        code = submission.code or "REFUSED"
+        if kind == "cancel":  # its leaves are pending, not undecided: nothing to record
+            return HtsOutcome("refused", code, tid)
+        attempt = batch.transient_failures + 1
+        now = _now(self._rail)
+        if code in PAYER_SHORT_CODES:
+            # The payer cannot pay fees: every batch of the distribution would be refused
+            # alike. The distribution waits for hbar; the batch retries once it is funded.
+            needed = int(self._rail.max_fee.to_tinybars())
+            available = self._rail.payer_tinybars()
+            resume_check = now + timedelta(seconds=self._policy.ceiling(attempt))
+            self._ledger.record_attempt_failure(batch.id, reason=code, retry_at=resume_check)
+            distribution = self._ledger.get_distribution(batch.distribution_id)
+            if distribution.status is Status.EXECUTING and available < needed:
+                self._ledger.await_funds(batch.distribution_id, needed=needed,
+                                         available=available)
+            return HtsOutcome("waiting-for-funds", f"{code}: the payer holds {available}"
+                              f" tinybars, one transaction may cost {needed}", tid, resume_check)
+        delay = self._policy.delay(attempt, self._random()) if code in PRECHECK_RETRY else None
+        retry_at: datetime | None = now + timedelta(seconds=delay) if delay is not None else None
+        self._ledger.record_attempt_failure(batch.id, reason=code, retry_at=retry_at)
+        if retry_at is None:
+            return HtsOutcome("blocked", code, tid)
+        return HtsOutcome("retry-later", code, tid, retry_at)
+
+    def resume_after_funding(self, distribution_id: UUID) -> bool:
+        """A distribution stopped because the payer had no hbar for fees resumes once it
+        holds enough for a transaction again (its batches then run as before)."""
+        distribution = self._ledger.get_distribution(distribution_id)
+        if distribution.status is not Status.WAITING_FOR_FUNDS:
+            return False
+        needed = int(self._rail.max_fee.to_tinybars())
+        available = self._rail.payer_tinybars()
+        if available < needed:
+            return False
+        self._ledger.resume_with_funds(distribution_id, available=available, needed=needed)
+        return True
+
+    # --- pending airdrops: claims, and cancellation after the claim deadline ----------------
+
+    def follow_airdrops(self, batch_id: UUID) -> HtsOutcome:
+        """Record the claims of this batch's pending airdrops; after the distribution's claim
+        deadline, cancel the rest, exactly once (TransactionId recorded first)."""
+        while True:
+            batch = self._ledger.get_batch_by_id(batch_id)
+            self._sync_claims(batch)
+            batch = self._ledger.get_batch_by_id(batch_id)
+            cancelling = {tid for tid, (_s, _v, kind) in batch.hts_open.items()
+                          if kind == "cancel"}
+            if cancelling:
+                waiting = self._settle_open(batch)
+                if waiting is not None:
+                    return waiting
+                continue
+            if not batch.hts_pending:
+                return HtsOutcome("nothing-to-do", "no pending airdrop")
+            deadline = self._ledger.get_distribution(batch.distribution_id).claim_deadline
+            if deadline is None or _now(self._rail) < deadline:
+                return HtsOutcome("nothing-to-do", f"{len(batch.hts_pending)} airdrops pending"
+                                  " until the claim deadline")
+            if batch.hts_open:  # a payment still in flight: its fate first
+                waiting = self._settle_open(batch)
+                if waiting is not None:
+                    return waiting
+                continue
+            legs = [self._leg(batch, i) for i in sorted(batch.hts_pending)[:MAX_PENDING_IDS]]
+            refused = self._submit_prepared(batch, "cancel", legs)
+            if refused is not None:
+                return refused
+
+    def _sync_claims(self, batch: PayoutBatch) -> None:
+        if not batch.hts_pending:
+            return
+        outstanding, horizon = self._rail.outstanding_airdrops()
+        cancelling = {i for tid, (_s, _v, kind) in batch.hts_open.items() if kind == "cancel"
+                      for i in batch.submitted_leaves[tid]}
+        claimed = [i for i, tid in sorted(batch.hts_pending.items())
+                   if i not in cancelling
+                   and self._resolve(batch.leaves[i].account) not in outstanding
+                   # the Mirror Node must have ingested past the airdrop itself: before, its
+                   # absence from the list proves nothing
+                   and horizon is not None and horizon >= _window_end(tid)]
+        if claimed and horizon is not None:
+            self._ledger.record_airdrops_claimed(batch.id, leaf_indices=claimed,
+                                                 indexed_until=horizon)
 
     @staticmethod
     def _pays_again(status: str, kind: str, leaves: int) -> bool:
@@ -154,24 +302,46 @@ class HtsBatchExecutor:
     def _prepare(self, kind: str, legs: list[HtsLeg], start: int) -> PreparedTransaction:
         if kind == "airdrop":
             return self._rail.prepare_airdrop(legs, start)
+        if kind == "cancel":
+            return self._rail.prepare_cancel(legs, start)
         return self._rail.prepare_transfer(legs, start)
 
     def _submit(self, batch: PayoutBatch, legs: list[HtsLeg]) -> HtsOutcome | None:
         airdrop = any(wants_airdrop(batch.hts_last_status.get(leg.leaf_index, ""))
                       or wants_airdrop(batch.failure_reasons.get(leg.leaf_index, ""))
                       for leg in legs)
-        prepared = self._prepare("airdrop" if airdrop else "transfer", legs,
-                                 self._rail.next_valid_start_ns())
-        self._ledger.record_hts_submission(
-            batch.id, transaction_id=prepared.transaction_id,
-            valid_start_ns=prepared.window.valid_start_ns,
-            valid_seconds=prepared.window.valid_seconds, kind=prepared.kind,
-            leaf_indices=[leg.leaf_index for leg in legs], expected_version=batch.version)
+        return self._submit_prepared(batch, "airdrop" if airdrop else "transfer", legs)
+
+    def _submit_prepared(self, batch: PayoutBatch, kind: str,
+                         legs: list[HtsLeg]) -> HtsOutcome | None:
+        for _ in range(TRANSACTION_ID_TRIES):
+            prepared = self._prepare(kind, legs, self._rail.next_valid_start_ns())
+            try:
+                self._ledger.record_hts_submission(
+                    batch.id, transaction_id=prepared.transaction_id,
+                    valid_start_ns=prepared.window.valid_start_ns,
+                    valid_seconds=prepared.window.valid_seconds, kind=prepared.kind,
+                    leaf_indices=[leg.leaf_index for leg in legs],
+                    expected_version=batch.version)
+                break
+            except TransactionIdTaken:
+                continue  # another batch holds that id: the next valid start is later
+        else:
+            return HtsOutcome("retry-later", f"{TRANSACTION_ID_TRIES} valid starts in a row"
+                              " were already used")
         failpoint("hts-after-record")
         submission = self._rail.submit(prepared)
         failpoint("hts-after-submit")
         if submission.result is SubmitResult.REFUSED:
             # Nothing executed; the TransactionId stays open until it is proven dead, so a
             # refused payment is never retried under a second id while the first could run.
-            return HtsOutcome("refused", submission.code or "", prepared.transaction_id)
+            return self._refused(self._ledger.get_batch_by_id(batch.id), kind,
+                                 prepared.transaction_id, submission)
         return None
+
+
+def _window_end(transaction_id: str) -> float:
+    """The latest moment a TransactionId could have reached consensus: its valid start plus
+    the longest validity window, plus the clocks' skew."""
+    seconds, _, nanos = transaction_id.partition("@")[2].partition(".")
+    return int(seconds) + int(nanos) / NANOS + MAX_VALID_SECONDS + DEFAULT_SKEW_SECONDS

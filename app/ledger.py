@@ -33,6 +33,7 @@ from domain.errors import (
     InvalidTerms,
     NotFound,
 )
+from domain.hts_transaction_ids import HtsTransactionIdUse, TransactionIdTaken
 from domain.planning import GasModel
 from domain.rails import Rail, check_rail
 from domain.redemption import check_cash_out
@@ -356,7 +357,14 @@ class PayoutLedger(Application[UUID]):
         batch.record_hts_submission(transaction_id=transaction_id, valid_start_ns=valid_start_ns,
                                     valid_seconds=valid_seconds, kind=kind,
                                     leaf_indices=leaf_indices)
-        return self._save(batch)
+        use = HtsTransactionIdUse.use(transaction_id=transaction_id, batch_id=batch_id)
+        try:
+            return self._save(batch, use)  # one save: the id's use and the batch's record
+        except AlreadyExists:
+            if use.id in self.repository:
+                raise TransactionIdTaken(f"{transaction_id} is already used; choose another"
+                                         " valid start") from None
+            raise
 
     def record_hts_dead(self, batch_id: UUID, *, transaction_id: str) -> int:
         batch = self.get_batch_by_id(batch_id)
@@ -368,10 +376,13 @@ class PayoutLedger(Application[UUID]):
         batch.record_hts_failed(transaction_id=transaction_id, status=status)
         return self._save(batch)
 
-    def apply_hts_outcome(self, batch_id: UUID, *, transaction_id: str, status: str) -> int:
+    def apply_hts_outcome(self, batch_id: UUID, *, transaction_id: str, status: str,
+                          pending: list[int] | None = None) -> int:
         """A settled HTS transaction's final status (a receipt or the Mirror Node's record),
         applied as the chain facts the EVM ingestor would produce: a CryptoTransfer is atomic,
-        so its leaves were all paid (SUCCESS) or all failed with that status. Idempotent."""
+        so its leaves were all paid (SUCCESS) or all failed with that status. A successful
+        airdrop paid its leaves except `pending` (holders not associated: their tokens stay
+        with the payer until they claim). Idempotent."""
         batch = self.get_batch_by_id(batch_id)
         if transaction_id in batch.settled_txs:
             return 0
@@ -380,21 +391,49 @@ class PayoutLedger(Application[UUID]):
             raise InvalidInput(f"{transaction_id} is not an open HTS transaction of batch"
                                f" {batch.number}")
         did = batch.distribution_id
-        facts: list[ChainFact] = [LeavesPaid(did, tuple(leaves), transaction_id)] \
+        pending = sorted(pending or []) if status == "SUCCESS" else []
+        credited = tuple(i for i in leaves if i not in pending)
+        facts: list[ChainFact] = [LeavesPaid(did, credited, transaction_id)] \
             if status == "SUCCESS" else [
                 LeafFailed(did, i, batch.leaves[i].account, status, transaction_id)
                 for i in leaves]
-        paid = len(leaves) if status == "SUCCESS" else 0
+        paid = len(credited) if status == "SUCCESS" else 0
         facts.append(BatchSettledOnChain(
             did, first_index=batch.first_leaf, count=batch.leaf_count, paid=paid,
             failed=len(leaves) - paid, skipped=0,
-            amount_paid=sum(batch.leaves[i].net for i in leaves) if paid else 0,
+            amount_paid=sum(batch.leaves[i].net for i in credited) if paid else 0,
             tx_hash=transaction_id, gas_used=0))
         applier = FactApplier(self.get_distribution, self.get_batch, self.get_asset)
-        for fact in facts:
+        for fact in facts[:-1]:
             applier.apply(fact)
+        if pending:
+            applier.change_leaves(did, pending, lambda b: b.record_airdrop_pending(
+                transaction_id=transaction_id, leaf_indices=pending))
+        applier.apply(facts[-1])
         if applier.unapplied:
             raise IllegalTransition(f"{transaction_id}: {applier.unapplied[0][1]}")
+        return self._save(*applier.finish(0, 0))
+
+    def record_airdrops_claimed(self, batch_id: UUID, *, leaf_indices: list[int],
+                                indexed_until: float) -> int:
+        """Holders claimed these leaves' pending airdrops (HIP-904): paid now."""
+        batch = self.get_batch_by_id(batch_id)
+        applier = FactApplier(self.get_distribution, self.get_batch, self.get_asset)
+        applier.change_leaves(batch.distribution_id, leaf_indices,
+                              lambda b: b.record_airdrop_claimed(leaf_indices=leaf_indices,
+                                                                 indexed_until=indexed_until))
+        return self._save(*applier.finish(0, 0))
+
+    def record_airdrops_cancelled(self, batch_id: UUID, *, transaction_id: str) -> int:
+        """A TokenCancelAirdrop settled SUCCESS: its leaves were never paid (CANCELLED)."""
+        batch = self.get_batch_by_id(batch_id)
+        leaves = batch.submitted_leaves.get(transaction_id)
+        if not leaves:
+            raise InvalidInput(f"{transaction_id} is not an HTS transaction of batch"
+                               f" {batch.number}")
+        applier = FactApplier(self.get_distribution, self.get_batch, self.get_asset)
+        applier.change_leaves(batch.distribution_id, leaves,
+                              lambda b: b.record_airdrop_cancelled(transaction_id=transaction_id))
         return self._save(*applier.finish(0, 0))
 
     def await_funds(self, distribution_id: UUID, *, needed: int, available: int) -> int:

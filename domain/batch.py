@@ -41,9 +41,17 @@ class LeafOutcome(StrEnum):
     PAID = "PAID"
     FAILED = "FAILED"
     CLAIMED = "CLAIMED"  # paid by the holder's own claim (pull fallback)
+    # HTS airdrop to a holder not associated with the token (HIP-904): the tokens are still
+    # the payer's until the holder claims the pending airdrop (then PAID) or it is cancelled
+    # after the claim deadline (then CANCELLED: the holder was not paid; nothing moved).
+    PENDING_CLAIM = "PENDING_CLAIM"
+    CANCELLED = "CANCELLED"
 
 
 PAID_OUTCOMES = frozenset({LeafOutcome.PAID, LeafOutcome.CLAIMED})
+# Not paid, for good: counted as failed by the distribution.
+UNPAID_OUTCOMES = frozenset({LeafOutcome.FAILED, LeafOutcome.CANCELLED})
+HTS_KINDS = ("transfer", "airdrop", "cancel")
 # A `HoldersEntitled` row, in order.
 HOLDER_FIELDS = ("position", "account", "balance", "gross", "withheld", "net", "leaf_index",
                  "skip_reason")
@@ -146,7 +154,7 @@ class PayoutBatch(Aggregate):
         transaction_id: str
         valid_start_ns: int
         valid_seconds: int
-        kind: str  # "transfer" | "airdrop"
+        kind: str  # "transfer" | "airdrop" | "cancel" (of these leaves' pending airdrops)
         attempt: int
         leaf_indices: list[int]
 
@@ -163,6 +171,31 @@ class PayoutBatch(Aggregate):
 
         transaction_id: str
         status: str
+
+    class HtsAirdropPending(Aggregate.Event):
+        """An airdrop succeeded, but these leaves' holders were not associated with the
+        token: each has a pending airdrop (HIP-904); the tokens stay with the payer until the
+        holder claims them. `amount` is their sum."""
+
+        transaction_id: str
+        leaf_indices: list[int]
+        amount: int
+
+    class HtsAirdropClaimed(Aggregate.Event):
+        """The holders claimed these leaves' pending airdrops: paid, each exactly its net.
+        `indexed_until`: the Mirror Node's horizon the claim was read at."""
+
+        leaf_indices: list[int]
+        amount: int
+        indexed_until: float
+
+    class HtsAirdropCancelled(Aggregate.Event):
+        """After the claim deadline, a TokenCancelAirdrop (`transaction_id`) ended these
+        leaves' pending airdrops: never paid; the tokens stayed with the payer."""
+
+        transaction_id: str
+        leaf_indices: list[int]
+        amount: int
 
     @staticmethod
     def create_id(distribution_id: UUID, number: int) -> UUID:
@@ -215,6 +248,8 @@ class PayoutBatch(Aggregate):
         self.hts_open: dict[str, tuple[int, int, str]] = {}
         self.hts_one_by_one = False  # after an atomic failure: one holder per transaction
         self.hts_last_status: dict[int, str] = {}  # leaf -> its own last failed HTS status
+        # leaf -> the airdrop that left it pending (its TransactionId)
+        self.hts_pending: dict[int, str] = {}
 
     @event(HoldersEntitled)
     def _holders_entitled(self, holders: list[list[Any]]) -> None:
@@ -299,9 +334,15 @@ class PayoutBatch(Aggregate):
                                     " still execute; find its fate first")
         if transaction_id in self.submitted_leaves:
             raise IllegalTransition(f"{transaction_id} was already used by batch {self.number}")
-        if kind not in ("transfer", "airdrop"):
-            raise InvalidInput(f"an HTS submission is a transfer or an airdrop, not {kind!r}")
-        self._check_submittable(leaf_indices)
+        if kind not in HTS_KINDS:
+            raise InvalidInput(f"an HTS submission is one of {HTS_KINDS}, not {kind!r}")
+        if kind == "cancel":
+            not_pending = [i for i in leaf_indices if i not in self.hts_pending]
+            if not leaf_indices or not_pending:
+                raise IllegalTransition(f"leaves {not_pending[:5]} of batch {self.number} have"
+                                        " no pending airdrop to cancel")
+        else:
+            self._check_submittable(leaf_indices)
         self._hts_submitted(transaction_id=transaction_id, valid_start_ns=valid_start_ns,
                             valid_seconds=valid_seconds, kind=kind, attempt=self.attempts + 1,
                             leaf_indices=leaf_indices)
@@ -327,7 +368,8 @@ class PayoutBatch(Aggregate):
         self.tx_hashes.append(transaction_id)
         self.submitted_leaves[transaction_id] = leaf_indices
         self.hts_open[transaction_id] = (valid_start_ns, valid_seconds, kind)
-        self.status = BatchStatus.SUBMITTED
+        if kind != "cancel":  # a cancellation pays nobody: the batch's payments are done
+            self.status = BatchStatus.SUBMITTED
 
     def record_hts_dead(self, *, transaction_id: str) -> None:
         if transaction_id not in self.hts_open:
@@ -338,7 +380,8 @@ class PayoutBatch(Aggregate):
     @event(HtsTransactionDead)
     def _hts_transaction_dead(self, transaction_id: str) -> None:
         del self.hts_open[transaction_id]
-        self.status = BatchStatus.PLANNED
+        if any(i not in self.outcomes for i in self.submitted_leaves[transaction_id]):
+            self.status = BatchStatus.PLANNED
 
     def record_hts_failed(self, *, transaction_id: str, status: str) -> None:
         if transaction_id not in self.hts_open:
@@ -350,6 +393,8 @@ class PayoutBatch(Aggregate):
     def _hts_transaction_failed(self, transaction_id: str, status: str) -> None:
         del self.hts_open[transaction_id]
         leaves = self.submitted_leaves[transaction_id]
+        if any(i in self.hts_pending for i in leaves):
+            return  # a cancellation that failed: the leaves stay pending, nothing else changes
         if len(leaves) == 1:  # only then is the status this holder's own
             self.hts_last_status[leaves[0]] = status
         self.hts_one_by_one = True
@@ -483,7 +528,8 @@ class PayoutBatch(Aggregate):
                 f"leaves {undecided[:5]} of batch {self.number} have no outcome"
             )
         paid = sum(1 for i in covered if self.outcomes[i] in PAID_OUTCOMES)
-        self._settled(tx_hash=tx_hash, paid=paid, failed=len(covered) - paid,
+        failed = sum(1 for i in covered if self.outcomes[i] in UNPAID_OUTCOMES)
+        self._settled(tx_hash=tx_hash, paid=paid, failed=failed,
                       already_paid=already_paid, amount_paid=self.amount_paid, gas_used=gas_used)
 
     @event(Settled)
@@ -493,3 +539,72 @@ class PayoutBatch(Aggregate):
         self.settled_txs.append(tx_hash)
         self.hts_open.pop(tx_hash, None)  # an HTS transaction's fate is now recorded
         self.status = BatchStatus.SETTLED
+
+    # --- HTS pending airdrops (HIP-904) ---
+
+    @property
+    def pending_claim_amount(self) -> int:
+        return sum(self.leaves[i].net for i in self.hts_pending)
+
+    def _open_kind(self, transaction_id: str, kind: str) -> list[int]:
+        opened = self.hts_open.get(transaction_id)
+        if opened is None or opened[2] != kind:
+            raise IllegalTransition(f"{transaction_id} is not an open HTS {kind} of batch"
+                                    f" {self.number}")
+        return self.submitted_leaves[transaction_id]
+
+    def record_airdrop_pending(self, *, transaction_id: str, leaf_indices: list[int]) -> None:
+        """Before the airdrop's settlement: which of its leaves went pending (the others
+        were paid by it)."""
+        submitted = self._open_kind(transaction_id, "airdrop")
+        stray = [i for i in leaf_indices if i not in submitted or i in self.outcomes]
+        if not leaf_indices or stray or len(set(leaf_indices)) != len(leaf_indices):
+            raise IllegalTransition(f"leaves {stray[:5]} of batch {self.number} cannot be"
+                                    f" pending from {transaction_id}")
+        self._hts_airdrop_pending(transaction_id=transaction_id,
+                                  leaf_indices=sorted(leaf_indices),
+                                  amount=sum(self.leaves[i].net for i in leaf_indices))
+
+    @event(HtsAirdropPending)
+    def _hts_airdrop_pending(self, transaction_id: str, leaf_indices: list[int],
+                             amount: int) -> None:
+        for i in leaf_indices:
+            self.outcomes[i] = LeafOutcome.PENDING_CLAIM
+            self.hts_pending[i] = transaction_id
+
+    def record_airdrop_claimed(self, *, leaf_indices: list[int], indexed_until: float) -> None:
+        not_pending = [i for i in leaf_indices if i not in self.hts_pending]
+        if not leaf_indices or not_pending or len(set(leaf_indices)) != len(leaf_indices):
+            raise IllegalTransition(f"leaves {not_pending[:5]} of batch {self.number} have no"
+                                    " pending airdrop to claim")
+        cancelling = [i for kind_leaves in (
+            self.submitted_leaves[t] for t, (_s, _v, kind) in self.hts_open.items()
+            if kind == "cancel") for i in kind_leaves if i in leaf_indices]
+        if cancelling:
+            raise IllegalTransition(f"leaves {cancelling[:5]} of batch {self.number} have a"
+                                    " cancellation in flight; its fate decides them")
+        self._hts_airdrop_claimed(leaf_indices=sorted(leaf_indices),
+                                  amount=sum(self.leaves[i].net for i in leaf_indices),
+                                  indexed_until=indexed_until)
+
+    @event(HtsAirdropClaimed)
+    def _hts_airdrop_claimed(self, leaf_indices: list[int], amount: int,
+                             indexed_until: float) -> None:
+        for i in leaf_indices:
+            del self.hts_pending[i]
+            self.outcomes[i] = LeafOutcome.PAID
+        self.amount_paid += amount
+
+    def record_airdrop_cancelled(self, *, transaction_id: str) -> None:
+        leaves = self._open_kind(transaction_id, "cancel")
+        self._hts_airdrop_cancelled(transaction_id=transaction_id, leaf_indices=list(leaves),
+                                    amount=sum(self.leaves[i].net for i in leaves))
+
+    @event(HtsAirdropCancelled)
+    def _hts_airdrop_cancelled(self, transaction_id: str, leaf_indices: list[int],
+                               amount: int) -> None:
+        del self.hts_open[transaction_id]
+        for i in leaf_indices:
+            del self.hts_pending[i]
+            self.outcomes[i] = LeafOutcome.CANCELLED
+            self.failure_reasons[i] = "AIRDROP_CANCELLED_AFTER_CLAIM_DEADLINE"

@@ -37,6 +37,9 @@ DISTRIBUTION_CODES = frozenset({
 PRECHECK_RETRY = TRANSIENT_CODES
 # Refused at precheck and that TransactionId can never execute: rebuild with a new one.
 PRECHECK_REBUILD = frozenset({"TRANSACTION_EXPIRED", "INVALID_TRANSACTION_START"})
+# At precheck: the payer cannot pay the fee in hbar. A distribution-level stop, resumed once
+# the payer is funded (every batch sharing the payer would be refused alike).
+PAYER_SHORT_CODES = frozenset({"INSUFFICIENT_PAYER_BALANCE"})
 # Not an outcome at all: the network already has this TransactionId; look its outcome up.
 ALREADY_SUBMITTED = "DUPLICATE_TRANSACTION"
 

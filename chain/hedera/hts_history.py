@@ -5,7 +5,10 @@ has ingested (its latest block's end), which is what lets the recovery prove a n
 Mirror Node shapes (OpenAPI 0.141.0): a transaction id is written `0.0.payer-seconds-nanos`;
 `transactions[]` holds the transaction and its children, the parent being the row with
 `nonce == 0` and `scheduled == false`; `result` is the status name ("SUCCESS", ...); a block's
-`timestamp.to` is `seconds.nanoseconds`.
+`timestamp.to` is `seconds.nanoseconds`; a transaction's `token_transfers[]` are the token
+balance changes it made (an airdrop's pending part is not among them: nothing moved); a
+sender's `/api/v1/accounts/{id}/airdrops/outstanding` lists its pending airdrops not yet
+claimed or cancelled (`airdrops[]`: `receiver_id`, `token_id`, `amount`).
 """
 
 from __future__ import annotations
@@ -21,11 +24,23 @@ from chain.hedera.mirror_client import MirrorNodeClient
 class HistoryAnswer:
     status: str | None         # the parent transaction's result, None when not recorded
     indexed_until: float | None  # consensus seconds the Mirror Node has ingested up to
+    # accounts (`0.0.n`) whose balance of `credited_token` the transaction raised
+    credited: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class OutstandingAnswer:
+    receivers: dict[str, int]    # receiver `0.0.n` -> amount still pending from the sender
+    indexed_until: float | None
 
 
 class TransactionHistory(Protocol):
-    def lookup(self, transaction_id: str) -> HistoryAnswer:
+    def lookup(self, transaction_id: str, credited_token: str | None = None) -> HistoryAnswer:
         """`transaction_id` as the SDK writes it: `0.0.payer@seconds.nanos`."""
+        ...
+
+    def outstanding_airdrops(self, sender: str, token: str) -> OutstandingAnswer:
+        """The sender's pending airdrops of `token` (HIP-904) not yet claimed or cancelled."""
         ...
 
 
@@ -42,7 +57,7 @@ class MirrorTransactionHistory:
     def __init__(self, mirror: MirrorNodeClient) -> None:
         self._mirror = mirror
 
-    def lookup(self, transaction_id: str) -> HistoryAnswer:
+    def lookup(self, transaction_id: str, credited_token: str | None = None) -> HistoryAnswer:
         # Read the horizon first: a record that lands between the two requests is then found,
         # and never missed behind a horizon that already covers it.
         indexed_until = _seconds(self._mirror.latest_block().get("timestamp", {}).get("to"))
@@ -52,7 +67,22 @@ class MirrorTransactionHistory:
         parents = [r for r in rows if not r.get("scheduled") and int(r.get("nonce", 0)) == 0]
         if len(parents) != 1 or not isinstance(parents[0].get("result"), str):
             raise MirrorNodeInconsistent(f"transaction {transaction_id}: no single parent row")
-        return HistoryAnswer(parents[0]["result"], indexed_until)
+        credited = frozenset(
+            str(t.get("account")) for t in parents[0].get("token_transfers") or []
+            if credited_token is not None and t.get("token_id") == credited_token
+            and int(t.get("amount", 0)) > 0)
+        return HistoryAnswer(parents[0]["result"], indexed_until, credited)
+
+    def outstanding_airdrops(self, sender: str, token: str) -> OutstandingAnswer:
+        # The horizon first, for the same reason as in `lookup`.
+        indexed_until = _seconds(self._mirror.latest_block().get("timestamp", {}).get("to"))
+        receivers: dict[str, int] = {}
+        for page in self._mirror.pages(f"/api/v1/accounts/{sender}/airdrops/outstanding",
+                                       {"token.id": token, "limit": 100}, "airdrops"):
+            for row in page:
+                receiver = str(row.get("receiver_id"))
+                receivers[receiver] = receivers.get(receiver, 0) + int(row.get("amount", 0))
+        return OutstandingAnswer(receivers, indexed_until)
 
 
 def _seconds(stamp: object) -> float | None:

@@ -43,10 +43,15 @@ from hiero_sdk_python.consensus.topic_message_submit_transaction import (
 )
 from hiero_sdk_python.exceptions import PrecheckError
 from hiero_sdk_python.hapi.services import timestamp_pb2
+from hiero_sdk_python.query.account_balance_query import CryptoGetAccountBalanceQuery
 from hiero_sdk_python.query.transaction_get_receipt_query import TransactionGetReceiptQuery
+from hiero_sdk_python.tokens.token_airdrop_pending_id import PendingAirdropId
+from hiero_sdk_python.tokens.token_airdrop_transaction_cancel import (
+    TokenCancelAirdropTransaction,
+)
 from hiero_sdk_python.transaction.transaction_id import TransactionId
 
-from chain.hedera.hts_history import TransactionHistory
+from chain.hedera.hts_history import OutstandingAnswer, TransactionHistory
 from chain.hedera.hts_signer import HederaSigner
 from domain.hts_failures import ALREADY_SUBMITTED
 from domain.hts_planning import AccountRef, HtsLeg
@@ -56,6 +61,7 @@ DEFAULT_VALID_SECONDS = 120  # the SDK's default; the network allows at most 180
 # Back-date the valid start: a node refuses one that is ahead of its clock.
 VALID_START_LEAD_NS = 2 * NANOS
 DEFAULT_MAX_FEE = Hbar(2)  # the most one transaction may cost; the SDK's default too
+MAX_PENDING_IDS = 10  # pending airdrop ids one TokenCancelAirdrop may name
 
 
 class SubmitResult(StrEnum):
@@ -76,7 +82,7 @@ class Submission:
 class PreparedTransaction:
     transaction_id: str  # `0.0.payer@seconds.nanos`, the idempotency key to record
     window: TxWindow
-    kind: str            # "transfer" | "airdrop" | "commitment"
+    kind: str            # "transfer" | "airdrop" | "cancel" | "commitment"
     size: int            # bytes of the signed transaction as it will be sent
     sdk_transaction: Any
 
@@ -99,7 +105,7 @@ class HtsRail:
         self._client, self._lookup = client, lookup_client
         self.payer, self.token = payer, token
         self._signer, self._history, self._clock = signer, history, clock
-        self.valid_seconds, self._max_fee = valid_seconds, max_fee
+        self.valid_seconds, self.max_fee = valid_seconds, max_fee
         self._last_start_ns = 0
         self._lock = threading.Lock()
 
@@ -140,6 +146,19 @@ class HtsRail:
         tx = TopicMessageSubmitTransaction().set_topic_id(topic).set_message(message)
         return self._prepare(tx, "commitment", valid_start_ns)
 
+    def prepare_cancel(self, legs: Sequence[HtsLeg], valid_start_ns: int,
+                       ) -> PreparedTransaction:
+        """Cancel the payer's pending airdrops to these holders (after the claim deadline):
+        the tokens never left the payer; the holders can no longer claim them. At most 10
+        pending airdrops per transaction (`tokens.maxAllowedPendingAirdropsToCancel`)."""
+        if not 0 < len(legs) <= MAX_PENDING_IDS:
+            raise ValueError(f"a cancellation names 1..{MAX_PENDING_IDS} pending airdrops")
+        tx = TokenCancelAirdropTransaction()
+        for leg in legs:
+            tx.add_pending_airdrop(PendingAirdropId(self.payer, account_id(leg.account),
+                                                    self.token))
+        return self._prepare(tx, "cancel", valid_start_ns)
+
     def _add_legs(self, tx: Any, legs: Sequence[HtsLeg]) -> None:
         if not legs:
             raise ValueError("a batch pays at least one holder")
@@ -152,7 +171,7 @@ class HtsRail:
         tx.set_transaction_id(TransactionId(self.payer, timestamp_pb2.Timestamp(
             seconds=seconds, nanos=nanos)))
         tx.set_transaction_valid_duration(self.valid_seconds)
-        tx.transaction_fee = self._max_fee
+        tx.transaction_fee = self.max_fee
         tx.freeze_with(self._client)
         tx.sign_with(self._signer.public_key, self._signer.sign)
         return PreparedTransaction(transaction_id_text(self.payer, valid_start_ns),
@@ -212,3 +231,32 @@ class HtsRail:
         return decide(window, now=self._clock(), receipt_status=receipt,
                       history_status=history.status,
                       history_indexed_until=history.indexed_until)
+
+    # --- pending airdrops and the payer's hbar ---------------------------------------------
+
+    def airdrop_credited(self, transaction_id: str) -> frozenset[AccountRef] | None:
+        """The holders a settled airdrop paid at once (the others' airdrops are pending), from
+        the Mirror Node's record of it; None while it has no record yet (ask again)."""
+        answer = self._history.lookup(transaction_id, credited_token=str(self.token))
+        if answer.status is None:
+            return None
+        return frozenset(_ref(account) for account in answer.credited)
+
+    def outstanding_airdrops(self) -> tuple[dict[AccountRef, int], float | None]:
+        """The payer's pending airdrops of the token (receiver -> amount) and the Mirror
+        Node's horizon they were read at."""
+        answer: OutstandingAnswer = self._history.outstanding_airdrops(str(self.payer),
+                                                                       str(self.token))
+        return ({_ref(r): amount for r, amount in answer.receivers.items()},
+                answer.indexed_until)
+
+    def payer_tinybars(self) -> int:
+        """The payer's hbar balance (a free query), to know fees can be paid again."""
+        balance = CryptoGetAccountBalanceQuery().set_account_id(self.payer).execute(
+            self._lookup)
+        return int(balance.hbars.to_tinybars())
+
+
+def _ref(account: str) -> AccountRef:
+    shard, realm, num = (int(part) for part in account.split("."))
+    return (shard, realm, num)

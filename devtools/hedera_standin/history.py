@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from hiero_sdk_python import ResponseCode
 
-from chain.hedera.hts_history import HistoryAnswer
+from chain.hedera.hts_history import HistoryAnswer, OutstandingAnswer
 from devtools.hedera_standin.server import StandinNetwork
 from devtools.hedera_standin.state import TxKey
 
@@ -16,7 +16,7 @@ class StandinHistory:
         self._net = net
         self.lag_seconds = 0.0  # how far behind consensus the stand-in Mirror Node is
 
-    def lookup(self, transaction_id: str) -> HistoryAnswer:
+    def lookup(self, transaction_id: str, credited_token: str | None = None) -> HistoryAnswer:
         payer, _, start = transaction_id.partition("@")
         seconds, _, nanos = start.partition(".")
         key = TxKey(int(payer.rsplit(".", 1)[1]), int(seconds), int(nanos))
@@ -26,4 +26,22 @@ class StandinHistory:
             found = ledger.executed.get(key)
             if found is None or found.consensus_time > horizon:
                 return HistoryAnswer(None, horizon)
-            return HistoryAnswer(ResponseCode(found.record.receipt.status).name, horizon)
+            credited = frozenset(
+                f"0.0.{leg.accountID.accountNum}"
+                for listed in found.record.tokenTransferLists
+                if f"0.0.{listed.token.tokenNum}" == credited_token
+                for leg in listed.transfers if leg.amount > 0)
+            return HistoryAnswer(ResponseCode(found.record.receipt.status).name, horizon,
+                                 credited)
+
+    def outstanding_airdrops(self, sender: str, token: str) -> OutstandingAnswer:
+        """The stand-in network's pending airdrops right now (claims and cancellations are
+        reflected at once: a lag applies to the horizon only)."""
+        sender_num, token_num = int(sender.rsplit(".", 1)[1]), int(token.rsplit(".", 1)[1])
+        ledger = self._net.ledger
+        with ledger.lock:
+            return OutstandingAnswer(
+                {f"0.0.{receiver}": amount
+                 for (s, receiver, t), amount in ledger.pending_airdrops.items()
+                 if (s, t) == (sender_num, token_num)},
+                ledger.clock.now() - self.lag_seconds)

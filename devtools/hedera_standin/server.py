@@ -149,6 +149,11 @@ class StandinNetwork:
             rel = self.ledger.relationship(account, token)
             return None if rel is None else rel.balance
 
+    def set_tinybars(self, account: int, tinybars: int) -> None:
+        """An account's hbar balance, as a transfer from elsewhere would leave it."""
+        with self.ledger.lock:
+            self.ledger.accounts[account].tinybars = tinybars
+
     def tinybars(self, account: int) -> int:
         with self.ledger.lock:
             return self.ledger.accounts[account].tinybars

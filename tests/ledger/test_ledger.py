@@ -37,6 +37,7 @@ from domain.errors import (
     NotFound,
 )
 from domain.holdings import TransfersObserved
+from domain.hts_transaction_ids import HtsTransactionIdUse
 from domain.merkle import MerkleTree, PartialTree, leaf_hash
 from domain.planning import GasModel
 from domain.rails import Rail
@@ -188,6 +189,18 @@ def test_every_event_type_round_trips_through_postgres_unchanged(ledger, reopen)
                                  kind="transfer", leaf_indices=[0])
     ledger.record_hts_failed(late_batch, transaction_id=hts_id + "0",
                              status="ACCOUNT_FROZEN_FOR_TOKEN")
+    # An airdrop leaves both holders pending (not associated); one claims, the other's
+    # airdrop is cancelled after the claim deadline.
+    ledger.record_hts_submission(late_batch, transaction_id=hts_id + "1",
+                                 valid_start_ns=1_700_000_000_000_000_011, valid_seconds=120,
+                                 kind="airdrop", leaf_indices=[0, 1])
+    ledger.apply_hts_outcome(late_batch, transaction_id=hts_id + "1", status="SUCCESS",
+                             pending=[0, 1])
+    ledger.record_airdrops_claimed(late_batch, leaf_indices=[0], indexed_until=1.7e9)
+    ledger.record_hts_submission(late_batch, transaction_id=hts_id + "2",
+                                 valid_start_ns=1_700_000_000_000_000_012, valid_seconds=120,
+                                 kind="cancel", leaf_indices=[1])
+    ledger.record_airdrops_cancelled(late_batch, transaction_id=hts_id + "2")
     ledger.expire_distribution(late)
     # Treasury: after the deadline a sweep goes out and is swept; a reclaim is rejected by
     # the chain, asked for again and reclaimed (the vault's logs, on a cursor of their own).
@@ -272,7 +285,7 @@ def test_every_event_type_round_trips_through_postgres_unchanged(ledger, reopen)
     assert reloaded == recorded
     # Guard: every event class the aggregates define was exercised above.
     defined = {cls for agg in (Asset, Distribution, PayoutBatch, ChainCursor, TransfersObserved,
-                                Schedule, TreasuryTx)
+                                Schedule, TreasuryTx, HtsTransactionIdUse)
                for cls in vars(agg).values()
                if isinstance(cls, type) and issubclass(cls, agg.Event)
                and name_of(cls) not in {"Event", "Created"}}  # the library's generated bases

@@ -1,0 +1,186 @@
+"""Pending airdrops (HIP-904), refused prechecks and TransactionId uniqueness on the HTS rail:
+the real ledger (PostgreSQL) against the STAND-IN Hedera network and its Mirror Node history
+(stand-ins: the real network cannot be reached from here). Every check of money is made holder
+by holder against the stand-in's own balances and pending airdrops, not only the ledger."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hiero_sdk_python import ResponseCode
+from hiero_sdk_python.hapi.services import timestamp_pb2
+from hiero_sdk_python.tokens.token_airdrop_claim import TokenClaimAirdropTransaction
+from hiero_sdk_python.tokens.token_airdrop_pending_id import PendingAirdropId
+from hiero_sdk_python.transaction.transaction_id import TransactionId
+
+from app.hts_executor import HtsBatchExecutor, long_zero_account
+from domain.batch import LeafOutcome
+from domain.distribution import Status
+from domain.hts_transaction_ids import TransactionIdTaken
+from tests.hedera_rail.conftest import World
+from tests.hedera_rail.ledger_setup import executing_distribution
+from tests.hedera_rail.test_hts_rail import _rail
+
+
+def _num(leaf) -> int:
+    return long_zero_account(leaf.account)[2]
+
+
+def _tomorrow(world: World) -> datetime:
+    return datetime.fromtimestamp(world.net.ledger.clock.now(), UTC) + timedelta(days=1)
+
+
+def _claim(world: World, holder, key) -> None:
+    """The holder claims the payer's pending airdrop with their own key (and so associates)."""
+    client = world.fresh_client()
+    client.set_operator(holder, key)
+    start = int(world.net.ledger.clock.now()) - 1  # the stand-in's clock, maybe advanced
+    claim = TokenClaimAirdropTransaction().add_pending_airdrop_id(
+        PendingAirdropId(world.treasury, holder, world.token)).set_transaction_id(
+        TransactionId(holder, timestamp_pb2.Timestamp(seconds=start)))
+    assert claim.execute(client).status == ResponseCode.SUCCESS
+
+
+def _reconcile(world: World, ledger, did, supply: int | None = 10**12) -> dict[str, int]:
+    """Holder by holder: a PAID leaf's holder holds exactly its net on the stand-in; a
+    PENDING_CLAIM leaf's net is exactly the stand-in's pending airdrop to its holder; a
+    CANCELLED or FAILED one received nothing. Σ of each, and the payer's balance, add up."""
+    batch = ledger.get_batch(did, 0)
+    pending = world.net.ledger.pending_airdrops
+    sums = dict.fromkeys(("PAID", "PENDING_CLAIM", "CANCELLED", "FAILED"), 0)
+    for i, leaf in batch.leaves.items():
+        outcome = batch.outcomes[i]
+        held = world.net.token_balance(_num(leaf), world.token.num) or 0
+        airdropped = pending.get((world.treasury.num, _num(leaf), world.token.num), 0)
+        assert (held, airdropped) == {
+            LeafOutcome.PAID: (leaf.net, 0), LeafOutcome.PENDING_CLAIM: (0, leaf.net),
+        }.get(outcome, (0, 0)), (i, outcome)
+        sums[outcome.value] += leaf.net
+    assert sum(sums.values()) == batch.total_net  # every unit of net accounted once
+    if supply is not None:  # the payer paid this distribution only
+        assert world.balance(world.treasury) == supply - sums["PAID"]
+    assert sum(pending.values()) == sums["PENDING_CLAIM"]
+    assert batch.amount_paid == ledger.get_distribution(did).amount_paid == sums["PAID"]
+    assert batch.pending_claim_amount == sums["PENDING_CLAIM"]
+    return sums
+
+
+def test_an_unassociated_holder_is_pending_until_they_claim_then_paid(ledger, world):
+    newcomer, newcomer_key = world.holder(associated=False)
+    did = executing_distribution(ledger, [world.holder()[0].num, newcomer.num],
+                                 claim_deadline=_tomorrow(world))
+    batch = ledger.get_batch(did, 0)
+    executor = HtsBatchExecutor(ledger, _rail(world))
+    # the run pays the associated holder; the newcomer's airdrop is pending, not paid: the
+    # tokens are still the payer's, and the distribution is not complete
+    executor.execute(batch.id)
+    batch = ledger.get_batch(did, 0)
+    assert sorted(o.value for o in batch.outcomes.values()) == ["PAID", "PENDING_CLAIM"]
+    assert ledger.get_distribution(did).status is Status.EXECUTING
+    sums = _reconcile(world, ledger, did)
+    assert sums["PENDING_CLAIM"] > 0
+    # before the holder claims (and the deadline), following the airdrops changes nothing
+    assert "1 airdrops pending" in executor.follow_airdrops(batch.id).detail
+    assert ledger.get_batch(did, 0).outcomes == batch.outcomes
+    # the holder claims on the network; once the Mirror Node has ingested past the airdrop's
+    # window (before, an airdrop missing from its list proves nothing) the claim is read
+    # back: paid, and the distribution completes, every holder paid exactly once
+    _claim(world, newcomer, newcomer_key)
+    assert "1 airdrops pending" in executor.follow_airdrops(batch.id).detail
+    world.net.ledger.clock.advance(200)
+    assert executor.follow_airdrops(batch.id).action == "nothing-to-do"
+    assert set(ledger.get_batch(did, 0).outcomes.values()) == {LeafOutcome.PAID}
+    assert ledger.get_distribution(did).status is Status.COMPLETED
+    assert _reconcile(world, ledger, did)["PAID"] == ledger.get_batch(did, 0).total_net
+
+
+def test_after_the_claim_deadline_unclaimed_airdrops_are_cancelled_once(ledger, world):
+    first, first_key = world.holder(associated=False)
+    second, _ = world.holder(associated=False)
+    did = executing_distribution(ledger, [first.num, world.holder()[0].num, second.num],
+                                 claim_deadline=_tomorrow(world))
+    batch_id = ledger.get_batch(did, 0).id
+    rail = _rail(world)
+    executor = HtsBatchExecutor(ledger, rail)
+    executor.execute(batch_id)
+    assert _reconcile(world, ledger, did)["PENDING_CLAIM"] > 0
+    # before the deadline nothing is cancelled
+    assert "until the claim deadline" in executor.follow_airdrops(batch_id).detail
+    # the deadline passes; one holder claims just after it, before the job runs
+    world.net.ledger.clock.advance(2 * 86_400)
+    _claim(world, first, first_key)
+    # the job records the claim first, then cancels the other airdrop: its TransactionId
+    # recorded before it is sent, like a payment's
+    assert executor.follow_airdrops(batch_id).action == "nothing-to-do"
+    batch = ledger.get_batch(did, 0)
+    cancelled = [i for i, o in batch.outcomes.items() if o is LeafOutcome.CANCELLED]
+    assert [_num(batch.leaves[i]) for i in cancelled] == [second.num]
+    assert batch.submitted_leaves[batch.tx_hashes[-1]] == cancelled  # the cancellation's
+    assert batch.failure_reasons[cancelled[0]] == "AIRDROP_CANCELLED_AFTER_CLAIM_DEADLINE"
+    assert world.net.ledger.pending_airdrops == {}
+    sums = _reconcile(world, ledger, did)
+    assert sums["CANCELLED"] == batch.leaves[cancelled[0]].net
+    distribution = ledger.get_distribution(did)
+    assert distribution.status is Status.COMPLETED_WITH_FAILURES
+    assert (distribution.paid, distribution.failed) == (2, 1)
+    # running the job again sends nothing more
+    sent = len(world.net.ledger.executed)
+    assert executor.follow_airdrops(batch_id).action == "nothing-to-do"
+    assert len(world.net.ledger.executed) == sent
+
+
+def test_a_payer_out_of_hbar_stops_the_distribution_until_it_is_funded(ledger, world):
+    holders = [world.holder()[0].num for _ in range(3)]
+    did = executing_distribution(ledger, holders)
+    batch_id = ledger.get_batch(did, 0).id
+    executor = HtsBatchExecutor(ledger, _rail(world))
+    # the payer has no hbar left for fees: the node refuses at precheck, nothing executes
+    world.net.set_tinybars(world.treasury.num, 1_000)
+    outcome = executor.execute(batch_id)
+    assert outcome.action == "waiting-for-funds"
+    assert outcome.detail.startswith("INSUFFICIENT_PAYER_BALANCE")
+    # the whole distribution stops with the reason on the batch; nobody was paid
+    assert ledger.get_distribution(did).status is Status.WAITING_FOR_FUNDS
+    batch = ledger.get_batch(did, 0)
+    assert batch.outcomes == {} and len(batch.hts_open) == 1
+    assert world.net.ledger.executed == {}
+    assert executor.execute(batch_id).action == "nothing-to-do"
+    # not funded yet: no resumption
+    assert executor.resume_after_funding(did) is False
+    # the payer is funded: the distribution resumes and the same TransactionId (its window
+    # still open) pays every holder, exactly once
+    world.net.set_tinybars(world.treasury.num, 10 * 100_000_000)
+    assert executor.resume_after_funding(did) is True
+    assert executor.execute(batch_id).action == "nothing-to-do"
+    batch = ledger.get_batch(did, 0)
+    assert len(batch.tx_hashes) == 1 and len(world.net.ledger.executed) == 1
+    assert ledger.get_distribution(did).status is Status.COMPLETED
+    assert _reconcile(world, ledger, did)["PAID"] == batch.total_net
+
+
+def test_two_workers_sharing_a_payer_never_share_a_transaction_id(ledger, world):
+    # two distributions' batches, two "processes" whose clocks read the same instant
+    frozen = world.net.ledger.clock.now()
+    first = executing_distribution(ledger, [world.holder()[0].num], key="one")
+    second = executing_distribution(ledger, [world.holder()[0].num], key="two")
+    rails = [_rail(world) for _ in range(2)]
+    for rail in rails:
+        rail._clock = lambda: frozen
+    [one, two] = [ledger.get_batch(did, 0) for did in (first, second)]
+    assert rails[0].next_valid_start_ns() == rails[1].next_valid_start_ns()
+    # the second worker's first choice is already used: the ledger refuses it (nothing is
+    # recorded), and the worker takes the next valid start
+    HtsBatchExecutor(ledger, rails[0]).execute(one.id)
+    [used] = ledger.get_batch(first, 0).tx_hashes
+    with pytest.raises(TransactionIdTaken):
+        ledger.record_hts_submission(two.id, transaction_id=used, valid_start_ns=1,
+                                     valid_seconds=120, kind="transfer",
+                                     leaf_indices=[two.first_leaf])
+    assert ledger.get_batch(second, 0).tx_hashes == []
+    HtsBatchExecutor(ledger, rails[1]).execute(two.id)
+    [other] = ledger.get_batch(second, 0).tx_hashes
+    assert other != used
+    for did in (first, second):
+        assert _reconcile(world, ledger, did, supply=None)["PAID"] == \
+            ledger.get_batch(did, 0).total_net
