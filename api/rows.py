@@ -63,7 +63,7 @@ def columns(struct: type[msgspec.Struct], expressions: dict[str, str]) -> str:
 DISTRIBUTION_COLUMNS = columns(schemas.Distribution, {
     **{name: f"{name}::text" for name in (*AMOUNTS, "rule_value", "amount_paid",
                                            "funds_needed", "funds_available", "reclaimed",
-                                           "swept")},
+                                           "swept", "pending_claim_amount")},
     "progress": "NULL",  # computed here, from paid_count and eligible
     "units_redeemed": "units_redeemed::text",
     "units_outstanding": "(eligible_balance - units_redeemed)::text",

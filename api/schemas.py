@@ -204,6 +204,11 @@ class Distribution(msgspec.Struct):
         description="a CASH_OUT's bond units of its eligible holders not yet redeemed, in the"
                     " bond token's smallest units; null for other kinds and before the"
                     " snapshot")] = None
+    pending_claim_count: Annotated[int, msgspec.Meta(
+        description="HTS rail: holders not associated with the token whose airdrop waits for"
+                    " their claim (not paid yet: the tokens are still the payer's)")] = 0
+    pending_claim_amount: Annotated[str, msgspec.Meta(
+        description="HTS rail: the sum of those pending airdrops, in smallest units")] = "0"
 
 
 class DistributionPage(msgspec.Struct):

@@ -182,10 +182,12 @@ class PayoutBatch(Aggregate):
         amount: int
 
     class HtsAirdropClaimed(Aggregate.Event):
-        """The holders claimed these leaves' pending airdrops: paid, each exactly its net.
-        `indexed_until`: the Mirror Node's horizon the claim was read at."""
+        """The holders claimed these leaves' pending airdrops: paid, each exactly its net,
+        by the airdrop in `transaction_ids` (one per leaf, in order). `indexed_until`: the
+        Mirror Node's horizon the claims were read at."""
 
         leaf_indices: list[int]
+        transaction_ids: list[str]
         amount: int
         indexed_until: float
 
@@ -583,13 +585,15 @@ class PayoutBatch(Aggregate):
         if cancelling:
             raise IllegalTransition(f"leaves {cancelling[:5]} of batch {self.number} have a"
                                     " cancellation in flight; its fate decides them")
-        self._hts_airdrop_claimed(leaf_indices=sorted(leaf_indices),
-                                  amount=sum(self.leaves[i].net for i in leaf_indices),
+        leaves = sorted(leaf_indices)
+        self._hts_airdrop_claimed(leaf_indices=leaves,
+                                  transaction_ids=[self.hts_pending[i] for i in leaves],
+                                  amount=sum(self.leaves[i].net for i in leaves),
                                   indexed_until=indexed_until)
 
     @event(HtsAirdropClaimed)
-    def _hts_airdrop_claimed(self, leaf_indices: list[int], amount: int,
-                             indexed_until: float) -> None:
+    def _hts_airdrop_claimed(self, leaf_indices: list[int], transaction_ids: list[str],
+                             amount: int, indexed_until: float) -> None:
         for i in leaf_indices:
             del self.hts_pending[i]
             self.outcomes[i] = LeafOutcome.PAID

@@ -16,6 +16,10 @@ while WAITING_FOR_FUNDS, then the balance that let execution resume (`FundsArriv
 treasury for the distribution (domain.treasury); the operations themselves, with who asked
 and who approved, are the `treasury_ops` read model.
 
+`pending_claim_count` / `pending_claim_amount`: HTS airdrops to holders not associated with
+the token, not claimed yet (HIP-904): not paid (the tokens are still the payer's), not failed;
+a claim moves them to paid, a cancellation after the claim deadline to failed.
+
 `units_redeemed` is a CASH_OUT's bond units redeemed so far (its leaves paid or claimed; NULL
 for other kinds): the payment events carry the principal, so the units come from the holders
 the batch entitled (projections.redeemed_units).
@@ -62,7 +66,9 @@ def batch_count(e: Distribution.Snapshotted) -> int:
 class Distributions(TableProjection):
     name = "distributions"
     tables = (TABLE, BATCHES, FAILED, UNITS)
-    version = 3  # 2: funds arrival, retries, and batches leaving SETTLED; 3: units redeemed
+    # 2: funds arrival, retries, and batches leaving SETTLED; 3: units redeemed;
+    # 4: HTS pending airdrops (pending, claimed, cancelled)
+    version = 4
     topics = topics(Distribution.Created, Distribution.Approved, Distribution.Snapshotted,
                     Distribution.Committed, Distribution.ExecutionStarted,
                     Distribution.FundsAwaited, Distribution.FundsArrived,
@@ -72,7 +78,9 @@ class Distributions(TableProjection):
                     PayoutBatch.SubmissionRejected, PayoutBatch.AttemptFailed,
                     PayoutBatch.RetryRequested, PayoutBatch.Settled, PayoutBatch.LeavesPaid,
                     PayoutBatch.LeafPaid, PayoutBatch.LeafClaimed, PayoutBatch.LeafFailed,
-                    PayoutBatch.HoldersEntitled, PayoutBatch.HolderEntitled)
+                    PayoutBatch.HoldersEntitled, PayoutBatch.HolderEntitled,
+                    PayoutBatch.HtsAirdropPending, PayoutBatch.HtsAirdropClaimed,
+                    PayoutBatch.HtsAirdropCancelled)
 
     def __init__(self, view: ViewStore) -> None:
         super().__init__(view)
@@ -249,8 +257,10 @@ class Distributions(TableProjection):
     def added_columns(store: ViewStore) -> list[sql.Composed]:
         return [sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS reclaimed numeric(78) NOT NULL"
                         " DEFAULT 0, ADD COLUMN IF NOT EXISTS swept numeric(78) NOT NULL"
-                        " DEFAULT 0, ADD COLUMN IF NOT EXISTS units_redeemed numeric(78)"
-                        ).format(store.table(TABLE))]
+                        " DEFAULT 0, ADD COLUMN IF NOT EXISTS units_redeemed numeric(78),"
+                        " ADD COLUMN IF NOT EXISTS pending_claim_count int NOT NULL DEFAULT 0,"
+                        " ADD COLUMN IF NOT EXISTS pending_claim_amount numeric(78) NOT NULL"
+                        " DEFAULT 0").format(store.table(TABLE))]
 
     @process_event.register
     def _reclaimed(self, e: Distribution.Reclaimed, tracking: Tracking) -> None:
@@ -339,6 +349,35 @@ class Distributions(TableProjection):
     @process_event.register
     def _failed(self, e: PayoutBatch.LeafFailed, tracking: Tracking) -> None:
         self.counters.failed(e.originator_id, e.leaf_index)
+
+    def _pending(self, e: Any, tracking: Tracking, sign: int) -> None:
+        """A batch event moving its distribution's pending airdrops by `sign` times its leaves."""
+        if "pending" not in self._handlers:
+            self._handlers["pending"] = executemany(sql.SQL(
+                "UPDATE {t} AS d SET pending_claim_count = d.pending_claim_count + %(n)s,"
+                " pending_claim_amount = d.pending_claim_amount + %(amount)s,"
+                " updated_at = %(at)s, position = %(pos)s FROM {b} AS b"
+                " WHERE b.batch_id = %(id)s AND d.distribution_id = b.distribution_id"
+            ).format(t=self.view.table(TABLE), b=self.view.table(BATCHES)))
+        self.segments.add(self._handlers["pending"], {
+            "id": e.originator_id, "n": sign * len(e.leaf_indices), "amount": sign * e.amount,
+            "at": e.timestamp, "pos": tracking.notification_id})
+
+    @process_event.register
+    def _airdrop_pending(self, e: PayoutBatch.HtsAirdropPending, tracking: Tracking) -> None:
+        self._pending(e, tracking, +1)
+
+    @process_event.register
+    def _airdrop_claimed(self, e: PayoutBatch.HtsAirdropClaimed, tracking: Tracking) -> None:
+        self._pending(e, tracking, -1)
+        self.counters.paid_leaves(e.originator_id, e.leaf_indices, e.amount)
+
+    @process_event.register
+    def _airdrop_cancelled(self, e: PayoutBatch.HtsAirdropCancelled,
+                           tracking: Tracking) -> None:
+        self._pending(e, tracking, -1)
+        for leaf in e.leaf_indices:
+            self.counters.failed(e.originator_id, leaf)
 
     def write(self, cur: Cursor[DictRow]) -> None:
         self.segments.write(cur)  # rows and links first: the counters join through them

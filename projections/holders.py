@@ -4,6 +4,9 @@ The hot read model (100k rows per distribution). Within a batch of events the ch
 coalesced in memory: rows created in this batch get their outcomes before they are written
 (one COPY), and outcomes of older rows go as one `UPDATE … FROM unnest(…)`.
 CLAIMED comes from `LeafClaimed` (a holder's own claim after a failed push).
+PENDING_CLAIM is an HTS airdrop to a holder not associated with the token, waiting for their
+claim (HIP-904): the tx hash is the airdrop's TransactionId; the claim makes it PAID, a
+cancellation after the claim deadline FAILED (the cancellation's TransactionId and reason).
 
 An operator's retry (`PayoutBatch.RetryRequested`) puts a FAILED holder back to PENDING, like
 any holder no transaction has reached, but keeps `failure_reason` and `tx_hash` of the failed
@@ -36,6 +39,7 @@ class HolderStatus(StrEnum):
     FAILED = "FAILED"
     SKIPPED = "SKIPPED"
     CLAIMED = "CLAIMED"
+    PENDING_CLAIM = "PENDING_CLAIM"
 
 
 PENDING, PAID, FAILED, SKIPPED, CLAIMED = (
@@ -64,10 +68,12 @@ class Outcome:
 class DistributionHolders(TableProjection):
     name = "distribution_holders"
     tables = ("distribution_holders", "distribution_holders_batches")
-    version = 2  # 2: retried leaves go back to PENDING
+    version = 3  # 2: retried leaves go back to PENDING; 3: HTS pending airdrops
     topics = topics(PayoutBatch.Planned, PayoutBatch.HoldersEntitled,
                     PayoutBatch.HolderEntitled, PayoutBatch.Submitted, PayoutBatch.LeavesPaid,
                     PayoutBatch.LeafPaid, PayoutBatch.LeafFailed, PayoutBatch.LeafClaimed,
+                    PayoutBatch.HtsAirdropPending, PayoutBatch.HtsAirdropClaimed,
+                    PayoutBatch.HtsAirdropCancelled,
                     PayoutBatch.RetryRequested)
 
     def __init__(self, view: ViewStore) -> None:
@@ -218,6 +224,26 @@ class DistributionHolders(TableProjection):
     def _failed(self, event: PayoutBatch.LeafFailed, tracking: Tracking) -> None:
         self._change(event.originator_id, event.leaf_index, FAILED,
                      event.tx_hash, event.reason, 0)
+
+    @process_event.register
+    def _airdrop_pending(self, event: PayoutBatch.HtsAirdropPending,
+                         tracking: Tracking) -> None:
+        for leaf in event.leaf_indices:
+            self._change(event.originator_id, leaf, HolderStatus.PENDING_CLAIM.value,
+                         event.transaction_id, None, 0)
+
+    @process_event.register
+    def _airdrop_claimed(self, event: PayoutBatch.HtsAirdropClaimed,
+                         tracking: Tracking) -> None:
+        for leaf, airdrop in zip(event.leaf_indices, event.transaction_ids, strict=True):
+            self._change(event.originator_id, leaf, PAID, airdrop, None, 0)
+
+    @process_event.register
+    def _airdrop_cancelled(self, event: PayoutBatch.HtsAirdropCancelled,
+                           tracking: Tracking) -> None:
+        for leaf in event.leaf_indices:
+            self._change(event.originator_id, leaf, FAILED, event.transaction_id,
+                         "AIRDROP_CANCELLED_AFTER_CLAIM_DEADLINE", 0)
 
     @process_event.register
     def _retried(self, event: PayoutBatch.RetryRequested, tracking: Tracking) -> None:

@@ -7,9 +7,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from eventsourcing.postgres import PostgresDatastore
 from hiero_sdk_python import AccountId, Client, PrivateKey, TokenId
 
 from devtools.hedera_standin import StandinNetwork
+from projections.store import views_datastore
 
 TREASURY_TINYBARS = 1_000 * 100_000_000  # 1,000 hbar for fees
 
@@ -70,3 +72,11 @@ def world() -> Iterator[World]:
         for opened in (client, *world.others):
             opened.close()
         net.stop()
+
+
+@pytest.fixture
+def views(database_url, schema) -> Iterator[PostgresDatastore]:
+    """The read models' store, for tests that check what operators see."""
+    datastore = views_datastore(database_url, schema)
+    yield datastore
+    datastore.close()

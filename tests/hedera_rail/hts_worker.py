@@ -31,6 +31,9 @@ def main() -> None:
     def client() -> Client:
         made = Client.for_network({env["HTS_NODE"]: AccountId(0, 0, 3)})
         made.set_operator_with(payer, signer.public_key, signer.sign)
+        # One try per call: a lost answer is the rail's to resolve (by TransactionId), and
+        # the SDK would otherwise bench the node for 8 s and try again.
+        made.set_max_attempts(int(env.get("HTS_MAX_ATTEMPTS", "10")))
         return made
 
     rail = HtsRail(client=client(), lookup_client=client(), payer=payer,

@@ -21,10 +21,29 @@ from domain.hts_transaction_ids import TransactionIdTaken
 from tests.hedera_rail.conftest import World
 from tests.hedera_rail.ledger_setup import executing_distribution
 from tests.hedera_rail.test_hts_rail import _rail
+from tests.projections.stories import select
+from tests.projections.test_retries import catch_up_all
 
 
 def _num(leaf) -> int:
     return long_zero_account(leaf.account)[2]
+
+
+def _read_model(ledger, datastore, database_url, schema, did) -> tuple[object, ...]:
+    """The operators' read models, caught up: the distribution's paid, failed and pending
+    (count, amount), and its holders' statuses in leaf order."""
+    catch_up_all(ledger, datastore)
+    (row,) = select(database_url, schema,
+                    "SELECT * FROM {v}.distributions WHERE distribution_id = %s", did)
+    holders = select(database_url, schema, "SELECT status FROM {v}.distribution_holders"
+                     " WHERE distribution_id = %s ORDER BY leaf_index", did)
+    return (row["paid_count"], row["failed_count"], row["pending_claim_count"],
+            int(row["pending_claim_amount"]), "/".join(h["status"] for h in holders))
+
+
+def _statuses(ledger, did) -> list[str]:
+    batch = ledger.get_batch(did, 0)
+    return [batch.outcomes[i].value for i in sorted(batch.outcomes)]
 
 
 def _tomorrow(world: World) -> datetime:
@@ -95,7 +114,8 @@ def test_an_unassociated_holder_is_pending_until_they_claim_then_paid(ledger, wo
     assert _reconcile(world, ledger, did)["PAID"] == ledger.get_batch(did, 0).total_net
 
 
-def test_after_the_claim_deadline_unclaimed_airdrops_are_cancelled_once(ledger, world):
+def test_after_the_claim_deadline_unclaimed_airdrops_are_cancelled_once(
+        ledger, world, views, database_url, schema):
     first, first_key = world.holder(associated=False)
     second, _ = world.holder(associated=False)
     did = executing_distribution(ledger, [first.num, world.holder()[0].num, second.num],
@@ -104,7 +124,11 @@ def test_after_the_claim_deadline_unclaimed_airdrops_are_cancelled_once(ledger, 
     rail = _rail(world)
     executor = HtsBatchExecutor(ledger, rail)
     executor.execute(batch_id)
-    assert _reconcile(world, ledger, did)["PENDING_CLAIM"] > 0
+    pending = _reconcile(world, ledger, did)["PENDING_CLAIM"]
+    # the read model shows the two pending airdrops apart from paid and failed
+    view = _read_model(ledger, views, database_url, schema, did)
+    assert view == (1, 0, 2, pending, "/".join(_statuses(ledger, did)))
+    assert sorted(view[-1].split("/")) == ["PAID", "PENDING_CLAIM", "PENDING_CLAIM"]
     # before the deadline nothing is cancelled
     assert "until the claim deadline" in executor.follow_airdrops(batch_id).detail
     # the deadline passes; one holder claims just after it, before the job runs
@@ -124,6 +148,10 @@ def test_after_the_claim_deadline_unclaimed_airdrops_are_cancelled_once(ledger, 
     distribution = ledger.get_distribution(did)
     assert distribution.status is Status.COMPLETED_WITH_FAILURES
     assert (distribution.paid, distribution.failed) == (2, 1)
+    # the read model: the cancelled holder failed (with the reason), the claimer is paid
+    view = _read_model(ledger, views, database_url, schema, did)
+    assert view == (2, 1, 0, 0, "/".join(_statuses(ledger, did)).replace("CANCELLED", "FAILED"))
+    assert sorted(view[-1].split("/")) == ["FAILED", "PAID", "PAID"]
     # running the job again sends nothing more
     sent = len(world.net.ledger.executed)
     assert executor.follow_airdrops(batch_id).action == "nothing-to-do"

@@ -13,15 +13,17 @@ import sys
 import pytest
 
 from app.hts_executor import HtsBatchExecutor
-from chain.hedera.hts_signer import HEDERA_KEY_ENV
+from chain.hedera.hts_rail import HtsRail
+from chain.hedera.hts_signer import HEDERA_KEY_ENV, LocalHederaSigner
+from devtools.hedera_standin.history import StandinHistory
 from domain.batch import LeafOutcome
 from domain.errors import IllegalTransition
 from tests.hedera_rail.ledger_setup import executing_distribution
 from tests.hedera_rail.test_hts_rail import _rail
 
 
-def _killed_worker(world, database_url, schema, batch_id, failpoint):
-    env = {**os.environ, "DATABASE_URL": database_url, "HTS_SCHEMA": schema,
+def _killed_worker(world, database_url, schema, batch_id, failpoint, **extra):
+    env = {**os.environ, **extra, "DATABASE_URL": database_url, "HTS_SCHEMA": schema,
            "HTS_BATCH": str(batch_id), "HTS_NODE": world.net.address,
            "HTS_PAYER": str(world.treasury.num), "HTS_TOKEN": str(world.token.num),
            HEDERA_KEY_ENV: world.treasury_key.to_string_der(),
@@ -29,6 +31,14 @@ def _killed_worker(world, database_url, schema, batch_id, failpoint):
     done = subprocess.run([sys.executable, "-m", "tests.hedera_rail.hts_worker"], env=env,
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+
+
+def _one_try_rail(world):
+    """A rail whose SDK client tries once: a lost answer comes back as UNKNOWN at once."""
+    client = world.fresh_client().set_max_attempts(1)
+    return HtsRail(client=client, lookup_client=world.fresh_client(), payer=world.treasury,
+                   token=world.token, signer=LocalHederaSigner(world.treasury_key),
+                   history=StandinHistory(world.net), clock=world.net.ledger.clock.now)
 
 
 def _paid_once(world, ledger, did):
@@ -84,3 +94,31 @@ def test_a_transaction_id_that_never_left_is_replaced_only_once_proven_dead(ledg
     batch = _paid_once(world, ledger, did)
     assert batch.tx_hashes[0] == prepared.transaction_id and len(batch.tx_hashes) == 2
     assert len(world.net.ledger.executed) == 1
+
+
+def test_a_worker_killed_while_the_network_loses_its_answers_pays_everyone_once(
+        ledger, world, database_url, schema):
+    holders = [world.holder()[0].num for _ in range(12)]  # two transactions: 9 and 3
+    did = executing_distribution(ledger, holders)
+    batch_id = ledger.get_batch(did, 0).id
+    # the node executes what it is sent but every answer is lost on the way back; the worker
+    # records its TransactionId, submits (no answer: it cannot know) and is killed
+    world.net.drop_responses(1_000)
+    _killed_worker(world, database_url, schema, batch_id, "hts-after-submit",
+                   HTS_MAX_ATTEMPTS="1")
+    [recorded] = ledger.get_batch_by_id(batch_id).hts_open
+    assert len(world.net.ledger.executed) == 1
+    # a restarted worker, its answers still lost for a while: it finds the first
+    # transaction's fate by its TransactionId, pays the rest, and nobody twice
+    world.net.faults.drop = 2
+    while (outcome := HtsBatchExecutor(ledger, _one_try_rail(world)).execute(
+            batch_id)).action == "in-flight":
+        pass  # a lost answer leaves the next transaction in flight: the job runs again
+    assert outcome.action == "nothing-to-do"
+    batch = ledger.get_batch(did, 0)
+    assert batch.tx_hashes[0] == recorded and batch.hts_open == {}
+    # reconciled holder by holder against the STAND-IN's balances (not the ledger's word),
+    # and the payer lost exactly the sum: no transfer executed twice
+    paid = _paid_once(world, ledger, did)
+    assert world.balance(world.treasury) == 10**12 - paid.total_net
+    assert len(world.net.ledger.executed) == len(batch.tx_hashes) == 2
