@@ -246,7 +246,7 @@ class PayoutLedger(Application[UUID]):
         distribution.record_commitment_submission(
             transaction_id=transaction_id, topic_id=topic_id, valid_start_ns=valid_start_ns,
             valid_seconds=valid_seconds)
-        return self._save(distribution)
+        return self._save_with_transaction_id(distribution, transaction_id)
 
     def abandon_commitment(self, distribution_id: UUID, *, transaction_id: str,
                            reason: str) -> int:
@@ -357,9 +357,14 @@ class PayoutLedger(Application[UUID]):
         batch.record_hts_submission(transaction_id=transaction_id, valid_start_ns=valid_start_ns,
                                     valid_seconds=valid_seconds, kind=kind,
                                     leaf_indices=leaf_indices)
-        use = HtsTransactionIdUse.use(transaction_id=transaction_id, batch_id=batch_id)
+        return self._save_with_transaction_id(batch, transaction_id)
+
+    def _save_with_transaction_id(self, aggregate: Aggregate, transaction_id: str) -> int:
+        """Save `aggregate` with the TransactionId's ledger-wide use, in one save: a second
+        use of it, by any process, records nothing (domain.hts_transaction_ids)."""
+        use = HtsTransactionIdUse.use(transaction_id=transaction_id, recorded_by=aggregate.id)
         try:
-            return self._save(batch, use)  # one save: the id's use and the batch's record
+            return self._save(aggregate, use)
         except AlreadyExists:
             if use.id in self.repository:
                 raise TransactionIdTaken(f"{transaction_id} is already used; choose another"

@@ -8,7 +8,8 @@ increasing per process) makes that unlikely; it does not make it impossible acro
 or hosts.
 
 Chosen: each recorded TransactionId is also an aggregate whose id is derived from the
-TransactionId (uuid5), created in the SAME save as the batch's `HtsSubmitted`. The event
+TransactionId (uuid5), created in the SAME save as the batch's `HtsSubmitted` (or the
+distribution's HCS commitment submission: same payer, same id space). The event
 store's primary key (aggregate id, version 1) then refuses a second use atomically, whichever
 process tries: the loser records nothing and picks another valid start. A deterministic
 derivation of the valid start from (batch, attempt) was the alternative; it cannot be both
@@ -27,21 +28,24 @@ from domain.ids import NAMESPACE
 
 class HtsTransactionIdUse(Aggregate):
     class Used(Aggregate.Created):
+        """`recorded_by`: the batch (a payment, a cancellation) or the distribution (its HCS
+        commitment) that recorded the TransactionId."""
+
         transaction_id: str
-        batch_id: UUID
+        recorded_by: UUID
 
     @staticmethod
     def create_id(transaction_id: str) -> UUID:
         return uuid5(NAMESPACE, f"hts-transaction-id/{transaction_id}")
 
     @classmethod
-    def use(cls, *, transaction_id: str, batch_id: UUID) -> HtsTransactionIdUse:
+    def use(cls, *, transaction_id: str, recorded_by: UUID) -> HtsTransactionIdUse:
         return cls._create(cls.Used, id=cls.create_id(transaction_id),
-                           transaction_id=transaction_id, batch_id=batch_id)
+                           transaction_id=transaction_id, recorded_by=recorded_by)
 
-    def __init__(self, transaction_id: str, batch_id: UUID) -> None:
+    def __init__(self, transaction_id: str, recorded_by: UUID) -> None:
         self.transaction_id = transaction_id
-        self.batch_id = batch_id
+        self.recorded_by = recorded_by
 
 
 class TransactionIdTaken(AlreadyExists):

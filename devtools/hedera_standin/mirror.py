@@ -8,7 +8,9 @@ resources the HTS rail and its demo read, in the Mirror Node's published shapes 
   with `result`, `name`, `token_transfers` and `transfers` (only those up to the horizon);
 - `/api/v1/tokens/{id}` and `/api/v1/tokens/{id}/balances` (current balances: the stand-in
   keeps no history, so a snapshot is "now"; `account.id` filters one account);
-- `/api/v1/accounts` and `/api/v1/accounts/{id}` (long-zero EVM addresses).
+- `/api/v1/accounts` and `/api/v1/accounts/{id}` (long-zero EVM addresses);
+- `/api/v1/accounts/{id}/airdrops/outstanding?token.id=…`: the sender's pending airdrops
+  (HIP-904) not yet claimed or cancelled, as the network holds them now.
 
 A stand-in, not the Mirror Node: one process's memory, no pagination beyond `limit`+`next`,
 no record files or hashes.
@@ -69,6 +71,7 @@ class HederaMirrorStandin:
             (re.compile(r"/api/v1/tokens/([^/]+)/balances"), self._balances),
             (re.compile(r"/api/v1/accounts"), self._accounts),
             (re.compile(r"/api/v1/accounts/([^/]+)"), self._account),
+            (re.compile(r"/api/v1/accounts/([^/]+)/airdrops/outstanding"), self._outstanding),
         ]
 
     # --- server ---------------------------------------------------------------------------
@@ -236,6 +239,18 @@ class HederaMirrorStandin:
 
     def _account(self, ref: str, *, query: dict[str, list[str]]) -> Json:
         return self._account_row(_num(ref))
+
+    def _outstanding(self, ref: str, *, query: dict[str, list[str]]) -> Json:
+        sender = _num(ref)
+        tokens = {_num(t.removeprefix("eq:")) for t in query.get("token.id", [])}
+        with self.net.ledger.lock:
+            pending = sorted(self.net.ledger.pending_airdrops.items())
+        return {"airdrops": [{"amount": amount, "receiver_id": f"0.0.{receiver}",
+                              "sender_id": f"0.0.{sender}", "serial_number": None,
+                              "token_id": f"0.0.{token}"}
+                             for (s, receiver, token), amount in pending
+                             if s == sender and (not tokens or token in tokens)],
+                "links": {"next": None}}
 
     def _accounts(self, *, query: dict[str, list[str]]) -> Json:
         rows = []

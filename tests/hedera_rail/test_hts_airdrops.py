@@ -15,6 +15,10 @@ from hiero_sdk_python.tokens.token_airdrop_pending_id import PendingAirdropId
 from hiero_sdk_python.transaction.transaction_id import TransactionId
 
 from app.hts_executor import HtsBatchExecutor, long_zero_account
+from chain.hedera.hts_history import MirrorTransactionHistory
+from chain.hedera.mirror_client import MirrorNodeClient
+from devtools.hedera_standin.history import StandinHistory
+from devtools.hedera_standin.mirror import HederaMirrorStandin
 from domain.batch import LeafOutcome
 from domain.distribution import Status
 from domain.hts_transaction_ids import TransactionIdTaken
@@ -85,12 +89,26 @@ def _reconcile(world: World, ledger, did, supply: int | None = 10**12) -> dict[s
     return sums
 
 
-def test_an_unassociated_holder_is_pending_until_they_claim_then_paid(ledger, world):
+@pytest.fixture(params=["in-process", "http"])
+def history(request, world):
+    """The Mirror Node's history: read in process, or through the Mirror Node's REST API
+    (MirrorTransactionHistory over HTTP against the Mirror Node stand-in)."""
+    if request.param == "in-process":
+        yield StandinHistory(world.net)
+        return
+    mirror = HederaMirrorStandin(world.net)
+    client = MirrorNodeClient(mirror.start())
+    yield MirrorTransactionHistory(client)
+    client.close()
+    mirror.stop()
+
+
+def test_an_unassociated_holder_is_pending_until_they_claim_then_paid(ledger, world, history):
     newcomer, newcomer_key = world.holder(associated=False)
     did = executing_distribution(ledger, [world.holder()[0].num, newcomer.num],
                                  claim_deadline=_tomorrow(world))
     batch = ledger.get_batch(did, 0)
-    executor = HtsBatchExecutor(ledger, _rail(world))
+    executor = HtsBatchExecutor(ledger, _rail(world, history))
     # the run pays the associated holder; the newcomer's airdrop is pending, not paid: the
     # tokens are still the payer's, and the distribution is not complete
     executor.execute(batch.id)
