@@ -70,7 +70,8 @@ def prepare(env: dict[str, str], *, holders: int, blocked: int, gas_model: GasMo
     """Engines fresh, processes started, the vault and stablecoin deployed, the bond issued
     and imported, its coupon terms recorded."""
     pipeline.check_sizes(holders=holders, blocked=blocked)
-    pipeline.fresh_schema(env["DATABASE_URL"])
+    pipeline.fresh_schema(env["DATABASE_URL"],
+                          embedded=env.get("MASS_PAYOUT_EMBEDDED_POSTGRES") == "1")
     services = build_services(Settings.from_env(env))
     if env.get("MASS_PAYOUT_EMBEDDED_REDIS") == "1":
         services.redis.flushdb()

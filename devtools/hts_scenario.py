@@ -143,7 +143,8 @@ def run(*, holders: int, blocked: int, workers: int, var_dir: Path, console: Con
         mirror = HederaMirrorStandin(net)
         mirror.start()
         stack.callback(mirror.stop)
-        pipeline.fresh_schema(env["DATABASE_URL"])
+        pipeline.fresh_schema(env["DATABASE_URL"],
+                          embedded=env.get("MASS_PAYOUT_EMBEDDED_POSTGRES") == "1")
         services = build_services(Settings.from_env(env))
         stack.callback(services.close)
         if env.get("MASS_PAYOUT_EMBEDDED_REDIS") == "1":

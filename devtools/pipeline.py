@@ -39,9 +39,10 @@ from domain.planning import GasModel
 from domain.terms import DistributionKind, DistributionTerms, Rule, RuleKind, Withholding
 from runtime.bootstrap import Services, build_services
 from runtime.embedded import embedded_postgres, embedded_redis
-from runtime.settings import Settings, child_environment
+from runtime.settings import ConfigurationError, Settings, child_environment
 
 SCHEMA = "mass_payout_demo"
+THROWAWAY = "mass-payout demo: dropped and made again by every run"  # the schemas' comment
 DIVIDEND_PER_HOLDER = 25 * 10**6  # 25 USD (6 decimals) of pool per holder, shared pro rata
 TERMINAL = {Status.COMPLETED, Status.COMPLETED_WITH_FAILURES}
 NO_DISTRIBUTION = UUID(int=0)  # a run between prepare's start and its first distribution
@@ -90,14 +91,36 @@ def engines(var_dir: Path) -> Iterator[dict[str, str]]:
         stack.enter_context(anvil)
         yield child_environment(DATABASE_URL=database, REDIS_URL=redis, RPC_URL=anvil.url,
                                 MASS_PAYOUT_SCHEMA=SCHEMA,
-                                MASS_PAYOUT_EMBEDDED_REDIS="0" if settings.redis_url else "1")
+                                MASS_PAYOUT_EMBEDDED_REDIS="0" if settings.redis_url else "1",
+                                MASS_PAYOUT_EMBEDDED_POSTGRES="0" if settings.database_url
+                                else "1")
 
 
-def fresh_schema(database_url: str) -> None:
-    """Each run starts clean: the dev chain is new, so the ledger must be too."""
+def fresh_schema(database_url: str, *, embedded: bool, schema: str = SCHEMA) -> None:
+    """Each run starts clean: the dev chain is new, so the ledger must be too.
+
+    Dropping is refused (ConfigurationError, one line) unless the database is a throwaway:
+    the embedded PostgreSQL this run started, or schemas a run created here, which carry
+    THROWAWAY as their comment. A DATABASE_URL pointing at anything else (a real ledger that
+    happens to use the demo's schema name) is left untouched.
+    """
+    names = (schema, f"{schema}_views")
     with psycopg.connect(database_url, autocommit=True) as conn:
-        for name in (SCHEMA, f"{SCHEMA}_views"):
+        if not embedded:
+            found: dict[str, str] = dict(conn.execute(
+                "SELECT nspname, coalesce(obj_description(oid, 'pg_namespace'), '')"
+                " FROM pg_namespace WHERE nspname = ANY(%s)", (list(names),)).fetchall())
+            foreign = [name for name, comment in found.items() if comment != THROWAWAY]
+            if foreign:
+                raise ConfigurationError(
+                    f"DATABASE_URL: refusing to drop schema {foreign[0]}, which the demo did"
+                    " not create (use another database, or unset DATABASE_URL for the"
+                    " embedded one)")
+        for name in names:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
+            conn.execute(sql.SQL("COMMENT ON SCHEMA {} IS {}").format(
+                sql.Identifier(name), sql.Literal(THROWAWAY)))
 
 
 def run_key() -> str:
@@ -135,7 +158,7 @@ def prepare(env: dict[str, str], *, holders: int, blocked: int, gas_model: GasMo
     processes as soon as the ledger and the queue are fresh, so that their start-up (seconds
     of imports each, on two cores) overlaps the setup instead of following it."""
     check_sizes(holders=holders, blocked=blocked)
-    fresh_schema(env["DATABASE_URL"])
+    fresh_schema(env["DATABASE_URL"], embedded=env.get("MASS_PAYOUT_EMBEDDED_POSTGRES") == "1")
     services = build_services(Settings.from_env(env))
     if env.get("MASS_PAYOUT_EMBEDDED_REDIS") == "1":
         services.redis.flushdb()  # our own Redis: last run's jobs are stale
