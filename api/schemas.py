@@ -33,6 +33,7 @@ from domain.asset import AssetKind
 from domain.batch import BatchStatus
 from domain.distribution import Status
 from domain.entitlements import SkipReason
+from domain.rails import Rail
 from domain.terms import DistributionKind, ExecutionKind, RuleKind
 
 
@@ -209,6 +210,14 @@ class Distribution(msgspec.Struct):
                     " their claim (not paid yet: the tokens are still the payer's)")] = 0
     pending_claim_amount: Annotated[str, msgspec.Meta(
         description="HTS rail: the sum of those pending airdrops, in smallest units")] = "0"
+    rail: Annotated[Rail, msgspec.Meta(
+        description="how it pays: VAULT (the PayoutVault contract) or HTS (native Hedera"
+                    " token transfers)")] = Rail.VAULT
+    commitment_topic: Annotated[str | None, msgspec.Meta(
+        description="HTS: the HCS topic its commitment (Merkle root, token, totals) was"
+                    " published to before paying; null until then and for VAULT")] = None
+    commitment_sequence: Annotated[int | None, msgspec.Meta(
+        description="HTS: the commitment's sequence number on that topic")] = None
 
 
 class DistributionPage(msgspec.Struct):

@@ -21,6 +21,7 @@ from domain.accounts import ACCOUNT_PATTERN
 from domain.asset import Asset
 from domain.daycount import DayCount, day_count
 from domain.errors import InvalidField, InvalidInput, InvalidTerms
+from domain.rails import Rail
 from domain.redemption import principal_rule
 from domain.schedule import MissedPolicy, Schedule
 from domain.terms import (
@@ -164,6 +165,10 @@ class CreateDistribution(msgspec.Struct, forbid_unknown_fields=True):
         max_length=10_000, description="accounts left out of the distribution")] = []
     minimum_payout: Units = "0"
     concept: Text = ""
+    rail: Annotated[Rail, msgspec.Meta(
+        description="VAULT (the PayoutVault contract, the default) or HTS (native Hedera"
+                    " token transfers: a Hedera asset paying an HTS token, not a CASH_OUT)")
+    ] = Rail.VAULT
 
 
 class CadenceIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -226,7 +231,7 @@ def create_distribution(ledger: PayoutLedger, body: CreateDistribution, key: str
     terms = terms_of(body, ledger.get_asset(body.asset_id))
     existed = ids.distribution_id(body.asset_id, key) in ledger.repository
     distribution_id = ledger.create_distribution(asset_id=body.asset_id, idempotency_key=key,
-                                                 terms=terms, actor=actor)
+                                                 terms=terms, actor=actor, rail=body.rail)
     return distribution_id, head(ledger), not existed
 
 

@@ -26,6 +26,7 @@ from app.ledger import PayoutLedger
 from domain.entitlements import Entitlement, SkipReason, Snapshot
 from domain.errors import InvalidInput, InvalidSnapshot, InvalidTerms
 from domain.planning import GasModel
+from domain.rails import Rail, check_rail
 from domain.redemption import check_cash_out
 from domain.snapshot_plan import batch_gas_model, plan_snapshot
 from domain.terms import DistributionTerms, ExecutionKind, Trigger
@@ -76,6 +77,8 @@ def check_creatable(ledger: PayoutLedger, body: CreateDistribution
     and their messages (kept in step by tests/api/test_preview.py)."""
     asset = ledger.get_asset(body.asset_id)  # NotFound → 404
     terms = terms_of(body, asset)
+    check_rail(body.rail, chain_id=asset.chain_id, payment_token=asset.payment_token,
+               kind=terms.kind)
     if asset.paused:
         raise InvalidInput(f"asset {asset.symbol} is paused")
     if terms.execution.kind is ExecutionKind.RECURRING \
@@ -126,10 +129,12 @@ def preview_distribution(ledger: PayoutLedger, holders_source: HoldersSource,
 
     # The very function PayoutLedger.snapshot_distribution records.
     model = batch_gas_model(terms, model)  # as the snapshot: a cash-out's costs more
-    planned = plan_snapshot(terms, snapshot, decimals, vault_balance, model, observe)
+    planned = plan_snapshot(terms, snapshot, decimals, vault_balance, model, observe,
+                            rail=body.rail)
     totals, tree = planned.totals, planned.tree
     leaf_counts = [plan.leaf_count for plan in planned.batches]
-    gas = sum(model.gas_limit(n, tree.leaf_count) for n in leaf_counts if n)
+    gas = 0 if body.rail is Rail.HTS else \
+        sum(model.gas_limit(n, tree.leaf_count) for n in leaf_counts if n)
     return Preview(
         asset_id=body.asset_id, holders=totals.holders, eligible=totals.eligible,
         skipped=totals.skipped, gross=totals.gross, net=totals.net, withheld=totals.withheld,

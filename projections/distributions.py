@@ -20,6 +20,9 @@ and who approved, are the `treasury_ops` read model.
 the token, not claimed yet (HIP-904): not paid (the tokens are still the payer's), not failed;
 a claim moves them to paid, a cancellation after the claim deadline to failed.
 
+`rail` is how it pays (VAULT, or HTS: native Hedera transfers); an HTS distribution's
+`commitment_topic` / `commitment_sequence` say where its root was published (HCS) before paying.
+
 `units_redeemed` is a CASH_OUT's bond units redeemed so far (its leaves paid or claimed; NULL
 for other kinds): the payment events carry the principal, so the units come from the holders
 the batch entitled (projections.redeemed_units).
@@ -74,6 +77,7 @@ class Distributions(TableProjection):
                     Distribution.FundsAwaited, Distribution.FundsArrived,
                     Distribution.RetryRequested, Distribution.Completed, Distribution.Cancelled,
                     Distribution.Expired, Distribution.Reclaimed, Distribution.Swept,
+                    Distribution.RailChosen, Distribution.CommitmentPublished,
                     PayoutBatch.Planned, PayoutBatch.Submitted,
                     PayoutBatch.SubmissionRejected, PayoutBatch.AttemptFailed,
                     PayoutBatch.RetryRequested, PayoutBatch.Settled, PayoutBatch.LeavesPaid,
@@ -260,7 +264,22 @@ class Distributions(TableProjection):
                         " DEFAULT 0, ADD COLUMN IF NOT EXISTS units_redeemed numeric(78),"
                         " ADD COLUMN IF NOT EXISTS pending_claim_count int NOT NULL DEFAULT 0,"
                         " ADD COLUMN IF NOT EXISTS pending_claim_amount numeric(78) NOT NULL"
-                        " DEFAULT 0").format(store.table(TABLE))]
+                        " DEFAULT 0,"
+                        " ADD COLUMN IF NOT EXISTS rail text NOT NULL DEFAULT 'VAULT',"
+                        " ADD COLUMN IF NOT EXISTS commitment_topic text,"
+                        " ADD COLUMN IF NOT EXISTS commitment_sequence bigint"
+                        ).format(store.table(TABLE))]
+
+    @process_event.register
+    def _rail_chosen(self, e: Distribution.RailChosen, tracking: Tracking) -> None:
+        self._set("rail", e, tracking, "rail = %(rail)s", rail=e.rail)
+
+    @process_event.register
+    def _commitment_published(self, e: Distribution.CommitmentPublished,
+                              tracking: Tracking) -> None:
+        self._set("commitment", e, tracking,
+                  "commitment_topic = %(topic)s, commitment_sequence = %(sequence)s",
+                  topic=e.topic_id, sequence=e.sequence_number)
 
     @process_event.register
     def _reclaimed(self, e: Distribution.Reclaimed, tracking: Tracking) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 from uuid import UUID
 
 from devtools import payout_story as story
+from domain.entitlements import Snapshot
 from domain.planning import GasModel
 from tests.api.conftest import auth
 
@@ -150,3 +152,45 @@ def test_a_distribution_waiting_for_funds_shows_how_much(client, keys, chain, le
                        headers=auth(keys["viewer"])).json()
     assert shown["status"] == "WAITING_FOR_FUNDS"
     assert (shown["funds_needed"], shown["funds_available"]) == ("1500", "400")
+
+
+def test_a_distribution_chooses_the_hts_rail_and_shows_where_its_root_was_published(
+        client, keys, chain, ledger):
+    op, viewer = auth(keys["operator"]), auth(keys["viewer"])
+    # The HTS rail for an asset on an EVM chain: 422 problem+json, nothing recorded.
+    evm = imported(client, keys, chain)
+    refused = client.post("/distributions", json={**BODY, "asset_id": evm["asset_id"],
+                                                  "rail": "HTS"},
+                          headers={**op, "Idempotency-Key": "hts-evm"})
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert "Hedera" in refused.json()["detail"]
+    listed = client.get(f"/distributions?asset_id={evm['asset_id']}", headers=viewer).json()
+    assert listed["items"] == []
+    # A Hedera asset paying an HTS token (long-zero addresses): created on the HTS rail.
+    hedera = ledger.import_asset(chain_id=298, token_address="0x" + "00" * 18 + "03e9",
+                                 name="Hedera Equity", symbol="HEQ", decimals=2, kind="EQUITY",
+                                 payment_token="0x" + "00" * 18 + "03ea", payment_decimals=6,
+                                 vault_address=None, actor="importer")
+    made = client.post("/distributions", json={**BODY, "asset_id": str(hedera), "rail": "HTS"},
+                       headers={**op, "Idempotency-Key": "hts"})
+    assert made.status_code == 201, made.text
+    did = UUID(made.json()["distribution_id"])
+    shown = client.get(f"/distributions/{did}?wait_for_position={made.json()['position']}",
+                       headers=viewer).json()
+    assert (shown["rail"], shown["commitment_topic"]) == ("HTS", None)
+    # Its commitment published to a topic (app.hts_commitment records these): shown.
+    ledger.approve_distribution(did, "checker")
+    ledger.snapshot_distribution(did, snapshot=Snapshot.from_chunks(
+        [[("0x" + "00" * 18 + "0400", 100)]], 2), snapshot_ref="s", gas_model=GasModel())
+    ledger.record_commitment_submission(did, transaction_id="0.0.5@1700000000.000000001",
+                                        topic_id="0.0.1003", valid_start_ns=1, valid_seconds=120)
+    position = ledger.publish_commitment(did, transaction_id="0.0.5@1700000000.000000001",
+                                         sequence_number=7, claim_deadline=datetime(2027, 1, 1,
+                                                                                    tzinfo=UTC),
+                                         actor="approver")
+    shown = client.get(f"/distributions/{did}?wait_for_position={position}",
+                       headers=viewer).json()
+    assert (shown["status"], shown["commitment_topic"], shown["commitment_sequence"]) == \
+        ("COMMITTED", "0.0.1003", 7)
+    assert shown["commit_tx"] == "0.0.5@1700000000.000000001"
