@@ -77,6 +77,7 @@ def test_a_page_shows_terms_timeline_progress_batches_and_holders(web, keys, cha
     assert 'data-paid="35"' in progress and 'data-failed="4"' in progress
     assert 'data-pending="0"' in progress
     assert 'data-kind="DIVIDEND"' in text and 'data-rule="PRO_RATA"' in text
+    assert 'data-rail="VAULT"' in text  # how it pays: the vault (not the HTS rail)
     assert 'data-excluded="0"' in text and "Merkle root" in text
     timeline = re.search(r'<ol id="timeline".*?</ol>', text, re.S).group(0)
     assert 'data-kind="Created"' in timeline and 'data-actor="maker"' in timeline

@@ -195,6 +195,7 @@ def test_bad_input_marks_its_field_and_records_nothing(web, keys, chain, ledger)
         "record_date": {"record_date": "yesterday"},
         "rule_kind": {"kind": "CASH_OUT"},  # the domain: a CASH_OUT pays PER_UNIT
         "asset_id": {"asset_id": ""},
+        "rail": {"rail": "HTS"},  # the domain: HTS pays a Hedera asset's HTS token only
     }
     for name, change in cases.items():
         for route in (NEW + "/preview", NEW):

@@ -57,6 +57,11 @@ EXECUTIONS = {
     "SCHEDULED": "Scheduled at a time (UTC)",
     "ON_DEPOSIT": "On deposit: when the vault holds the funds",
 }
+# How holders are paid (domain.rails): the vault, or native HTS transfers on Hedera.
+RAILS = {
+    "VAULT": "The PayoutVault contract",
+    "HTS": "Native HTS token transfers (a Hedera asset paying an HTS token)",
+}
 RULES = {
     RuleKind.PRO_RATA: "Pro-rata: a total shared by balance",
     RuleKind.PER_UNIT: "Per unit: an amount per whole asset token",
@@ -71,10 +76,11 @@ PATHS = {
     "$.execution.at": "execution_at", "$.execution": "execution_kind",
     "$.withholding_bps": "withholding_percent",
     "$.withholding_overrides": "withholding_overrides", "$.excluded": "excluded",
-    "$.minimum_payout": "minimum_payout", "$.concept": "concept",
+    "$.minimum_payout": "minimum_payout", "$.concept": "concept", "$.rail": "rail",
 }
 # Words of the domain's refusals (which name no location) → the field they are about.
 HINTS = (
+    ("HTS rail", "rail"),
     ("paused", "asset_id"), ("no holder", "asset_id"), ("maturity", "record_date"),
     ("rule.coupon", "rule_value"), ("coupon terms", "rule_value"),
     ("CASH_OUT", "rule_kind"),
@@ -87,7 +93,7 @@ HINTS = (
 )
 TEXT_FIELDS = ("asset_id", "kind", "rule_kind", "rule_value", "withholding_percent",
                "withholding_overrides", "excluded", "minimum_payout", "record_date",
-               "execution_kind", "execution_at", "concept", "idempotency_key")
+               "execution_kind", "execution_at", "concept", "idempotency_key", "rail")
 
 
 @dataclass
@@ -157,7 +163,7 @@ class Form:
                "record_date": record_date, "execution": execution,
                "withholding_bps": withholding or 0, "withholding_overrides": overrides,
                "excluded": excluded, "minimum_payout": str(minimum or 0),
-               "concept": v["concept"].strip()}
+               "concept": v["concept"].strip(), "rail": v["rail"] or "VAULT"}
         try:
             return msgspec.convert(raw, CreateDistribution)
         except msgspec.ValidationError as exc:
@@ -291,7 +297,7 @@ class NewDistributionController(Controller):
         values = dict.fromkeys(TEXT_FIELDS, "")
         values.update(asset_id=asset_id or "", kind=DistributionKind.DIVIDEND.value,
                       rule_kind=RuleKind.PRO_RATA.value, withholding_percent="0",
-                      minimum_payout="0", execution_kind="MANUAL",
+                      minimum_payout="0", execution_kind="MANUAL", rail="VAULT",
                       idempotency_key=str(uuid4()))
         return await _render(request, "new_distribution.html", Form(values))
 
@@ -343,5 +349,5 @@ async def _render(request: Request[Any, Any, Any], name: str, form: Form,
     return page(request, name, status_code=status_code, form=form, values=form.values,
                 errors=form.errors, form_error=form.errors.get(FORM),
                 assets=list(assets.values()), asset=chosen, kinds=list(DistributionKind),
-                rules=RULES, executions=EXECUTIONS, preview=preview,
+                rules=RULES, executions=EXECUTIONS, rails=RAILS, preview=preview,
                 reasons=list(SkipReason))
