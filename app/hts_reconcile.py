@@ -6,8 +6,10 @@ Mirror Node shows it (the HTS rail's counterpart of app/reconcile.py's vault bit
   it: what each account received, and what the payout account paid in all.
 - Per holder, the ledger's paid amount (its leaf PAID or CLAIMED: its net) equals what the
   network shows the account received; an account the ledger did not pay received nothing.
-- Every such transaction is one the ledger recorded (a TransactionId of this distribution's
-  batches): nothing left the payout account behind the ledger's back.
+- Every such transaction the payout account paid for is one the ledger recorded (a
+  TransactionId of this distribution's batches): nothing left it behind the ledger's back.
+  (A holder claiming a pending airdrop pays for the claim itself: that transfer counts in
+  what the holder received, and its leaf is PAID once the ledger saw the claim.)
 - With `payer_before`: the payout account's balance now is that less the ledger's total paid.
 """
 
@@ -84,7 +86,10 @@ def _network_payments(mirror: MirrorNodeClient, result: Reconciliation, *, payer
             debit = -sum(int(leg["amount"]) for leg in legs if leg.get("account") == payer)
             if tx.get("result") != "SUCCESS" or debit <= 0:
                 continue
-            if tx.get("transaction_id") not in recorded:
+            # Paid by the payout account: one the ledger recorded. A holder's own claim of
+            # an airdrop (paid by the holder) is checked by what each account received.
+            paid_by_payer = str(tx.get("transaction_id", "")).startswith(f"{payer}-")
+            if paid_by_payer and tx.get("transaction_id") not in recorded:
                 result.differences.append(f"{tx.get('transaction_id')} paid {debit} from"
                                           f" {payer}: not a transaction the ledger recorded")
             result.chain_paid += debit

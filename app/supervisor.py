@@ -68,7 +68,9 @@ class Supervisor:
     sources: list[OwedJobs] = field(default_factory=list)  # other workers' owed jobs
     revive_after: timedelta = REVIVE_AFTER  # a job RQ failed is queued again after this
     max_revivals: int = MAX_REVIVALS  # ... this many times, then it is an operator's
+    follow_airdrops: timedelta = timedelta(seconds=30)  # HTS: how often claims are read
     _watched: set[UUID] = field(default_factory=set)
+    _followed: dict[UUID, datetime] = field(default_factory=dict)
     _log: Follower = field(init=False)
 
     def __post_init__(self) -> None:
@@ -150,9 +152,17 @@ class Supervisor:
         fates are the HTS executor's to find (a receipt, else the Mirror Node). While it has
         undecided leaves, a job for it is queued whenever none is queued or running (its job
         ids are forgotten once they ran): a lost job, or one that left a transaction in
-        flight, is picked up again within one pass."""
-        if not batch.undecided_leaves() or batch.status is BatchStatus.BLOCKED:
+        flight, is picked up again within one pass. A batch whose only open leaves are
+        pending airdrops is queued every `follow_airdrops`, to read their claims."""
+        if batch.status is BatchStatus.BLOCKED:
             return None
+        if not batch.undecided_leaves():
+            # Only pending airdrops left: their claims are read (and, past the claim
+            # deadline, they are cancelled) by the batch's job, every `follow_airdrops`.
+            last = self._followed.get(batch.id)
+            if not batch.hts_pending or (last is not None and now - last < self.follow_airdrops):
+                return None
+            self._followed[batch.id] = now
         if batch.retry_at is not None and now < batch.retry_at:
             return None
         return self._ensure_batch(  # a job RQ failed for good is revived as on the EVM rail

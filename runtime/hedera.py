@@ -64,10 +64,15 @@ class HtsRails:
 
 def hts_payer(ledger: PayoutLedger, rails: HtsRails) -> Callable[[UUID], HtsOutcome]:
     """What an RQ worker runs for an HTS batch (app.jobs): the executor on the rail of the
-    distribution's payment token."""
+    distribution's payment token; once no leaf is left to send, the batch's pending airdrops
+    are followed (claims recorded, cancelled after the claim deadline)."""
     def pay(batch_id: UUID) -> HtsOutcome:
         batch = ledger.get_batch_by_id(batch_id)
         asset = ledger.get_asset(ledger.get_distribution(batch.distribution_id).asset_id)
         rail = rails.for_token(hts_token_id(asset.payment_token))
-        return HtsBatchExecutor(ledger, rail, resolve=rails.resolve).execute(batch_id)
+        executor = HtsBatchExecutor(ledger, rail, resolve=rails.resolve)
+        paid = executor.execute(batch_id)
+        if paid.action == "nothing-to-do" and ledger.get_batch_by_id(batch_id).hts_pending:
+            return executor.follow_airdrops(batch_id)  # claims read; cancelled past deadline
+        return paid
     return pay

@@ -161,5 +161,25 @@ def test_the_supervisor_requeues_hts_batches_and_never_looks_them_up_by_hash(led
                                                          for b in ledger.batches(did))
     assert {job.args[2] for job in jobs} == {True}
     # Again while they are queued: nothing more.
-    assert supervisor.run_once(datetime.now(RECORD.tzinfo))["queued"] == 0
+    now = datetime.now(RECORD.tzinfo)
+    assert supervisor.run_once(now)["queued"] == 0
     queue.empty()
+    # Batch 1's last leaf went by airdrop and waits for its holder's claim (the others paid):
+    # its job is queued to read the claims, again only once `follow_airdrops` has passed.
+    second = ledger.get_batch(did, 1)
+    leaves = list(second.leaf_range)
+    paid, airdrop = "0.0.9@1700000000.000000002", "0.0.9@1700000000.000000003"
+    for tid, kind, indices in ((paid, "transfer", leaves[:-1]),
+                               (airdrop, "airdrop", leaves[-1:])):
+        ledger.record_hts_submission(second.id, transaction_id=tid, kind=kind,
+                                     valid_start_ns=1_700_000_000 * 10**9 + 2,
+                                     valid_seconds=120, leaf_indices=indices)
+        ledger.apply_hts_outcome(second.id, transaction_id=tid, status="SUCCESS",
+                                 pending=indices if kind == "airdrop" else None)
+    second = ledger.get_batch(did, 1)
+    assert second.hts_pending and not second.undecided_leaves()
+    queued = []
+    for seconds in (1, 10, 45):  # batch 0's job each time (its job gone), batch 1's when due
+        queued.append(supervisor.run_once(now + timedelta(seconds=seconds))["queued"])
+        queue.empty()
+    assert queued == [2, 1, 2]
