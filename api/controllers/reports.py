@@ -105,20 +105,14 @@ class ReportController(Controller):
                                distribution_id: FromPath[UUID]) -> Stream:
         """For the tax authority: each entitled holder of the distribution with gross, the
         rate applied (bps), withheld, net and status, in leaf order."""
-        reads: ReadModels = request.app.state.reads
-        await _known(reads, distribution_id)
-        return _stream(reads, q.WITHHELD_HOLDERS, [distribution_id], False,
-                       f"withheld-{distribution_id}")
+        return await _withheld_holders(request.app.state.reads, distribution_id, as_csv=False)
 
     @get("/reports/withheld/{distribution_id:uuid}/holders.csv", opt={"roles": REPORT},
          operation_id="withheldTaxByHolderCsv", media_type="text/csv")
     async def withheld_holders_csv(self, request: Request[Any, Any, Any],
                                    distribution_id: FromPath[UUID]) -> Stream:
         """withheldTaxByHolder as CSV."""
-        reads: ReadModels = request.app.state.reads
-        await _known(reads, distribution_id)
-        return _stream(reads, q.WITHHELD_HOLDERS, [distribution_id], True,
-                       f"withheld-{distribution_id}")
+        return await _withheld_holders(request.app.state.reads, distribution_id, as_csv=True)
 
     @get("/reports/issuer", opt={"roles": REPORT}, operation_id="issuerReport",
          media_type="application/json")
@@ -177,6 +171,13 @@ def _tax(reads: ReadModels, year: int, holder: str | None, *, as_csv: bool) -> S
         return _stream(reads, q.TAX, params, as_csv, f"tax-{year}")
     params.append(accounts.canonical(holder))  # a wrong checksum: 422 before the stream
     return _stream(reads, q.TAX, params, as_csv, f"tax-{year}", holder=" AND h.account = %s")
+
+
+async def _withheld_holders(reads: ReadModels, distribution_id: UUID, *,
+                            as_csv: bool) -> Stream:
+    await _known(reads, distribution_id)  # an unknown distribution: 404 before the stream
+    return _stream(reads, q.WITHHELD_HOLDERS, [distribution_id], as_csv,
+                   f"withheld-{distribution_id}")
 
 
 def _statement_totals(reads: ReadModels, account: str, start: str | None, end: str | None,
