@@ -6,9 +6,14 @@ submit over gRPC with hiero-sdk-python, receipt), so the figures are those of re
 transactions: transactions per holder, signed bytes per transaction against the 6,144-byte
 limit, and the hbar fee per holder the stand-in charged from its fee table (devtools/
 hedera_standin/fees.py: Hedera's published base fees at a pinned hbar price, not the
-network's exact fee). The vault path's figure for comparison is the planner's gas per holder
-(domain/planning.py, measured by `mass-payout bench gas`); its hbar cost depends on the gas
-price of the day, so it is reported in gas, not converted.
+network's exact fee).
+
+Beside it, the vault path on Hedera: our real PayoutVault's gas, measured here on anvil (two
+batches of fresh payees, fitted `gas = fixed + per holder * n` as `bench gas` does), cut into
+the batches the planner makes on Hedera's relay profile, priced at Hedera's published USD
+price per unit of gas for a contract call (below). Both sides are in USD, so neither depends
+on the hbar price of the day. Last line: holders, transactions_per_holder,
+bytes_per_transaction, fee_per_holder_usd, vault_fee_per_holder_usd and their ratio.
 """
 
 from __future__ import annotations
@@ -25,7 +30,36 @@ from devtools.hedera_standin import StandinNetwork
 from devtools.hedera_standin.fees import HBAR_PRICE_CENTS, TINYBARS_PER_HBAR
 from devtools.hedera_standin.history import StandinHistory
 from domain.hts_planning import HtsLeg, plan_hts_batches
+from domain.network import network_profile
 from domain.planning import GasModel
+
+# Hedera's USD price of one unit of gas for a contract call (ContractCall/EthereumTransaction,
+# the HAPI fee rolled into it): $0.0000000852. Source: "Gas and Fees",
+# https://docs.hedera.com/guides/core-concepts/smart-contracts/gas-and-fees ("Contract call
+# transaction USD/gas conversion rate is $0.000_000_0852"), and Hedera's blog "Rolling Smart
+# Contract Hedera API Fees into Gas Fees" (2022-06-14); read 2026-12-04. Charged on gas used
+# (HIP-1249 removed the minimum charge on the gas limit).
+CONTRACT_CALL_USD_PER_GAS = 0.0000000852
+VAULT_SIZES = (50, 100)  # fresh payees per measured vault batch (anvil)
+
+
+def vault_gas_per_holder(holders: int, log: Callable[[str], None]) -> tuple[float, dict[str, Any]]:
+    """Our vault's gas per holder for a `holders` distribution on Hedera: measured batches on
+    anvil, fitted, then cut as the planner cuts them under Hedera's gas and calldata caps."""
+    from bench.gas import _Bench, _fit
+    from devtools.devchain import Anvil
+
+    with Anvil() as w3:
+        bench = _Bench(w3, log)
+        points = [(n, bench.ours("fresh", n)) for n in VAULT_SIZES]
+    fixed, per = _fit(points)
+    model = GasModel.for_network(network_profile("hedera-mainnet"))
+    per_batch = model.capacity(holders)
+    batches = -(-holders // per_batch)
+    total = batches * fixed + holders * per
+    return total / holders, {"vault_gas_fixed": round(fixed), "vault_gas_per_leaf": round(per),
+                             "vault_holders_per_batch": per_batch, "vault_batches": batches,
+                             "vault_measured": {str(n): g for n, g in points}}
 
 
 def run(*, holders: int | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -60,19 +94,26 @@ def run(*, holders: int | None = None, log: Callable[[str], None] = print) -> di
             client.close()
     paid = sum(1 for leg in legs if net.token_balance(leg.account[2], token) == leg.amount)
     fee_per_holder = fee / count
-    gas = GasModel()
+    # tinybars -> USD at the stand-in's pinned rate: it charged USD fees converted at that rate
+    fee_usd = fee_per_holder / TINYBARS_PER_HBAR * HBAR_PRICE_CENTS / 100
+    log("measuring the vault path: our PayoutVault on anvil")
+    vault_gas, vault = vault_gas_per_holder(count, log)
+    vault_usd = vault_gas * CONTRACT_CALL_USD_PER_GAS
     result = {
         "bench": "hts", "holders": count, "paid": paid, "transactions": len(plans),
-        "tx_per_holder": round(len(plans) / count, 4),
-        "bytes_per_tx_mean": round(sum(sizes) / len(sizes), 1), "bytes_per_tx_max": max(sizes),
-        "byte_limit": 6_144,
+        "transactions_per_holder": round(len(plans) / count, 4),
+        "bytes_per_transaction": round(sum(sizes) / len(sizes), 1),
+        "bytes_per_transaction_max": max(sizes), "byte_limit": 6_144,
         "fee_tinybars_per_holder": round(fee_per_holder, 1),
-        "fee_usd_per_holder": round(fee_per_holder / TINYBARS_PER_HBAR * HBAR_PRICE_CENTS / 100,
-                                    7),
+        "fee_per_holder_usd": round(fee_usd, 7),
         "hbar_price_usd_assumed": HBAR_PRICE_CENTS / 100,
-        "vault_gas_per_holder": gas.per_leaf, "vault_gas_fixed_per_batch": gas.fixed_per_call,
+        "vault_gas_per_holder": round(vault_gas), **vault,
+        "vault_usd_per_gas": CONTRACT_CALL_USD_PER_GAS,
+        "vault_fee_per_holder_usd": round(vault_usd, 7),
+        "fee_ratio_hts_to_vault": round(fee_usd / vault_usd, 4),
         "seconds": round(seconds, 2), "holders_per_second": round(count / seconds, 1),
     }
-    log(f"{paid}/{count} paid, {result['bytes_per_tx_max']} bytes at most,"
-        f" {result['fee_usd_per_holder']} USD a holder")
+    log(f"{paid}/{count} paid, {result['bytes_per_transaction_max']} bytes at most,"
+        f" {result['fee_per_holder_usd']} USD a holder; the vault on Hedera"
+        f" {result['vault_fee_per_holder_usd']} USD ({result['fee_ratio_hts_to_vault']} of it)")
     return result

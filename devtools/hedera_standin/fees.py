@@ -3,11 +3,17 @@
 Base fees in USD per transaction type, as in the "Transaction and Query Fees" table of
 https://docs.hedera.com/hedera/networks/mainnet/fees (read 2026-12-04; the page now describes
 HIP-1261 "base fee + extras", and the base figures below are its low-end estimates for one
-signature). They are a stand-in's approximation, not the network's exact fee: the real fee
-adds extras for signatures, bytes and, for a token transfer, each balance change beyond the
-first two. We charge one extra per additional token balance change for that reason, at the
-same per-change rate as the base pair, so a 10-change transfer costs more than a 2-change one
-but far less than five of them.
+signature). They are a stand-in's approximation, not the network's exact fee.
+
+A token transfer follows HIP-1261's schedule: node + network fee $0.0001 (one signature
+included), the TOKEN_TRANSFER_BASE service extra $0.0009, and the ACCOUNTS extra $0.0001 for
+every account beyond the two included; one fungible token type is included. So 2 accounts cost
+the table's $0.001 and a 10-change transfer (9 holders + the payer) $0.0018. Source: the
+Simple Fees schedule's constants in hiero-consensus-node, hedera-node/test-clients/.../hip1261/
+utils/SimpleFeesScheduleConstantsInUsd.java (NODE_BASE_FEE_USD, NETWORK_MULTIPLIER,
+TOKEN_TRANSFER_BASE_FEE_USD, ACCOUNTS_FEE_USD, CRYPTO_TRANSFER_INCLUDED_ACCOUNTS), read
+2026-12-04. The airdrop's own extras (AIRDROPS $0.05 per pending airdrop) are not modelled: an
+airdrop is charged the table's $0.1 whole.
 
 The hbar price is pinned (the network reads it from its exchange-rate file 0.0.112); with it
 fixed, the same transaction always costs the same tinybars, which is what a test can assert.
@@ -31,8 +37,9 @@ _BASE_MICRO_USD = {
     "consensusSubmitMessage": 800,     # ConsensusSubmitMessage: $0.0008
     "transactionGetRecord": 100,       # TransactionGetRecord query: $0.0001
 }
-# Each token balance change beyond the two a TokenTransfer's base fee covers (see docstring).
-_EXTRA_TOKEN_CHANGE_MICRO_USD = 500
+# HIP-1261's ACCOUNTS extra: each account beyond the two a TokenTransfer includes.
+_EXTRA_ACCOUNT_MICRO_USD = 100
+_INCLUDED_ACCOUNTS = 2
 
 
 def _tinybars(micro_usd: int) -> int:
@@ -45,7 +52,7 @@ def _tinybars(micro_usd: int) -> int:
 def fee_tinybars(kind: str, token_changes: int = 0) -> int:
     """The fee for a transaction of `kind` (a TransactionBody `data` field name)."""
     if kind == "cryptoTransfer" and token_changes:
-        extra = max(0, token_changes - 2) * _EXTRA_TOKEN_CHANGE_MICRO_USD
+        extra = max(0, token_changes - _INCLUDED_ACCOUNTS) * _EXTRA_ACCOUNT_MICRO_USD
         return _tinybars(_BASE_MICRO_USD["tokenTransfer"] + extra)
     return _tinybars(_BASE_MICRO_USD[kind])
 
