@@ -6,7 +6,9 @@ repeatable: the snapshot is found before it is taken, the vault's commitment is 
 is announced, start is a state transition, and batch jobs have deterministic ids):
 
     APPROVED, record date passed  → freeze the snapshot        (every execution mode)
-    SNAPSHOTTED                   → commit the root on the vault (every execution mode)
+    SNAPSHOTTED                   → commit the root on the vault (every execution mode); on
+                                    the HTS rail: the snapshot from the Mirror Node and the
+                                    root published to the HCS topic instead
     COMMITTED, due                → start paying (SCHEDULED at its time; RECURRING and
                                     corporate-action occurrences at once; ON_DEPOSIT once the
                                     vault holds the net amount, else WAITING_FOR_FUNDS)
@@ -19,6 +21,7 @@ MANUAL distributions are prepared (snapshot, commit) but started only by an oper
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -38,6 +41,7 @@ from domain.asset import AssetKind
 from domain.distribution import TRANSITIONS, Distribution, Status
 from domain.failures import is_short_of_funds
 from domain.planning import GasModel
+from domain.rails import Rail
 from domain.schedule import action_of_key
 from domain.terms import ExecutionKind, RuleKind, Trigger
 
@@ -53,6 +57,10 @@ class Automation:
     queue: Queue
     gas_model: GasModel
     claim_window: timedelta = timedelta(days=90)
+    # The HTS rail's two steps (runtime.hedera.hts_automation), None where this process has
+    # no Hedera account: an HTS distribution then waits, SNAPSHOTTED or APPROVED, for one.
+    hts_snapshot: Callable[[Distribution], object] | None = None
+    hts_commit: Callable[[UUID, datetime], object] | None = None
     funds: FundsBook = field(init=False)
 
     def __post_init__(self) -> None:
@@ -67,6 +75,8 @@ class Automation:
                 and Status.EXPIRED in TRANSITIONS[d.status]:
             self.ledger.expire_distribution(d.id)  # what is unpaid is the treasury's to reclaim
             return "expired"
+        if d.rail is Rail.HTS and d.status in (Status.APPROVED, Status.SNAPSHOTTED):
+            return self._advance_hts(d, now)
         match d.status:
             case Status.APPROVED if d.terms.record_date <= now:
                 self._snapshot(d)
@@ -95,6 +105,18 @@ class Automation:
                 return "resumed"
             case Status.EXECUTING | Status.COMPLETED_WITH_FAILURES if deposit_seen and d.failed:
                 return self._retry_funds_failures(d)
+        return None
+
+    def _advance_hts(self, d: Distribution, now: datetime) -> str | None:
+        """An HTS distribution's snapshot (the Mirror Node's balances at the record date)
+        and commit (its root published to the HCS topic), by this process's Hedera account."""
+        if d.status is Status.APPROVED and d.terms.record_date <= now \
+                and self.hts_snapshot is not None:
+            self.hts_snapshot(d)
+            return "snapshotted"
+        if d.status is Status.SNAPSHOTTED and self.hts_commit is not None:
+            self.hts_commit(d.id, now + self.claim_window)
+            return "committed"
         return None
 
     def refresh_corporate_actions(self, asset_id: UUID) -> int:

@@ -252,8 +252,14 @@ class SchedulerProcess:
 
 def build_scheduler(settings: Settings) -> SchedulerProcess:
     services = when_reachable(lambda: build_services(settings))
+    hts_snapshot = hts_commit = None
+    if settings.hts_configured() and settings.hedera_topic:  # the approver's Hedera account
+        from runtime.hedera import hts_automation
+        hts_snapshot, hts_commit = hts_automation(settings, services.ledger,
+                                                  gas_model_for(settings))
     automation = Automation(services.ledger, services.gateway, services.signer, services.queue,
-                            gas_model_for(settings))
+                            gas_model_for(settings), hts_snapshot=hts_snapshot,
+                            hts_commit=hts_commit)
     url = str(settings.database_url)
     audits = ScheduledAudits(services.ledger, services.gateway.w3)
     return SchedulerProcess(services, Scheduler(services.ledger, automation, audits),

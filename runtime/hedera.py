@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from uuid import UUID
 
 from hiero_sdk_python import AccountId, Client, TokenId
 
+from app.hts_commitment import publish_commitment
 from app.hts_executor import HtsBatchExecutor, HtsOutcome, mirror_resolved_account
+from app.hts_snapshot import snapshot_from_mirror_node
 from app.ledger import PayoutLedger
 from chain.hedera.hts_history import MirrorTransactionHistory
 from chain.hedera.hts_rail import HtsRail
@@ -23,6 +26,8 @@ from chain.hedera.hts_signer import HederaSigner, LocalHederaSigner
 from chain.hedera.ids import AccountResolver
 from chain.hedera.mirror_client import MirrorNodeClient
 from chain.signer import SignerConfigError
+from domain.distribution import Distribution
+from domain.planning import GasModel
 from domain.rails import hts_token_id
 from runtime.settings import Settings
 
@@ -76,3 +81,28 @@ def hts_payer(ledger: PayoutLedger, rails: HtsRails) -> Callable[[UUID], HtsOutc
             return executor.follow_airdrops(batch_id)  # claims read; cancelled past deadline
         return paid
     return pay
+
+
+def hts_automation(settings: Settings, ledger: PayoutLedger, gas_model: GasModel,
+                   ) -> tuple[Callable[[Distribution], object],
+                              Callable[[UUID, datetime], object]]:
+    """The scheduler's HTS steps (app.automation): the snapshot, read from the Mirror Node's
+    balances at the record date, and the commit, the root published to HEDERA_TOPIC_ID and
+    paid by this process's own Hedera account (the approver's, not the payout account)."""
+    if settings.hedera_topic is None:
+        raise SignerConfigError("publishing commitments needs HEDERA_TOPIC_ID")
+    rails = HtsRails(settings)
+    topic = settings.hedera_topic
+
+    def snapshot(d: Distribution) -> object:
+        stamp = f"{d.terms.record_date.timestamp():.9f}"
+        return snapshot_from_mirror_node(ledger, rails.mirror, d.id, timestamp=stamp,
+                                         gas_model=gas_model)
+
+    def commit(distribution_id: UUID, claim_deadline: datetime) -> object:
+        d = ledger.get_distribution(distribution_id)
+        token = hts_token_id(ledger.get_asset(d.asset_id).payment_token)
+        return publish_commitment(ledger, rails.for_token(token), distribution_id,
+                                  topic_id=topic, claim_deadline=claim_deadline,
+                                  actor="scheduler")
+    return snapshot, commit

@@ -12,8 +12,10 @@ import pytest
 from redis import Redis
 from rq import Queue
 
+from app.automation import Automation
 from app.hts_commitment import message_of, publish_commitment
 from app.supervisor import Supervisor
+from devtools.hedera_standin.mirror import HederaMirrorStandin
 from devtools.hedera_standin.state import Topic
 from domain.distribution import Status
 from domain.entitlements import Snapshot
@@ -21,6 +23,8 @@ from domain.errors import IdempotencyConflict, IllegalTransition
 from domain.planning import GasModel
 from domain.rails import Rail, RailNotAvailable
 from domain.terms import DistributionKind, DistributionTerms, Rule, RuleKind
+from runtime.hedera import hts_automation
+from runtime.settings import Settings
 from tests.hedera_rail.ledger_setup import long_zero
 from tests.hedera_rail.test_hts_rail import _rail
 from tests.ledger.helpers import RECORD, holders, import_asset, terms
@@ -183,3 +187,47 @@ def test_the_supervisor_requeues_hts_batches_and_never_looks_them_up_by_hash(led
         queued.append(supervisor.run_once(now + timedelta(seconds=seconds))["queued"])
         queue.empty()
     assert queued == [2, 1, 2]
+
+
+def test_the_scheduler_snapshots_and_commits_an_hts_distribution_with_its_own_account(
+        ledger, world):
+    # The security token on the stand-in, held by three holders; the topic; the Mirror Node
+    # stand-in; the scheduler's settings (its Hedera account: here the payer's, as a test).
+    holders_ = [world.holder()[0].num for _ in range(3)]
+    security = world.net.create_token(holders_[0], 3 * 10**18, decimals=18)
+    for num in holders_[1:]:
+        world.net.associate(num, security)
+        with world.net.ledger.lock:
+            world.net.ledger.relationships[(num, security)].balance = 10**18
+            world.net.ledger.relationships[(holders_[0], security)].balance -= 10**18
+    with world.net.ledger.lock:
+        topic = world.net.ledger.new_entity_number()
+        world.net.ledger.topics[topic] = Topic(submit_key=None)
+    mirror = HederaMirrorStandin(world.net)
+    mirror.start()
+    try:
+        settings = Settings.from_env({
+            "HEDERA_NODES": f"{world.net.address}=0.0.3",
+            "HEDERA_ACCOUNT_ID": str(world.treasury),
+            "MASS_PAYOUT_HEDERA_PRIVATE_KEY": world.treasury_key.to_string_der(),
+            "HEDERA_TOPIC_ID": f"0.0.{topic}", "HEDERA_MIRROR_NODE_URL": mirror.url})
+        snapshot, commit = hts_automation(settings, ledger, GasModel())
+        automation = Automation(ledger, None, None, None, GasModel(),  # type: ignore[arg-type]
+                                hts_snapshot=snapshot, hts_commit=commit)
+        asset_id = ledger.import_asset(
+            chain_id=298, token_address=long_zero(security), name="Hedera Equity",
+            symbol="HEQ", decimals=18, kind="EQUITY", payment_token=long_zero(world.token.num),
+            payment_decimals=6, vault_address=None, actor="importer")
+        did = ledger.create_distribution(asset_id=asset_id, idempotency_key="auto",
+                                         terms=terms(), actor="maker", rail=Rail.HTS)
+        ledger.approve_distribution(did, "checker")
+        # Two steps: the holders from the Mirror Node, then the root on the topic.
+        now = datetime.now(RECORD.tzinfo)
+        assert [automation.advance(did, now), automation.advance(did, now)] == \
+            ["snapshotted", "committed"]
+    finally:
+        mirror.stop()
+    distribution = ledger.get_distribution(did)
+    assert distribution.status is Status.COMMITTED and distribution.totals.eligible == 3
+    assert distribution.commitment.topic_id == f"0.0.{topic}"
+    assert world.net.ledger.topics[topic].messages == [message_of(ledger, distribution)]
