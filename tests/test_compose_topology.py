@@ -179,7 +179,8 @@ def topology(database_url, redis_url, schema, tmp_path) -> Iterator[tuple[Topolo
     keys = {role_key: Account.create() for role_key in ("admin_key", "operator_key",
                                                          "approver_key", "treasurer_key")}
     files = {**{name: account.key.hex() for name, account in keys.items()},
-             "postgres_password": "", "redis_password": "", "smtp_password": ""}
+             "postgres_password": "", "redis_password": "", "smtp_password": "",
+             "hedera_payout_key": "", "hedera_approver_key": ""}  # no HTS rail here
     assert set(files) == set(compose["secrets"])
     # The operator's shell holds nothing but the webhook receiver's host, a private one here
     # (loopback, this test's): every other value is compose's default.

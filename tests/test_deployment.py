@@ -87,6 +87,13 @@ def test_a_signing_key_only_where_a_process_signs_and_one_key_per_role():
     assert keys["treasurer"] == "treasurer_key"  # only it may reclaim and sweep
     for name, service in ours().items():
         assert not SIGNING & set(service["environment"]), name  # type: ignore[arg-type]
+    # The HTS rail's Hedera keys: the payout account's to the workers (they pay holders),
+    # the approver account's to the scheduler (it pays for the commitments), no one else.
+    hedera = {name: mounted(s).get("MASS_PAYOUT_HEDERA_PRIVATE_KEY") for name, s in
+              ours().items()}
+    assert {n: k for n, k in hedera.items() if k} == {
+        "worker-1": "hedera_payout_key", "worker-2": "hedera_payout_key",
+        "scheduler": "hedera_approver_key"}
     with pytest.raises(ConfigurationError, match="no signing key"):
         NoSigner().sign_transaction({})
 
