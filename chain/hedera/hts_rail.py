@@ -41,7 +41,7 @@ from hiero_sdk_python.consensus.topic_id import TopicId
 from hiero_sdk_python.consensus.topic_message_submit_transaction import (
     TopicMessageSubmitTransaction,
 )
-from hiero_sdk_python.exceptions import PrecheckError
+from hiero_sdk_python.exceptions import MaxAttemptsError, PrecheckError
 from hiero_sdk_python.hapi.services import timestamp_pb2
 from hiero_sdk_python.query.account_balance_query import CryptoGetAccountBalanceQuery
 from hiero_sdk_python.query.transaction_get_receipt_query import TransactionGetReceiptQuery
@@ -184,10 +184,14 @@ class HtsRail:
         try:
             prepared.sdk_transaction.execute(self._client, wait_for_receipt=False)
         except PrecheckError as refused:
-            code = refused.status.name
-            if code == ALREADY_SUBMITTED:
-                return Submission(SubmitResult.ALREADY_SUBMITTED, code)
-            return Submission(SubmitResult.REFUSED, code)
+            return _precheck_answer(refused)
+        except MaxAttemptsError as exhausted:
+            # The SDK retried a BUSY (or another retryable precheck code) until it gave up: the
+            # last answer was a refusal. An earlier attempt may still have lost its answer
+            # after executing, which is why a refusal never leads to a new TransactionId.
+            if isinstance(exhausted.last_error, PrecheckError):
+                return _precheck_answer(exhausted.last_error)
+            return Submission(SubmitResult.UNKNOWN, None, f"MaxAttemptsError: {exhausted}")
         except Exception as err:  # noqa: BLE001 (no answer: it may have executed; look it up)
             return Submission(SubmitResult.UNKNOWN, None, f"{type(err).__name__}: {err}")
         return Submission(SubmitResult.ACCEPTED)
@@ -255,6 +259,13 @@ class HtsRail:
         balance = CryptoGetAccountBalanceQuery().set_account_id(self.payer).execute(
             self._lookup)
         return int(balance.hbars.to_tinybars())
+
+
+def _precheck_answer(refused: PrecheckError) -> Submission:
+    code = refused.status.name
+    if code == ALREADY_SUBMITTED:
+        return Submission(SubmitResult.ALREADY_SUBMITTED, code)
+    return Submission(SubmitResult.REFUSED, code)
 
 
 def _ref(account: str) -> AccountRef:

@@ -16,6 +16,8 @@ from hiero_sdk_python.transaction.transaction_id import TransactionId
 
 from app.hts_executor import HtsBatchExecutor, long_zero_account
 from chain.hedera.hts_history import MirrorTransactionHistory
+from chain.hedera.hts_rail import HtsRail
+from chain.hedera.hts_signer import LocalHederaSigner
 from chain.hedera.mirror_client import MirrorNodeClient
 from devtools.hedera_standin.history import StandinHistory
 from devtools.hedera_standin.mirror import HederaMirrorStandin
@@ -230,3 +232,72 @@ def test_two_workers_sharing_a_payer_never_share_a_transaction_id(ledger, world)
     for did in (first, second):
         assert _reconcile(world, ledger, did, supply=None)["PAID"] == \
             ledger.get_batch(did, 0).total_net
+
+
+def test_a_node_busy_past_the_sdks_retries_is_an_attempt_failure_then_the_same_id_pays(
+        ledger, world):
+    did = executing_distribution(ledger, [world.holder()[0].num for _ in range(2)])
+    batch_id = ledger.get_batch(did, 0).id
+    client = world.fresh_client().set_max_attempts(2)  # the SDK gives up after two BUSYs
+    rail = HtsRail(client=client, lookup_client=world.fresh_client(), payer=world.treasury,
+                   token=world.token, signer=LocalHederaSigner(world.treasury_key),
+                   history=StandinHistory(world.net), clock=world.net.ledger.clock.now)
+    executor = HtsBatchExecutor(ledger, rail, unit_random=lambda: 0.5)
+    # the node answers BUSY at precheck until the SDK gives up: nothing executed; the
+    # refusal is recorded with when to try again, and the TransactionId stays open
+    world.net.busy(2)
+    outcome = executor.execute(batch_id)
+    assert (outcome.action, outcome.detail) == ("retry-later", "BUSY")
+    batch = ledger.get_batch(did, 0)
+    assert batch.transient_failures == 1 and batch.retry_at == outcome.retry_at
+    assert list(batch.hts_open) == [outcome.transaction_id] and world.net.ledger.executed == {}
+    # the retry sends the same TransactionId: every holder paid once, under that one id
+    assert executor.execute(batch_id).action == "nothing-to-do"
+    assert ledger.get_batch(did, 0).tx_hashes == [outcome.transaction_id]
+    assert _reconcile(world, ledger, did)["PAID"] == batch.total_net
+
+
+class _StaleOutstanding:
+    """A Mirror Node that has not yet ingested the latest claims: its list of outstanding
+    airdrops is the one it served before them (once), then it catches up."""
+
+    def __init__(self, history: StandinHistory) -> None:
+        self.history, self.stale = history, None
+
+    def lookup(self, transaction_id, credited_token=None):
+        return self.history.lookup(transaction_id, credited_token)
+
+    def outstanding_airdrops(self, sender, token):
+        answer = self.history.outstanding_airdrops(sender, token)
+        if self.stale is None:
+            self.stale = answer
+        stale, self.stale = self.stale, answer
+        return stale
+
+
+def test_a_claim_racing_the_cancellation_is_paid_and_nothing_is_cancelled_twice(ledger, world):
+    first, first_key = world.holder(associated=False)
+    second, _ = world.holder(associated=False)
+    did = executing_distribution(ledger, [first.num, second.num],
+                                 claim_deadline=_tomorrow(world))
+    batch_id = ledger.get_batch(did, 0).id
+    history = _StaleOutstanding(StandinHistory(world.net))
+    executor = HtsBatchExecutor(ledger, _rail(world, history))
+    executor.execute(batch_id)
+    assert "2 airdrops pending" in executor.follow_airdrops(batch_id).detail
+    # past the deadline a holder claims, but the Mirror Node still lists the airdrop: the
+    # cancellation of both is sent and fails as a whole (one id is no longer pending)
+    world.net.ledger.clock.advance(2 * 86_400)
+    _claim(world, first, first_key)
+    assert executor.follow_airdrops(batch_id).action == "nothing-to-do"
+    # the failed cancellation changed nothing; the claim was then read, and only the other
+    # airdrop was cancelled: the claimer paid, the other never, each exactly once
+    batch = ledger.get_batch(did, 0)
+    outcomes = {_num(batch.leaves[i]): o for i, o in batch.outcomes.items()}
+    assert outcomes == {first.num: LeafOutcome.PAID, second.num: LeafOutcome.CANCELLED}
+    statuses = [ResponseCode(e.record.receipt.status).name
+                for e in world.net.ledger.executed.values()]
+    assert statuses[-2:] == ["INVALID_PENDING_AIRDROP_ID", "SUCCESS"]
+    sums = _reconcile(world, ledger, did)
+    assert sums["PAID"] + sums["CANCELLED"] == batch.total_net
+    assert world.net.ledger.pending_airdrops == {}
