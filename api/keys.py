@@ -46,6 +46,7 @@ READ = frozenset(Role)
 OPERATE = frozenset({Role.OPERATOR, Role.ADMIN})
 APPROVE = frozenset({Role.APPROVER, Role.ADMIN})
 REPORT = frozenset({Role.AUDITOR, Role.ADMIN, Role.OPERATOR})  # tax and issuer reports
+ADMIN = frozenset({Role.ADMIN})  # where money may go (sweep accounts), the vault's roles
 
 
 class KeyRefused(Exception):

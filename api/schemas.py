@@ -35,6 +35,8 @@ from domain.distribution import Status
 from domain.entitlements import SkipReason
 from domain.rails import Rail
 from domain.terms import DistributionKind, ExecutionKind, RuleKind
+from domain.treasury import SweepDestination
+from domain.vault_admin import VaultAction
 
 
 class ProblemDetails(msgspec.Struct):
@@ -440,5 +442,40 @@ class SweepRequest(msgspec.Struct, forbid_unknown_fields=True):
     amount: Annotated[str, msgspec.Meta(
         pattern=r"^[1-9][0-9]{0,77}$",
         description="smallest units, at most what the distribution left beyond its net"
-                    " (withheld + dust + skipped) less other sweeps")]
+                    " (withheld + dust + skipped) less other sweeps; to TAX_AUTHORITY at most"
+                    " the tax withheld, to DUST at most the dust")]
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    destination: Annotated[SweepDestination, msgspec.Meta(
+        description="TREASURY (the vault's), or the account the asset configured for"
+                    " TAX_AUTHORITY or DUST (PUT /assets/{asset_id}/sweep-accounts)")] = \
+        SweepDestination.TREASURY
+
+
+class VaultRequestCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """The body of POST /assets/{asset_id}/vault/requests."""
+
+    action: VaultAction
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    role: Annotated[str, msgspec.Meta(
+        max_length=32, description="GRANT/REVOKE: DEFAULT_ADMIN, APPROVER, OPERATOR, PAUSER,"
+                                   " TREASURER or UPGRADER")] | None = None
+    account: Annotated[str, msgspec.Meta(
+        max_length=128, description="GRANT/REVOKE: the account (EVM address or Hedera id)")
+    ] | None = None
+    target: Annotated[str, msgspec.Meta(
+        max_length=64, description="UPGRADE: the new implementation's contract (an artifact"
+                                   " name); refused unless it keeps the vault's storage")
+    ] | None = None
+
+
+class SweepAccounts(msgspec.Struct, forbid_unknown_fields=True):
+    """Where an asset's sweeps send withheld tax and dust; null: not configured (a sweep
+    there is refused). The vault's admin must also allow each on-chain (`setSweepAccount`)."""
+
+    tax_authority: Account | None = None
+    dust: Account | None = None
+
+
+class SweepAccountsSet(SweepAccounts, forbid_unknown_fields=True):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)] = \
+        "sweep accounts configured"

@@ -21,6 +21,7 @@ from domain.distribution import Distribution, Status
 from domain.errors import DomainError, NotFound
 from domain.holdings import TransfersObserved
 from domain.treasury import TreasuryTx
+from domain.vault_admin import VaultOps
 
 
 def _counts(outcome: LeafOutcome | None) -> tuple[int, int]:
@@ -40,8 +41,11 @@ class FactApplier:
                  get_batch: Callable[[UUID, int], PayoutBatch],
                  get_asset: Callable[[UUID], Asset],
                  find_treasury_tx: Callable[[str], TreasuryTx | None] = lambda _tx: None,
+                 find_vault_ops: Callable[[UUID], VaultOps | None] = lambda _asset: None,
                  ) -> None:
         self._get_distribution = get_distribution
+        self._find_vault_ops = find_vault_ops
+        self.vault_ops: dict[UUID, VaultOps] = {}
         self._find_treasury_tx = find_treasury_tx
         self._get_batch = get_batch
         self._get_asset = get_asset
@@ -99,7 +103,7 @@ class FactApplier:
         progress[1] += sum(a[1] for a in after) - sum(b[1] for b in before)
         progress[2] += batch.amount_paid - paid_before
 
-    def apply(self, fact: f.ChainFact) -> None:
+    def apply(self, fact: f.ChainFact) -> None:  # noqa: PLR0912  # one case per kind of fact
         match fact:
             case f.LeavesPaid() | f.LeavesAlreadyPaid() if not fact.leaf_indices:
                 return
@@ -125,6 +129,8 @@ class FactApplier:
                 self._swept(fact)
             case f.VaultDeposit():
                 self._deposit(fact)
+            case f.VaultAdministered():
+                self._administered(fact)
             case f.ShareTransfer():
                 self.transfers.setdefault(fact.asset_id, []).append(
                     [fact.sender, fact.recipient, fact.amount, fact.tx_hash, fact.log_index])
@@ -195,6 +201,13 @@ class FactApplier:
         self._on_distribution(fact, sent.distribution_id, lambda d: d.record_swept(
             amount=fact.amount, treasury=fact.treasury, tx_hash=fact.tx_hash))
 
+    def _administered(self, fact: f.VaultAdministered) -> None:
+        """Settles the request this service sent in that transaction; an admin's own call
+        (the CLI) is no request of ours, and the panel reads the vault's state live."""
+        ops = self.vault_ops.get(fact.asset_id) or self._find_vault_ops(fact.asset_id)
+        if ops is not None and ops.settle(log=fact.event, tx_hash=fact.tx_hash):
+            self.vault_ops[fact.asset_id] = ops
+
     def _deposit(self, fact: f.VaultDeposit) -> None:
         self._on_asset(fact, fact.asset_id, lambda a: a.record_deposit(
             token=fact.token, sender=fact.sender, amount=fact.amount, tx_hash=fact.tx_hash))
@@ -224,4 +237,4 @@ class FactApplier:
                                       transfers=transfers)
                     for asset_id, transfers in self.transfers.items()]
         return [*self.distributions.values(), *self.batches.values(), *self.assets.values(),
-                *observed]
+                *self.vault_ops.values(), *observed]

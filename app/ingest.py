@@ -27,6 +27,7 @@ from chain.gateway import EvmGateway
 from chain.logs import JsonRpcLogSource, Log, LogSource
 from domain import chain_facts as f
 from domain.asset import Asset
+from domain.vault_admin import SETTLING_LOG
 
 
 def _log_topic(signature: str) -> str:
@@ -37,6 +38,9 @@ def _log_topic(signature: str) -> str:
 TRANSFER_TOPIC = _log_topic("Transfer(address,address,uint256)")
 # ATS ISnapshotsStorageWrapper: SnapshotTaken(address indexed operator, uint256 indexed snapshotID)
 SNAPSHOT_TOPIC = _log_topic("SnapshotTaken(address,uint256)")
+
+
+ADMINISTERED = frozenset(SETTLING_LOG.values())  # the logs that settle a vault request
 
 
 def _bits(word: int, bits: int) -> tuple[int, ...]:
@@ -108,7 +112,8 @@ class VaultIngestor:
         logs = sorted(vault_logs + deposits + token_logs,
                       key=lambda g: (g["blockNumber"], g.get("transactionIndex") or 0,
                                      g["logIndex"]))
-        facts = f.coalesce_paid(fact for log in logs for fact in self._decode(log))
+        facts = f.claims_not_paid(f.coalesce_paid(
+            fact for log in logs for fact in self._decode(log)))
         failpoint("ingest-mid-range")
         self.ledger.apply_chain_facts(
             chain_id=self.chain_id, contract=self.vault, from_block=self.from_block,
@@ -149,6 +154,8 @@ class VaultIngestor:
     def _vault_fact(self, name: str, args: Any, tx: str) -> list[f.ChainFact]:
         if name == "Swept":
             return [f.VaultSwept(self.vault, args["token"], args["treasury"], args["amount"], tx)]
+        if name in ADMINISTERED:
+            return [f.VaultAdministered(self.asset_id, self.vault, name, tx)]
         if "distributionId" not in args:
             return []  # vault administration (treasury, transfer gas): no ledger effect
         did = ledger_id(bytes(args["distributionId"]))

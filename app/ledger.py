@@ -48,7 +48,8 @@ from domain.snapshot_plan import batch_gas_model, plan_snapshot
 from domain.terms import DistributionTerms, ExecutionKind, Trigger
 from domain.topics import register_moved_topics
 from domain.transcodings import TRANSCODINGS
-from domain.treasury import TreasuryTx
+from domain.treasury import SweepDestination, TreasuryTx
+from domain.vault_admin import VaultAction, VaultOps
 from domain.webhooks import WebhookEndpoint
 
 A = TypeVar("A", bound=Aggregate)
@@ -145,6 +146,15 @@ class PayoutLedger(Application[UUID]):
         asset = self.get_asset(asset_id)
         return self._save(asset) if asset.update_bond_terms(terms, actor=actor,
                                                             reason=reason) else 0
+
+    def set_sweep_accounts(self, asset_id: UUID, *, tax_authority: str | None,
+                           dust: str | None, actor: str, reason: str) -> int:
+        """Where the asset's withheld tax and dust may be swept; the same again records
+        nothing and returns 0."""
+        asset = self.get_asset(asset_id)
+        changed = asset.set_sweep_accounts(tax_authority=tax_authority, dust=dust,
+                                           actor=actor, reason=reason)
+        return self._save(asset) if changed else 0
 
     # --- distributions ---
 
@@ -277,9 +287,20 @@ class PayoutLedger(Application[UUID]):
         return number, self._save(distribution)
 
     def request_sweep(self, distribution_id: UUID, *, actor: str, amount: int, reason: str,
-                      now: datetime) -> tuple[int, int]:
+                      now: datetime, destination: SweepDestination = SweepDestination.TREASURY,
+                      ) -> tuple[int, int]:
+        """To the treasury, or to the asset's configured tax authority or dust account: the
+        address is resolved now and recorded with the request, so the approver sees it."""
         distribution = self.get_distribution(distribution_id)
-        number = distribution.request_sweep(actor=actor, amount=amount, reason=reason, now=now)
+        recipient = None
+        if destination is not SweepDestination.TREASURY:
+            asset = self.get_asset(distribution.asset_id)
+            recipient = asset.sweep_accounts.get(destination.value)
+            if recipient is None:
+                raise InvalidInput(f"asset {asset.symbol} has no {destination.value} account"
+                                   " configured (PUT /assets/{id}/sweep-accounts)")
+        number = distribution.request_sweep(actor=actor, amount=amount, reason=reason, now=now,
+                                            destination=destination, recipient=recipient)
         return number, self._save(distribution)
 
     def approve_treasury_op(self, distribution_id: UUID, number: int, actor: str) -> int:
@@ -305,6 +326,53 @@ class PayoutLedger(Application[UUID]):
         distribution = self.get_distribution(distribution_id)
         distribution.reject_treasury_op(number, tx_hash=tx_hash, reason=redact(reason))
         return self._save(distribution)
+
+    # --- vault administration asked for through the API (domain.vault_admin) ---
+
+    def vault_ops(self, asset_id: UUID) -> VaultOps | None:
+        ops_id = VaultOps.create_id(asset_id)
+        return self._get(ops_id, VaultOps) if ops_id in self.repository else None
+
+    def request_vault_op(self, asset_id: UUID, *, action: VaultAction | str,
+                         role: str | None = None, account: str | None = None,
+                         target: str | None = None, reason: str, actor: str,
+                         now: datetime) -> tuple[int, int]:
+        """(request number, position). Bad input (an unknown role, a malformed account, an
+        asset with no vault): a DomainError, nothing recorded."""
+        asset = self.get_asset(asset_id)
+        if not asset.vault_address:
+            raise InvalidInput(f"asset {asset.symbol} pays through no vault")
+        ops = self.vault_ops(asset_id) or VaultOps.open(asset_id, asset.vault_address)
+        number = ops.request(action=action, role=role, account=account, target=target,
+                             reason=reason, actor=actor, now=now)
+        return number, self._save(ops)
+
+    def approve_vault_op(self, asset_id: UUID, number: int, actor: str) -> int:
+        ops = self._vault_ops(asset_id)
+        ops.approve(number, actor)
+        return self._save(ops)
+
+    def record_vault_submission(self, asset_id: UUID, number: int, *, tx_hash: str,
+                                nonce: int, signed_at: datetime,
+                                expected_version: int | None = None) -> int:
+        """Recorded before the transaction is broadcast (the ingestor settles it by hash)."""
+        ops = self._vault_ops(asset_id)
+        if expected_version is not None and ops.version != expected_version:
+            raise AlreadyExists(f"the vault requests of asset {asset_id} changed since read")
+        ops.record_submission(number, tx_hash=tx_hash, nonce=nonce, signed_at=signed_at)
+        return self._save(ops)
+
+    def reject_vault_submission(self, asset_id: UUID, number: int, *, tx_hash: str,
+                                reason: str) -> int:
+        ops = self._vault_ops(asset_id)
+        ops.reject(number, tx_hash=tx_hash, reason=redact(reason))
+        return self._save(ops)
+
+    def _vault_ops(self, asset_id: UUID) -> VaultOps:
+        ops = self.vault_ops(asset_id)
+        if ops is None:
+            raise NotFound(f"asset {asset_id} has no vault requests")
+        return ops
 
     def treasury_tx(self, tx_hash: str) -> TreasuryTx | None:
         tx_id = TreasuryTx.create_id(tx_hash)
@@ -647,7 +715,7 @@ class PayoutLedger(Application[UUID]):
                 self._save(cursor)  # the halt alone: nothing of the range is recorded
             raise
         applier = FactApplier(self.get_distribution, self.get_batch, self.get_asset,
-                              self.treasury_tx)
+                              self.treasury_tx, self.vault_ops)
         for fact in facts:
             applier.apply(fact)
         for fact, reason in applier.unapplied:

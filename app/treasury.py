@@ -63,12 +63,16 @@ class TreasuryOutcome:
 
 
 def calldata(op: TreasuryOp, distribution_id: UUID, payment_token: str) -> str:
-    """`reclaim(bytes32)` or `sweep(address,uint256)`, from the vault's own ABI."""
+    """`reclaim(bytes32)`, `sweep(address,uint256)` to the vault's treasury, or
+    `sweepTo(address,address,uint256)` to the configured account the request recorded (the
+    vault refuses one its admin did not allow), from the vault's own ABI."""
     from web3 import Web3
 
     vault = Web3().eth.contract(abi=load_artifact("PayoutVault").abi)
     if op.kind is TreasuryKind.RECLAIM:
         return str(vault.encode_abi("reclaim", args=[onchain_id(distribution_id)]))
+    if op.recipient is not None:
+        return str(vault.encode_abi("sweepTo", args=[payment_token, op.recipient, op.amount]))
     return str(vault.encode_abi("sweep", args=[payment_token, op.amount]))
 
 

@@ -9,14 +9,16 @@ keeps the current one (solc's `storageLayout`, written by contracts/build.py to
 chain/artifacts/layouts): the vault keeps its state in ERC-7201 namespaced structs, so for
 every namespace the current implementation uses, the new one must declare the same struct
 whose members start with the old members, each at the same slot and offset with the same
-type; structs reached through mappings and arrays (a distribution's record) likewise. The
-error names the first member that breaks it. Hand-written because the one maintained checker
+type; every struct reached from them, at any depth (by value, through mappings and arrays:
+a distribution's record, a struct inside it), likewise. The error names the first member that
+breaks it. Hand-written because the one maintained checker
 (OpenZeppelin's upgrades-core) is a Node tool over a Hardhat/Foundry build, not our build.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,9 +56,19 @@ def layout_of(name: str, directory: Path = LAYOUTS) -> dict[str, Any]:
     return layout
 
 
+STRUCT = re.compile(r"struct [A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*")
+
+
 def _members_prefix(where: str, old: list[dict[str, Any]], new: list[dict[str, Any]],
-                    old_structs: dict[str, Any], new_structs: dict[str, Any]) -> str | None:
-    """The first member of `old` that `new` does not keep, as a sentence; None if all kept."""
+                    old_structs: dict[str, Any], new_structs: dict[str, Any],
+                    seen: set[str] | None = None) -> str | None:
+    """The first member of `old` that `new` does not keep, as a sentence; None if all kept.
+
+    Recursive: every struct a kept member reaches (by value, as a mapping's value or an
+    array's element, at any depth) must keep its own members too; `seen` stops a struct that
+    reaches itself (through a mapping) from being walked twice.
+    """
+    seen = set() if seen is None else seen
     for i, member in enumerate(old):
         name = f"{where}.{member['label']}"
         if i >= len(new):
@@ -66,17 +78,17 @@ def _members_prefix(where: str, old: list[dict[str, Any]], new: list[dict[str, A
             if kept[key] != member[key]:
                 return (f"{name}: {key} was {member[key]!r}, the new implementation has"
                         f" {kept[key]!r}")
-    return _structs_prefix(old, old_structs, new_structs)
-
-
-def _structs_prefix(members: list[dict[str, Any]], old_structs: dict[str, Any],
-                    new_structs: dict[str, Any]) -> str | None:
-    for label in sorted(old_structs):
-        if any(label.removeprefix("struct ") in m["type"] for m in members):
+    for member in old:
+        for label in STRUCT.findall(member["type"]):
+            if label in seen:
+                continue
+            seen.add(label)
+            if label not in old_structs:
+                continue  # not recorded by this build: nothing to compare it with
             if label not in new_structs:
-                return f"{label} is gone"
+                return f"{label} (reached by {where}.{member['label']}) is gone"
             broken = _members_prefix(label.removeprefix("struct "), old_structs[label],
-                                     new_structs[label], {}, {})
+                                     new_structs[label], old_structs, new_structs, seen)
             if broken:
                 return broken
     return None
@@ -139,6 +151,11 @@ class VaultAdmin:
     def revoke(self, role_name: str, account: str) -> VaultOpDone:
         return self._send(f"revoke {role_name}", "revokeRole", _role(role_name), account,
                           detail=account)
+
+    def allow_sweep_account(self, account: str, allowed: bool = True) -> VaultOpDone:
+        """Allow (or disallow) `account` as a `sweepTo` recipient (the vault's admin)."""
+        return self._send(f"{'allow' if allowed else 'disallow'} sweep account",
+                          "setSweepAccount", account, allowed, detail=account)
 
     def has_role(self, role_name: str, account: str) -> bool:
         return bool(self.vault.functions.hasRole(_role(role_name), account).call())

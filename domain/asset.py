@@ -248,6 +248,14 @@ class Asset(Aggregate):
         reason: str
         actor: str
 
+    class SweepAccountsSet(Aggregate.Event):
+        """Where this asset's sweeps may send withheld tax and dust (None: not configured)."""
+
+        tax_authority: str | None
+        dust: str | None
+        reason: str
+        actor: str
+
     @staticmethod
     def create_id(chain_id: int, token_address: str) -> UUID:
         return ids.asset_id(chain_id, token_address)
@@ -381,6 +389,37 @@ class Asset(Aggregate):
     @event(BondTermsUpdated)
     def _bond_terms_updated(self, terms: dict[str, Any], reason: str, actor: str) -> None:
         self.bond_terms = BondTerms.from_event(terms)
+
+    @property
+    def sweep_accounts(self) -> dict[str, str]:
+        """Configured sweep accounts by destination (domain.treasury.SweepDestination's
+        values); streams recorded before they existed have none."""
+        found: dict[str, str] = self.__dict__.get("_sweep_accounts", {})
+        return found
+
+    def set_sweep_accounts(self, *, tax_authority: str | None, dust: str | None, actor: str,
+                           reason: str) -> bool:
+        """Configure (or clear, with None) the tax authority's and the dust account; True if
+        they changed. Neither may be the vault itself or the zero address."""
+        if not actor:
+            raise InvalidInput("every command names its actor")
+        chosen = {k: accounts.canonical(v) for k, v in (("TAX_AUTHORITY", tax_authority),
+                                                         ("DUST", dust)) if v is not None}
+        for name, address in chosen.items():
+            if int(address, 16) == 0 or address == self.vault_address:
+                raise InvalidInput(f"the {name.lower().replace('_', ' ')} account cannot be"
+                                   f" {address}: neither the zero address nor the vault")
+        if chosen == self.sweep_accounts:
+            return False
+        self._sweep_accounts_set(tax_authority=chosen.get("TAX_AUTHORITY"),
+                                 dust=chosen.get("DUST"), reason=reason[:500], actor=actor)
+        return True
+
+    @event(SweepAccountsSet)
+    def _sweep_accounts_set(self, tax_authority: str | None, dust: str | None, reason: str,
+                            actor: str) -> None:
+        self.__dict__["_sweep_accounts"] = {k: v for k, v in (("TAX_AUTHORITY", tax_authority),
+                                                              ("DUST", dust)) if v is not None}
 
     def record_deposit(self, *, token: str, sender: str, amount: int, tx_hash: str) -> None:
         if accounts.canonical(token) != self.payment_token:

@@ -79,6 +79,17 @@ class VaultSwept:
 
 
 @dataclass(frozen=True, slots=True)
+class VaultAdministered:
+    """A vault's `Paused`, `Unpaused`, `RoleGranted`, `RoleRevoked` or `Upgraded` log: settles
+    the request of the asset's vault (domain.vault_admin) sent in that transaction, if any."""
+
+    asset_id: UUID
+    vault: str
+    event: str
+    tx_hash: str
+
+
+@dataclass(frozen=True, slots=True)
 class VaultDeposit:
     asset_id: UUID
     vault: str
@@ -121,7 +132,8 @@ class UnreadableLog:
 
 
 ChainFact = (LeavesPaid | LeafFailed | LeavesAlreadyPaid | BatchSettledOnChain | LeafClaimed
-             | DistributionReclaimed | VaultSwept | VaultDeposit | ShareTransfer
+             | DistributionReclaimed | VaultSwept | VaultAdministered | VaultDeposit
+             | ShareTransfer
              | TokenSnapshotTaken | UnreadableLog)
 
 
@@ -140,4 +152,28 @@ def coalesce_paid(facts: Iterable[ChainFact]) -> list[ChainFact]:
                                  fact.tx_hash)
         else:
             out.append(fact)
+    return out
+
+
+def claims_not_paid(facts: Iterable[ChainFact]) -> list[ChainFact]:
+    """A claimed leaf is CLAIMED, not PAID: leave it out of its transaction's `LeavesPaid`.
+
+    The vault's `claim` sets the leaf's bitmap bit, so it emits `Paid` (the bitmap's log) and
+    then `Claimed`; applied as they come, the leaf would be recorded paid by push and its
+    claim refused as a second payment. The `Claimed` log alone says what happened.
+    """
+    facts = list(facts)
+    claimed = {(c.tx_hash, c.distribution_id, c.leaf_index)
+               for c in facts if isinstance(c, LeafClaimed)}
+    if not claimed:
+        return facts
+    out: list[ChainFact] = []
+    for fact in facts:
+        if isinstance(fact, LeavesPaid):
+            kept = tuple(i for i in fact.leaf_indices
+                         if (fact.tx_hash, fact.distribution_id, i) not in claimed)
+            if not kept:
+                continue
+            fact = LeavesPaid(fact.distribution_id, kept, fact.tx_hash)  # noqa: PLW2901
+        out.append(fact)
     return out

@@ -11,6 +11,7 @@ import bisect
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -21,7 +22,13 @@ from domain.entitlements import Totals
 from domain.errors import IllegalTransition, InvalidInput, MakerCheckerViolation, NotFound
 from domain.rails import Rail
 from domain.terms import DistributionTerms
-from domain.treasury import OPEN_STATES, TreasuryKind, TreasuryOp, TreasuryState
+from domain.treasury import (
+    OPEN_STATES,
+    SweepDestination,
+    TreasuryKind,
+    TreasuryOp,
+    TreasuryState,
+)
 from domain.values import utc
 
 
@@ -483,12 +490,21 @@ class Distribution(Aggregate):
     # --- treasury operations: reclaim and sweep (domain.treasury) ---
 
     class TreasuryOpRequested(Aggregate.Event):
+        """Version 2: a sweep's destination and its configured recipient (None: treasury)."""
+
+        class_version = 2
         number: int
         kind: str
         amount: int
         reason: str
         actor: str
         requested_at: datetime
+        destination: str
+        recipient: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["destination"], state["recipient"] = SweepDestination.TREASURY.value, None
 
     class TreasuryOpApproved(Aggregate.Event):
         number: int
@@ -581,30 +597,62 @@ class Distribution(Aggregate):
                                     " reclaimed")
         number = len(self.treasury_ops)
         self._treasury_op_requested(number=number, kind=TreasuryKind.RECLAIM.value, amount=0,
-                                    reason=_printable(reason), actor=actor, requested_at=now)
+                                    reason=_printable(reason), actor=actor, requested_at=now,
+                                    destination=SweepDestination.TREASURY.value, recipient=None)
         return number
 
-    def request_sweep(self, *, actor: str, amount: int, reason: str, now: datetime) -> int:
-        """At most what the distribution left beyond its holders' net, less other sweeps."""
+    def sweepable_to(self, destination: SweepDestination) -> int:
+        """Left to sweep to `destination`: the tax authority takes at most the tax withheld,
+        the dust account at most the dust, each less its own other sweeps; the treasury
+        whatever is left (`sweepable`). Every bound is also within `sweepable`."""
+        if destination is SweepDestination.TREASURY or self.totals is None:
+            return self.sweepable
+        share = self.totals.withheld if destination is SweepDestination.TAX_AUTHORITY \
+            else self.totals.dust
+        taken = sum(op.amount for op in self.treasury_ops.values()
+                    if op.kind is TreasuryKind.SWEEP and op.destination is destination
+                    and (op.state in OPEN_STATES or op.state is TreasuryState.DONE))
+        return max(0, min(share - taken, self.sweepable))
+
+    def request_sweep(self, *, actor: str, amount: int, reason: str, now: datetime,
+                      destination: SweepDestination = SweepDestination.TREASURY,
+                      recipient: str | None = None) -> int:
+        """At most what the distribution left beyond its holders' net, less other sweeps;
+        to a configured account, at most that account's share (`sweepable_to`)."""
         if not actor:
             raise InvalidInput("every command names its actor")
         self._require_on_chain()
         if type(amount) is not int or amount <= 0:
             raise InvalidInput(f"a sweep moves a positive whole amount, not {amount!r}")
+        if (destination is SweepDestination.TREASURY) != (recipient is None):
+            raise InvalidInput(f"a sweep to {destination.value} needs its configured account"
+                               if recipient is None else "a sweep to the treasury names no"
+                               " other recipient")
         if amount > self.sweepable:
             raise InvalidInput(f"distribution {self.id} has {self.sweepable} left to sweep"
                                f" (withheld + dust + skipped, less other sweeps), not {amount}")
+        left = self.sweepable_to(destination)
+        if amount > left:
+            what = "tax withheld" if destination is SweepDestination.TAX_AUTHORITY else "dust"
+            raise InvalidInput(f"distribution {self.id} has {left} of {what} left to sweep to"
+                               f" its {destination.value.lower().replace('_', ' ')} account,"
+                               f" not {amount}")
         number = len(self.treasury_ops)
         self._treasury_op_requested(number=number, kind=TreasuryKind.SWEEP.value, amount=amount,
                                     reason=_printable(reason), actor=actor,
-                                    requested_at=utc(now, "now"))
+                                    requested_at=utc(now, "now"),
+                                    destination=destination.value, recipient=recipient)
         return number
 
     @event(TreasuryOpRequested)
     def _treasury_op_requested(self, number: int, kind: str, amount: int, reason: str,
-                               actor: str, requested_at: datetime) -> None:
+                               actor: str, requested_at: datetime,
+                               destination: str = SweepDestination.TREASURY.value,
+                               recipient: str | None = None) -> None:
         self.treasury_ops[number] = TreasuryOp(number, TreasuryKind(kind), amount, reason,
-                                               actor, requested_at)
+                                               actor, requested_at,
+                                               destination=SweepDestination(destination),
+                                               recipient=recipient)
 
     def approve_treasury_op(self, number: int, actor: str) -> None:
         op = self.treasury_op(number)

@@ -3,7 +3,8 @@
 - RECLAIM, after the claim deadline: the vault returns what was committed and not paid
   (`totalNet - paid`) to its treasury, and closes the distribution to claims.
 - SWEEP: money the distribution left in the vault beyond its holders' net (dust, withheld
-  tax, skipped holders' shares, when the issuer funded the gross) goes to the treasury.
+  tax, skipped holders' shares, when the issuer funded the gross) goes to the treasury, or
+  withheld tax to the asset's tax authority and dust to its dust account (`sweepTo`).
 
 Each is requested by one person and approved by another (four eyes), then sent by the
 treasurer's key; its outcome comes back only from the vault's `Reclaimed`/`Swept` logs.
@@ -24,6 +25,15 @@ from domain.ids import NAMESPACE
 class TreasuryKind(StrEnum):
     RECLAIM = "RECLAIM"
     SWEEP = "SWEEP"
+
+
+class SweepDestination(StrEnum):
+    """Where a sweep sends its money: the vault's treasury, or an account configured on the
+    asset (`Asset.set_sweep_accounts`) that the vault's admin also allowed on-chain."""
+
+    TREASURY = "TREASURY"  # anything left beyond the holders' net
+    TAX_AUTHORITY = "TAX_AUTHORITY"  # at most the tax withheld
+    DUST = "DUST"  # at most the rounding dust
 
 
 class TreasuryState(StrEnum):
@@ -53,6 +63,8 @@ class TreasuryOp:
     last_signed_at: datetime | None = None
     settled_tx: str | None = None
     rejection: str | None = None
+    destination: SweepDestination = SweepDestination.TREASURY
+    recipient: str | None = None  # a sweep's configured account; None: the vault's treasury
 
 
 class TreasuryTx(Aggregate):

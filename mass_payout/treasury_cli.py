@@ -61,13 +61,41 @@ def reclaim(distribution_id: UUID, actor: Actor, reason: Reason = "claim window 
 @app.command()
 def sweep(distribution_id: UUID, amount: Annotated[int, typer.Option(
               help="smallest units, at most withheld + dust + skipped less other sweeps")],
-          actor: Actor, reason: Reason = "withheld tax and dust") -> None:
+          actor: Actor, reason: Reason = "withheld tax and dust",
+          to: Annotated[str, typer.Option(
+              "--to", help="TREASURY, or the asset's configured TAX_AUTHORITY or DUST account"
+          )] = "TREASURY") -> None:
     """Ask to sweep what the distribution left in the vault beyond its net."""
+    from domain.treasury import SweepDestination
+
+    if to.upper() not in SweepDestination.__members__:
+        typer.echo(f"refused: --to is one of {', '.join(SweepDestination)}, not {to!r}",
+                   err=True)
+        raise typer.Exit(2)
     with _ledger() as (ledger, _redis):
         number, position = ledger.request_sweep(distribution_id, actor=actor, amount=amount,
-                                                reason=reason, now=datetime.now(UTC))
-    typer.echo(f"sweep {number} of {amount} requested (position {position}): another person"
-               f" approves it with `treasury approve {distribution_id} {number}`")
+                                                reason=reason, now=datetime.now(UTC),
+                                                destination=SweepDestination(to.upper()))
+    typer.echo(f"sweep {number} of {amount} to {to.upper()} requested (position {position}):"
+               f" another person approves it with `treasury approve {distribution_id} {number}`")
+
+
+@app.command()
+def accounts(asset_id: UUID, actor: Actor,
+             tax_authority: Annotated[str | None, typer.Option(
+                 help="where withheld tax may be swept (unset: cleared)")] = None,
+             dust: Annotated[str | None, typer.Option(
+                 help="where dust may be swept (unset: cleared)")] = None,
+             reason: Reason = "sweep accounts configured") -> None:
+    """Configure the asset's tax-authority and dust accounts (the vault's admin allows each
+    on-chain too: `vault sweep-account`)."""
+    with _ledger() as (ledger, _redis):
+        position = ledger.set_sweep_accounts(asset_id, tax_authority=tax_authority, dust=dust,
+                                             actor=actor, reason=reason)
+        found = ledger.get_asset(asset_id).sweep_accounts
+    typer.echo(("unchanged" if not position else f"recorded (position {position})")
+               + f": tax authority {found.get('TAX_AUTHORITY', '-')}, dust"
+               f" {found.get('DUST', '-')}")
 
 
 @app.command()
@@ -103,7 +131,8 @@ def list_(distribution_id: UUID,
     with _ledger() as (ledger, _redis):
         distribution = ledger.get_distribution(distribution_id)
     ops = [{"number": op.number, "kind": op.kind.value, "state": op.state.value,
-            "amount": op.amount, "requested_by": op.requested_by,
+            "amount": op.amount, "destination": op.destination.value,
+            "recipient": op.recipient, "requested_by": op.requested_by,
             "approved_by": op.approved_by, "tx_hashes": op.tx_hashes,
             "rejection": op.rejection} for op in distribution.treasury_ops.values()]
     if as_json:
@@ -115,7 +144,8 @@ def list_(distribution_id: UUID,
                f" left to sweep {distribution.sweepable}")
     for op in ops:
         typer.echo("\t".join(str(op[k]) for k in ("number", "kind", "state", "amount",
-                                                   "requested_by", "approved_by")))
+                                                   "destination", "requested_by",
+                                                   "approved_by")))
 
 
 @app.command()

@@ -228,6 +228,18 @@ def revoke(role_name: Annotated[str, typer.Argument(metavar="ROLE")],
     _administer(vault, lambda v: v.revoke(role_name, holder), as_json)
 
 
+@app.command("sweep-account")
+def sweep_account(account: Annotated[str, typer.Argument(help="EVM address or Hedera id")],
+                  vault: VaultOption,
+                  remove: Annotated[bool, typer.Option(
+                      "--remove", help="no longer allow it")] = False,
+                  as_json: JsonFlag = False) -> None:
+    """Allow an account (a tax authority, a dust account) as a `sweepTo` recipient (signed
+    by the vault's admin); the treasury is always allowed."""
+    holder = _account("ACCOUNT", account)
+    _administer(vault, lambda v: v.allow_sweep_account(holder, not remove), as_json)
+
+
 @app.command("upgrade")
 def upgrade(vault: VaultOption,
             to: Annotated[str, typer.Option("--to", help="the new implementation's contract"
@@ -250,3 +262,33 @@ def upgrade(vault: VaultOption,
         typer.echo(f"{to} keeps the storage layout of {current}")
         return
     _administer(vault, lambda v: v.upgrade(current=current, target=to), as_json)
+
+
+@app.command("work")
+def work(burst: Annotated[bool, typer.Option(help="exit when the queue is empty")] = False
+         ) -> None:
+    """The vault's admin-side process: carries out the pauses, role changes and upgrades asked
+    for through the API and approved by another person, with this process's key (it must hold
+    the role each needs: PAUSER, DEFAULT_ADMIN, UPGRADER). Needs DATABASE_URL, REDIS_URL and
+    RPC_URL. At start it first runs every approved request not yet settled."""
+    from rq import Queue
+    from rq.worker import SimpleWorker
+
+    from app import vault_requests
+    from runtime.bootstrap import build_services, when_reachable
+    from runtime.settings import Settings
+
+    settings = Settings.from_env()
+    services = when_reachable(lambda: build_services(settings))
+    executor = vault_requests.VaultOpExecutor(services.ledger, services.gateway,
+                                              services.signer)
+    vault_requests.install(executor)
+    for outcome in vault_requests.resume(services.ledger, executor):
+        typer.echo(f"resumed: {outcome.action} {outcome.detail} {outcome.tx_hash or ''}",
+                   err=True)
+    queue = Queue(vault_requests.QUEUE_NAME, connection=services.redis)
+    try:
+        SimpleWorker([queue], connection=services.redis).work(
+            burst=burst, with_scheduler=True, logging_level="WARNING")
+    finally:
+        services.close()

@@ -17,12 +17,13 @@ from projections.reports import WithholdingRates
 from projections.schedules import Schedules
 from projections.store import ViewStore
 from projections.treasury_ops import TreasuryOps
+from projections.vault_ops import VaultOpsView
 from projections.webhooks import Webhooks
 
 PROJECTIONS: dict[str, type[TableProjection]] = {
     p.name: p for p in (Assets, AssetHolders, LiveHolders, Distributions, Batches,
                         DistributionHolders, IngestionCursors, Schedules, Webhooks,
-                        WithholdingRates, AuditRuns, TreasuryOps)
+                        WithholdingRates, AuditRuns, TreasuryOps, VaultOpsView)
 }
 
 

@@ -53,13 +53,21 @@ class TreasuryOps(SegmentedProjection):
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         """Events of other topics never reach this projection."""
 
+    @staticmethod
+    def added_columns(store: ViewStore) -> list[sql.Composed]:
+        return [sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS destination text NOT NULL"
+                        " DEFAULT 'TREASURY', ADD COLUMN IF NOT EXISTS recipient text"
+                        ).format(store.table(TABLE))]
+
     @process_event.register
     def _requested(self, e: Distribution.TreasuryOpRequested, tracking: Tracking) -> None:
         self._run("requested", "INSERT INTO {} (distribution_id, number, kind, state, amount,"
-                  " reason, requested_by, requested_at, updated_at, position) VALUES (%s, %s,"
-                  " %s, 'REQUESTED', %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                  " reason, requested_by, requested_at, updated_at, position, destination,"
+                  " recipient) VALUES (%s, %s, %s, 'REQUESTED', %s, %s, %s, %s, %s, %s, %s, %s)"
+                  " ON CONFLICT DO NOTHING",
                   (e.originator_id, e.number, e.kind, e.amount, e.reason, e.actor,
-                   e.requested_at, e.timestamp, tracking.notification_id))
+                   e.requested_at, e.timestamp, tracking.notification_id, e.destination,
+                   e.recipient))
 
     @process_event.register
     def _approved(self, e: Distribution.TreasuryOpApproved, tracking: Tracking) -> None:

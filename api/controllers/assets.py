@@ -12,11 +12,12 @@ from psycopg import sql
 
 from api import queries, rows, schemas, writes
 from api.auth import principal_of
-from api.keys import OPERATE, READ
+from api.keys import ADMIN, OPERATE, READ
 from api.params import Cursor, Limit, Wait
 from api.problems import Problem
 from api.tokens import TokenReader
 from app import bonds
+from app.commands import head
 from app.ledger import PayoutLedger
 from chain.token_reader import AssetOnOtherChainError
 from domain import accounts
@@ -137,6 +138,30 @@ class AssetController(Controller):
         return schemas.Written(await writes.call(
             bonds.set_bond_terms, request.app.state.ledger, asset_id, data,
             principal_of(request).actor))
+
+    @put("/{asset_id:uuid}/sweep-accounts", opt={"roles": ADMIN},
+         operation_id="setSweepAccounts", status_code=200)
+    async def set_sweep_accounts(self, request: Request[Any, Any, Any],
+                                 asset_id: FromPath[UUID],
+                                 data: JSONBody[schemas.SweepAccountsSet]) -> schemas.Written:
+        """Configure where this asset's withheld tax (TAX_AUTHORITY) and dust (DUST) may be
+        swept; a field left out or null clears it. Recorded as `SweepAccountsSet` with the
+        actor; the same again records nothing. 422 for a malformed account, the zero address
+        or the vault itself. The vault's admin must allow each account on-chain too."""
+        ledger = request.app.state.ledger
+        position = await writes.call(
+            ledger.set_sweep_accounts, asset_id, tax_authority=data.tax_authority,
+            dust=data.dust, actor=principal_of(request).actor, reason=data.reason)
+        return schemas.Written(position or await writes.call(head, ledger))
+
+    @get("/{asset_id:uuid}/sweep-accounts", opt={"roles": READ},
+         operation_id="getSweepAccounts")
+    async def get_sweep_accounts(self, request: Request[Any, Any, Any],
+                                 asset_id: FromPath[UUID]) -> schemas.SweepAccounts:
+        """The accounts this asset's sweeps may send withheld tax and dust to (the ledger's)."""
+        asset = await writes.call(request.app.state.ledger.get_asset, asset_id)
+        found = asset.sweep_accounts
+        return schemas.SweepAccounts(found.get("TAX_AUTHORITY"), found.get("DUST"))
 
     @post("/{asset_id:uuid}/coupon-schedule", opt={"roles": OPERATE},
           operation_id="createCouponSchedule", status_code=201,

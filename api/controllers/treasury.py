@@ -49,8 +49,10 @@ class TreasuryOp(msgspec.Struct):
     approved_at: datetime | None
     tx_hash: str | None
     rejection: str | None
-    treasury: str | None
+    treasury: str | None  # where the vault's log says the money went
     settled_at: datetime | None
+    destination: str  # TREASURY | TAX_AUTHORITY | DUST
+    recipient: str | None  # the configured account a sweep was asked for; null: the treasury
 
 
 class TreasuryController(Controller):
@@ -72,11 +74,14 @@ class TreasuryController(Controller):
     async def sweep(self, request: Request[Any, Any, Any], distribution_id: FromPath[UUID],
                     data: JSONBody[SweepRequest]) -> TreasuryOpWritten:
         """Ask to sweep withheld tax, dust and skipped holders' amounts the distribution left
-        in the vault to its treasury. 422 for more than is left to sweep."""
+        in the vault to its treasury, or withheld tax to the asset's configured tax authority
+        (`destination: TAX_AUTHORITY`) or dust to its dust account (`DUST`); the account is
+        recorded with the request. 422 for more than is left to sweep there, or a destination
+        the asset has no account for."""
         number, position = await writes.call(
             request.app.state.ledger.request_sweep, distribution_id,
             actor=principal_of(request).actor, amount=int(data.amount), reason=data.reason,
-            now=datetime.now(UTC))
+            now=datetime.now(UTC), destination=data.destination)
         return TreasuryOpWritten(number, position)
 
     @post("/treasury-ops/{number:int}/approve", opt={"roles": APPROVE},
@@ -102,7 +107,7 @@ class TreasuryController(Controller):
         await reads.wait_for(wait_for_position, "treasury_ops")
         found = await reads.all(sql.SQL(
             "SELECT number, kind, state, amount::text AS amount, reason, requested_by,"
-            " requested_at, approved_by, approved_at, tx_hash, rejection, treasury, settled_at"
-            " FROM {} WHERE distribution_id = %s ORDER BY number").format(
+            " requested_at, approved_by, approved_at, tx_hash, rejection, treasury, settled_at,"
+            " destination, recipient FROM {} WHERE distribution_id = %s ORDER BY number").format(
             reads.table("treasury_ops")), (distribution_id,))
         return [TreasuryOp(**row) for row in found]

@@ -102,6 +102,7 @@ contract PayoutVault is Initializable, AccessControlUpgradeable, PausableUpgrade
         mapping(address => uint256) outstanding; // per payment token: Σ (totalNet - paid) of open distributions
         address treasury;
         uint64 transferGas;
+        mapping(address => bool) sweepAccounts; // where `sweepTo` may send, besides the treasury
     }
 
     // keccak256(abi.encode(uint256(keccak256("masspayout.storage.PayoutVault")) - 1)) & ~bytes32(uint256(0xff))
@@ -132,7 +133,10 @@ contract PayoutVault is Initializable, AccessControlUpgradeable, PausableUpgrade
     );
     event Claimed(bytes32 indexed distributionId, uint256 index, address indexed account, uint256 amount);
     event Reclaimed(bytes32 indexed distributionId, address indexed treasury, uint256 amount);
+    /// @notice Uncommitted balance left the vault: to the treasury (`sweep`) or a sweep account (`sweepTo`).
     event Swept(address indexed token, address indexed treasury, uint256 amount);
+    /// @notice An admin allowed (or no longer allows) `account` as a `sweepTo` recipient.
+    event SweepAccountSet(address indexed account, bool allowed);
     event TreasuryChanged(address treasury);
     event TransferGasChanged(uint256 transferGas);
     /// @notice The vault's own Hedera account is associated with an HTS token (22) or already was (194).
@@ -158,6 +162,8 @@ contract PayoutVault is Initializable, AccessControlUpgradeable, PausableUpgrade
     error ClaimWindowClosed(bytes32 distributionId, uint256 claimDeadline);
     error ClaimWindowOpen(bytes32 distributionId, uint256 claimDeadline);
     error SweepExceedsFree(address token, uint256 amount, uint256 free);
+    error NotASweepAccount(address recipient);
+    error InvalidSweepAccount(address account); // the zero address or the vault itself
     error OnlySelf();
     error HtsAssociationFailed(address token, int64 responseCode);
     error HtsUnavailable(); // no token service answered at 0x167: not a Hedera network
@@ -321,10 +327,31 @@ contract PayoutVault is Initializable, AccessControlUpgradeable, PausableUpgrade
     /// @notice Sends uncommitted balance (dust, withheld amounts, over-funding) to the treasury.
     function sweep(address token, uint256 amount) external onlyRole(TREASURER_ROLE) whenNotPaused nonReentrant {
         VaultStorage storage $ = _s();
+        _sweep($, token, $.treasury, amount);
+    }
+
+    /**
+     * @notice Sends uncommitted balance to an account an admin configured with `setSweepAccount`
+     * (a tax authority for withheld tax, a dust account) or to the treasury. The allow-list keeps
+     * what a sweep can do with a stolen treasurer key where it was: move free money only to
+     * accounts the admin chose, never to the thief.
+     */
+    function sweepTo(address token, address recipient, uint256 amount)
+        external
+        onlyRole(TREASURER_ROLE)
+        whenNotPaused
+        nonReentrant
+    {
+        VaultStorage storage $ = _s();
+        if (recipient != $.treasury && !$.sweepAccounts[recipient]) revert NotASweepAccount(recipient);
+        _sweep($, token, recipient, amount);
+    }
+
+    function _sweep(VaultStorage storage $, address token, address recipient, uint256 amount) private {
         uint256 free = _free($, token);
         if (amount > free) revert SweepExceedsFree(token, amount, free);
-        IERC20(token).safeTransfer($.treasury, amount);
-        emit Swept(token, $.treasury, amount);
+        IERC20(token).safeTransfer(recipient, amount);
+        emit Swept(token, recipient, amount);
     }
 
     // ------------------------------------------------------------------ administration
@@ -341,6 +368,13 @@ contract PayoutVault is Initializable, AccessControlUpgradeable, PausableUpgrade
         if (treasury_ == address(0)) revert ZeroAddress();
         _s().treasury = treasury_;
         emit TreasuryChanged(treasury_);
+    }
+
+    /// @notice Allows (or no longer allows) `account` as a `sweepTo` recipient.
+    function setSweepAccount(address account, bool allowed) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (account == address(0) || account == address(this)) revert InvalidSweepAccount(account);
+        _s().sweepAccounts[account] = allowed;
+        emit SweepAccountSet(account, allowed);
     }
 
     /// @notice Gas given to each push transfer: bounds what one hostile recipient or token can burn.
@@ -409,6 +443,10 @@ contract PayoutVault is Initializable, AccessControlUpgradeable, PausableUpgrade
 
     function treasury() external view returns (address) {
         return _s().treasury;
+    }
+
+    function isSweepAccount(address account) external view returns (bool) {
+        return _s().sweepAccounts[account];
     }
 
     function transferGas() external view returns (uint256) {

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from redis import Redis
 from rq import Queue
+from web3 import Web3
 
-from app import treasury
+from app import treasury, vault_requests
 from app.commands import head
 from chain.contracts import deploy_vault
 from devtools import payout_story as story
@@ -115,3 +116,85 @@ def test_the_vault_as_the_chain_has_it_and_the_upgrade_check(client, keys, ledge
     assert not other["compatible"] and "is gone" in other["reason"]
     unknown = client.get(check + "Nowhere", headers=auth(keys["viewer"]))
     assert unknown.status_code == 422 and unknown.headers["content-type"].startswith(PROBLEM)
+
+
+def test_withheld_tax_is_swept_to_the_tax_authority_configured_on_the_asset(
+        client, keys, ledger):
+    did = committed(ledger, datetime.now(UTC) + timedelta(days=30))
+    d = ledger.get_distribution(did)
+    withheld, tax_office = d.totals.withheld, Web3.to_checksum_address("0x" + "7a" * 20)
+    sweeps = f"/distributions/{did}/sweeps"
+    # No tax authority configured yet: a sweep to it is a 422 naming what is missing
+    missing = client.post(sweeps, json={"amount": "1", "reason": "tax",
+                                        "destination": "TAX_AUTHORITY"},
+                          headers=auth(keys["operator"]))
+    assert missing.status_code == 422 and "no TAX_AUTHORITY account" in missing.json()["detail"]
+    # Only an admin configures it; the zero address or the vault is a 422, nothing recorded
+    accounts = f"/assets/{d.asset_id}/sweep-accounts"
+    version = ledger.get_asset(d.asset_id).version
+    assert client.put(accounts, json={"tax_authority": tax_office},
+                      headers=auth(keys["operator"])).status_code == 403
+    for bad in ("0x" + "00" * 20, "0x" + "ee" * 20, "0x12"):
+        r = client.put(accounts, json={"tax_authority": bad}, headers=auth(keys["admin"]))
+        assert r.status_code in (400, 422), (bad, r.text)
+    assert ledger.get_asset(d.asset_id).version == version
+    set_ = client.put(accounts, json={"tax_authority": tax_office, "reason": "tax office"},
+                      headers=auth(keys["admin"]))
+    assert set_.status_code == 200, set_.text
+    shown = client.get(accounts, headers=auth(keys["viewer"])).json()
+    assert shown == {"tax_authority": tax_office, "dust": None}
+    # More than the tax withheld is refused; the withheld tax is accepted, its account
+    # recorded with the request for the approver to see
+    over = client.post(sweeps, json={"amount": str(withheld + 1), "reason": "tax",
+                                     "destination": "TAX_AUTHORITY"},
+                       headers=auth(keys["operator"]))
+    assert over.status_code == 422 and "tax withheld" in over.json()["detail"], over.text
+    asked = client.post(sweeps, json={"amount": str(withheld), "reason": "tax",
+                                      "destination": "TAX_AUTHORITY"},
+                        headers=auth(keys["operator"]))
+    assert asked.status_code == 201, asked.text
+    ops = client.get(f"/distributions/{did}/treasury-ops?wait_for_position={head(ledger)}",
+                     headers=auth(keys["viewer"])).json()
+    assert [(o["destination"], o["recipient"], o["amount"]) for o in ops] == [
+        ("TAX_AUTHORITY", tax_office, str(withheld))]
+
+
+def test_vault_requests_are_checked_recorded_and_approved_by_another(client, keys, ledger,
+                                                                      redis_url):
+    asset = story.import_asset(ledger, token="0x" + "a9" * 20)
+    ledger.link_vault(asset, "0x" + "ee" * 20, "importer")
+    requests = f"/assets/{asset}/vault/requests"
+    # Bad input is a 422 problem and records nothing: an unknown role, an invalid address,
+    # an upgrade to a layout that does not keep the vault's; an action the document does not
+    # list is a 400
+    for body in ({"action": "GRANT", "role": "KING", "account": "0x" + "5a" * 20},
+                 {"action": "GRANT", "role": "PAUSER", "account": "0x12"},
+                 {"action": "UPGRADE", "target": "Stablecoin"},
+                 {"action": "SELF_DESTRUCT"}):
+        r = client.post(requests, json={**body, "reason": "x"}, headers=auth(keys["admin"]))
+        expected = 400 if body["action"] == "SELF_DESTRUCT" else 422
+        assert r.status_code == expected, r.text
+        assert r.headers["content-type"].startswith(PROBLEM)
+    assert ledger.vault_ops(asset) is None
+    # Only an admin asks; the same admin may not approve; an approver does, queueing the job
+    assert client.post(requests, json={"action": "PAUSE", "reason": "x"},
+                       headers=auth(keys["operator"])).status_code == 403
+    asked = client.post(requests, json={"action": "PAUSE", "reason": "incident"},
+                        headers=auth(keys["admin"]))
+    assert asked.status_code == 201, asked.text
+    number = asked.json()["number"]
+    approve = f"{requests}/{number}/approve"
+    assert client.post(approve, headers=auth(keys["admin"])).status_code == 403
+    jobs = Queue(vault_requests.QUEUE_NAME, connection=Redis.from_url(redis_url))
+    try:
+        ok = client.post(approve, headers=auth(keys["approver"]))
+        assert ok.status_code == 200 and ok.json()["queued_by"] == "api", ok.text
+        assert vault_requests.job_id(asset, number) in jobs.job_ids
+    finally:
+        jobs.empty()
+    # The read model shows it, with both principals
+    shown = client.get(f"{requests}?wait_for_position={head(ledger)}",
+                       headers=auth(keys["viewer"])).json()
+    assert [(o["action"], o["state"], o["reason"]) for o in shown] == [
+        ("PAUSE", "APPROVED", "incident")]
+    assert shown[0]["requested_by"] != shown[0]["approved_by"] is not None

@@ -30,7 +30,7 @@ from domain.distribution import Status
 from domain.errors import InvalidInput, MakerCheckerViolation
 from domain.planning import GasModel
 from domain.terms import DistributionKind, DistributionTerms, Rule, RuleKind, Withholding
-from domain.treasury import TreasuryState
+from domain.treasury import SweepDestination, TreasuryState
 from mass_payout.cli import app as cli
 
 
@@ -106,13 +106,40 @@ def test_sweep_and_reclaim_each_need_two_people_go_out_once_and_reconcile(
         ledger.request_sweep(did, actor="maker", amount=beyond_net + 1, reason="x",
                              now=datetime.now(UTC))
 
-    # The maker asks to sweep withheld tax + dust + skipped; the maker cannot approve it
-    sweep, _ = ledger.request_sweep(did, actor="maker", amount=beyond_net,
-                                    reason="withheld tax and dust", now=datetime.now(UTC))
+    # The withheld tax goes to the tax authority configured on the asset: not more than
+    # was withheld, and not before it is configured
+    tax_office = funded_key(net).address
+    with pytest.raises(InvalidInput, match="no TAX_AUTHORITY account"):
+        ledger.request_sweep(did, actor="maker", amount=1, reason="tax", now=datetime.now(UTC),
+                             destination=SweepDestination.TAX_AUTHORITY)
+    ledger.set_sweep_accounts(d.asset_id, tax_authority=tax_office, dust=None, actor="admin",
+                              reason="the tax office's account")
+    with pytest.raises(InvalidInput, match="tax withheld left"):
+        ledger.request_sweep(did, actor="maker", amount=d.totals.withheld + 1, reason="tax",
+                             now=datetime.now(UTC), destination=SweepDestination.TAX_AUTHORITY)
+    tax, _ = ledger.request_sweep(did, actor="maker", amount=d.totals.withheld,
+                                  reason="withheld tax", now=datetime.now(UTC),
+                                  destination=SweepDestination.TAX_AUTHORITY)
+    ledger.approve_treasury_op(did, tax, "checker")
+    executor = TreasuryExecutor(ledger, gateway, treasurer)
+    # The vault sends only to accounts its admin allowed: refused, nothing recorded
+    refused = executor.execute(did, tax)
+    assert refused.action == "refused" and "NotASweepAccount" in refused.detail, refused
+    assert ledger.get_distribution(did).treasury_op(tax).tx_hashes == []
+    # The admin allows it on-chain; the treasurer sends it with `sweepTo`, ingested back
+    send(net.vault.functions.setSweepAccount(tax_office, True), net.admin)
+    assert executor.execute(did, tax).action == "submitted"
+    ingest_vaults(ledger, gateway, confirmations=0)
+    assert ledger.get_distribution(did).treasury_op(tax).state is TreasuryState.DONE
+    assert int(call(net.usd.functions.balanceOf(tax_office))) == d.totals.withheld
+    rest = beyond_net - d.totals.withheld
+
+    # The maker asks to sweep the dust and skipped to the treasury; the maker cannot approve
+    sweep, _ = ledger.request_sweep(did, actor="maker", amount=rest,
+                                    reason="dust and skipped", now=datetime.now(UTC))
     with pytest.raises(MakerCheckerViolation):
         ledger.approve_treasury_op(did, sweep, "maker")
     # Not approved yet: the treasurer's job does nothing
-    executor = TreasuryExecutor(ledger, gateway, treasurer)
     assert executor.execute(did, sweep).action == "nothing-to-do"
     # A key without TREASURER_ROLE is refused by the vault before anything is recorded
     outsider = funded_key(net)
@@ -159,7 +186,7 @@ def test_sweep_and_reclaim_each_need_two_people_go_out_once_and_reconcile(
     # The treasury received exactly what was swept and reclaimed; the vault holds nothing
     # of this distribution; the audit's equation holds: paid + reclaimed + swept == funded
     received = int(call(net.usd.functions.balanceOf(net.treasury))) - treasury_before
-    assert received == beyond_net + unpaid
+    assert received == rest + unpaid
     assert int(call(net.usd.functions.balanceOf(net.vault.address))) == 0
     audit = audit_distribution(ledger, did, net.w3)
     assert audit.ok, audit.differences

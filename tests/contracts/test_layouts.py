@@ -58,3 +58,37 @@ def test_a_changed_existing_member_is_refused_by_name(v1, change, named):
 def test_a_target_without_a_layout_is_refused():
     with pytest.raises(VaultOpRefused, match="no storage layout for Nowhere"):
         check_upgrade("PayoutVault", "Nowhere")
+
+
+def nested(v1):
+    """V1 as if a distribution held a mapping to arrays of fees, each fee holding a payee
+    struct by value: three structs deep below the namespace."""
+    old = copy.deepcopy(v1)
+    old["structs"]["struct PayoutVault.Distribution"].append(
+        {"label": "fees", "slot": 9, "offset": 0,
+         "type": "mapping(address => struct PayoutVault.Fee[])"})
+    old["structs"]["struct PayoutVault.Fee"] = [
+        {"label": "amount", "slot": 0, "offset": 0, "type": "uint128"},
+        {"label": "payee", "slot": 1, "offset": 0, "type": "struct PayoutVault.Payee"}]
+    old["structs"]["struct PayoutVault.Payee"] = [
+        {"label": "account", "slot": 0, "offset": 0, "type": "address"},
+        {"label": "bps", "slot": 0, "offset": 20, "type": "uint16"}]
+    return old
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    (lambda s: s["struct PayoutVault.Fee"][0].update(type="uint256"), "PayoutVault.Fee.amount"),
+    (lambda s: s["struct PayoutVault.Payee"][1].update(offset=0, slot=1),
+     "PayoutVault.Payee.bps"),
+    (lambda s: s.pop("struct PayoutVault.Payee"), "struct PayoutVault.Payee"),
+])
+def test_a_change_deep_inside_a_struct_reached_through_mappings_and_arrays_is_refused(
+        v1, change, named):
+    # A layout whose namespace reaches structs three deep keeps itself
+    old = nested(v1)
+    assert incompatibility(old, copy.deepcopy(old)) is None
+    # A change to the deepest struct's members (or the struct gone) is refused by its name
+    new = copy.deepcopy(old)
+    change(new["structs"])
+    why = incompatibility(old, new)
+    assert why is not None and named in why, why

@@ -206,6 +206,41 @@ def test_sweep_takes_only_uncommitted_funds(system):
     assert balance(system, system.vault.address) == 0
 
 
+def test_sweep_to_sends_only_to_accounts_the_admin_allowed(system):
+    # The vault holds FUNDING, all of it free; a tax authority is not yet allowed.
+    tax = system.outsider
+    with pytest.raises(ContractRevertError) as err:
+        send(system.vault.functions.sweepTo(system.usd.address, tax, 5), system.treasurer)
+    assert (err.value.name, err.value.values) == ("NotASweepAccount", (tax,))
+    # Neither the zero address nor the vault itself can be allowed.
+    for bad in ("0x" + "00" * 20, system.vault.address):
+        with pytest.raises(ContractRevertError) as err:
+            send(system.vault.functions.setSweepAccount(bad, True), system.admin)
+        assert (err.value.name, err.value.values) == ("InvalidSweepAccount", (bad,))
+    # The admin allows it; a sweep to it moves the amount and says where it went.
+    receipt = send(system.vault.functions.setSweepAccount(tax, True), system.admin)
+    assert [(e["account"], e["allowed"]) for e in events(system.vault, receipt,
+                                                         "SweepAccountSet")] == [(tax, True)]
+    receipt = send(system.vault.functions.sweepTo(system.usd.address, tax, 5), system.treasurer)
+    assert [(e["token"], e["treasury"], e["amount"]) for e in events(
+        system.vault, receipt, "Swept")] == [(system.usd.address, tax, 5)]
+    assert balance(system, tax) == 5
+    # The treasury is always a valid recipient; more than is free is refused with the numbers.
+    send(system.vault.functions.sweepTo(system.usd.address, system.treasury, 1),
+         system.treasurer)
+    free = FUNDING - 6
+    with pytest.raises(ContractRevertError) as err:
+        send(system.vault.functions.sweepTo(system.usd.address, tax, free + 1), system.treasurer)
+    assert (err.value.name, err.value.values) == (
+        "SweepExceedsFree", (system.usd.address, free + 1, free))
+    # Disallowed again, it is refused again.
+    send(system.vault.functions.setSweepAccount(tax, False), system.admin)
+    assert not call(system.vault.functions.isSweepAccount(tax))
+    with pytest.raises(ContractRevertError) as err:
+        send(system.vault.functions.sweepTo(system.usd.address, tax, 1), system.treasurer)
+    assert err.value.name == "NotASweepAccount"
+
+
 def test_pause_stops_every_payment_path(system):
     # A distribution is announced, then the pauser pauses the vault.
     dist = make_dist(system, [9, 9])
@@ -216,6 +251,8 @@ def test_pause_stops_every_payment_path(system):
         lambda: dist.pay([0]),
         lambda: claim(system.vault, system.outsider, dist.id, dist.entries[0], dist.proof(0)),
         lambda: send(system.vault.functions.sweep(system.usd.address, 1), system.treasurer),
+        lambda: send(system.vault.functions.sweepTo(system.usd.address, system.treasury, 1),
+                     system.treasurer),
         lambda: send(system.vault.functions.reclaim(dist.id), system.treasurer),
     ):
         with pytest.raises(ContractRevertError) as err:

@@ -26,6 +26,8 @@ def _gated_calls(system, dist):
         (v.unpause(), "PAUSER"),
         (v.reclaim(dist.id), "TREASURER"),
         (v.sweep(usd, 1), "TREASURER"),
+        (v.sweepTo(usd, system.treasury, 1), "TREASURER"),
+        (v.setSweepAccount(system.outsider, True), "DEFAULT_ADMIN"),
         (v.setTreasury(system.outsider), "DEFAULT_ADMIN"),
         (v.setTransferGas(50_000), "DEFAULT_ADMIN"),
         (v.grantRole(role("OPERATOR"), system.outsider), "DEFAULT_ADMIN"),

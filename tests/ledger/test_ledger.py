@@ -19,6 +19,7 @@ from domain.chain_facts import (
     ShareTransfer,
     TokenSnapshotTaken,
     UnreadableLog,
+    VaultAdministered,
     VaultDeposit,
     VaultSwept,
     coalesce_paid,
@@ -44,6 +45,7 @@ from domain.rails import Rail
 from domain.schedule import MissedPolicy, Schedule, ScheduleStatus
 from domain.terms import Execution, ExecutionKind, Recurrence, Rule, RuleKind
 from domain.treasury import TreasuryTx
+from domain.vault_admin import VaultOps
 from tests.ledger.helpers import RECORD, USD, holders, import_asset, terms
 
 SMALL_BATCHES = GasModel(per_leaf=1_000_000, budget=12_000_000)  # 11 leaves per batch
@@ -277,6 +279,26 @@ def test_every_event_type_round_trips_through_postgres_unchanged(ledger, reopen)
             ledger.publish_commitment(on_hts, transaction_id=tid, sequence_number=1,
                                       claim_deadline=RECORD + timedelta(days=30),
                                       actor="approver")
+    # Its withheld tax is swept to a tax authority configured on the asset.
+    ledger.set_sweep_accounts(bond, tax_authority="0x" + "7a" * 20, dust=None, actor="admin",
+                              reason="the tax office's account")
+    # Its vault is paused on request (approved, sent, settled by the vault's log); a grant is
+    # reverted by the chain (rejected).
+    ledger.link_vault(bond, "0x" + "ba" * 20, "importer")
+    pause, _ = ledger.request_vault_op(bond, action="PAUSE", reason="incident", actor="ann",
+                                       now=after)
+    grant, _ = ledger.request_vault_op(bond, action="GRANT", role="PAUSER",
+                                       account="0x" + "5a" * 20, reason="on call", actor="ann",
+                                       now=after)
+    for number, tx in ((pause, "0x71"), (grant, "0x72")):
+        ledger.approve_vault_op(bond, number, "bob")
+        ledger.record_vault_submission(bond, number, tx_hash=tx, nonce=1, signed_at=after)
+    ledger.reject_vault_submission(bond, grant, tx_hash="0x72", reason="reverted")
+    ledger.apply_chain_facts(
+        chain_id=31337, contract="0x" + "ba" * 20, from_block=1, to_block=1,
+        block_hash="0xe1", chain_hash_at_cursor=None,
+        facts=[VaultAdministered(bond, "0x" + "ba" * 20, "Paused", "0x71")])
+    assert ledger.vault_ops(bond).op(pause).state == "DONE"
 
     # Read everything back through a fresh application's notification log.
     stored = reopen().recorder.select_notifications(start=1, limit=10_000)
@@ -285,7 +307,7 @@ def test_every_event_type_round_trips_through_postgres_unchanged(ledger, reopen)
     assert reloaded == recorded
     # Guard: every event class the aggregates define was exercised above.
     defined = {cls for agg in (Asset, Distribution, PayoutBatch, ChainCursor, TransfersObserved,
-                                Schedule, TreasuryTx, HtsTransactionIdUse)
+                                Schedule, TreasuryTx, HtsTransactionIdUse, VaultOps)
                for cls in vars(agg).values()
                if isinstance(cls, type) and issubclass(cls, agg.Event)
                and name_of(cls) not in {"Event", "Created"}}  # the library's generated bases

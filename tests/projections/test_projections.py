@@ -101,7 +101,8 @@ def test_a_rebuilt_projection_equals_the_incremental_one_row_for_row(
               "distribution_holders": "distribution_id, position",
               "ingestion_cursors": "cursor_id", "schedules": "schedule_id",
               "webhook_events": "event_id", "withholding_rates": "distribution_id, account",
-              "audit_runs": "run_id", "treasury_ops": "distribution_id, number"}
+              "audit_runs": "run_id", "treasury_ops": "distribution_id, number",
+              "vault_ops": "ops_id, number"}
     for name, cls in PROJECTIONS.items():
         before = rows(database_url, schema, name, orders[name])
         done = rebuild(ledger, views, cls)

@@ -62,3 +62,20 @@ def test_asked_by_one_approved_by_another_and_queued_for_the_treasurer(web, keys
         jobs.empty()
     op = ledger.get_distribution(did).treasury_op(0)
     assert op.state is TreasuryState.APPROVED and op.amount == 3
+    # With a tax authority configured on the asset, the form offers it; a sweep of withheld
+    # tax there shows its account, and the approval's confirmation names it
+    tax_office = "0x" + "7A" * 20
+    ledger.set_sweep_accounts(asset, tax_authority=tax_office, dust=None, actor="admin",
+                              reason="tax office")
+    csrf = sign_in(web, keys["operator"])
+    assert 'value="TAX_AUTHORITY"' in web.get(f"{base}/fragments/treasury").text
+    unknown = web.post(f"{base}/sweeps", data={"amount": "1", "reason": "x",
+                                               "destination": "ELSEWHERE"}, headers=hx(csrf))
+    assert unknown.status_code == 422
+    to_tax = web.post(f"{base}/sweeps", data={"amount": "1", "reason": "withheld tax",
+                                              "destination": "TAX_AUTHORITY"}, headers=hx(csrf))
+    assert to_tax.status_code == 200, to_tax.text
+    assert 'data-destination="TAX_AUTHORITY"' in to_tax.text
+    csrf = sign_in(web, keys["approver"])
+    assert f"to {ledger.get_distribution(did).treasury_op(1).recipient}" in web.get(
+        f"{base}/fragments/treasury").text

@@ -10,7 +10,9 @@ listAssetHolders handler itself; the table's search and holder counts are a smal
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -20,18 +22,24 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery, QueryParameter
 from litestar.response import Template
 from psycopg import sql
+from rq import Queue
 
 from api import rows, schemas, writes
 from api.controllers.assets import import_asset
 from api.controllers.schedules import VIEW as SCHEDULES
-from api.keys import OPERATE
+from api.controllers.vault import vault_request_rows
+from api.keys import ADMIN, APPROVE, OPERATE
 from api.problems import Problem
 from api.queries import asset_holder_page, distribution_page, schedule_page
 from api.reads import ReadModels
+from app import vault_requests
+from app.vault_ops import vault_status
 from chain.token_reader import TokenFacts, TokenReadError, security_holder_count
 from domain import accounts
+from domain.actors import principal
 from domain.asset import AssetKind
-from domain.errors import InvalidAccount, InvalidInput
+from domain.errors import IllegalTransition, InvalidAccount, InvalidInput
+from domain.vault_admin import ROLE_NAMES
 from web.auth import session_of
 from web.forms import FORM, field_errors
 from web.render import page
@@ -241,6 +249,44 @@ class AssetPanel(Controller):
                                      session_of(request).principal.actor)
         return await self._after(request, asset_id, position)
 
+    @get("/{asset_id:uuid}/fragments/vault")
+    async def vault(self, request: Request[Any, Any, Any], asset_id: FromPath[UUID]) -> Template:
+        return await _vault(request, asset_id)
+
+    @post("/{asset_id:uuid}/vault/requests", opt={"panel_roles": ADMIN}, status_code=200)
+    async def request_vault_op(self, request: Request[Any, Any, Any], asset_id: FromPath[UUID],
+                               data: Form) -> Template:
+        values = {k: (data.get(k) or "").strip() or None
+                  for k in ("action", "role", "account", "target", "reason")}
+        if not values["reason"] or len(values["reason"] or "") > 500:
+            return await _vault(request, asset_id, status_code=422,
+                                problem="a reason of 1 to 500 characters")
+        try:
+            number, position = await writes.call(
+                vault_requests.request, request.app.state.ledger, asset_id,
+                action=values["action"] or "", role_name=values["role"],
+                account=values["account"], target=values["target"],
+                reason=str(values["reason"]), actor=session_of(request).principal.actor,
+                now=datetime.now(UTC))
+        except (InvalidInput, IllegalTransition) as err:  # marks the form; nothing recorded
+            return await _vault(request, asset_id, status_code=422, problem=str(err))
+        return await _vault(request, asset_id, position=position,
+                            flash=f"Vault request {number} asked: another approver approves"
+                                  " it.")
+
+    @post("/{asset_id:uuid}/vault/requests/{number:int}/approve",
+          opt={"panel_roles": APPROVE}, status_code=200)
+    async def approve_vault_op(self, request: Request[Any, Any, Any],
+                               asset_id: FromPath[UUID], number: FromPath[int]) -> Template:
+        state = request.app.state
+        queue = Queue(vault_requests.QUEUE_NAME, connection=state.queue.connection) \
+            if state.queue is not None else None
+        position, _ = await writes.call(vault_requests.approve, state.ledger, queue, asset_id,
+                                        number, session_of(request).principal.actor)
+        sent = "queued for the vault's admin process" if queue is not None else \
+            "this server has no queue: run `mass-payout vault work`"
+        return await _vault(request, asset_id, position=position, flash=f"Approved; {sent}.")
+
     async def _after(self, request: Request[Any, Any, Any], asset_id: UUID,
                      position: int) -> Template:
         reads: ReadModels = request.app.state.reads
@@ -276,6 +322,28 @@ async def _detail(request: Request[Any, Any, Any], asset_id: UUID,
             "cursor": cursor, "live_cursor": live_cursor,
             "live": await _holder_page(request, asset_id, live_cursor, "live"),
             **await _related(reads, asset_id)}
+
+
+async def _vault(request: Request[Any, Any, Any], asset_id: UUID, *, status_code: int = 200,
+                 position: int = 0, flash: str | None = None, **errors: str) -> Template:
+    """The vault section: its state read from the chain (when this server reads one), its
+    requests (their read model) and what the caller may ask or approve."""
+    state = request.app.state
+    reads: ReadModels = state.reads
+    if position:
+        with contextlib.suppress(Problem):
+            await reads.wait_for(position, "vault_ops")
+    asset = await _asset(reads, asset_id)
+    status = None
+    w3 = getattr(state.token_reader, "w3", None)
+    if asset.vault_address and w3 is not None:
+        with contextlib.suppress(Exception):  # an unreadable chain: said so on the page
+            status = await writes.call(vault_status, w3, asset.vault_address)
+    me = session_of(request).principal
+    return page(request, "_asset_vault.html", status_code=status_code, asset=asset,
+                status=status, ops=await vault_request_rows(reads, asset_id), errors=errors,
+                flash=flash, me=principal(me.actor), who=principal, roles=ROLE_NAMES,
+                can_approve=me.role in APPROVE, can_request=me.role in ADMIN)
 
 
 def _wizard(request: Request[Any, Any, Any], step: str, values: dict[str, str],

@@ -26,6 +26,7 @@ from api.reads import ReadModels
 from app import treasury
 from domain.actors import principal
 from domain.distribution import Status
+from domain.treasury import SweepDestination
 from web.auth import session_of
 from web.controllers.distribution_view import actions_context, asset_of, distribution, view
 
@@ -139,11 +140,17 @@ class DistributionActions(Controller):
         if error:
             return await _treasury(request, distribution_id, status_code=422,
                                    sweep_reason=error)
+        to = str(form.get("destination") or SweepDestination.TREASURY.value)
+        if to not in SweepDestination.__members__:
+            return await _treasury(request, distribution_id, status_code=422,
+                                   destination=f"one of {', '.join(SweepDestination)}")
         number, position = await writes.call(
             request.app.state.ledger.request_sweep, distribution_id, actor=_actor(request),
-            amount=int(raw), reason=reason, now=datetime.now(UTC))
+            amount=int(raw), reason=reason, now=datetime.now(UTC),
+            destination=SweepDestination(to))
         return await _treasury(request, distribution_id, position=position,
-                               flash=f"Sweep {number} of {int(raw):,} units asked: another"
+                               flash=f"Sweep {number} of {int(raw):,} units to"
+                                     f" {to.lower().replace('_', ' ')} asked: another"
                                      " approver approves it.")
 
     @post("/treasury-ops/{number:int}/approve", opt={"panel_roles": APPROVE}, status_code=200)
@@ -173,12 +180,15 @@ async def _treasury(request: Request[Any, Any, Any], distribution_id: UUID, *,
     d = await distribution(reads, distribution_id)
     ops = await reads.all(sql.SQL(
         "SELECT number, kind, state, amount::text AS amount, requested_by, approved_by,"
-        " tx_hash, rejection FROM {} WHERE distribution_id = %s ORDER BY number").format(
+        " tx_hash, rejection, destination, recipient FROM {} WHERE distribution_id = %s"
+        " ORDER BY number").format(
         reads.table("treasury_ops")), (distribution_id,))
     me = session_of(request).principal
     on_chain = d.commit_tx is not None and d.status is not Status.CANCELLED
+    aggregate = await writes.call(request.app.state.ledger.get_asset, d.asset_id)
     return view(request, "_treasury.html", status_code=status_code, d=d,
                 asset=await asset_of(request, d), ops=ops, errors=errors, flash=flash,
+                sweep_accounts=aggregate.sweep_accounts,
                 me=principal(me.actor), can_approve=me.role in APPROVE,
                 can_request=on_chain and me.role in OPERATE,
                 past_deadline=d.claim_deadline is not None

@@ -1,0 +1,229 @@
+"""Vault administration asked for through the API: pause, unpause, grant or revoke a role,
+upgrade. The API holds no signing key, so it records a request; another person approves it
+(four eyes); an admin-key process sends it (app.vault_requests); the vault's log settles it.
+
+One `VaultOps` aggregate per asset's vault keeps that vault's requests, numbered from 0, with
+the same states as a treasury operation (domain.treasury.TreasuryState).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from domain import accounts
+from domain.actors import same_principal
+from domain.errors import IllegalTransition, InvalidInput, MakerCheckerViolation, NotFound
+from domain.ids import NAMESPACE
+from domain.treasury import OPEN_STATES, TreasuryState
+from domain.values import utc
+
+# The vault's roles (PayoutVault.sol), by the names the CLI and the API take.
+ROLE_NAMES = ("DEFAULT_ADMIN", "APPROVER", "OPERATOR", "PAUSER", "TREASURER", "UPGRADER")
+
+
+class VaultAction(StrEnum):
+    PAUSE = "PAUSE"
+    UNPAUSE = "UNPAUSE"
+    GRANT = "GRANT"
+    REVOKE = "REVOKE"
+    UPGRADE = "UPGRADE"
+
+
+# The vault log that settles each action (the ingestor's `VaultAdministered.event`).
+SETTLING_LOG = {VaultAction.PAUSE: "Paused", VaultAction.UNPAUSE: "Unpaused",
+                VaultAction.GRANT: "RoleGranted", VaultAction.REVOKE: "RoleRevoked",
+                VaultAction.UPGRADE: "Upgraded"}
+
+
+@dataclass
+class VaultOp:
+    number: int
+    action: VaultAction
+    role: str | None
+    account: str | None
+    target: str | None  # an upgrade's implementation contract (artifact name)
+    reason: str
+    requested_by: str
+    requested_at: datetime
+    state: TreasuryState = TreasuryState.REQUESTED
+    approved_by: str | None = None
+    tx_hashes: list[str] = field(default_factory=list)
+    nonces: list[int] = field(default_factory=list)
+    last_signed_at: datetime | None = None
+    settled_tx: str | None = None
+    rejection: str | None = None
+
+
+def check_request(action: VaultAction | str, role: str | None, account: str | None,
+                  target: str | None) -> tuple[VaultAction, str | None, str | None]:
+    """(action, role, canonical account) or InvalidInput / InvalidAccount: nothing recorded."""
+    try:
+        action = VaultAction(action)
+    except ValueError:
+        raise InvalidInput(f"unknown vault action {action!r}; one of"
+                           f" {', '.join(VaultAction)}") from None
+    if action in (VaultAction.GRANT, VaultAction.REVOKE):
+        name = (role or "").upper().removesuffix("_ROLE")
+        if name not in ROLE_NAMES:
+            raise InvalidInput(f"unknown role {role!r}; one of {', '.join(ROLE_NAMES)}")
+        if not account:
+            raise InvalidInput(f"{action.lower()} names the account")
+        return action, name, accounts.canonical(account)
+    if role is not None or account is not None:
+        raise InvalidInput(f"{action.lower()} takes no role or account")
+    if (action is VaultAction.UPGRADE) != bool(target):
+        raise InvalidInput("an upgrade names its target contract, nothing else does")
+    return action, None, None
+
+
+class VaultOps(Aggregate):
+    """The requests made of one asset's vault."""
+
+    class Opened(Aggregate.Created):
+        asset_id: UUID
+        vault: str
+
+    class Requested(Aggregate.Event):
+        number: int
+        action: str
+        role: str | None
+        account: str | None
+        target: str | None
+        reason: str
+        actor: str
+        requested_at: datetime
+
+    class Approved(Aggregate.Event):
+        number: int
+        actor: str
+
+    class Submitted(Aggregate.Event):
+        """Signed with the admin-side key and recorded *before* it is broadcast."""
+
+        number: int
+        tx_hash: str
+        nonce: int
+        signed_at: datetime
+
+    class Rejected(Aggregate.Event):
+        """The chain refused it for good (reverted): nothing changed; ask again."""
+
+        number: int
+        tx_hash: str
+        reason: str
+
+    class Settled(Aggregate.Event):
+        """The vault's log of it was ingested."""
+
+        number: int
+        tx_hash: str
+
+    @staticmethod
+    def create_id(asset_id: UUID) -> UUID:
+        return uuid5(NAMESPACE, f"vault-ops/{asset_id}")
+
+    @classmethod
+    def open(cls, asset_id: UUID, vault: str) -> VaultOps:
+        return cls._create(cls.Opened, id=cls.create_id(asset_id), asset_id=asset_id,
+                           vault=accounts.canonical(vault))
+
+    def __init__(self, asset_id: UUID, vault: str) -> None:
+        self.asset_id, self.vault = asset_id, vault
+        self.ops: dict[int, VaultOp] = {}
+
+    def op(self, number: int) -> VaultOp:
+        try:
+            return self.ops[number]
+        except KeyError:
+            raise NotFound(f"the vault of asset {self.asset_id} has no request {number}"
+                           ) from None
+
+    @property
+    def open_numbers(self) -> list[int]:
+        return [n for n, op in self.ops.items()
+                if op.state in {TreasuryState.APPROVED, TreasuryState.SUBMITTED}]
+
+    def request(self, *, action: VaultAction | str, role: str | None, account: str | None,
+                target: str | None, reason: str, actor: str, now: datetime) -> int:
+        if not actor:
+            raise InvalidInput("every command names its actor")
+        action, role, account = check_request(action, role, account, target)
+        if any(op.state in OPEN_STATES and (op.action, op.role, op.account, op.target)
+               == (action, role, account, target) for op in self.ops.values()):
+            raise IllegalTransition(f"the same {action.lower()} is already asked for")
+        number = len(self.ops)
+        self._requested(number=number, action=action.value, role=role, account=account,
+                        target=target, reason="".join(c for c in reason if c.isprintable())[:500],
+                        actor=actor, requested_at=utc(now, "now"))
+        return number
+
+    @event(Requested)
+    def _requested(self, number: int, action: str, role: str | None, account: str | None,
+                   target: str | None, reason: str, actor: str, requested_at: datetime) -> None:
+        self.ops[number] = VaultOp(number, VaultAction(action), role, account, target, reason,
+                                   actor, requested_at)
+
+    def approve(self, number: int, actor: str) -> None:
+        op = self.op(number)
+        if op.state is not TreasuryState.REQUESTED:
+            raise IllegalTransition(f"vault request {number} is {op.state}, not awaiting"
+                                    " approval")
+        if same_principal(actor, op.requested_by):
+            raise MakerCheckerViolation(f"{actor} asked for this {op.action.lower()}; another"
+                                        " must approve it")
+        self._approved(number=number, actor=actor)
+
+    @event(Approved)
+    def _approved(self, number: int, actor: str) -> None:
+        op = self.ops[number]
+        op.state, op.approved_by = TreasuryState.APPROVED, actor
+
+    def record_submission(self, number: int, *, tx_hash: str, nonce: int,
+                          signed_at: datetime) -> None:
+        op = self.op(number)
+        if op.state not in {TreasuryState.APPROVED, TreasuryState.SUBMITTED}:
+            raise IllegalTransition(f"vault request {number} is {op.state}: not sending")
+        self._submitted(number=number, tx_hash=tx_hash.lower(), nonce=nonce,
+                        signed_at=utc(signed_at, "signed at"))
+
+    @event(Submitted)
+    def _submitted(self, number: int, tx_hash: str, nonce: int, signed_at: datetime) -> None:
+        op = self.ops[number]
+        op.state = TreasuryState.SUBMITTED
+        op.tx_hashes.append(tx_hash)
+        op.nonces.append(nonce)
+        op.last_signed_at = signed_at
+
+    def reject(self, number: int, *, tx_hash: str, reason: str) -> None:
+        op = self.op(number)
+        if op.state is not TreasuryState.SUBMITTED or tx_hash.lower() not in op.tx_hashes:
+            raise IllegalTransition(f"{tx_hash} is not a pending transaction of vault request"
+                                    f" {number}")
+        self._rejected(number=number, tx_hash=tx_hash.lower(), reason=reason[:500])
+
+    @event(Rejected)
+    def _rejected(self, number: int, tx_hash: str, reason: str) -> None:
+        op = self.ops[number]
+        op.state, op.rejection = TreasuryState.REJECTED, reason
+
+    def settle(self, *, log: str, tx_hash: str) -> bool:
+        """The vault's `log` in `tx_hash`: settles the request that sent it; False when this
+        service sent no such request (an admin's CLI call, say): nothing to record."""
+        tx_hash = tx_hash.lower()
+        for op in self.ops.values():
+            if tx_hash in op.tx_hashes and SETTLING_LOG[op.action] == log:
+                if op.state is TreasuryState.DONE:
+                    return False  # its log was ingested already (a replayed range)
+                self._settled(number=op.number, tx_hash=tx_hash)
+                return True
+        return False
+
+    @event(Settled)
+    def _settled(self, number: int, tx_hash: str) -> None:
+        op = self.ops[number]
+        op.state, op.settled_tx = TreasuryState.DONE, tx_hash

@@ -1,0 +1,54 @@
+"""The asset page's vault section: an admin asks for a vault operation (bad input marks the
+form and records nothing), another person approves it, which queues the admin-side job; a
+viewer sees the requests and may do nothing."""
+
+from __future__ import annotations
+
+from redis import Redis
+from rq import Queue
+
+from app import vault_requests
+from app.commands import head
+from devtools import payout_story as story
+from tests.api.conftest import auth
+from tests.web.conftest import hx, sign_in
+
+
+def test_a_vault_request_is_asked_by_an_admin_and_approved_by_another(web, keys, ledger,
+                                                                       redis_url):
+    asset = story.import_asset(ledger, token="0x" + "a8" * 20)
+    ledger.link_vault(asset, "0x" + "ee" * 20, "importer")
+    section = f"/panel/assets/{asset}/fragments/vault"
+    # (the read models have the asset and its vault: the panel reads them)
+    assert web.get(f"/assets/{asset}?wait_for_position={head(ledger)}",
+                   headers=auth(keys["viewer"])).json()["vault_address"]
+    # A viewer sees the section without a form, and a forced request is refused
+    csrf = sign_in(web, keys["viewer"])
+    seen = web.get(section)
+    assert seen.status_code == 200 and "Vault" in seen.text
+    assert 'data-action="request-vault-op"' not in seen.text
+    assert web.post(f"/panel/assets/{asset}/vault/requests",
+                    data={"action": "PAUSE", "reason": "x"}, headers=hx(csrf)).status_code == 403
+    # The admin: an unknown role marks the form; nothing is recorded
+    csrf = sign_in(web, keys["admin"])
+    assert 'data-action="request-vault-op"' in web.get(section).text
+    bad = web.post(f"/panel/assets/{asset}/vault/requests",
+                   data={"action": "GRANT", "role": "KING", "account": "0x" + "5a" * 20,
+                         "reason": "x"}, headers=hx(csrf))
+    assert bad.status_code == 422 and 'data-error="vault-request"' in bad.text
+    assert ledger.vault_ops(asset) is None
+    asked = web.post(f"/panel/assets/{asset}/vault/requests",
+                     data={"action": "PAUSE", "reason": "incident"}, headers=hx(csrf))
+    assert asked.status_code == 200, asked.text
+    assert 'data-vault-op="0" data-state="REQUESTED"' in asked.text
+    # An approver approves it, which queues the job for the vault's admin-side process
+    csrf = sign_in(web, keys["approver"])
+    assert 'data-action="approve-vault-op"' in web.get(section).text
+    jobs = Queue(vault_requests.QUEUE_NAME, connection=Redis.from_url(redis_url))
+    try:
+        approved = web.post(f"/panel/assets/{asset}/vault/requests/0/approve", headers=hx(csrf))
+        assert approved.status_code == 200, approved.text
+        assert 'data-state="APPROVED"' in approved.text
+        assert vault_requests.job_id(asset, 0) in jobs.job_ids
+    finally:
+        jobs.empty()
