@@ -47,6 +47,8 @@ def one_line_refusal(done: subprocess.CompletedProcess[str], *words: str) -> Non
     (["--holders", "5", "--blocked", "10"], ["--blocked", "between 0 and --holders (5)"]),
     (["--holders", "5", "--blocked", "-1"], ["--blocked"]),
     (["--workers", "0"], ["--workers"]),
+    (["--rail", "lightning"], ["--rail", "vault or hts"]),
+    (["--rail", "hts", "--scenario", "bond"], ["--rail hts", "dividend"]),
 ])
 def test_the_demo_refuses_sizes_it_cannot_run_in_one_line(tmp_path, args, words):
     done = mass_payout("demo", *args, env={"MASS_PAYOUT_VAR": str(tmp_path)})

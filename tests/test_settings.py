@@ -28,6 +28,9 @@ def test_defaults_and_empty_variables_mean_unset():
     ({"MASS_PAYOUT_MAX_ATTEMPTS": "0"}, "MASS_PAYOUT_MAX_ATTEMPTS"),
     ({"CHAIN_ID": "0x7a69"}, "CHAIN_ID"),
     ({"MASS_PAYOUT_SCHEMA": 'x"; DROP SCHEMA public; --'}, "MASS_PAYOUT_SCHEMA"),
+    ({"HEDERA_NODES": "node.example:50211"}, "HEDERA_NODES"),  # no node account
+    ({"HEDERA_ACCOUNT_ID": "alice"}, "HEDERA_ACCOUNT_ID"),
+    ({"HEDERA_MIRROR_NODE_URL": "mirror.example"}, "HEDERA_MIRROR_NODE_URL"),
 ])
 def test_a_bad_value_is_one_line_naming_the_variable(environ, named):
     with pytest.raises(ConfigurationError) as refused:
@@ -35,6 +38,16 @@ def test_a_bad_value_is_one_line_naming_the_variable(environ, named):
     message = str(refused.value)
     assert named in message and "\n" not in message
     assert next(iter(environ.values())) not in message  # the value may be a secret
+
+
+def test_the_hts_rail_is_configured_only_when_every_hedera_setting_is_there():
+    nodes = {"HEDERA_NODES": "10.0.0.1:50211=0.0.3, 10.0.0.2:50211=0.0.4",
+             "HEDERA_ACCOUNT_ID": "0.0.1001", "HEDERA_MIRROR_NODE_URL": "https://mirror.example"}
+    partial = Settings.from_env(nodes)
+    assert partial.hedera_nodes == (("10.0.0.1:50211", "0.0.3"), ("10.0.0.2:50211", "0.0.4"))
+    assert not partial.hts_configured()  # no key: this process does not pay on Hedera
+    full = Settings.from_env({**nodes, "MASS_PAYOUT_HEDERA_PRIVATE_KEY": "302e" + "00" * 46})
+    assert full.hts_configured() and "302e" not in repr(full)  # a secret, never shown
 
 
 def test_secrets_come_from_files(tmp_path):
