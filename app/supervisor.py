@@ -88,9 +88,12 @@ class Supervisor:
         moment = now or datetime.now(UTC)
         for distribution_id in self.executing():
             distribution = self.ledger.get_distribution(distribution_id)
+            hts = distribution.rail is Rail.HTS
+            if hts and distribution.status is Status.WAITING_FOR_FUNDS:
+                counts["queued"] += self._hts_funding(distribution, moment)
+                continue
             if distribution.status is not Status.EXECUTING:
                 continue
-            hts = distribution.rail is Rail.HTS
             for batch in self.ledger.batches(distribution_id):
                 action = self._check_hts(batch, moment) if hts else self._check(batch, moment)
                 if action:
@@ -169,6 +172,21 @@ class Supervisor:
             batch, now, job_id(batch.id, batch.attempts, batch.retries),
             lambda: enqueue_batch(self.queue, batch.id, batch.attempts,
                                   generation=batch.retries, hts=True), "queued")
+
+    def _hts_funding(self, distribution: Distribution, now: datetime) -> int:
+        """An HTS distribution stopped for want of the payer's hbar: every `follow_airdrops`,
+        one of its batches' jobs is queued; the worker (the payout account) resumes it once
+        the payer is funded (`HtsBatchExecutor.resume_after_funding`), then pays the batch."""
+        last = self._followed.get(distribution.id)
+        if last is not None and now - last < self.follow_airdrops:
+            return 0
+        self._followed[distribution.id] = now
+        batch = next((b for b in self.ledger.batches(distribution.id)
+                      if b.undecided_leaves() and b.status is not BatchStatus.BLOCKED), None)
+        if batch is None:
+            return 0
+        return int(enqueue_batch(self.queue, batch.id, batch.attempts,
+                                 generation=batch.retries, hts=True))
 
     def _revert(self, tx_hash: str) -> str:
         """Why a mined transaction reverted: replay it at its block and decode the error."""

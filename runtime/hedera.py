@@ -26,7 +26,7 @@ from chain.hedera.hts_signer import HederaSigner, LocalHederaSigner
 from chain.hedera.ids import AccountResolver
 from chain.hedera.mirror_client import MirrorNodeClient
 from chain.signer import SignerConfigError
-from domain.distribution import Distribution
+from domain.distribution import Distribution, Status
 from domain.planning import GasModel
 from domain.rails import hts_token_id
 from runtime.settings import Settings
@@ -70,12 +70,16 @@ class HtsRails:
 def hts_payer(ledger: PayoutLedger, rails: HtsRails) -> Callable[[UUID], HtsOutcome]:
     """What an RQ worker runs for an HTS batch (app.jobs): the executor on the rail of the
     distribution's payment token; once no leaf is left to send, the batch's pending airdrops
-    are followed (claims recorded, cancelled after the claim deadline)."""
+    are followed (claims recorded, cancelled after the claim deadline). A distribution
+    stopped for want of the payer's hbar resumes first if the payer is funded again."""
     def pay(batch_id: UUID) -> HtsOutcome:
         batch = ledger.get_batch_by_id(batch_id)
-        asset = ledger.get_asset(ledger.get_distribution(batch.distribution_id).asset_id)
+        distribution = ledger.get_distribution(batch.distribution_id)
+        asset = ledger.get_asset(distribution.asset_id)
         rail = rails.for_token(hts_token_id(asset.payment_token))
         executor = HtsBatchExecutor(ledger, rail, resolve=rails.resolve)
+        if distribution.status is Status.WAITING_FOR_FUNDS:  # the payer had no hbar for fees
+            executor.resume_after_funding(distribution.id)
         paid = executor.execute(batch_id)
         if paid.action == "nothing-to-do" and ledger.get_batch_by_id(batch_id).hts_pending:
             return executor.follow_airdrops(batch_id)  # claims read; cancelled past deadline

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from hiero_sdk_python import AccountId
 from redis import Redis
 from rq import Queue
 
@@ -23,7 +24,7 @@ from domain.errors import IdempotencyConflict, IllegalTransition
 from domain.planning import GasModel
 from domain.rails import Rail, RailNotAvailable
 from domain.terms import DistributionKind, DistributionTerms, Rule, RuleKind
-from runtime.hedera import hts_automation
+from runtime.hedera import HtsRails, hts_automation, hts_payer
 from runtime.settings import Settings
 from tests.hedera_rail.ledger_setup import long_zero
 from tests.hedera_rail.test_hts_rail import _rail
@@ -231,3 +232,49 @@ def test_the_scheduler_snapshots_and_commits_an_hts_distribution_with_its_own_ac
     assert distribution.status is Status.COMMITTED and distribution.totals.eligible == 3
     assert distribution.commitment.topic_id == f"0.0.{topic}"
     assert world.net.ledger.topics[topic].messages == [message_of(ledger, distribution)]
+
+
+def test_a_payer_out_of_hbar_waits_and_the_workers_job_resumes_it_once_funded(
+        ledger, world, redis_url, schema):
+    with world.net.ledger.lock:
+        topic = world.net.ledger.new_entity_number()
+        world.net.ledger.topics[topic] = Topic(submit_key=None)
+    holders_ = [world.holder()[0].num for _ in range(3)]
+    did = _snapshotted(ledger, _hedera_asset(ledger, payment_num=world.token.num), "hbar",
+                       [(long_zero(n), 10**18) for n in holders_])
+    publish_commitment(ledger, _rail(world), did, topic_id=f"0.0.{topic}",
+                       claim_deadline=DEADLINE, actor="approver")
+    ledger.start_execution(did, "operator")
+    mirror = HederaMirrorStandin(world.net)
+    mirror.start()
+    queue = Queue(f"hts-{schema}", connection=Redis.from_url(redis_url))
+    queue.empty()
+    try:
+        # The worker's job, wired from its settings (it signs as the payout account).
+        pay = hts_payer(ledger, HtsRails(Settings.from_env({
+            "HEDERA_NODES": f"{world.net.address}=0.0.3",
+            "HEDERA_ACCOUNT_ID": str(world.treasury),
+            "MASS_PAYOUT_HEDERA_PRIVATE_KEY": world.treasury_key.to_string_der(),
+            "HEDERA_MIRROR_NODE_URL": mirror.url})))
+        batch_id = ledger.get_batch(did, 0).id
+        # No hbar left for fees: refused at precheck, the distribution waits for funds.
+        world.net.set_tinybars(world.treasury.num, 1_000)
+        assert pay(batch_id).action == "waiting-for-funds"
+        assert ledger.get_distribution(did).status is Status.WAITING_FOR_FUNDS
+        # The supervisor queues one job for it per interval; unfunded, the job changes nothing.
+        supervisor = Supervisor(ledger, gateway=None, queue=queue)  # type: ignore[arg-type]
+        now = datetime.now(RECORD.tzinfo)
+        assert [supervisor.run_once(now + timedelta(seconds=s))["queued"] for s in (0, 1)] \
+            == [1, 0]
+        pay(batch_id)
+        assert ledger.get_distribution(did).status is Status.WAITING_FOR_FUNDS
+        # Funded: the next job resumes it and pays every holder, exactly once.
+        world.net.set_tinybars(world.treasury.num, 10 * 100_000_000)
+        pay(batch_id)
+    finally:
+        queue.empty()
+        mirror.stop()
+    distribution = ledger.get_distribution(did)
+    assert distribution.status is Status.COMPLETED
+    assert [world.balance(AccountId(0, 0, n)) for n in holders_] == \
+        [leaf.net for leaf in ledger.get_batch(did, 0).leaves.values()]
