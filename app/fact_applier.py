@@ -46,6 +46,9 @@ class FactApplier:
         self._get_distribution = get_distribution
         self._find_vault_ops = find_vault_ops
         self.vault_ops: dict[UUID, VaultOps] = {}
+        # ControllerRedemption logs by transaction, until that transaction's Paid or Claimed
+        # names the distribution they redeemed for (they come first in its logs).
+        self.redeemed: dict[str, list[f.UnitsRedeemed]] = {}
         self._find_treasury_tx = find_treasury_tx
         self._get_batch = get_batch
         self._get_asset = get_asset
@@ -109,6 +112,7 @@ class FactApplier:
                 return
             case f.LeavesPaid():
                 self._pay(fact)
+                self._attribute_redemptions(fact.distribution_id, fact.tx_hash)
             case f.LeafFailed():
                 self._on_leaf(fact, fact.distribution_id, fact.leaf_index,
                               lambda b: b.record_failed(leaf_index=fact.leaf_index,
@@ -118,6 +122,9 @@ class FactApplier:
                               lambda b: b.record_claimed(leaf_index=fact.leaf_index,
                                                          amount=fact.amount,
                                                          tx_hash=fact.tx_hash))
+                self._attribute_redemptions(fact.distribution_id, fact.tx_hash)
+            case f.UnitsRedeemed():
+                self.redeemed.setdefault(fact.tx_hash, []).append(fact)
             case f.LeavesAlreadyPaid():
                 return  # their payment was ingested from the transaction that made it
             case f.BatchSettledOnChain():
@@ -200,6 +207,27 @@ class FactApplier:
             return
         self._on_distribution(fact, sent.distribution_id, lambda d: d.record_swept(
             amount=fact.amount, treasury=fact.treasury, tx_hash=fact.tx_hash))
+
+    def _attribute_redemptions(self, distribution_id: UUID, tx_hash: str) -> None:
+        """The vault's redemptions in `tx_hash` were this distribution's: recorded on the
+        asset, so reconciliation checks units redeemed from the token's own logs. Someone
+        else's forced redemption (an issuer's controller) is no distribution's: left out."""
+        found = self.redeemed.pop(tx_hash, [])
+        distribution = self.distributions.get(distribution_id)
+        if not found or distribution is None:
+            return
+        asset = self.assets.get(distribution.asset_id) or self._get_asset(distribution.asset_id)
+        mine = [r for r in found if asset.vault_address is not None
+                and r.controller.lower() == asset.vault_address.lower()]
+        if not mine:
+            return
+        try:
+            asset.record_redemptions(distribution_id=distribution_id, tx_hash=tx_hash,
+                                     units=sum(r.units for r in mine), holders=len(mine))
+        except DomainError as err:
+            self.unapplied.append((mine[0], f"redemptions: {err}"))
+            return
+        self.assets[asset.id] = asset
 
     def _administered(self, fact: f.VaultAdministered) -> None:
         """Settles the request this service sent in that transaction; an admin's own call

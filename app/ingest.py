@@ -20,6 +20,7 @@ from web3._utils.events import get_event_data
 from app.failpoints import failpoint
 from app.follow import notifications
 from app.ledger import PayoutLedger
+from chain import ats_abi
 from chain.contracts import load_artifact
 from chain.encoding import ledger_id
 from chain.errors import decode_revert
@@ -64,6 +65,7 @@ class VaultIngestor:
     confirmations: int = 0  # 0 on Hedera, which has finality
     security_token: str | None = None  # its transfers and snapshots are ingested too
     max_blocks_per_step: int = 2_000
+    _vault_requests: bool = False  # whether the asset's vault has requests (domain.vault_admin)
 
     @cached_property
     def _vault_events(self) -> dict[str, Any]:
@@ -102,11 +104,13 @@ class VaultIngestor:
         at_cursor = self.source.block_hash(cursor.last_block) if cursor and cursor.last_hash \
             else None
         vault_logs = self.source.logs(self.vault, start, end)
+        self._vault_requests = self.ledger.vault_ops(self.asset_id) is not None
         to_vault = "0x" + "0" * 24 + self.vault[2:].lower()
         deposits = self.source.logs(self.payment_token, start, end,
                                     [TRANSFER_TOPIC, None, to_vault])
         token_logs = self.source.logs(self.security_token, start, end, [
-            [TRANSFER_TOPIC, SNAPSHOT_TOPIC]]) if self.security_token else []  # type: ignore[list-item]
+            [TRANSFER_TOPIC, SNAPSHOT_TOPIC, ats_abi.CONTROLLER_REDEMPTION_TOPIC]],  # type: ignore[list-item]
+        ) if self.security_token else []
         # Consensus order: by block, transaction, log. A Mirror Node's `logIndex` counts within
         # its transaction (chain.hedera.mirror_logs); JSON-RPC's within the block, unchanged.
         logs = sorted(vault_logs + deposits + token_logs,
@@ -147,6 +151,10 @@ class VaultIngestor:
         block, index = int(log["blockNumber"]), int(log["logIndex"])
         if topics[0] == SNAPSHOT_TOPIC:
             return f.TokenSnapshotTaken(self.asset_id, int(topics[2], 16), tx, block)
+        if topics[0] == ats_abi.CONTROLLER_REDEMPTION_TOPIC:
+            controller, units = ats_abi.decode_controller_redemption(bytes(log["data"]))
+            return f.UnitsRedeemed(self.asset_id, Web3.to_checksum_address(controller),
+                                   Web3.to_checksum_address("0x" + topics[1][-40:]), units, tx)
         sender, recipient = (Web3.to_checksum_address("0x" + t[-40:]) for t in topics[1:3])
         amount = int.from_bytes(bytes(log["data"]), "big")
         return f.ShareTransfer(self.asset_id, sender, recipient, amount, tx, block, index)
@@ -154,8 +162,9 @@ class VaultIngestor:
     def _vault_fact(self, name: str, args: Any, tx: str) -> list[f.ChainFact]:
         if name == "Swept":
             return [f.VaultSwept(self.vault, args["token"], args["treasury"], args["amount"], tx)]
-        if name in ADMINISTERED:
-            return [f.VaultAdministered(self.asset_id, self.vault, name, tx)]
+        if name in ADMINISTERED:  # settles a request only where the API made some
+            return [f.VaultAdministered(self.asset_id, self.vault, name, tx)] \
+                if self._vault_requests else []
         if "distributionId" not in args:
             return []  # vault administration (treasury, transfer gas): no ledger effect
         did = ledger_id(bytes(args["distributionId"]))

@@ -8,7 +8,9 @@ holder's payment-token balance equals its recorded net, plus what `held_before` 
 before (nothing, unless given).
 
 A CASH_OUT is reconciled on both of its legs: the principal paid, as above, and the units
-redeemed (a paid leaf's units; the vault redeems and pays a holder atomically). With
+redeemed (a paid leaf's units; the vault redeems and pays a holder atomically), which must
+equal what the token's own `ControllerRedemption` logs say the vault redeemed for it
+(ingested: `Asset.RedemptionsObserved`). With
 `check_balances`, each holder's bond balance is its snapshot units less what the ledger says
 was redeemed, and the bond's total supply dropped by the units redeemed (the snapshot's units
 are the whole supply at the record date, no unit being issued after maturity).
@@ -100,6 +102,11 @@ def reconcile(ledger: PayoutLedger, w3: Web3, distribution_id: UUID, *,
     if result.chain_paid != result.ledger_paid:
         result.differences.append(
             f"vault paid {result.chain_paid}, ledger paid {result.ledger_paid}")
+    if cash_out and asset.units_redeemed_for(distribution_id) != result.units_redeemed:
+        result.differences.append(
+            f"the token's ControllerRedemption logs redeemed"
+            f" {asset.units_redeemed_for(distribution_id)} units for the vault, its paid"
+            f" holders committed {result.units_redeemed}")
     if check_balances and cash_out:
         supply = int(call(at(w3, "SecurityToken", asset.token_address).functions.totalSupply()))
         if supply != snapshot_units - result.units_redeemed:

@@ -129,3 +129,17 @@ REQUIRED_BOND = (GET_BOND_DETAILS, GET_COUPON_COUNT, GET_COUPON)
 FUNCTION_NOT_FOUND = keccak(text="FunctionNotFound(bytes4)")[:4]
 SNAPSHOT_ID_NULL = keccak(text="SnapshotIdNull()")[:4]
 SNAPSHOT_ID_DOES_NOT_EXIST = keccak(text="SnapshotIdDoesNotExists(uint256)")[:4]
+
+# Logs: IERC1644StorageWrapper (layer_1/interfaces/ERC1400) emits, on a controller's forced
+# redemption, `ControllerRedemption(address _controller, address indexed _tokenHolder,
+# uint256 _value, bytes _data, bytes _operatorData)`: the holder is topic 1; the controller,
+# value and the two byte strings are the data, in that order.
+CONTROLLER_REDEMPTION = "ControllerRedemption(address,address,uint256,bytes,bytes)"
+CONTROLLER_REDEMPTION_TOPIC = "0x" + keccak(text=CONTROLLER_REDEMPTION).hex()
+
+
+def decode_controller_redemption(data: bytes) -> tuple[str, int]:
+    """(controller, value) of a ControllerRedemption log's data."""
+    controller, value, _data, _operator_data = decode(["address", "uint256", "bytes", "bytes"],
+                                                      data)
+    return str(controller), int(value)

@@ -248,6 +248,15 @@ class Asset(Aggregate):
         reason: str
         actor: str
 
+    class RedemptionsObserved(Aggregate.Event):
+        """The token's `ControllerRedemption` logs of one transaction by the vault that paid
+        a distribution in it (a cash-out batch, or a claim): `units` of `holders` holders."""
+
+        distribution_id: UUID
+        tx_hash: str
+        units: int
+        holders: int
+
     class SweepAccountsSet(Aggregate.Event):
         """Where this asset's sweeps may send withheld tax and dust (None: not configured)."""
 
@@ -389,6 +398,30 @@ class Asset(Aggregate):
     @event(BondTermsUpdated)
     def _bond_terms_updated(self, terms: dict[str, Any], reason: str, actor: str) -> None:
         self.bond_terms = BondTerms.from_event(terms)
+
+    @property
+    def redemptions(self) -> dict[UUID, dict[str, int]]:
+        """Units redeemed per distribution and transaction, from the token's own logs;
+        streams recorded before they were ingested have none."""
+        found: dict[UUID, dict[str, int]] = self.__dict__.setdefault("_redemptions", {})
+        return found
+
+    def units_redeemed_for(self, distribution_id: UUID) -> int:
+        return sum(self.redemptions.get(distribution_id, {}).values())
+
+    def record_redemptions(self, *, distribution_id: UUID, tx_hash: str, units: int,
+                           holders: int) -> None:
+        if units <= 0 or holders <= 0:
+            raise InvalidInput(f"a redemption of {units} units of {holders} holders")
+        if tx_hash in self.redemptions.get(distribution_id, {}):
+            raise IllegalTransition(f"the redemptions of {tx_hash} are recorded already")
+        self._redemptions_observed(distribution_id=distribution_id, tx_hash=tx_hash,
+                                   units=units, holders=holders)
+
+    @event(RedemptionsObserved)
+    def _redemptions_observed(self, distribution_id: UUID, tx_hash: str, units: int,
+                              holders: int) -> None:
+        self.redemptions.setdefault(distribution_id, {})[tx_hash] = units
 
     @property
     def sweep_accounts(self) -> dict[str, str]:

@@ -113,6 +113,18 @@ class ShareTransfer:
 
 
 @dataclass(frozen=True, slots=True)
+class UnitsRedeemed:
+    """The security token's `ControllerRedemption` log (ATS ERC-1644): `controller` redeemed
+    `units` of `holder`. The vault's cash-outs and claims are such redemptions."""
+
+    asset_id: UUID
+    controller: str
+    holder: str
+    units: int
+    tx_hash: str
+
+
+@dataclass(frozen=True, slots=True)
 class TokenSnapshotTaken:
     asset_id: UUID
     snapshot_id: int
@@ -133,7 +145,7 @@ class UnreadableLog:
 
 ChainFact = (LeavesPaid | LeafFailed | LeavesAlreadyPaid | BatchSettledOnChain | LeafClaimed
              | DistributionReclaimed | VaultSwept | VaultAdministered | VaultDeposit
-             | ShareTransfer
+             | ShareTransfer | UnitsRedeemed
              | TokenSnapshotTaken | UnreadableLog)
 
 

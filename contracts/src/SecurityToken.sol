@@ -176,7 +176,8 @@ contract SecurityToken is ERC20, AccessControl {
     event DividendSet(bytes32 corporateActionId, uint256 dividendId, address indexed operator, uint256 indexed recordDate,
         uint256 indexed executionDate, uint256 amount, uint8 amountDecimals);
     event CouponSet(bytes32 corporateActionId, uint256 couponId, address indexed operator, Coupon coupon);
-    event ControllerRedemption(address indexed controller, address indexed tokenHolder, uint256 value, bytes data, bytes operatorData);
+    /// @notice ATS's shape (IERC1644StorageWrapper): only the holder is indexed.
+    event ControllerRedemption(address controller, address indexed tokenHolder, uint256 value, bytes data, bytes operatorData);
 
     error SnapshotIdNull();
     error SnapshotIdDoesNotExists(uint256 snapshotId);

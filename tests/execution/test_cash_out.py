@@ -189,6 +189,8 @@ def test_a_bond_is_redeemed_at_maturity_and_reconciled_on_both_legs(stack: Stack
     assert pay_all(stack, executor, did) is Status.COMPLETED
     check = reconcile(ledger, w3, did, check_balances=True)
     assert check.ok and check.units_redeemed == supply, check.differences
+    # The token's own ControllerRedemption logs, ingested, say the same
+    assert ledger.get_asset(distribution.asset_id).units_redeemed_for(did) == supply
     assert int(call(bond.functions.totalSupply())) == 0
     outcomes = {b.leaves[i].account: o for b in ledger.batches(did) for i, o in b.outcomes.items()}
     # The claimer is recorded as having claimed, the retried holder as paid by push.

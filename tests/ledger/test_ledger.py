@@ -279,6 +279,10 @@ def test_every_event_type_round_trips_through_postgres_unchanged(ledger, reopen)
             ledger.publish_commitment(on_hts, transaction_id=tid, sequence_number=1,
                                       claim_deadline=RECORD + timedelta(days=30),
                                       actor="approver")
+    # The token's ControllerRedemption logs of a cash-out's transaction, as ingested.
+    redeemed = ledger.get_asset(bond)
+    redeemed.record_redemptions(distribution_id=other, tx_hash="0x81", units=5, holders=2)
+    ledger.save(redeemed)
     # Its withheld tax is swept to a tax authority configured on the asset.
     ledger.set_sweep_accounts(bond, tax_authority="0x" + "7a" * 20, dust=None, actor="admin",
                               reason="the tax office's account")
