@@ -24,7 +24,7 @@ from app.ledger import PayoutLedger
 from projections.base import TableProjection
 from projections.registry import PROJECTIONS, open_projection
 from projections.runner import Runner
-from projections.store import views_datastore, views_schema
+from projections.store import APPLICATION, views_datastore, views_schema
 
 
 class _UpTo(Runner):
@@ -105,8 +105,13 @@ def _replay_one(ledger: PayoutLedger, cls: type[TableProjection], live_store: Po
 
 
 def _position(conn: Connection[DictRow], views: str, name: str) -> int:
-    row = conn.execute(sql.SQL("SELECT max(notification_id) AS n FROM {}").format(
-        sql.Identifier(views, f"{name}_tracking"))).fetchone()
+    """The live read model's position: its ledger's row only. The library also keeps a
+    `__migration__` row at 1 in every tracking table; taken for the position, a read model
+    that had not processed anything yet was compared at 1 (audit replay then reported the
+    first event's rows missing from it)."""
+    row = conn.execute(sql.SQL(
+        "SELECT max(notification_id) AS n FROM {} WHERE application_name = %s").format(
+        sql.Identifier(views, f"{name}_tracking")), (APPLICATION,)).fetchone()
     return int(row["n"] or 0) if row else 0
 
 

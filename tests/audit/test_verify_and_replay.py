@@ -12,6 +12,7 @@ from app.audit_verify import audit_distributions
 from devtools import payout_story as story
 from domain.planning import GasModel
 from mass_payout.cli import app as cli
+from projections.registry import open_all
 from projections.replay import replay
 from tests.projections.conftest import projector, views  # noqa: F401  # fixtures
 
@@ -117,3 +118,16 @@ def test_replay_names_a_row_edited_in_a_read_model(ledger, paid, projector, data
     assert bad[0].only_live[0]["net"] == bad[0].only_fresh[0]["net"] + 1
     code, out = run("audit", "replay")
     assert code == 1 and "MISMATCH distribution_holders" in out
+
+
+def test_replay_of_read_models_not_started_yet_compares_them_at_zero(ledger, views,  # noqa: F811
+                                                                      database_url, schema):
+    # An asset is imported: the ledger's first event
+    story.import_asset(ledger)
+    # The read models' tables exist (the projector opened them) but nothing was projected:
+    # their ledger position is 0, beside the library's own `__migration__` row at 1
+    open_all(views)
+    # The replay compares them at 0, where neither copy has the asset yet
+    report = replay(ledger, database_url, schema)
+    assert report.ok, [t for t in report.tables if not t.ok]
+    assert {t.position for t in report.tables} == {0}
