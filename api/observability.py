@@ -12,7 +12,8 @@ tests build several apps in one process, and their series must not collide):
 
 Each HTTP request gets a request id: the caller's `X-Request-Id` when it is a sane token
 (`REQUEST_ID_SHAPE`), else a new one; the response echoes it, and every log line made while
-the request is served carries it (`request_id`, set on each record by `install_request_ids`).
+the request is served carries it (`request_id`, set on each record by
+`api.request_ids.install_request_ids`).
 One access-log line per request (`mass_payout.access`): method, route template, status,
 milliseconds, request id and the principal when the guard verified one; never the API key,
 never the query string.
@@ -28,7 +29,6 @@ import re
 import time
 import uuid
 from collections.abc import Iterable
-from contextvars import ContextVar
 
 from litestar import Litestar
 from litestar.enums import ScopeType
@@ -40,9 +40,10 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from api.request_ids import REQUEST_ID
+
 HEADER = "x-request-id"
 REQUEST_ID_SHAPE = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # anything else is replaced
-REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 UNMATCHED = "unmatched"  # the route label of a path no route answers (a 404)
 
 access_log = logging.getLogger("mass_payout.access")
@@ -150,20 +151,3 @@ def _principal(scope: Scope) -> str | None:
     if found is None:
         return None
     return str(getattr(found, "actor", None) or getattr(found, "principal", None) or "")
-
-
-def install_request_ids() -> None:
-    """Every log record gets `request_id`: the request's being served in this context (it
-    follows the request into the threads anyio runs its blocking calls in), else None."""
-    make = logging.getLogRecordFactory()
-    if getattr(make, "request_ids", False):
-        return
-
-    def with_request_id(*args: object, **kwargs: object) -> logging.LogRecord:
-        record = make(*args, **kwargs)
-        if not hasattr(record, "request_id"):
-            record.request_id = REQUEST_ID.get()
-        return record
-
-    with_request_id.request_ids = True  # type: ignore[attr-defined]
-    logging.setLogRecordFactory(with_request_id)

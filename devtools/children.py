@@ -2,6 +2,8 @@
 
 Each child gets its own process group so that stopping it also stops anything it started;
 `stop_all` runs on every exit path, Ctrl-C included. Peak memory of every child is sampled.
+With a `launcher` (the demo's), children are forked from it rather than started as new
+interpreters (devtools.launcher); everything else is the same.
 """
 
 from __future__ import annotations
@@ -13,23 +15,43 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import psutil
 
+from devtools.launcher import Launcher
+
 CLI = str(Path(sys.executable).parent / "mass-payout")
+
+
+class Child(Protocol):
+    """What is used of a child: `subprocess.Popen`, or a launcher's `Forked`."""
+
+    @property
+    def pid(self) -> int: ...
+    @property
+    def args(self) -> Any: ...
+    @property
+    def returncode(self) -> int | None: ...
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
 
 
 @dataclass
 class Children:
     env: dict[str, str]
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    processes: dict[str, Child] = field(default_factory=dict)
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
+    launcher: Launcher | None = None
 
     def spawn(self, name: str, *args: str, failpoint: str | None = None,
-              log: Path | None = None) -> subprocess.Popen[bytes]:
+              log: Path | None = None) -> Child:
         env = dict(self.env)
         if failpoint:
             env["MASS_PAYOUT_FAILPOINT"] = failpoint
+        if self.launcher is not None:
+            self.processes[name] = self.launcher.spawn(list(args), env, log)
+            return self.processes[name]
         # Never an undrained pipe: a chatty child would block once its buffer filled.
         out = log.open("ab") if log else subprocess.DEVNULL
         proc = subprocess.Popen([CLI, *args], env=env, start_new_session=True,
@@ -56,3 +78,5 @@ class Children:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=timeout)
+        if self.launcher is not None:
+            self.launcher.close()

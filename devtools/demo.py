@@ -9,13 +9,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from api.keys import Role, create_key
 from devtools import pipeline
+from devtools.launcher import Launcher
 from devtools.pipeline import PipelineRun
 from domain.planning import GasModel
 
@@ -51,16 +50,28 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def run(*, holders: int, blocked: int, workers: int, var_dir: Path, console: Console,
-        quiet: bool, serve_port: int | None = None) -> dict[str, Any]:
-    """The payout; with `serve_port`, then the panel on the demo's data until Ctrl-C."""
-    signal.signal(signal.SIGTERM, _interrupt)
+        quiet: bool, launcher: Launcher, serve_port: int | None = None) -> dict[str, Any]:
+    """The payout; with `serve_port`, then the panel on the demo's data until Ctrl-C. The
+    processes are forked from `launcher` (devtools.launcher), which this closes."""
     started = time.perf_counter()
+    try:
+        signal.signal(signal.SIGTERM, _interrupt)
+        return _run(launcher, holders=holders, blocked=blocked, workers=workers,
+                    var_dir=var_dir, console=console, quiet=quiet, serve_port=serve_port,
+                    started=started)
+    finally:
+        launcher.close()  # done already when the children were stopped
+
+
+def _run(launcher: Launcher, *, holders: int, blocked: int, workers: int, var_dir: Path,
+         console: Console, quiet: bool, serve_port: int | None,
+         started: float) -> dict[str, Any]:
     display = Display(console, quiet=quiet)
     with pipeline.engines(var_dir) as env:
         with display.bar:
             run_ = pipeline.prepare(
                 env, holders=holders, blocked=blocked, gas_model=GasModel(), observe=display,
-                early=lambda children: pipeline.spawn_processes(
+                launcher=launcher, early=lambda children: pipeline.spawn_processes(
                     children, workers=workers, log_dir=var_dir / "logs"))
             try:
                 pipeline.execute(run_, workers=workers, observe=display,
@@ -130,6 +141,8 @@ def serve(run: PipelineRun, *, port: int, console: Console, log_dir: Path) -> No
     """The panel (a `mass-payout serve` child on the demo's engines, beside the demo's
     projections, workers, ingestor and supervisor, still running) until Ctrl-C or SIGTERM,
     with fresh keys to sign in: a viewer's, and an operator's to act."""
+    from api.keys import Role, create_key  # here: the demo without --serve never needs them
+
     env = run.children.env
     url = f"http://127.0.0.1:{port}"
     made = {role: create_key(env["DATABASE_URL"], pipeline.SCHEMA, role,
@@ -159,6 +172,8 @@ def serve(run: PipelineRun, *, port: int, console: Console, log_dir: Path) -> No
 
 
 def _answers(url: str) -> bool:
+    import httpx
+
     try:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.TransportError:

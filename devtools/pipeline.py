@@ -32,6 +32,7 @@ from app.reconcile import Reconciliation, reconcile
 from devtools.children import Children
 from devtools.devchain import Anvil
 from devtools.devnet import DevNet, block, deploy_devnet, fund_vault, issue_shares, take_snapshot
+from devtools.launcher import Launcher
 from domain.batch import PayoutBatch
 from domain.distribution import Status
 from domain.ids import batch_id
@@ -152,17 +153,19 @@ def blocked_indices(holders: int, blocked: int) -> list[int]:
 
 def prepare(env: dict[str, str], *, holders: int, blocked: int, gas_model: GasModel,
             observe: Callable[[Progress], None],
-            early: Callable[[Children], None] | None = None) -> PipelineRun:
+            early: Callable[[Children], None] | None = None,
+            launcher: Launcher | None = None) -> PipelineRun:
     """Contracts, holders (plus the issuer's treasury, which the dividend excludes), the
     blocklisted ones, a snapshot and a committed, funded distribution. `early`: starts
-    processes as soon as the ledger and the queue are fresh, so that their start-up (seconds
-    of imports each, on two cores) overlaps the setup instead of following it."""
+    processes as soon as the ledger and the queue are fresh, so that their start-up overlaps
+    the setup instead of following it. `launcher`: the children are forked from it
+    (devtools.launcher) instead of each importing everything anew."""
     check_sizes(holders=holders, blocked=blocked)
     fresh_schema(env["DATABASE_URL"], embedded=env.get("MASS_PAYOUT_EMBEDDED_POSTGRES") == "1")
     services = build_services(Settings.from_env(env))
     if env.get("MASS_PAYOUT_EMBEDDED_REDIS") == "1":
         services.redis.flushdb()  # our own Redis: last run's jobs are stale
-    children = Children(env)
+    children = Children(env, launcher=launcher)
     try:
         if early is not None:
             early(children)
@@ -298,7 +301,8 @@ def pay(run: PipelineRun, *, observe: Callable[[Progress], None], poll: float = 
     run.reconciliation = reconcile(ledger, run.net.w3, run.distribution_id, check_balances=True,
                                    held_before=run.held_before)
     if projections:  # without them there is no read model to wait for
-        run.read_model = read_model_statuses(run, expect_paid=distribution.paid)
+        run.read_model = read_model_statuses(run, expect_paid=distribution.paid,
+                                             expect_failed=distribution.failed)
 
 
 class CpuMeter:
@@ -330,9 +334,11 @@ class CpuMeter:
                 for name, p in self.processes.items()}
 
 
-def read_model_statuses(run: PipelineRun, *, expect_paid: int,
+def read_model_statuses(run: PipelineRun, *, expect_paid: int, expect_failed: int = 0,
                         timeout: float = 60) -> dict[str, int]:
-    """Holder rows per status in the operators' read model, once it has caught up."""
+    """Holder rows per status in the operators' read model, once it has caught up: as many
+    paid and failed as the ledger has (paid alone was met at once by a run with nothing
+    paid, and the demo then stopped a projector that had not started)."""
     query = sql.SQL("SELECT status, count(*) FROM {}.distribution_holders"
                     " WHERE distribution_id = %s GROUP BY status").format(
         sql.Identifier(f"{SCHEMA}_views"))
@@ -342,7 +348,7 @@ def read_model_statuses(run: PipelineRun, *, expect_paid: int,
         while time.perf_counter() < deadline:
             with contextlib.suppress(psycopg.errors.UndefinedTable):
                 counts = dict(conn.execute(query, (run.distribution_id,)).fetchall())
-            if counts.get("PAID", 0) == expect_paid:
+            if (counts.get("PAID", 0), counts.get("FAILED", 0)) == (expect_paid, expect_failed):
                 break
             time.sleep(0.25)
     return counts

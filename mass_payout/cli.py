@@ -106,6 +106,7 @@ def demo(holders: Annotated[int, typer.Option(help="token holders to pay")] = 2_
     excludes. `--scenario bond` issues a bond to N holders instead, pays its two coupons and
     redeems it at maturity."""
     from devtools import demo as run
+    from devtools.launcher import Launcher
 
     refusal = _demo_refusal(holders=holders, blocked=blocked, workers=workers,
                             scenario=scenario, rail=rail, serve=serve)
@@ -123,9 +124,12 @@ def demo(holders: Annotated[int, typer.Option(help="token holders to pay")] = 2_
             summary = run.run_bond(holders=holders, blocked=blocked, workers=workers,
                                    var_dir=settings.var_dir, console=console, quiet=as_json)
         else:
+            # First, before anything connects or starts a thread: the launcher its processes
+            # are forked from, which imports what they need while the engines start.
+            launcher = Launcher.start(main, _preload_processes)
             summary = run.run(holders=holders, blocked=blocked, workers=workers,
                               var_dir=settings.var_dir, console=console, quiet=as_json,
-                              serve_port=port if serve else None)
+                              launcher=launcher, serve_port=port if serve else None)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: every process it started has been stopped[/]")
         raise typer.Exit(130) from None
@@ -243,6 +247,15 @@ def scheduler(interval: Annotated[float, typer.Option(help="seconds between tick
 
     settings = _logging()
     run_scheduler(settings, interval=interval, once=once)
+
+
+def _preload_processes() -> None:
+    """What the demo's processes import beyond the demo itself: their loops and the
+    projections (devtools.launcher imports them once for all of them)."""
+    import rq.worker  # noqa: F401
+
+    import mass_payout.processes  # noqa: F401
+    import projections.rebuild  # noqa: F401
 
 
 def _refuse(reason: str) -> typer.Exit:

@@ -14,23 +14,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
-from anyio import to_thread
 from eventsourcing.persistence import PersistenceError
 from eventsourcing.postgres import PostgresDatastore
-from litestar import Litestar
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
 from rq.worker import SimpleWorker
 from web3 import HTTPProvider, Web3
 
-from api.app import Probe, Wiring, create_app
-from api.ingestion import IngestionLag
-from api.reads import ReadModels
-from api.tokens import ChainTokenReader, NoChainReader
 from app import failpoints, jobs, redaction, treasury
 from app.audit_runs import ScheduledAudits
 from app.automation import Automation
@@ -40,10 +34,7 @@ from app.scheduler import LeaderLock, Scheduler
 from app.scheduler_status import StatusBoard
 from app.supervisor import Supervisor
 from app.treasury import OwedTreasuryJobs
-from app.webhook_delivery import Deliverer, Policy
 from chain.gateway import EvmGateway, TransientChainError
-from chain.hedera.mirror_client import MirrorNodeClient
-from chain.hedera.mirror_logs import MirrorNodeLogSource
 from chain.logs import LogSource
 from chain.signer import LocalSigner, SignedTx, Signer, SignerConfigError, dev_signer
 from domain.failures import RetryPolicy
@@ -54,7 +45,12 @@ from runtime import logs
 from runtime.engines import open_ledger
 from runtime.settings import ConfigurationError, Settings
 from runtime.timeouts import bound, redis_client
-from web.app import panel, template_config
+
+if TYPE_CHECKING:  # imported where used: a worker or the ingestor never loads the web stack
+    from litestar import Litestar
+
+    from api.app import Probe
+    from app.webhook_delivery import Deliverer
 
 log = logging.getLogger("mass_payout")
 
@@ -80,8 +76,11 @@ class Services:
         self.ledger.close()
         self.redis.close()
         self.gateway.close()  # the nonce lock's kept connection
-        if isinstance(self.log_source, MirrorNodeLogSource):
-            self.log_source.client.close()
+        if self.log_source is not None:  # only with MIRROR_NODE_URL: imported only then
+            from chain.hedera.mirror_logs import MirrorNodeLogSource
+
+            if isinstance(self.log_source, MirrorNodeLogSource):
+                self.log_source.client.close()
 
 
 def web3_for(rpc_url: str) -> Web3:
@@ -224,6 +223,9 @@ def build_ingestor(settings: Settings) -> Services:
 def log_source_for(settings: Settings) -> LogSource | None:
     if settings.mirror_node_url is None:
         return None
+    from chain.hedera.mirror_client import MirrorNodeClient  # httpx: only for a Mirror Node
+    from chain.hedera.mirror_logs import MirrorNodeLogSource
+
     return MirrorNodeLogSource(MirrorNodeClient(settings.mirror_node_url))
 
 
@@ -288,6 +290,8 @@ def build_webhook_deliverer(settings: Settings, database_url: str, *,
                             pool_size: int = 4) -> Deliverer:
     """`mass-payout webhooks deliver`: the outbox, its outcomes, and the ledger (which
     records an endpoint disabled after its run of failures)."""
+    from app.webhook_delivery import Deliverer, Policy
+
     protect_secrets(settings)
     policy = Policy(allow=settings.webhook_allow,
                     disable_after=settings.webhook_disable_after)
@@ -296,6 +300,8 @@ def build_webhook_deliverer(settings: Settings, database_url: str, *,
 
 
 def _probe(check: Callable[[], object]) -> Probe:
+    from anyio import to_thread
+
     async def probe() -> str:
         # Abandoned when the health check's deadline passes: a silent engine is "down".
         await to_thread.run_sync(check, abandon_on_cancel=True)
@@ -312,6 +318,12 @@ def build_api(settings: Settings) -> Litestar:
     """DATABASE_URL is required. RPC_URL adds the chain (token imports, ingestion lag, a
     health probe); REDIS_URL adds the job queue (execution, a health probe). Without them
     those routes answer 503 problems and everything else works."""
+    from api.app import Wiring, create_app
+    from api.ingestion import IngestionLag
+    from api.reads import ReadModels
+    from api.tokens import ChainTokenReader, NoChainReader
+    from web.app import panel, template_config
+
     if not settings.database_url:
         raise ConfigurationError("set DATABASE_URL (the API does not start an embedded"
                                  " PostgreSQL)")

@@ -21,7 +21,7 @@ from typing import Any
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
-from api.observability import install_request_ids
+from api.request_ids import install_request_ids
 from app import redaction
 from runtime.settings import LogFormat
 
