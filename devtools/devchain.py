@@ -80,6 +80,14 @@ class Anvil:
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             start_new_session=True,  # its own process group: the npm shim and anvil stop together
         )
+        try:
+            return self._answering()
+        except BaseException:  # Ctrl-C or SIGTERM while it starts: it stops too
+            self.stop()
+            raise
+
+    def _answering(self) -> Web3:
+        assert self._proc is not None
         w3 = Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 60}))
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
@@ -92,7 +100,6 @@ class Anvil:
             except OSError:
                 pass
             time.sleep(0.05)
-        self.stop()
         raise DevChainError(f"anvil did not answer on {self.url} in {self.startup_timeout}s")
 
     def stop(self) -> None:
