@@ -13,9 +13,11 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import psutil
@@ -85,11 +87,24 @@ def engines(var_dir: Path) -> Iterator[dict[str, str]]:
     """The engines' URLs for every process of this run; started here when not configured."""
     settings = Settings.from_env()
     with contextlib.ExitStack() as stack:
-        database = settings.database_url or stack.enter_context(
-            embedded_postgres(var_dir / "postgres"))
-        redis = settings.redis_url or stack.enter_context(embedded_redis(var_dir / "redis"))
         anvil = Anvil(accounts=4)
-        stack.enter_context(anvil)
+        # Started side by side: each mostly waits for its own process to answer. Whichever
+        # started is on the stack, so it is stopped even when another one failed, or when
+        # Ctrl-C came meanwhile (the stack unwinds only once every start has ended).
+        pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="engine")
+        chain = pool.submit(stack.enter_context, anvil)
+        postgres = None if settings.database_url else pool.submit(
+            stack.enter_context, embedded_postgres(var_dir / "postgres"))
+        redis_ = None if settings.redis_url else pool.submit(
+            stack.enter_context, embedded_redis(var_dir / "redis"))
+        try:
+            pool.shutdown(wait=True)
+        finally:
+            starts: list[Future[Any]] = [f for f in (chain, postgres, redis_) if f is not None]
+            wait(starts)
+        chain.result()  # each raises its start's error
+        database = settings.database_url or str(postgres.result() if postgres else "")
+        redis = settings.redis_url or str(redis_.result() if redis_ else "")
         yield child_environment(DATABASE_URL=database, REDIS_URL=redis, RPC_URL=anvil.url,
                                 MASS_PAYOUT_SCHEMA=SCHEMA,
                                 MASS_PAYOUT_EMBEDDED_REDIS="0" if settings.redis_url else "1",
