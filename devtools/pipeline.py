@@ -137,6 +137,15 @@ def fresh_schema(database_url: str, *, embedded: bool, schema: str = SCHEMA) -> 
             conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
             conn.execute(sql.SQL("COMMENT ON SCHEMA {} IS {}").format(
                 sql.Identifier(name), sql.Literal(THROWAWAY)))
+        if embedded:
+            # The dropped tables' catalog rows are dead rows until vacuumed, and autovacuum
+            # never gets to them: the embedded server lives for one run (seconds), not for its
+            # one-minute nap. After ~15 runs pg_attribute held 12k dead rows for 4k live; this
+            # keeps a long-used ./var as small as a new one (~0.1 s once, then milliseconds).
+            conn.execute("VACUUM pg_catalog.pg_attribute, pg_catalog.pg_class,"
+                         " pg_catalog.pg_depend, pg_catalog.pg_type, pg_catalog.pg_index,"
+                         " pg_catalog.pg_constraint, pg_catalog.pg_description,"
+                         " pg_catalog.pg_trigger, pg_catalog.pg_attrdef")
 
 
 def run_key() -> str:
