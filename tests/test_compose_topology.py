@@ -161,8 +161,9 @@ def topology(database_url, redis_url, schema, tmp_path) -> Iterator[tuple[Topolo
     services = {name: s for name, s in built.items() if not s.get("profiles")}  # `up` starts
     assert set(services) == {"api", "worker-1", "worker-2", "ingestor", "projections",
                              "supervisor", "scheduler", "webhooks", "treasurer"}
-    # `docker compose run --rm admin …`; the e-mail alerts: `--profile alerts` (an SMTP server)
-    assert set(built) - set(services) == {"admin", "alerts"}
+    # `docker compose run --rm admin …`; the e-mail alerts: `--profile alerts` (an SMTP server);
+    # the vault requests' admin-key process: `--profile vault-admin`
+    assert set(built) - set(services) == {"admin", "alerts", "vault-admin"}
     # The dev node, with the `evm` service's own arguments (its host made loopback).
     evm = [str(a) for a in compose["services"]["evm"]["entrypoint"]]
     assert evm[0] == "anvil" and evm[evm.index("--host") + 1] == "0.0.0.0"

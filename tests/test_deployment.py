@@ -77,11 +77,13 @@ def mounted(service: dict[str, object]) -> dict[str, str]:
 def test_a_signing_key_only_where_a_process_signs_and_one_key_per_role():
     """The workers pay (vault OPERATOR), the scheduler commits roots and snapshots (vault
     APPROVER), the treasurer reclaims and sweeps (vault TREASURER), the admin tool deploys the
-    vault; the api, projections, ingestor and supervisor
+    vault and the vault-admin process carries out approved vault requests (both the admin's
+    key); the api, projections, ingestor and supervisor
     sign nothing (runtime.bootstrap gives the last two a NoSigner)."""
     keys = {name: mounted(s).get("MASS_PAYOUT_PRIVATE_KEY") for name, s in ours().items()}
     assert {n for n, k in keys.items() if k} == {"worker-1", "worker-2", "scheduler", "admin",
-                                                 "treasurer"}
+                                                 "treasurer", "vault-admin"}
+    assert keys["vault-admin"] == "admin_key"
     assert keys["worker-1"] == keys["worker-2"] == "operator_key"
     assert (keys["scheduler"], keys["admin"]) == ("approver_key", "admin_key")
     assert keys["treasurer"] == "treasurer_key"  # only it may reclaim and sweep
