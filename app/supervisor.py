@@ -24,7 +24,8 @@ A job RQ failed for good (its retries spent through a long PostgreSQL outage) st
 batch's deterministic id, so "queue it" above goes through `app.owed_jobs.ensure`: a failed
 job is queued again after a while, a bounded number of times, then the batch is BLOCKED with
 the job's last error for an operator. The same check covers the jobs of admin-key workers
-(`sources`: approved treasury operations, app.treasury.OwedTreasuryJobs), whose jobs a lost
+(`sources`: approved treasury operations, app.treasury.OwedTreasuryJobs, and vault requests,
+app.owed_vault_ops.OwedVaultOpJobs), whose jobs a lost
 Redis or a long outage would otherwise leave undone until that worker's next start.
 """
 

@@ -25,11 +25,13 @@ from rq import Queue
 from rq.worker import SimpleWorker
 from web3 import HTTPProvider, Web3
 
-from app import failpoints, jobs, redaction, treasury
+from app import failpoints, jobs, redaction, treasury, vault_requests
 from app.audit_runs import ScheduledAudits
 from app.automation import Automation
 from app.executor import BatchExecutor
 from app.ledger import PayoutLedger
+from app.owed_jobs import OwedJobs
+from app.owed_vault_ops import OwedVaultOpJobs
 from app.scheduler import LeaderLock, Scheduler
 from app.scheduler_status import StatusBoard
 from app.supervisor import Supervisor
@@ -231,12 +233,15 @@ def log_source_for(settings: Settings) -> LogSource | None:
 
 def build_supervisor(settings: Settings, *, grace_seconds: float) -> tuple[Services, Supervisor]:
     """The supervisor also owes admin-key workers their jobs (`sources`): approved treasury
-    operations. Another such worker (vault operations) adds its own source here."""
+    operations (`treasury work`) and vault requests (`vault work`). Another such worker adds
+    its own source here."""
     services = when_reachable(lambda: build_services(settings, signs=False))
-    treasury_queue = Queue(treasury.QUEUE_NAME, connection=services.redis)
+    sources: list[OwedJobs] = [
+        OwedTreasuryJobs(services.ledger, Queue(treasury.QUEUE_NAME, connection=services.redis)),
+        OwedVaultOpJobs(services.ledger,
+                        Queue(vault_requests.QUEUE_NAME, connection=services.redis))]
     return services, Supervisor(services.ledger, services.gateway, services.queue,
-                                grace=timedelta(seconds=grace_seconds),
-                                sources=[OwedTreasuryJobs(services.ledger, treasury_queue)])
+                                grace=timedelta(seconds=grace_seconds), sources=sources)
 
 
 @dataclass
