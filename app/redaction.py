@@ -51,12 +51,21 @@ def register(*values: str | None) -> None:
             _secrets.add(value[2:])  # a hex key is printed with or without its prefix
 
 
+def _whole(secret: str) -> re.Pattern[str]:
+    """`secret` as a whole word (a hex key also right after its `0x`): the embedded
+    database's password is "postgres", and masking it inside "PostgreSQL" told operators
+    "***QL unavailable". A secret glued to other letters or digits is not that secret."""
+    edge = "" if not secret[:1].isalnum() else r"(?:(?<=0x)|(?<![A-Za-z0-9]))"
+    tail = "" if not secret[-1:].isalnum() else r"(?![A-Za-z0-9])"
+    return re.compile(edge + re.escape(secret) + tail, re.IGNORECASE)
+
+
 def redact(text: str) -> str:
     """`text` without anything that could be a credential."""
     folded = text.casefold()
     for secret in sorted(_secrets, key=len, reverse=True):  # hex keys print in either case
         if secret.casefold() in folded:
-            text = re.sub(re.escape(secret), MASK, text, flags=re.IGNORECASE)
+            text = _whole(secret).sub(MASK, text)
             folded = text.casefold()
     text = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{MASK}@", text)
     text = _URL_QUERY.sub(lambda m: f"{m['url']}?{MASK}", text)

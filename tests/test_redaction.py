@@ -48,6 +48,15 @@ def test_registered_secrets_are_masked_exactly_with_or_without_prefix():
     assert redact(f"tx {TX}") == f"tx {TX}"
 
 
+def test_a_registered_secret_is_masked_as_a_word_not_inside_one():
+    # the embedded database's URL: user and password are both "postgres"
+    redaction.register("postgresql://postgres:postgres@127.0.0.1:5432/mass_payout")
+    # the word stays readable where it is part of another word...
+    assert redact("PostgreSQL unavailable") == "PostgreSQL unavailable"
+    # ...and is masked where it stands alone
+    assert redact("auth failed for postgres:postgres") == f"auth failed for {MASK}:{MASK}"
+
+
 def test_the_log_filter_masks_arguments_and_exceptions(caplog):
     redaction.register(KEY)
     logger = logging.getLogger("test.redaction")
