@@ -136,7 +136,9 @@ class HtsBatchExecutor:
                 return HtsOutcome("refused", "a cash-out redeems units through the vault"
                                   " (cashOut); the HTS rail cannot redeem them")
             if batch.hts_open:
-                waiting = self._settle_open(batch)
+                # A blocked batch's open TransactionId is not sent again, only its fate found
+                # (it may have executed); the batch then waits for its operator.
+                waiting = self._settle_open(batch, resend=batch.status is not BatchStatus.BLOCKED)
                 if waiting is not None:
                     return waiting
                 continue
@@ -147,12 +149,12 @@ class HtsBatchExecutor:
             if refused is not None:
                 return refused
 
-    def _settle_open(self, batch: PayoutBatch) -> HtsOutcome | None:
+    def _settle_open(self, batch: PayoutBatch, *, resend: bool = True) -> HtsOutcome | None:
         """Deal with the one open TransactionId; an outcome to return when it must wait."""
         tid, (start, seconds, kind) = next(iter(batch.hts_open.items()))
         window = TxWindow(start, seconds)
         fate = self._rail.fate(tid, window)
-        if fate.verdict is Verdict.IN_FLIGHT and self._rail.now() < window.closes_at:
+        if resend and fate.verdict is Verdict.IN_FLIGHT and self._rail.now() < window.closes_at:
             legs = [self._leg(batch, i) for i in batch.submitted_leaves[tid]]
             resent = self._rail.submit(self._prepare(kind, legs, start))  # same TransactionId
             if resent.result is SubmitResult.REFUSED:

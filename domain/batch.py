@@ -382,8 +382,9 @@ class PayoutBatch(Aggregate):
     @event(HtsTransactionDead)
     def _hts_transaction_dead(self, transaction_id: str) -> None:
         del self.hts_open[transaction_id]
-        if any(i not in self.outcomes for i in self.submitted_leaves[transaction_id]):
-            self.status = BatchStatus.PLANNED
+        if self.status is not BatchStatus.BLOCKED and any(
+                i not in self.outcomes for i in self.submitted_leaves[transaction_id]):
+            self.status = BatchStatus.PLANNED  # a blocked batch stays blocked for its operator
 
     def record_hts_failed(self, *, transaction_id: str, status: str) -> None:
         if transaction_id not in self.hts_open:
@@ -400,7 +401,8 @@ class PayoutBatch(Aggregate):
         if len(leaves) == 1:  # only then is the status this holder's own
             self.hts_last_status[leaves[0]] = status
         self.hts_one_by_one = True
-        self.status = BatchStatus.PLANNED
+        if self.status is not BatchStatus.BLOCKED:
+            self.status = BatchStatus.PLANNED
 
     def reject_submission(self, *, tx_hash: str, reason: str) -> None:
         if tx_hash not in self.submitted_leaves:

@@ -23,6 +23,7 @@ from devtools.hedera_standin.history import StandinHistory
 from devtools.hedera_standin.mirror import HederaMirrorStandin
 from domain.batch import LeafOutcome
 from domain.distribution import Status
+from domain.failures import RetryPolicy
 from domain.hts_transaction_ids import TransactionIdTaken
 from tests.hedera_rail.conftest import World
 from tests.hedera_rail.ledger_setup import executing_distribution
@@ -254,6 +255,33 @@ def test_a_node_busy_past_the_sdks_retries_is_an_attempt_failure_then_the_same_i
     # the retry sends the same TransactionId: every holder paid once, under that one id
     assert executor.execute(batch_id).action == "nothing-to-do"
     assert ledger.get_batch(did, 0).tx_hashes == [outcome.transaction_id]
+    assert _reconcile(world, ledger, did)["PAID"] == batch.total_net
+
+
+def test_a_batch_given_up_on_stays_blocked_until_its_operator_retries(ledger, world):
+    did = executing_distribution(ledger, [world.holder()[0].num])
+    batch_id = ledger.get_batch(did, 0).id
+    client = world.fresh_client().set_max_attempts(1)
+    rail = HtsRail(client=client, lookup_client=world.fresh_client(), payer=world.treasury,
+                   token=world.token, signer=LocalHederaSigner(world.treasury_key),
+                   history=StandinHistory(world.net), clock=world.net.ledger.clock.now)
+    executor = HtsBatchExecutor(ledger, rail, retry_policy=RetryPolicy(max_attempts=1))
+    # one BUSY and the policy gives up: BLOCKED, with the code as its reason
+    world.net.busy(1)
+    assert executor.execute(batch_id).action == "blocked"
+    [refused] = ledger.get_batch(did, 0).hts_open
+    # blocked: its open TransactionId is not sent again, only its fate looked for; once it is
+    # proven dead the batch still waits for its operator, and nothing was ever executed
+    assert executor.execute(batch_id).action == "in-flight"
+    world.net.ledger.clock.advance(200)
+    assert executor.execute(batch_id).action == "blocked"
+    batch = ledger.get_batch(did, 0)
+    assert batch.hts_open == {} and batch.rejection.endswith("BUSY")
+    assert world.net.ledger.executed == {}
+    # the operator retries: paid once, under a new TransactionId
+    ledger.retry_distribution(did, actor="operator", reason="node back")
+    assert executor.execute(batch_id).action == "nothing-to-do"
+    assert ledger.get_batch(did, 0).tx_hashes[0] == refused
     assert _reconcile(world, ledger, did)["PAID"] == batch.total_net
 
 
