@@ -149,9 +149,11 @@ def panel_server(database_url, redis_url, tmp_path_factory) -> Iterator[PanelSer
                 client.flushdb()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    """Debian's chromium, headless; never a downloaded browser."""
+    """Debian's chromium, headless; never a downloaded browser. Module-scoped: while
+    Playwright's sync API is open its event loop counts as running on this thread, and a
+    later test on the same xdist worker calling `asyncio.run` (the e-mail alerts) failed."""
     if shutil.which(CHROMIUM) is None:
         pytest.fail(f"{CHROMIUM} is missing: `./dev test` installs it (apt-get install chromium)")
     with sync_playwright() as playwright:
