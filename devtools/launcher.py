@@ -27,6 +27,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from runtime.settings import become
+
 
 class Launcher:
     """Forks `mass-payout` children from a process that has imported their modules."""
@@ -209,8 +211,7 @@ def _fork(request: dict[str, object], pipes: tuple[int, int], main: Callable[[],
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         env = request["env"]
         assert isinstance(env, dict)
-        os.environ.clear()
-        os.environ.update(env)
+        become(env)
         args = request["args"]
         assert isinstance(args, list)
         sys.argv = ["mass-payout", *args]

@@ -271,6 +271,12 @@ def _parse_nodes(value: str) -> tuple[tuple[str, str], ...]:
     return tuple(nodes)
 
 
+def become(environment: dict[str, str]) -> None:
+    """This process's environment is `environment` (a forked child's, devtools.launcher)."""
+    os.environ.clear()
+    os.environ.update(environment)
+
+
 def child_environment(**overrides: str) -> dict[str, str]:
     """The environment a child process inherits, plus `overrides` (the demo's engine URLs)."""
     return {**os.environ, **overrides}
