@@ -13,7 +13,9 @@ is announced, start is a state transition, and batch jobs have deterministic ids
                                     corporate-action occurrences at once; ON_DEPOSIT once the
                                     vault holds the net amount, else WAITING_FOR_FUNDS)
     WAITING_FOR_FUNDS, funded     → resume
-    claim deadline passed         → EXPIRED (the unpaid rest is the treasury's to reclaim)
+    claim deadline passed         → EXPIRED (the unpaid rest is the treasury's to reclaim);
+                                    not an HTS distribution whose airdrops are still open:
+                                    the worker cancels them first (its reclaim)
     EXECUTING / partly failed, a deposit arrived → retry leaves that failed for want of funds
 
 MANUAL distributions are prepared (snapshot, commit) but started only by an operator.
@@ -72,11 +74,13 @@ class Automation:
         d = self.ledger.get_distribution(distribution_id)
         execution = d.terms.execution
         if d.claim_deadline is not None and d.claim_deadline <= now \
-                and Status.EXPIRED in TRANSITIONS[d.status]:
+                and Status.EXPIRED in TRANSITIONS[d.status] and not self._airdrops_open(d):
             self.ledger.expire_distribution(d.id)  # what is unpaid is the treasury's to reclaim
             return "expired"
         if d.rail is Rail.HTS and d.status in (Status.APPROVED, Status.SNAPSHOTTED):
             return self._advance_hts(d, now)
+        if d.rail is Rail.HTS and d.status is Status.WAITING_FOR_FUNDS:
+            return None  # the payer's hbar, not the vault: the worker resumes it once funded
         match d.status:
             case Status.APPROVED if d.terms.record_date <= now:
                 self._snapshot(d)
@@ -106,6 +110,14 @@ class Automation:
             case Status.EXECUTING | Status.COMPLETED_WITH_FAILURES if deposit_seen and d.failed:
                 return self._retry_funds_failures(d)
         return None
+
+    def _airdrops_open(self, d: Distribution) -> bool:
+        """HTS airdrops still pending (or being cancelled): past the claim deadline the worker
+        cancels them, which is the HTS rail's reclaim, and the distribution then completes.
+        Expiring it first would stop the supervisor following them: the tokens would stay
+        claimable by the holders while the ledger said the rest was the treasury's."""
+        return d.status is Status.EXECUTING and any(  # only HTS batches have either
+            batch.hts_pending or batch.hts_open for batch in self.ledger.batches(d.id))
 
     def _advance_hts(self, d: Distribution, now: datetime) -> str | None:
         """An HTS distribution's snapshot (the Mirror Node's balances at the record date)

@@ -14,6 +14,7 @@ from hiero_sdk_python.tokens.token_airdrop_claim import TokenClaimAirdropTransac
 from hiero_sdk_python.tokens.token_airdrop_pending_id import PendingAirdropId
 from hiero_sdk_python.transaction.transaction_id import TransactionId
 
+from app.automation import Automation
 from app.hts_executor import HtsBatchExecutor, long_zero_account
 from chain.hedera.hts_history import MirrorTransactionHistory
 from chain.hedera.hts_rail import HtsRail
@@ -25,6 +26,7 @@ from domain.batch import LeafOutcome
 from domain.distribution import Status
 from domain.failures import RetryPolicy
 from domain.hts_transaction_ids import TransactionIdTaken
+from domain.planning import GasModel
 from tests.hedera_rail.conftest import World
 from tests.hedera_rail.ledger_setup import executing_distribution
 from tests.hedera_rail.test_hts_rail import _rail
@@ -154,6 +156,12 @@ def test_after_the_claim_deadline_unclaimed_airdrops_are_cancelled_once(
     assert "until the claim deadline" in executor.follow_airdrops(batch_id).detail
     # the deadline passes; one holder claims just after it, before the job runs
     world.net.ledger.clock.advance(2 * 86_400)
+    # the scheduler does not expire the distribution under its open airdrops: the worker's
+    # cancellation is the reclaim, and expiring first would leave them claimable forever
+    automation = Automation(ledger, None, None, None, GasModel())  # type: ignore[arg-type]
+    past_deadline = ledger.get_distribution(did).claim_deadline + timedelta(days=1)
+    assert automation.advance(did, past_deadline) != "expired"
+    assert ledger.get_distribution(did).status is Status.EXECUTING
     _claim(world, first, first_key)
     # the job records the claim first, then cancels the other airdrop: its TransactionId
     # recorded before it is sent, like a payment's
