@@ -79,8 +79,8 @@ def test_a_preview_is_what_create_then_records_and_records_nothing(client, keys,
                          headers=viewer).json()["items"]
     assert preview["estimated_gas"] == sum(b["gas_limit"] for b in batches if b["leaf_count"])
     # The skipped holders listed are the first ones the ledger recorded as skipped.
-    skipped = client.get(f"/distributions/{did}/holders?status=SKIPPED&limit=3",
-                         headers=viewer).json()["items"]
+    skipped = client.get(f"/distributions/{did}/holders?status=SKIPPED&limit=3"
+                         f"&wait_for_position={position}", headers=viewer).json()["items"]
     assert [(h["account"], h["skip_reason"], h["gross"]) for h in skipped] == [
         (h["account"], h["reason"], h["gross"]) for h in preview["skipped_holders"]]
 
