@@ -238,7 +238,7 @@ class HtsBatchExecutor:
         deadline, cancel the rest, exactly once (TransactionId recorded first)."""
         while True:
             batch = self._ledger.get_batch_by_id(batch_id)
-            self._sync_claims(batch)
+            outstanding = self._sync_claims(batch)
             batch = self._ledger.get_batch_by_id(batch_id)
             cancelling = {tid for tid, (_s, _v, kind) in batch.hts_open.items()
                           if kind == "cancel"}
@@ -258,14 +258,32 @@ class HtsBatchExecutor:
                 if waiting is not None:
                     return waiting
                 continue
-            legs = [self._leg(batch, i) for i in sorted(batch.hts_pending)[:MAX_PENDING_IDS]]
+            legs, shared = self._cancellable(batch, outstanding)
+            if not legs:  # merged with another's, or not listed yet (its claim is read next)
+                return HtsOutcome("nothing-to-do", f"{shared} pending airdrops are merged with"
+                                  " another distribution's to the same holder: not cancelled"
+                                  " (the holder's claim settles both)" if shared else
+                                  "the pending airdrops are not listed yet")
             refused = self._submit_prepared(batch, "cancel", legs)
             if refused is not None:
                 return refused
 
-    def _sync_claims(self, batch: PayoutBatch) -> None:
+    def _cancellable(self, batch: PayoutBatch, outstanding: dict[AccountRef, int]
+                     ) -> tuple[list[HtsLeg], int]:
+        """The pending airdrops this batch alone owns, and how many it shares. The network
+        keeps one pending airdrop per (sender, receiver, token): a second distribution's
+        airdrop to the same unassociated holder is added to it. Cancelling that would also
+        take back the other distribution's payment, which would then read as claimed (PAID)
+        there. So only an outstanding amount equal to this leaf's net is cancelled."""
+        legs = [self._leg(batch, i) for i in sorted(batch.hts_pending)]
+        own = [leg for leg in legs if outstanding.get(leg.account) == leg.amount]
+        shared = sum(outstanding.get(leg.account, leg.amount) != leg.amount for leg in legs)
+        return own[:MAX_PENDING_IDS], shared
+
+    def _sync_claims(self, batch: PayoutBatch) -> dict[AccountRef, int]:
+        """Records the claims read; returns the outstanding airdrops it read them from."""
         if not batch.hts_pending:
-            return
+            return {}
         outstanding, horizon = self._rail.outstanding_airdrops()
         cancelling = {i for tid, (_s, _v, kind) in batch.hts_open.items() if kind == "cancel"
                       for i in batch.submitted_leaves[tid]}
@@ -278,6 +296,7 @@ class HtsBatchExecutor:
         if claimed and horizon is not None:
             self._ledger.record_airdrops_claimed(batch.id, leaf_indices=claimed,
                                                  indexed_until=horizon)
+        return outstanding
 
     @staticmethod
     def _pays_again(status: str, kind: str, leaves: int) -> bool:

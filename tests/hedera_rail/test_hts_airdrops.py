@@ -337,3 +337,32 @@ def test_a_claim_racing_the_cancellation_is_paid_and_nothing_is_cancelled_twice(
     sums = _reconcile(world, ledger, did)
     assert sums["PAID"] + sums["CANCELLED"] == batch.total_net
     assert world.net.ledger.pending_airdrops == {}
+
+
+def test_an_airdrop_merged_with_another_distributions_is_not_cancelled(ledger, world):
+    # Two distributions airdrop to the same unassociated holder: the network keeps one
+    # pending airdrop per (payer, holder, token), holding both amounts.
+    newcomer, newcomer_key = world.holder(associated=False)
+    first = executing_distribution(ledger, [newcomer.num], key="first",
+                                   claim_deadline=_tomorrow(world))
+    second = executing_distribution(ledger, [newcomer.num], total=2_000_000, key="second",
+                                    claim_deadline=_tomorrow(world) + timedelta(days=30))
+    executor = HtsBatchExecutor(ledger, _rail(world))
+    for did in (first, second):
+        executor.execute(ledger.get_batch(did, 0).id)
+    nets = [ledger.get_batch(did, 0).pending_claim_amount for did in (first, second)]
+    assert world.net.ledger.pending_airdrops == {
+        (world.treasury.num, newcomer.num, world.token.num): sum(nets)}
+    # The first's deadline passes: cancelling would take back the second's payment too
+    # (which would then read as claimed), so the merged airdrop is left pending, and says so.
+    world.net.ledger.clock.advance(2 * 86_400)
+    outcome = executor.follow_airdrops(ledger.get_batch(first, 0).id)
+    assert "merged with another distribution's" in outcome.detail
+    assert sum(world.net.ledger.pending_airdrops.values()) == sum(nets)
+    # The holder claims: both distributions' leaves are paid, exactly what the holder got.
+    _claim(world, newcomer, newcomer_key)
+    world.net.ledger.clock.advance(200)
+    for did in (first, second):
+        executor.follow_airdrops(ledger.get_batch(did, 0).id)
+        assert set(ledger.get_batch(did, 0).outcomes.values()) == {LeafOutcome.PAID}
+    assert world.net.token_balance(newcomer.num, world.token.num) == sum(nets)
