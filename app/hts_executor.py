@@ -9,15 +9,18 @@
    - IN_FLIGHT with its window still open → the same TransactionId is rebuilt and sent again:
      the network deduplicates it, so this is always harmless, and it ends the wait when the
      worker died between recording and submitting. Still in flight → come back later.
-3. The next undecided leaves that fit one transaction (domain/hts_planning.py): a transfer, or
-   an airdrop when they last failed for want of association. `HtsSubmitted` is recorded, then
-   the transaction is submitted, then its fate asked (crash points between each step).
+3. The next undecided leaves that fit one transaction (domain/hts_planning.py), grouped by
+   what the Mirror Node says of their token relationships (domain/hts_links.py): the holders
+   not associated one airdrop, a frozen or KYC-revoked holder alone, the rest one transfer; an
+   airdrop also when they last failed for want of association. `HtsSubmitted` is recorded,
+   then the transaction is submitted, then its fate asked (crash points between each step).
 Steps 2-3 repeat until nothing is undecided or something is in flight.
 
 A transfer is atomic and its receipt names no holder: a HOLDER failure of a transaction of
 several records no leaf outcome (HtsTransactionFailed); the batch then pays one holder per
-transaction, so the others are paid and only the holder at fault fails with the status. A
-holder not associated with the token is paid by airdrop, without an operator.
+transaction, so the others are paid and only the holder at fault fails with the status (this
+is what the Mirror Node's relationships save, when it knows them). A holder not associated
+with the token is paid by airdrop, without an operator.
 
 An airdrop's SUCCESS pays at once only the holders it credited (the Mirror Node's record
 of it says which); the others' leaves are PENDING_CLAIM: the tokens are still the payer's
@@ -64,6 +67,7 @@ from domain.hts_failures import (
     classify_status,
     wants_airdrop,
 )
+from domain.hts_links import TokenLink, next_transaction
 from domain.hts_planning import AccountRef, HtsLeg, HtsLimits, plan_hts_batches
 from domain.hts_recovery import DEFAULT_SKEW_SECONDS, MAX_VALID_SECONDS, NANOS, TxWindow, Verdict
 from domain.hts_transaction_ids import TransactionIdTaken
@@ -123,6 +127,7 @@ class HtsBatchExecutor:
         self._policy, self._random = retry_policy or RetryPolicy(), unit_random
 
     def execute(self, batch_id: UUID) -> HtsOutcome:
+        links: dict[AccountRef, TokenLink] = {}  # asked once per holder per run
         while True:
             batch = self._ledger.get_batch_by_id(batch_id)
             distribution = self._ledger.get_distribution(batch.distribution_id)
@@ -142,10 +147,10 @@ class HtsBatchExecutor:
                 if waiting is not None:
                     return waiting
                 continue
-            legs = self._next_legs(batch)
+            kind, legs = self._next(batch, links)
             if not legs:
                 return HtsOutcome("nothing-to-do", "every leaf has an outcome")
-            refused = self._submit(batch, legs)
+            refused = self._submit_prepared(batch, kind, legs)
             if refused is not None:
                 return refused
 
@@ -308,13 +313,25 @@ class HtsBatchExecutor:
             return False
         return leaves > 1 or (kind == "transfer" and wants_airdrop(status))
 
-    def _next_legs(self, batch: PayoutBatch) -> list[HtsLeg]:
+    def _next(self, batch: PayoutBatch, links: dict[AccountRef, TokenLink],
+              ) -> tuple[str, list[HtsLeg]]:
+        """The next transaction's kind and legs; `links` caches the Mirror Node's answers."""
         undecided = [self._leg(batch, i) for i in batch.undecided_leaves()]
         if batch.hts_one_by_one:
-            return undecided[:1]
-        payer = (self._rail.payer.shard, self._rail.payer.realm, self._rail.payer.num)
-        first = next(plan_hts_batches(payer, undecided, self._limits), None)
-        return first.legs if first is not None else []
+            legs = undecided[:1]
+        else:
+            payer = (self._rail.payer.shard, self._rail.payer.realm, self._rail.payer.num)
+            first = next(plan_hts_batches(payer, undecided, self._limits), None)
+            legs = first.legs if first is not None else []
+        if any(wants_airdrop(batch.hts_last_status.get(leg.leaf_index, ""))
+               or wants_airdrop(batch.failure_reasons.get(leg.leaf_index, "")) for leg in legs):
+            return "airdrop", legs
+        if batch.hts_one_by_one or not legs:
+            return "transfer", legs
+        unasked = [leg.account for leg in legs if leg.account not in links]
+        if unasked:
+            links.update(self._rail.token_links(unasked))
+        return next_transaction(legs, links)
 
     def _leg(self, batch: PayoutBatch, leaf_index: int) -> HtsLeg:
         leaf = batch.leaves[leaf_index]
@@ -326,12 +343,6 @@ class HtsBatchExecutor:
         if kind == "cancel":
             return self._rail.prepare_cancel(legs, start)
         return self._rail.prepare_transfer(legs, start)
-
-    def _submit(self, batch: PayoutBatch, legs: list[HtsLeg]) -> HtsOutcome | None:
-        airdrop = any(wants_airdrop(batch.hts_last_status.get(leg.leaf_index, ""))
-                      or wants_airdrop(batch.failure_reasons.get(leg.leaf_index, ""))
-                      for leg in legs)
-        return self._submit_prepared(batch, "airdrop" if airdrop else "transfer", legs)
 
     def _submit_prepared(self, batch: PayoutBatch, kind: str,
                          legs: list[HtsLeg]) -> HtsOutcome | None:

@@ -42,7 +42,8 @@ class HtsRails:
         self.settings = settings
         self.payer = AccountId.from_string(str(settings.hedera_account))
         self.signer = signer or LocalHederaSigner.from_string(str(settings.hedera_key()))
-        self.mirror = MirrorNodeClient(str(settings.hedera_mirror_node_url))
+        self.mirror = MirrorNodeClient(str(settings.hedera_mirror_node_url),
+                                       rate_per_second=settings.hedera_mirror_node_rate)
         self.resolve = mirror_resolved_account(AccountResolver(self.mirror))
         self._rails: dict[str, HtsRail] = {}
         self._lock = threading.Lock()

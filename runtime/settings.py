@@ -89,6 +89,7 @@ class Settings:
     hedera_private_key: SecretStr | None = None
     hedera_topic: str | None = None
     hedera_mirror_node_url: str | None = None
+    hedera_mirror_node_rate: float = 50.0  # requests per second to it, from this process
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -169,6 +170,10 @@ class _Variables(BaseSettings):
                                   _env("MASS_PAYOUT_HEDERA_PRIVATE_KEY")] = None
     hedera_topic: Annotated[str | None, _env("HEDERA_TOPIC_ID")] = None
     hedera_mirror_node_url: Annotated[str | None, _env("HEDERA_MIRROR_NODE_URL")] = None
+    # Requests per second this process sends the Mirror Node (the public ones limit each
+    # client; one of your own may take more). Holders' token relationships are one each.
+    hedera_mirror_node_rate: Annotated[float, _env("HEDERA_MIRROR_NODE_RATE"),
+                                       Field(gt=0, le=10_000)] = 50.0
     # Passwords kept out of the URLs (compose secrets, mounted as files named like these):
     # put into DATABASE_URL / REDIS_URL when the URL carries none.
     database_password: Annotated[SecretStr | None, _env("DATABASE_PASSWORD")] = None

@@ -8,16 +8,26 @@ Mirror Node shapes (OpenAPI 0.141.0): a transaction id is written `0.0.payer-sec
 `timestamp.to` is `seconds.nanoseconds`; a transaction's `token_transfers[]` are the token
 balance changes it made (an airdrop's pending part is not among them: nothing moved); a
 sender's `/api/v1/accounts/{id}/airdrops/outstanding` lists its pending airdrops not yet
-claimed or cancelled (`airdrops[]`: `receiver_id`, `token_id`, `amount`).
+claimed or cancelled (`airdrops[]`: `receiver_id`, `token_id`, `amount`); an account's
+`/api/v1/accounts/{id}/tokens?token.id=` lists its relationship with that token, empty when it
+is not associated (`tokens[]`: `token_id`, `freeze_status` NOT_APPLICABLE | FROZEN | UNFROZEN,
+`kyc_status` NOT_APPLICABLE | GRANTED | REVOKED, `automatic_association`, `balance`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from chain.hedera.errors import MirrorNodeInconsistent
-from chain.hedera.mirror_client import MirrorNodeClient
+from chain.hedera.mirror_client import MirrorNodeClient, NotFound
+from domain.hts_links import TokenLink
+
+# Relationships are one request per account; a transaction's nine are asked side by side (the
+# client's token bucket still paces them).
+LINK_LOOKUPS_AT_ONCE = 9
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +53,10 @@ class TransactionHistory(Protocol):
         """The sender's pending airdrops of `token` (HIP-904) not yet claimed or cancelled."""
         ...
 
+    def token_links(self, accounts: Sequence[str], token: str) -> dict[str, TokenLink]:
+        """Each account's (`0.0.n`) relationship with `token`, as the Mirror Node last saw it."""
+        ...
+
 
 def mirror_transaction_id(transaction_id: str) -> str:
     """`0.0.5@1700000000.000000123` -> `0.0.5-1700000000-000000123` (the Mirror Node's form)."""
@@ -56,6 +70,7 @@ def mirror_transaction_id(transaction_id: str) -> str:
 class MirrorTransactionHistory:
     def __init__(self, mirror: MirrorNodeClient) -> None:
         self._mirror = mirror
+        self._pool: ThreadPoolExecutor | None = None  # for relationships, made on first use
 
     def lookup(self, transaction_id: str, credited_token: str | None = None) -> HistoryAnswer:
         # Read the horizon first: a record that lands between the two requests is then found,
@@ -83,6 +98,37 @@ class MirrorTransactionHistory:
                 receiver = str(row.get("receiver_id"))
                 receivers[receiver] = receivers.get(receiver, 0) + int(row.get("amount", 0))
         return OutstandingAnswer(receivers, indexed_until)
+
+    def token_links(self, accounts: Sequence[str], token: str) -> dict[str, TokenLink]:
+        if not accounts:
+            return {}
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(LINK_LOOKUPS_AT_ONCE,
+                                            thread_name_prefix="mirror-relationships")
+        links = self._pool.map(lambda account: self._token_link(account, token), accounts)
+        return dict(zip(accounts, links, strict=True))
+
+    def _token_link(self, account: str, token: str) -> TokenLink:
+        try:
+            body = self._mirror.get(f"/api/v1/accounts/{account}/tokens",
+                                    {"token.id": token, "limit": 1})
+        except NotFound:  # no such account: the network's status will say so
+            return TokenLink.UNKNOWN
+        rows = body.get("tokens")
+        if not isinstance(rows, list):
+            raise MirrorNodeInconsistent(f"accounts/{account}/tokens: no list under 'tokens'")
+        row = next((r for r in rows if isinstance(r, dict) and r.get("token_id") == token),
+                   None)
+        return TokenLink.NOT_ASSOCIATED if row is None else link_of(row)
+
+
+def link_of(relationship: dict[str, Any]) -> TokenLink:
+    """A TokenRelationship row's meaning for a transfer."""
+    if relationship.get("freeze_status") == "FROZEN":
+        return TokenLink.FROZEN
+    if relationship.get("kyc_status") == "REVOKED":
+        return TokenLink.KYC_REVOKED
+    return TokenLink.ASSOCIATED
 
 
 def _seconds(stamp: object) -> float | None:

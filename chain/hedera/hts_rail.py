@@ -21,6 +21,7 @@ for at least 8 s, and the recovery must be able to ask right away.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -51,16 +52,25 @@ from hiero_sdk_python.tokens.token_airdrop_transaction_cancel import (
 )
 from hiero_sdk_python.transaction.transaction_id import TransactionId
 
+from chain.hedera.errors import MirrorNodeError
 from chain.hedera.hts_history import OutstandingAnswer, TransactionHistory
 from chain.hedera.hts_signer import HederaSigner
 from domain.hts_failures import ALREADY_SUBMITTED
+from domain.hts_links import TokenLink
 from domain.hts_planning import AccountRef, HtsLeg
 from domain.hts_recovery import NANOS, Fate, TxWindow, decide
+
+log = logging.getLogger(__name__)
 
 DEFAULT_VALID_SECONDS = 120  # the SDK's default; the network allows at most 180
 # Back-date the valid start: a node refuses one that is ahead of its clock.
 VALID_START_LEAD_NS = 2 * NANOS
 DEFAULT_MAX_FEE = Hbar(2)  # the most one transaction may cost; the SDK's default too
+# An airdrop also pays, per holder left pending, HIP-1261's $0.05 pending-airdrop extra and the
+# $0.05 association it prepays: ~0.8 hbar at $0.12. Its cap grows by this per holder, so an
+# airdrop to nine unassociated holders is not refused INSUFFICIENT_TX_FEE (the fee charged is
+# the network's, not the cap).
+MAX_FEE_PER_AIRDROP_HOLDER = Hbar(2)
 MAX_PENDING_IDS = 10  # pending airdrop ids one TokenCancelAirdrop may name
 
 
@@ -135,7 +145,9 @@ class HtsRail:
         (HIP-904). Costs more than a transfer: only for holders a transfer cannot reach."""
         tx = TokenAirdropTransaction()
         self._add_legs(tx, legs)
-        return self._prepare(tx, "airdrop", valid_start_ns)
+        cap = Hbar.from_tinybars(self.max_fee.to_tinybars()
+                                 + len(legs) * MAX_FEE_PER_AIRDROP_HOLDER.to_tinybars())
+        return self._prepare(tx, "airdrop", valid_start_ns, max_fee=cap)
 
     def prepare_commitment(self, topic: TopicId | str, message: bytes, valid_start_ns: int,
                            ) -> PreparedTransaction:
@@ -166,12 +178,13 @@ class HtsRail:
         for leg in legs:
             tx.add_token_transfer(self.token, account_id(leg.account), leg.amount)
 
-    def _prepare(self, tx: Any, kind: str, valid_start_ns: int) -> PreparedTransaction:
+    def _prepare(self, tx: Any, kind: str, valid_start_ns: int, *,
+                 max_fee: Hbar | None = None) -> PreparedTransaction:
         seconds, nanos = divmod(valid_start_ns, NANOS)
         tx.set_transaction_id(TransactionId(self.payer, timestamp_pb2.Timestamp(
             seconds=seconds, nanos=nanos)))
         tx.set_transaction_valid_duration(self.valid_seconds)
-        tx.transaction_fee = self.max_fee
+        tx.transaction_fee = max_fee or self.max_fee
         tx.freeze_with(self._client)
         tx.sign_with(self._signer.public_key, self._signer.sign)
         return PreparedTransaction(transaction_id_text(self.payer, valid_start_ns),
@@ -253,6 +266,18 @@ class HtsRail:
                                                                        str(self.token))
         return ({_ref(r): amount for r, amount in answer.receivers.items()},
                 answer.indexed_until)
+
+    def token_links(self, accounts: Sequence[AccountRef]) -> dict[AccountRef, TokenLink]:
+        """What the Mirror Node says of each holder's relationship with the token: advice to
+        group a transaction by (domain/hts_links.py), so a Mirror Node that cannot answer
+        leaves every holder UNKNOWN rather than stopping a payment the network would take."""
+        named = {f"{s}.{r}.{n}": (s, r, n) for s, r, n in accounts}
+        try:
+            answer = self._history.token_links(list(named), str(self.token))
+        except MirrorNodeError as err:
+            log.warning("token relationships unknown, paying as planned: %s", err)
+            return dict.fromkeys(named.values(), TokenLink.UNKNOWN)
+        return {ref: answer.get(name, TokenLink.UNKNOWN) for name, ref in named.items()}
 
     def payer_tinybars(self) -> int:
         """The payer's hbar balance (a free query), to know fees can be paid again."""

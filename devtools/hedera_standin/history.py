@@ -4,17 +4,22 @@ receipts for 180 s only), and a horizon that a test can hold back to model inges
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from hiero_sdk_python import ResponseCode
 
+from chain.hedera.errors import MirrorNodeUnavailable
 from chain.hedera.hts_history import HistoryAnswer, OutstandingAnswer
 from devtools.hedera_standin.server import StandinNetwork
-from devtools.hedera_standin.state import TxKey
+from devtools.hedera_standin.state import Ledger, TxKey
+from domain.hts_links import TokenLink
 
 
 class StandinHistory:
     def __init__(self, net: StandinNetwork) -> None:
         self._net = net
         self.lag_seconds = 0.0  # how far behind consensus the stand-in Mirror Node is
+        self.relationships_answer = True  # False: its accounts/{id}/tokens route is failing
 
     def lookup(self, transaction_id: str, credited_token: str | None = None) -> HistoryAnswer:
         payer, _, start = transaction_id.partition("@")
@@ -45,3 +50,28 @@ class StandinHistory:
                  for (s, receiver, t), amount in ledger.pending_airdrops.items()
                  if (s, t) == (sender_num, token_num)},
                 ledger.clock.now() - self.lag_seconds)
+
+    def token_links(self, accounts: Sequence[str], token: str) -> dict[str, TokenLink]:
+        """The stand-in network's relationships right now (as `outstanding_airdrops`)."""
+        if not self.relationships_answer:
+            raise MirrorNodeUnavailable("the stand-in Mirror Node is not answering")
+        token_num = int(token.rsplit(".", 1)[1])
+        ledger = self._net.ledger
+        with ledger.lock:
+            return {account: standin_link(ledger, int(account.rsplit(".", 1)[1]), token_num)
+                    for account in accounts}
+
+
+def standin_link(ledger: Ledger, account: int, token: int) -> TokenLink:
+    """An account's relationship with a token in the stand-in's state, as the Mirror Node's
+    TokenRelationship would show it (shared by the HTTP stand-in)."""
+    if account not in ledger.accounts:
+        return TokenLink.UNKNOWN
+    relationship = ledger.relationship(account, token)
+    if relationship is None:
+        return TokenLink.NOT_ASSOCIATED
+    if relationship.frozen:
+        return TokenLink.FROZEN
+    if not relationship.kyc_granted:
+        return TokenLink.KYC_REVOKED
+    return TokenLink.ASSOCIATED

@@ -10,7 +10,9 @@ resources the HTS rail and its demo read, in the Mirror Node's published shapes 
   keeps no history, so a snapshot is "now"; `account.id` filters one account);
 - `/api/v1/accounts` and `/api/v1/accounts/{id}` (long-zero EVM addresses);
 - `/api/v1/accounts/{id}/airdrops/outstanding?token.id=…`: the sender's pending airdrops
-  (HIP-904) not yet claimed or cancelled, as the network holds them now.
+  (HIP-904) not yet claimed or cancelled, as the network holds them now;
+- `/api/v1/accounts/{id}/tokens?token.id=…`: the account's token relationships (association,
+  freeze and KYC status), as the network holds them now.
 
 A stand-in, not the Mirror Node: one process's memory, no pagination beyond `limit`+`next`,
 no record files or hashes.
@@ -72,6 +74,7 @@ class HederaMirrorStandin:
             (re.compile(r"/api/v1/accounts"), self._accounts),
             (re.compile(r"/api/v1/accounts/([^/]+)"), self._account),
             (re.compile(r"/api/v1/accounts/([^/]+)/airdrops/outstanding"), self._outstanding),
+            (re.compile(r"/api/v1/accounts/([^/]+)/tokens"), self._relationships),
         ]
 
     # --- server ---------------------------------------------------------------------------
@@ -80,6 +83,10 @@ class HederaMirrorStandin:
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
+            # keep-alive, as the real one: a worker asks a batch's nine relationships at once
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are two writes
+
             def do_GET(self) -> None:
                 status, body = standin.answer(self.path)
                 raw = json.dumps(body).encode()
@@ -250,6 +257,26 @@ class HederaMirrorStandin:
                               "token_id": f"0.0.{token}"}
                              for (s, receiver, token), amount in pending
                              if s == sender and (not tokens or token in tokens)],
+                "links": {"next": None}}
+
+    def _relationships(self, ref: str, *, query: dict[str, list[str]]) -> Json:
+        account = _num(ref)
+        tokens = {_num(t.removeprefix("eq:")) for t in query.get("token.id", [])}
+        ledger = self.net.ledger
+        with ledger.lock:
+            if account not in ledger.accounts:
+                raise NotFoundError("Not found")
+            pairs = ([(t, ledger.relationship(account, t)) for t in sorted(tokens)] if tokens
+                     else sorted((t, rel) for (a, t), rel in ledger.relationships.items()
+                                 if a == account))
+            rows = [(token, rel, ledger.tokens[token]) for token, rel in pairs
+                    if rel is not None]
+        return {"tokens": [{"automatic_association": False, "balance": rel.balance,
+                            "created_timestamp": None, "decimals": info.decimals,
+                            "freeze_status": "FROZEN" if rel.frozen else "UNFROZEN",
+                            "kyc_status": ("NOT_APPLICABLE" if not info.kyc_required else
+                                           "GRANTED" if rel.kyc_granted else "REVOKED"),
+                            "token_id": f"0.0.{token}"} for token, rel, info in rows],
                 "links": {"next": None}}
 
     def _accounts(self, *, query: dict[str, list[str]]) -> Json:

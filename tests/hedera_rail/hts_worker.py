@@ -12,6 +12,7 @@ from hiero_sdk_python import AccountId, Client, TokenId
 
 from app import failpoints
 from app.hts_executor import HtsBatchExecutor
+from chain.hedera.errors import MirrorNodeUnavailable
 from chain.hedera.hts_history import HistoryAnswer
 from chain.hedera.hts_rail import HtsRail
 from chain.hedera.hts_signer import LocalHederaSigner
@@ -21,6 +22,10 @@ from runtime.engines import open_ledger
 class _NoHistory:
     def lookup(self, transaction_id: str) -> HistoryAnswer:
         raise RuntimeError(f"the crashed worker must not get as far as {transaction_id}")
+
+    def token_links(self, accounts: object, token: str) -> dict[str, object]:
+        # no Mirror Node here: the worker pays the batch as planned (every holder UNKNOWN)
+        raise MirrorNodeUnavailable("the crashed worker has no Mirror Node")
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from devtools.hedera_standin.mirror import HederaMirrorStandin
 from domain.batch import LeafOutcome
 from domain.distribution import Status
 from domain.failures import RetryPolicy
+from domain.hts_links import TokenLink
 from domain.hts_transaction_ids import TransactionIdTaken
 from domain.planning import GasModel
 from tests.hedera_rail.conftest import World
@@ -106,6 +107,23 @@ def history(request, world):
     yield MirrorTransactionHistory(client)
     client.close()
     mirror.stop()
+
+
+def test_the_mirror_node_tells_each_holders_relationship_with_the_token(world, history):
+    associated = world.holder()[0]
+    newcomer = world.holder(associated=False)[0]
+    frozen = world.holder()[0]
+    world.net.set_frozen(frozen.num, world.token.num, True)
+    revoked = world.holder(kyc_granted=False)[0]
+    accounts = [str(a) for a in (associated, newcomer, frozen, revoked)] + ["0.0.999999"]
+    assert history.token_links(accounts, str(world.token)) == {
+        str(associated): TokenLink.ASSOCIATED, str(newcomer): TokenLink.NOT_ASSOCIATED,
+        str(frozen): TokenLink.FROZEN, str(revoked): TokenLink.KYC_REVOKED,
+        "0.0.999999": TokenLink.UNKNOWN}  # no such account: the network's status will say
+    # the holder associates: the next answer says so
+    world.net.associate(newcomer.num, world.token.num)
+    assert history.token_links([str(newcomer)], str(world.token)) == {
+        str(newcomer): TokenLink.ASSOCIATED}
 
 
 def test_an_unassociated_holder_is_pending_until_they_claim_then_paid(ledger, world, history):
@@ -302,6 +320,9 @@ class _StaleOutstanding:
 
     def lookup(self, transaction_id, credited_token=None):
         return self.history.lookup(transaction_id, credited_token)
+
+    def token_links(self, accounts, token):
+        return self.history.token_links(accounts, token)
 
     def outstanding_airdrops(self, sender, token):
         answer = self.history.outstanding_airdrops(sender, token)

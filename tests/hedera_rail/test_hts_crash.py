@@ -74,7 +74,8 @@ def test_a_transaction_id_that_never_left_is_replaced_only_once_proven_dead(ledg
     rail = _rail(world)
     # the state a worker killed at hts-after-record leaves (the test above makes it for real;
     # here without a process, to keep the suite short): a recorded, never sent TransactionId
-    legs = HtsBatchExecutor(ledger, rail)._next_legs(batch)
+    kind, legs = HtsBatchExecutor(ledger, rail)._next(batch, {})
+    assert kind == "transfer"
     prepared = rail.prepare_transfer(legs, rail.next_valid_start_ns())
     ledger.record_hts_submission(
         batch.id, transaction_id=prepared.transaction_id,

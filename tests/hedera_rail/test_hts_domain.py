@@ -4,10 +4,13 @@ verdict on a recorded TransactionId, and response codes sorted into failure clas
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from domain.errors import InvalidInput
 from domain.failures import FailureClass
 from domain.hts_failures import classify_status, wants_airdrop
+from domain.hts_links import BARRED, TokenLink, next_transaction
 from domain.hts_planning import HtsLeg, HtsLimits, estimate_bytes, plan_hts_batches
 from domain.hts_recovery import Fate, TxWindow, Verdict, decide
 
@@ -105,3 +108,48 @@ def test_a_commitment_is_canonical_bytes_and_refuses_a_malformed_root():
     assert first.startswith(b'{"distribution":"00000000-0000-0000-0000-000000000001"')
     with pytest.raises(InvalidInput):
         commitment_message(merkle_root="0x1234", **args)
+
+
+def _links_legs(count: int) -> list[HtsLeg]:
+    return [HtsLeg(i, (0, 0, 2_000 + i), 100 + i) for i in range(count)]
+
+
+def test_the_next_transaction_sends_a_barred_holder_alone_then_airdrops_the_rest():
+    legs = _links_legs(5)
+    links = {legs[1].account: TokenLink.NOT_ASSOCIATED, legs[2].account: TokenLink.FROZEN,
+             legs[3].account: TokenLink.NOT_ASSOCIATED, legs[4].account: TokenLink.KYC_REVOKED}
+    assert next_transaction(legs, links) == ("transfer", [legs[2]])
+    rest = [legs[0], legs[1], legs[3], legs[4]]
+    assert next_transaction(rest, links) == ("transfer", [legs[4]])
+    assert next_transaction([legs[4]], links) == ("transfer", [legs[4]])  # alone already
+    # one airdrop for the rest: it credits the associated holder at once
+    assert next_transaction(legs[:2] + legs[3:4], links) == ("airdrop", [legs[0], legs[1],
+                                                                          legs[3]])
+    assert next_transaction([legs[1]], links) == ("airdrop", [legs[1]])
+    # what the Mirror Node did not say is paid as planned, all together
+    assert next_transaction(legs, {}) == ("transfer", legs)
+    assert next_transaction(legs, dict.fromkeys((leg.account for leg in legs),
+                                                TokenLink.UNKNOWN)) == ("transfer", legs)
+
+
+@given(st.lists(st.sampled_from(list(TokenLink)), min_size=1, max_size=9))
+def test_grouping_by_links_sends_every_leg_exactly_once_in_leaf_order(kinds):
+    legs = _links_legs(len(kinds))
+    links = {leg.account: kind for leg, kind in zip(legs, kinds, strict=True)}
+    sent: list[HtsLeg] = []
+    remaining = list(legs)
+    transactions = 0
+    while remaining:
+        kind, group = next_transaction(remaining, links)
+        transactions += 1
+        assert group and group == [leg for leg in remaining if leg in group]
+        # an airdrop only where someone is unassociated; a barred holder never shares
+        assert (kind == "airdrop") == any(links[leg.account] is TokenLink.NOT_ASSOCIATED
+                                          for leg in group)
+        assert len(group) == 1 or not any(links[leg.account] in BARRED for leg in group)
+        sent += group
+        remaining = [leg for leg in remaining if leg not in group]
+    assert sorted(sent, key=lambda leg: leg.leaf_index) == legs
+    # one transaction per barred holder, and one for everyone else
+    barred = sum(kind in BARRED for kind in kinds)
+    assert transactions == barred + (len(kinds) > barred)
