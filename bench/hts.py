@@ -14,10 +14,16 @@ the batches the planner makes on Hedera's relay profile, priced at Hedera's publ
 price per unit of gas for a contract call (below). Both sides are in USD, so neither depends
 on the hbar price of the day. Last line: holders, transactions_per_holder,
 bytes_per_transaction, fee_per_holder_usd, vault_fee_per_holder_usd and their ratio.
+
+`unassociated` (percent) leaves that share of the holders, spread at random (seeded), not
+associated with the token: each batch then goes as the worker sends it (domain/hts_links.py,
+from the Mirror Node stand-in's relationships): its unassociated holders one TokenAirdrop
+(pending until they claim), the rest one transfer. The figures then include the airdrops.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +35,7 @@ from chain.hedera.hts_signer import LocalHederaSigner
 from devtools.hedera_standin import StandinNetwork
 from devtools.hedera_standin.fees import HBAR_PRICE_CENTS, TINYBARS_PER_HBAR
 from devtools.hedera_standin.history import StandinHistory
+from domain.hts_links import next_transaction
 from domain.hts_planning import HtsLeg, plan_hts_batches
 from domain.network import network_profile
 from domain.planning import GasModel
@@ -62,8 +69,12 @@ def vault_gas_per_holder(holders: int, log: Callable[[str], None]) -> tuple[floa
                              "vault_measured": {str(n): g for n, g in points}}
 
 
-def run(*, holders: int | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run(*, holders: int | None = None, unassociated: float = 0.0,
+        log: Callable[[str], None] = print) -> dict[str, Any]:
     count = holders or 10_000
+    if not 0 <= unassociated <= 100:
+        raise ValueError("--unassociated is a percentage of the holders, 0 to 100")
+    newcomers = set(random.Random(7).sample(range(count), round(count * unassociated / 100)))
     with StandinNetwork() as net:
         key = PrivateKey.generate_ed25519()
         treasury = net.create_account("ed25519", key.public_key().to_bytes_raw(), 10**14)
@@ -71,7 +82,8 @@ def run(*, holders: int | None = None, log: Callable[[str], None] = print) -> di
         legs = []
         for i in range(count):
             number = net.create_account("ed25519", b"\x01" * 32, 0)  # holders never sign
-            net.associate(number, token)
+            if i not in newcomers:
+                net.associate(number, token)
             legs.append(HtsLeg(i, (0, 0, number), 1_000 + i))
         clients = [Client.for_network({net.address: AccountId(0, 0, 3)}) for _ in range(2)]
         rail = HtsRail(client=clients[0], lookup_client=clients[1],
@@ -79,20 +91,34 @@ def run(*, holders: int | None = None, log: Callable[[str], None] = print) -> di
                        signer=LocalHederaSigner(key), history=StandinHistory(net),
                        clock=net.ledger.clock.now)
         plans = list(plan_hts_batches((0, 0, treasury), legs))
-        log(f"paying {count} holders in {len(plans)} transfers on the stand-in network")
-        fees_before, sizes, started = net.tinybars(treasury), [], time.perf_counter()
+        log(f"paying {count} holders ({len(newcomers)} not associated) in {len(plans)}"
+            " batches on the stand-in network")
+        fees_before, sizes, kinds = net.tinybars(treasury), [], []
+        started = time.perf_counter()
         for plan in plans:
-            prepared = rail.prepare_transfer(plan.legs, rail.next_valid_start_ns())
-            sizes.append(prepared.size)
-            if rail.submit(prepared).result is not SubmitResult.ACCEPTED:
-                raise RuntimeError(f"batch {plan.number} was not accepted")
-            if rail.fate(prepared.transaction_id, prepared.window).status != "SUCCESS":
-                raise RuntimeError(f"batch {plan.number} did not succeed")
+            # as the worker sends a batch: grouped by the holders' relationships
+            links = rail.token_links([leg.account for leg in plan.legs])
+            remaining = list(plan.legs)
+            while remaining:
+                kind, group = next_transaction(remaining, links)
+                prepare = rail.prepare_airdrop if kind == "airdrop" else rail.prepare_transfer
+                prepared = prepare(group, rail.next_valid_start_ns())
+                sizes.append(prepared.size)
+                kinds.append(kind)
+                if rail.submit(prepared).result is not SubmitResult.ACCEPTED:
+                    raise RuntimeError(f"batch {plan.number} was not accepted")
+                if rail.fate(prepared.transaction_id, prepared.window).status != "SUCCESS":
+                    raise RuntimeError(f"batch {plan.number} did not succeed")
+                remaining = [leg for leg in remaining if leg not in group]
         seconds = time.perf_counter() - started
         fee = fees_before - net.tinybars(treasury)
         for client in clients:
             client.close()
     paid = sum(1 for leg in legs if net.token_balance(leg.account[2], token) == leg.amount)
+    pending = sum(1 for leg in legs if net.ledger.pending_airdrops.get(
+        (treasury, leg.account[2], token)) == leg.amount)
+    if paid + pending != count:
+        raise RuntimeError(f"{count - paid - pending} holders neither paid nor pending")
     fee_per_holder = fee / count
     # tinybars -> USD at the stand-in's pinned rate: it charged USD fees converted at that rate
     fee_usd = fee_per_holder / TINYBARS_PER_HBAR * HBAR_PRICE_CENTS / 100
@@ -100,8 +126,10 @@ def run(*, holders: int | None = None, log: Callable[[str], None] = print) -> di
     vault_gas, vault = vault_gas_per_holder(count, log)
     vault_usd = vault_gas * CONTRACT_CALL_USD_PER_GAS
     result = {
-        "bench": "hts", "holders": count, "paid": paid, "transactions": len(plans),
-        "transactions_per_holder": round(len(plans) / count, 4),
+        "bench": "hts", "holders": count, "paid": paid, "unassociated": len(newcomers),
+        "pending_airdrops": pending, "transactions": len(kinds),
+        "transfers": kinds.count("transfer"), "airdrops": kinds.count("airdrop"),
+        "transactions_per_holder": round(len(kinds) / count, 4),
         "bytes_per_transaction": round(sum(sizes) / len(sizes), 1),
         "bytes_per_transaction_max": max(sizes), "byte_limit": 6_144,
         "fee_tinybars_per_holder": round(fee_per_holder, 1),
@@ -113,7 +141,8 @@ def run(*, holders: int | None = None, log: Callable[[str], None] = print) -> di
         "fee_ratio_hts_to_vault": round(fee_usd / vault_usd, 4),
         "seconds": round(seconds, 2), "holders_per_second": round(count / seconds, 1),
     }
-    log(f"{paid}/{count} paid, {result['bytes_per_transaction_max']} bytes at most,"
+    log(f"{paid}/{count} paid, {pending} pending airdrops,"
+        f" {result['bytes_per_transaction_max']} bytes at most,"
         f" {result['fee_per_holder_usd']} USD a holder; the vault on Hedera"
         f" {result['vault_fee_per_holder_usd']} USD ({result['fee_ratio_hts_to_vault']} of it)")
     return result

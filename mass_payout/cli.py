@@ -172,6 +172,9 @@ def bench(name: Annotated[str, typer.Argument(help=" | ".join(BENCHES))],
           holders: Annotated[int | None, typer.Option(help="holders, where it applies")] = None,
           kills: Annotated[int | None, typer.Option(help="chaos: processes to kill -9")] = None,
           seed: Annotated[int | None, typer.Option(help="chaos: the random seed")] = None,
+          unassociated: Annotated[float | None, typer.Option(
+              min=0, max=100, help="hts: percent of holders not associated with the token"
+              " (paid by airdrop)")] = None,
           as_json: Annotated[bool, typer.Option(
               "--json", help="no progress; the last line is one JSON object")] = False,
           ) -> None:
@@ -183,9 +186,14 @@ def bench(name: Annotated[str, typer.Argument(help=" | ".join(BENCHES))],
         runner = load(name)
     except LookupError as err:
         raise typer.BadParameter(str(err)) from None
-    options = {k: v for k, v in (("kills", kills), ("seed", seed)) if v is not None}
+    options: dict[str, float] = {k: v for k, v in (("kills", kills), ("seed", seed))
+                                 if v is not None}
     if options and name != "chaos":
         raise typer.BadParameter("--kills and --seed apply to chaos only")
+    if unassociated is not None:
+        if name != "hts":
+            raise typer.BadParameter("--unassociated applies to hts only")
+        options["unassociated"] = unassociated
     log = (lambda _msg: None) if as_json else console.print
     result = runner(holders=holders, log=log, **options)
     if as_json:

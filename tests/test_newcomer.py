@@ -96,6 +96,16 @@ def test_help_names_every_benchmark_and_the_json_option():
             assert word in done.stdout, (command, word)
 
 
+@pytest.mark.parametrize(("args", "word"), [
+    (("bench", "gas", "--unassociated", "5"), "hts only"),
+    (("bench", "hts", "--unassociated", "150"), "unassociated"),
+])
+def test_a_bench_option_out_of_place_or_range_is_one_line(args, word):
+    done = mass_payout(*args)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr + done.stdout and word in done.stderr
+
+
 def test_an_empty_schedule_list_says_so(monkeypatch, database_url, schema):
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("MASS_PAYOUT_SCHEMA", schema)

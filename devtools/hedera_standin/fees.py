@@ -12,8 +12,12 @@ the table's $0.001 and a 10-change transfer (9 holders + the payer) $0.0018. Sou
 Simple Fees schedule's constants in hiero-consensus-node, hedera-node/test-clients/.../hip1261/
 utils/SimpleFeesScheduleConstantsInUsd.java (NODE_BASE_FEE_USD, NETWORK_MULTIPLIER,
 TOKEN_TRANSFER_BASE_FEE_USD, ACCOUNTS_FEE_USD, CRYPTO_TRANSFER_INCLUDED_ACCOUNTS), read
-2026-12-04. The airdrop's own extras (AIRDROPS $0.05 per pending airdrop) are not modelled: an
-airdrop is charged the table's $0.1 whole.
+2026-12-04. A TokenAirdrop is charged as that token transfer plus, for every pending airdrop
+it leaves (a receiver not associated), HIP-1261's AIRDROPS extra $0.05, and for each one that
+is new (no pending airdrop from the sender to that receiver of that token yet) the association
+it prepays, TOKEN_ASSOCIATE_FEE $0.05 (TOKEN_AIRDROP_BASE_FEE_USD is 0, none included): as
+the same suite's `validateChargedUsd("airdrop", TOKEN_TRANSFER_FEE + 2 * AIRDROPS_FEE_USD +
+2 * TOKEN_ASSOCIATE_FEE)`. Associated receivers of an airdrop are charged as a transfer's.
 
 The hbar price is pinned (the network reads it from its exchange-rate file 0.0.112); with it
 fixed, the same transaction always costs the same tinybars, which is what a test can assert.
@@ -29,7 +33,6 @@ TINYBARS_PER_HBAR = 100_000_000
 _BASE_MICRO_USD = {
     "cryptoTransfer": 100,             # CryptoTransfer (hbar): $0.0001
     "tokenTransfer": 1_000,            # TokenTransfer (fungible, 2 balance changes): $0.001
-    "tokenAirdrop": 100_000,           # TokenAirdrop: $0.1 (includes prepaying association)
     "tokenClaimAirdrop": 1_000,        # TokenClaimAirdrop: $0.001
     "tokenCancelAirdrop": 1_000,       # TokenCancelAirdrop: $0.001
     "tokenAssociate": 50_000,          # TokenAssociate: $0.05
@@ -40,6 +43,9 @@ _BASE_MICRO_USD = {
 # HIP-1261's ACCOUNTS extra: each account beyond the two a TokenTransfer includes.
 _EXTRA_ACCOUNT_MICRO_USD = 100
 _INCLUDED_ACCOUNTS = 2
+# HIP-1261's AIRDROPS extra per pending airdrop, and the association a new one prepays.
+_PENDING_AIRDROP_MICRO_USD = 50_000
+_PREPAID_ASSOCIATION_MICRO_USD = 50_000
 
 
 def _tinybars(micro_usd: int) -> int:
@@ -49,11 +55,16 @@ def _tinybars(micro_usd: int) -> int:
     return -(-numerator // denominator)
 
 
-def fee_tinybars(kind: str, token_changes: int = 0) -> int:
-    """The fee for a transaction of `kind` (a TransactionBody `data` field name)."""
-    if kind == "cryptoTransfer" and token_changes:
+def fee_tinybars(kind: str, token_changes: int = 0, *, pending: int = 0,
+                 new_pending: int = 0) -> int:
+    """The fee for a transaction of `kind` (a TransactionBody `data` field name); for an
+    airdrop, `pending` of its receivers are not associated, `new_pending` of them with no
+    pending airdrop from the sender yet."""
+    if kind in ("cryptoTransfer", "tokenAirdrop") and token_changes:
         extra = max(0, token_changes - _INCLUDED_ACCOUNTS) * _EXTRA_ACCOUNT_MICRO_USD
-        return _tinybars(_BASE_MICRO_USD["tokenTransfer"] + extra)
+        airdrop = (pending * _PENDING_AIRDROP_MICRO_USD
+                   + new_pending * _PREPAID_ASSOCIATION_MICRO_USD) if kind == "tokenAirdrop" else 0
+        return _tinybars(_BASE_MICRO_USD["tokenTransfer"] + extra + airdrop)
     return _tinybars(_BASE_MICRO_USD[kind])
 
 

@@ -53,6 +53,25 @@ def token_changes(body: transaction_pb2.TransactionBody) -> int:
     return sum(len(t.transfers) for t in lists)
 
 
+def airdrop_receivers(ledger: Ledger, body: transaction_pb2.TransactionBody,
+                      ) -> dict[str, int]:
+    """For an airdrop's fee: how many of its receivers would be left a pending airdrop (not
+    associated), and how many of those have none from the sender yet (the association it
+    prepays). Nothing for any other kind."""
+    if body.WhichOneof("data") != "tokenAirdrop":
+        return {}
+    pending = new = 0
+    for tokens in body.tokenAirdrop.token_transfers:
+        token = token_number(tokens.token)
+        senders = [entity(leg.accountID) for leg in tokens.transfers if leg.amount < 0]
+        for leg in tokens.transfers:
+            receiver = entity(leg.accountID)
+            if leg.amount > 0 and ledger.relationship(receiver, token) is None:
+                pending += 1
+                new += not any((s, receiver, token) in ledger.pending_airdrops for s in senders)
+    return {"pending": pending, "new_pending": new}
+
+
 def _token_lists(body: transaction_pb2.TransactionBody) -> list[basic_types_pb2.TokenTransferList]:
     kind = body.WhichOneof("data")
     if kind == "cryptoTransfer":

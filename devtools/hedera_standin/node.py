@@ -31,7 +31,13 @@ from hiero_sdk_python.hapi.services import (
 from hiero_sdk_python.hapi.services import response_code_pb2 as codes
 
 from devtools.hedera_standin import fees
-from devtools.hedera_standin.handlers import Outcome, check_shape, handle, token_changes
+from devtools.hedera_standin.handlers import (
+    Outcome,
+    airdrop_receivers,
+    check_shape,
+    handle,
+    token_changes,
+)
 from devtools.hedera_standin.prechecks import (
     Parsed,
     Rejected,
@@ -80,7 +86,8 @@ class StandinNode:
         check_shape(body)
         kind = body.WhichOneof("data") or ""
         try:
-            fee = fees.fee_tinybars(kind, token_changes(body))
+            fee = fees.fee_tinybars(kind, token_changes(body),
+                                    **airdrop_receivers(self.ledger, body))
         except KeyError:
             raise Rejected(codes.NOT_SUPPORTED) from None
         if body.transactionFee < fee:

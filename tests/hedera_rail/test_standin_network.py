@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from hiero_sdk_python import (
+    Hbar,
     PrivateKey,
     ResponseCode,
     TokenAirdropTransaction,
@@ -157,6 +158,39 @@ def test_an_airdrop_pays_associated_holders_and_leaves_the_rest_pending_until_cl
     assert claim.execute(world.client).status == ResponseCode.SUCCESS
     assert world.balance(newcomer) == 20
     assert world.net.ledger.pending_airdrops == {}
+
+
+def test_an_airdrop_is_charged_per_holder_left_pending_and_per_association_it_prepays(world):
+    associated, _ = world.holder()
+    newcomers = [world.holder(associated=False)[0] for _ in range(3)]
+
+    def airdrop(cap: Hbar) -> TokenAirdropTransaction:
+        tx = TokenAirdropTransaction()
+        tx.add_token_transfer(world.token, world.treasury, -40)
+        for account in (associated, *newcomers):
+            tx.add_token_transfer(world.token, account, 10)
+        tx.transaction_fee = cap
+        return tx.set_transaction_id(_tx_id(world))
+
+    # three pending airdrops (HIP-1261: $0.05 each, and $0.05 each for the association they
+    # prepay) on top of a 5-change token transfer: ~$0.30, more than a 1-hbar ($0.12) cap
+    first_fee = fees.fee_tinybars("tokenAirdrop", 5, pending=3, new_pending=3)
+    # in micro-USD: the transfer's $0.001, three accounts beyond two, three times $0.05 + $0.05
+    assert first_fee == fees._tinybars(1_000 + 3 * 100 + 3 * (50_000 + 50_000))
+    with pytest.raises(PrecheckError) as refused:
+        airdrop(Hbar(1)).execute(world.client)
+    assert refused.value.status == ResponseCode.INSUFFICIENT_TX_FEE
+    assert world.net.ledger.pending_airdrops == {}
+    before = world.net.tinybars(world.treasury.num)
+    assert airdrop(Hbar(10)).execute(world.client).status == ResponseCode.SUCCESS
+    assert world.net.tinybars(world.treasury.num) == before - first_fee
+    # again to the same holders: their pending airdrops grow, no association is prepaid twice
+    before = world.net.tinybars(world.treasury.num)
+    assert airdrop(Hbar(10)).execute(world.client).status == ResponseCode.SUCCESS
+    assert world.net.tinybars(world.treasury.num) == before - fees.fee_tinybars(
+        "tokenAirdrop", 5, pending=3, new_pending=0)
+    assert sorted(world.net.ledger.pending_airdrops.values()) == [20, 20, 20]
+    assert world.balance(associated) == 20
 
 
 def test_a_topic_orders_messages_and_a_receipt_lives_180_seconds(world):
