@@ -230,10 +230,12 @@ class FactApplier:
         self.assets[asset.id] = asset
 
     def _administered(self, fact: f.VaultAdministered) -> None:
-        """Settles the request this service sent in that transaction; an admin's own call
-        (the CLI) is no request of ours, and the panel reads the vault's state live."""
-        ops = self.vault_ops.get(fact.asset_id) or self._find_vault_ops(fact.asset_id)
-        if ops is not None and ops.settle(log=fact.event, tx_hash=fact.tx_hash):
+        """Settles the request this service sent in that transaction; anything else (an
+        admin's own call with the admin key, the roles granted at deployment) is recorded as
+        observed, so the ledger holds every change to the vault's administration."""
+        ops = (self.vault_ops.get(fact.asset_id) or self._find_vault_ops(fact.asset_id)
+               or VaultOps.open(fact.asset_id, fact.vault))
+        if ops.administered(log=fact.event, tx_hash=fact.tx_hash, detail=fact.detail):
             self.vault_ops[fact.asset_id] = ops
 
     def _deposit(self, fact: f.VaultDeposit) -> None:

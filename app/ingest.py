@@ -21,7 +21,7 @@ from app.failpoints import failpoint
 from app.follow import notifications
 from app.ledger import PayoutLedger
 from chain import ats_abi
-from chain.contracts import load_artifact
+from chain.contracts import ROLES, load_artifact, role
 from chain.encoding import ledger_id
 from chain.errors import decode_revert
 from chain.gateway import EvmGateway
@@ -42,6 +42,21 @@ SNAPSHOT_TOPIC = _log_topic("SnapshotTaken(address,uint256)")
 
 
 ADMINISTERED = frozenset(SETTLING_LOG.values())  # the logs that settle a vault request
+_ROLE_NAMES = {role(name): name for name in ("DEFAULT_ADMIN", *ROLES)}
+
+
+def administration_detail(name: str, args: Any) -> str:
+    """What a vault administration log says, for the ledger and the panel."""
+    if name in ("RoleGranted", "RoleRevoked"):
+        raw = bytes(args["role"])
+        verb = "granted to" if name == "RoleGranted" else "revoked from"
+        return (f"{_ROLE_NAMES.get(raw, '0x' + raw.hex())} {verb} {args['account']}"
+                f" by {args['sender']}")
+    if name in ("Paused", "Unpaused"):
+        return f"by {args['account']}"
+    if name == "Upgraded":
+        return f"implementation {args['implementation']}"
+    return ""
 
 
 def _bits(word: int, bits: int) -> tuple[int, ...]:
@@ -65,7 +80,6 @@ class VaultIngestor:
     confirmations: int = 0  # 0 on Hedera, which has finality
     security_token: str | None = None  # its transfers and snapshots are ingested too
     max_blocks_per_step: int = 2_000
-    _vault_requests: bool = False  # whether the asset's vault has requests (domain.vault_admin)
 
     @cached_property
     def _vault_events(self) -> dict[str, Any]:
@@ -104,7 +118,6 @@ class VaultIngestor:
         at_cursor = self.source.block_hash(cursor.last_block) if cursor and cursor.last_hash \
             else None
         vault_logs = self.source.logs(self.vault, start, end)
-        self._vault_requests = self.ledger.vault_ops(self.asset_id) is not None
         to_vault = "0x" + "0" * 24 + self.vault[2:].lower()
         deposits = self.source.logs(self.payment_token, start, end,
                                     [TRANSFER_TOPIC, None, to_vault])
@@ -162,9 +175,9 @@ class VaultIngestor:
     def _vault_fact(self, name: str, args: Any, tx: str) -> list[f.ChainFact]:
         if name == "Swept":
             return [f.VaultSwept(self.vault, args["token"], args["treasury"], args["amount"], tx)]
-        if name in ADMINISTERED:  # settles a request only where the API made some
-            return [f.VaultAdministered(self.asset_id, self.vault, name, tx)] \
-                if self._vault_requests else []
+        if name in ADMINISTERED:  # settles our request, or is recorded as observed
+            return [f.VaultAdministered(self.asset_id, self.vault, name, tx,
+                                        administration_detail(name, args))]
         if "distributionId" not in args:
             return []  # vault administration (treasury, transfer gas): no ledger effect
         did = ledger_id(bytes(args["distributionId"]))

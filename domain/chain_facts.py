@@ -87,6 +87,7 @@ class VaultAdministered:
     vault: str
     event: str
     tx_hash: str
+    detail: str = ""  # what the log says (role, account, sender, implementation)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,11 @@ upgrade. The API holds no signing key, so it records a request; another person a
 (four eyes); an admin-key process sends it (app.vault_requests); the vault's log settles it.
 
 One `VaultOps` aggregate per asset's vault keeps that vault's requests, numbered from 0, with
-the same states as a treasury operation (domain.treasury.TreasuryState).
+the same states as a treasury operation (domain.treasury.TreasuryState), and every change of
+the vault's administration its log shows that no request of ours sent (`Observed`): an admin's
+own call with the admin key (`mass-payout vault pause`, a break-glass pause, a role granted by
+hand) or the roles granted when it was deployed. So the ledger holds every change to the vault,
+and an auditor sees which went through four eyes and which did not.
 """
 
 from __future__ import annotations
@@ -57,6 +61,15 @@ class VaultOp:
     last_signed_at: datetime | None = None
     settled_tx: str | None = None
     rejection: str | None = None
+
+
+@dataclass(frozen=True)
+class ObservedChange:
+    """A vault administration log no request of ours sent."""
+
+    log: str      # Paused | Unpaused | RoleGranted | RoleRevoked | Upgraded
+    tx_hash: str
+    detail: str   # what the log says, e.g. "APPROVER granted to 0x… by 0x…"
 
 
 def check_request(action: VaultAction | str, role: str | None, account: str | None,
@@ -123,6 +136,13 @@ class VaultOps(Aggregate):
         number: int
         tx_hash: str
 
+    class Observed(Aggregate.Event):
+        """The vault's log of an administration no request of ours sent (ingested)."""
+
+        log: str
+        tx_hash: str
+        detail: str
+
     @staticmethod
     def create_id(asset_id: UUID) -> UUID:
         return uuid5(NAMESPACE, f"vault-ops/{asset_id}")
@@ -135,6 +155,7 @@ class VaultOps(Aggregate):
     def __init__(self, asset_id: UUID, vault: str) -> None:
         self.asset_id, self.vault = asset_id, vault
         self.ops: dict[int, VaultOp] = {}
+        self.observed: list[ObservedChange] = []
 
     def op(self, number: int) -> VaultOp:
         try:
@@ -211,19 +232,30 @@ class VaultOps(Aggregate):
         op = self.ops[number]
         op.state, op.rejection = TreasuryState.REJECTED, reason
 
-    def settle(self, *, log: str, tx_hash: str) -> bool:
-        """The vault's `log` in `tx_hash`: settles the request that sent it; False when this
-        service sent no such request (an admin's CLI call, say): nothing to record."""
+    def administered(self, *, log: str, tx_hash: str, detail: str = "") -> bool:
+        """The vault's administration `log` in `tx_hash`, ingested: it settles the request
+        of ours that sent it, or, when none did, is recorded as observed. False when there
+        is nothing new to record (a range ingested again)."""
+        if log not in SETTLING_LOG.values():
+            raise InvalidInput(f"{log!r} is not a vault administration log")
         tx_hash = tx_hash.lower()
         for op in self.ops.values():
             if tx_hash in op.tx_hashes and SETTLING_LOG[op.action] == log:
                 if op.state is TreasuryState.DONE:
-                    return False  # its log was ingested already (a replayed range)
+                    return False
                 self._settled(number=op.number, tx_hash=tx_hash)
                 return True
-        return False
+        change = ObservedChange(log, tx_hash, detail[:300])
+        if change in self.observed:
+            return False
+        self._observed(log=change.log, tx_hash=change.tx_hash, detail=change.detail)
+        return True
 
     @event(Settled)
     def _settled(self, number: int, tx_hash: str) -> None:
         op = self.ops[number]
         op.state, op.settled_tx = TreasuryState.DONE, tx_hash
+
+    @event(Observed)
+    def _observed(self, log: str, tx_hash: str, detail: str) -> None:
+        self.observed.append(ObservedChange(log, tx_hash, detail))

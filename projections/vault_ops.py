@@ -1,6 +1,8 @@
 """Vault requests (pause, unpause, grant, revoke, upgrade) of each asset's vault, one row
-each: what was asked, by whom, who approved it, the transaction and what came of it. Rows
-are keyed by the aggregate's id, `VaultOps.create_id(asset_id)`: readers derive it.
+each: what was asked, by whom, who approved it, the transaction and what came of it; and, in
+`vault_observed`, every administration of the vault its log shows that no request sent (an
+admin's own call, the roles granted at deployment). Rows are keyed by the aggregate's id,
+`VaultOps.create_id(asset_id)`: readers derive it.
 
 The panel's asset page and the API list them from here; domain.vault_admin decides them.
 """
@@ -18,13 +20,14 @@ from projections.base import SegmentedProjection, topics
 from projections.store import ViewStore
 
 TABLE = "vault_ops"
+OBSERVED = "vault_observed"
 
 
 class VaultOpsView(SegmentedProjection):
     name = "vault_ops"
-    tables = (TABLE,)
+    tables = (TABLE, OBSERVED)
     topics = topics(VaultOps.Requested, VaultOps.Approved, VaultOps.Submitted,
-                    VaultOps.Rejected, VaultOps.Settled)
+                    VaultOps.Rejected, VaultOps.Settled, VaultOps.Observed)
 
     @staticmethod
     def ddl(store: ViewStore) -> list[sql.Composed]:
@@ -35,11 +38,16 @@ class VaultOpsView(SegmentedProjection):
             " requested_at timestamptz NOT NULL, approved_by text, approved_at timestamptz,"
             " tx_hash text, rejection text, settled_at timestamptz,"
             " updated_at timestamptz NOT NULL, position bigint NOT NULL,"
-            " PRIMARY KEY (ops_id, number))").format(store.table(TABLE))]
+            " PRIMARY KEY (ops_id, number))").format(store.table(TABLE)),
+            sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (ops_id uuid NOT NULL, position bigint NOT NULL,"
+            " log text NOT NULL, tx_hash text NOT NULL, detail text NOT NULL,"
+            " observed_at timestamptz NOT NULL, PRIMARY KEY (ops_id, position))"
+            ).format(store.table(OBSERVED))]
 
-    def _run(self, key: str, statement: str, values: Any) -> None:
+    def _run(self, key: str, statement: str, values: Any, table: str = TABLE) -> None:
         self.segments.add(self.handler(
-            key, lambda: sql.SQL(statement).format(self.view.table(TABLE))), values)
+            key, lambda: sql.SQL(statement).format(self.view.table(table))), values)
 
     def _set(self, key: str, e: Any, tracking: Tracking, assignments: str,
              **values: Any) -> None:
@@ -80,3 +88,10 @@ class VaultOpsView(SegmentedProjection):
     def _settled(self, e: VaultOps.Settled, tracking: Tracking) -> None:
         self._set("done", e, tracking, "state = 'DONE', tx_hash = %(tx)s,"
                   " settled_at = %(at)s", tx=e.tx_hash)
+
+    @process_event.register
+    def _observed(self, e: VaultOps.Observed, tracking: Tracking) -> None:
+        self._run("observed", "INSERT INTO {} (ops_id, position, log, tx_hash, detail,"
+                  " observed_at) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                  (e.originator_id, tracking.notification_id, e.log, e.tx_hash, e.detail,
+                   e.timestamp), OBSERVED)

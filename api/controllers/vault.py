@@ -5,8 +5,10 @@ Pausing, roles and upgrades are signed transactions, and the API process holds n
 records a REQUEST; another principal approves it, which queues the job that
 `mass-payout vault work` runs with the admin-side key (app.vault_requests); the vault's log,
 ingested, settles it. `mass-payout vault pause|unpause|grant|revoke|upgrade` still send
-directly with the role's key. The storage-layout check upgrades run first is offered on its
-own too, so a release can be checked before anyone is asked to approve it.
+directly with the role's key (break-glass); their logs, ingested, are recorded as observed
+changes, listed by `GET /assets/{id}/vault/observed`. The storage-layout check upgrades run
+first is offered on its own too, so a release can be checked before anyone is asked to
+approve it.
 """
 
 from __future__ import annotations
@@ -70,6 +72,13 @@ class VaultRequest(msgspec.Struct):
     tx_hash: str | None
     rejection: str | None
     settled_at: datetime | None
+
+
+class VaultChangeObserved(msgspec.Struct):
+    log: str  # Paused | Unpaused | RoleGranted | RoleRevoked | Upgraded
+    tx_hash: str
+    detail: str
+    observed_at: datetime
 
 
 class UpgradeCheck(msgspec.Struct):
@@ -145,6 +154,16 @@ class VaultController(Controller):
         return [VaultRequest(**row) for row in await vault_request_rows(
             request.app.state.reads, asset_id, wait_for_position)]
 
+    @get("/assets/{asset_id:uuid}/vault/observed", opt={"roles": READ},
+         operation_id="listVaultChangesObserved")
+    async def list_observed(self, request: Request[Any, Any, Any], asset_id: FromPath[UUID],
+                            wait_for_position: Wait = 0) -> list[VaultChangeObserved]:
+        """Every administration of the asset's vault its log shows that no request here
+        sent: an admin's own call with the admin key (`mass-payout vault pause`, a role
+        granted by hand), the roles granted at deployment; oldest first."""
+        return [VaultChangeObserved(**row) for row in await vault_observed_rows(
+            request.app.state.reads, asset_id, wait_for_position)]
+
     @get("/vault/upgrade-check", opt={"roles": READ, "problems": (422,)},
          operation_id="checkVaultUpgrade")
     async def upgrade_check(self, target: ContractName,
@@ -170,5 +189,16 @@ async def vault_request_rows(reads: ReadModels, asset_id: UUID,
         "SELECT number, action, role, account, target, state, reason, requested_by,"
         " requested_at, approved_by, approved_at, tx_hash, rejection, settled_at FROM {}"
         " WHERE ops_id = %s ORDER BY number").format(reads.table("vault_ops")),
+        (VaultOps.create_id(asset_id),))
+    return rows
+
+
+async def vault_observed_rows(reads: ReadModels, asset_id: UUID,
+                              wait_for_position: int = 0) -> list[dict[str, Any]]:
+    """The vault changes observed on chain that no request sent (also the panel's)."""
+    await reads.wait_for(wait_for_position, "vault_ops")
+    rows: list[dict[str, Any]] = await reads.all(sql.SQL(
+        "SELECT log, tx_hash, detail, observed_at FROM {} WHERE ops_id = %s"
+        " ORDER BY position").format(reads.table("vault_observed")),
         (VaultOps.create_id(asset_id),))
     return rows

@@ -72,6 +72,7 @@ ENDPOINTS = [
     ("POST", f"/assets/{ID}/vault/requests", {"action": "PAUSE", "reason": "x"}, ADMIN),
     ("POST", f"/assets/{ID}/vault/requests/1/approve", None, APPROVE),
     ("GET", f"/assets/{ID}/vault/requests", None, ALL),
+    ("GET", f"/assets/{ID}/vault/observed", None, ALL),
     ("POST", "/schedules", {"asset_id": ID, "kind": "DIVIDEND",
                             "rule": {"kind": "PER_UNIT", "value": "5"},
                             "cadence": {"recurrence": "DAILY",

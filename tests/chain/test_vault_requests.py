@@ -11,13 +11,17 @@ import pytest
 from app import vault_requests
 from app.importing import import_asset
 from app.ingest import ingest_vaults
+from app.vault_ops import VaultAdmin
 from chain.contracts import at, call, role
 from chain.gateway import EvmGateway
 from devtools.devchain import Anvil
 from devtools.devnet import deploy_devnet
 from domain.errors import IllegalTransition, InvalidInput, MakerCheckerViolation
 from domain.treasury import TreasuryState
+from projections.store import views_datastore
 from tests.chain.test_treasury import funded_key
+from tests.projections.stories import select
+from tests.projections.test_retries import catch_up_all
 
 
 @pytest.fixture
@@ -84,3 +88,44 @@ def test_pause_grant_and_upgrade_go_through_four_eyes_and_come_back_from_the_vau
     assert call(net.vault.functions.paused())
     assert call(net.vault.functions.hasRole(role("TREASURER"), newcomer))
     assert call(at(net.w3, "PayoutVaultV2", net.vault.address).functions.version()) == 2
+
+
+def test_an_admins_own_call_on_the_vault_is_recorded_as_observed_and_listed(
+        ledger, vault_asset, database_url, schema):
+    """The CLI's `vault pause` and a role granted by hand go around the four-eyes requests:
+    the ledger still holds them (from the vault's log), once, marked as not requested here."""
+    net, gateway, asset = vault_asset
+    admin_key = funded_key(net, "PAUSER", "DEFAULT_ADMIN")
+    newcomer = funded_key(net).address
+    admin = VaultAdmin(gateway, admin_key, net.vault.address)
+    paused = admin.pause().tx_hash.lower()
+    granted = admin.grant("TREASURER", newcomer).tx_hash.lower()
+    ingest_vaults(ledger, gateway, confirmations=0)
+    ops = ledger.vault_ops(asset)
+    assert [(c.log, c.detail) for c in ops.observed if c.tx_hash in (paused, granted)] == [
+        ("Paused", f"by {admin_key.address}"),
+        ("RoleGranted", f"TREASURER granted to {newcomer} by {admin_key.address}")]
+    # the deployment's grants are there too (the devnet's admin holds OPERATOR), and the
+    # grants funded_key made by hand
+    assert any(c.log == "RoleGranted" and c.detail.startswith(f"OPERATOR granted to {net.admin}")
+               for c in ops.observed)
+    assert ops.ops == {}  # no request was made: nothing open, nothing settled
+    # the same log ingested again (a replayed range) records nothing twice
+    assert ops.administered(log="Paused", tx_hash=paused,
+                            detail=f"by {admin_key.address}") is False
+    # a request sent later is settled by its own log, not observed
+    pause_again = ask(ledger, asset, "UNPAUSE")
+    ledger.approve_vault_op(asset, pause_again, "principal:bob/key:c")
+    vault_requests.resume(ledger, vault_requests.VaultOpExecutor(ledger, gateway, admin_key))
+    ingest_vaults(ledger, gateway, confirmations=0)
+    ops = ledger.vault_ops(asset)
+    assert ops.op(pause_again).state is TreasuryState.DONE
+    assert not any(c.log == "Unpaused" for c in ops.observed)
+    # the read model lists what was observed, oldest first, for the panel and the API
+    views = views_datastore(database_url, schema)
+    catch_up_all(ledger, views)
+    views.close()
+    rows = select(database_url, schema, "SELECT log, tx_hash, detail FROM {v}.vault_observed"
+                  " WHERE ops_id = %s ORDER BY position", ops.id)
+    assert [(r["log"], r["tx_hash"], r["detail"]) for r in rows] == [
+        (c.log, c.tx_hash, c.detail) for c in ops.observed]

@@ -301,8 +301,11 @@ def test_every_event_type_round_trips_through_postgres_unchanged(ledger, reopen)
     ledger.apply_chain_facts(
         chain_id=31337, contract="0x" + "ba" * 20, from_block=1, to_block=1,
         block_hash="0xe1", chain_hash_at_cursor=None,
-        facts=[VaultAdministered(bond, "0x" + "ba" * 20, "Paused", "0x71")])
+        facts=[VaultAdministered(bond, "0x" + "ba" * 20, "Paused", "0x71"),
+               # an admin's own call (no request of ours): observed
+               VaultAdministered(bond, "0x" + "ba" * 20, "Unpaused", "0x73", "by 0x" + "ad" * 20)])
     assert ledger.vault_ops(bond).op(pause).state == "DONE"
+    assert [c.log for c in ledger.vault_ops(bond).observed] == ["Unpaused"]
 
     # Read everything back through a fresh application's notification log.
     stored = reopen().recorder.select_notifications(start=1, limit=10_000)

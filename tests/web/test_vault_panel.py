@@ -52,3 +52,27 @@ def test_a_vault_request_is_asked_by_an_admin_and_approved_by_another(web, keys,
         assert vault_requests.job_id(asset, 0) in jobs.job_ids
     finally:
         jobs.empty()
+
+
+def test_what_was_done_on_the_vault_outside_the_requests_is_shown_to_anyone(web, keys, ledger):
+    """An admin's own call with the admin key (the CLI's `vault pause`) reaches the ledger
+    through the vault's log; the panel and the API show it, marked as approved by nobody."""
+    from domain.chain_facts import VaultAdministered
+
+    asset = story.import_asset(ledger, token="0x" + "a9" * 20)
+    vault = "0x" + "ef" * 20
+    ledger.link_vault(asset, vault, "importer")
+    tx = "0x" + "ab" * 32
+    ledger.apply_chain_facts(chain_id=story.CHAIN_ID, contract=vault, from_block=1, to_block=5,
+                             block_hash="0x" + "01" * 32, chain_hash_at_cursor=None,
+                             facts=[VaultAdministered(asset, vault, "Paused", tx,
+                                                      "by 0x" + "5a" * 20)])
+    listed = web.get(f"/assets/{asset}/vault/observed?wait_for_position={head(ledger)}",
+                     headers=auth(keys["viewer"]))
+    assert listed.status_code == 200, listed.text
+    assert [(r["log"], r["tx_hash"], r["detail"]) for r in listed.json()] == [
+        ("Paused", tx, "by 0x" + "5a" * 20)]
+    sign_in(web, keys["viewer"])
+    section = web.get(f"/panel/assets/{asset}/fragments/vault").text
+    assert 'id="vault-observed"' in section and 'data-observed="Paused"' in section
+    assert "No second person approved these" in section

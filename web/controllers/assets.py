@@ -27,7 +27,7 @@ from rq import Queue
 from api import rows, schemas, writes
 from api.controllers.assets import import_asset
 from api.controllers.schedules import VIEW as SCHEDULES
-from api.controllers.vault import vault_request_rows
+from api.controllers.vault import vault_observed_rows, vault_request_rows
 from api.keys import ADMIN, APPROVE, OPERATE
 from api.problems import Problem
 from api.queries import asset_holder_page, distribution_page, schedule_page
@@ -341,7 +341,8 @@ async def _vault(request: Request[Any, Any, Any], asset_id: UUID, *, status_code
             status = await writes.call(vault_status, w3, asset.vault_address)
     me = session_of(request).principal
     return page(request, "_asset_vault.html", status_code=status_code, asset=asset,
-                status=status, ops=await vault_request_rows(reads, asset_id), errors=errors,
+                status=status, ops=await vault_request_rows(reads, asset_id),
+                observed=await vault_observed_rows(reads, asset_id), errors=errors,
                 flash=flash, me=principal(me.actor), who=principal, roles=ROLE_NAMES,
                 can_approve=me.role in APPROVE, can_request=me.role in ADMIN)
 
