@@ -47,6 +47,10 @@ from runtime.settings import ConfigurationError, Settings
 
 pytestmark = pytest.mark.anvil
 HOLDERS = 130  # issued in one transaction: 130 Transfer logs, two pages of 100
+# The vault's deployment: the proxy's first implementation (Upgraded) and its admin,
+# OPERATOR and APPROVER grants (RoleGranted), recorded as observed vault changes.
+DEPLOY_LOGS = ["Upgraded", "RoleGranted", "RoleGranted", "RoleGranted"]
+DEPLOY_GRANTS = len(DEPLOY_LOGS)
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +94,8 @@ def test_pages_throttling_and_outages_are_waited_out(ledger, net, standin, clien
     standin.inject("429", "/results/logs", retry_after=2)
     standin.inject("503", "index=gt")
     facts = ingestor(ledger, net, client).catch_up()
-    # Every issuance was ingested, across the two pages, once.
-    assert facts == HOLDERS
+    # Every issuance was ingested, across the two pages, once (and the vault's own grants).
+    assert facts == HOLDERS + DEPLOY_GRANTS
     assert any("index=gt" in r for r in standin.requests)
     # The 429's wait honoured Retry-After; the 503's was a jittered backoff below the cap.
     assert sleeps[0] >= 2 and len(sleeps) == 2
@@ -122,7 +126,8 @@ def test_an_answer_that_cannot_be_trusted_records_nothing(ledger, net, standin, 
     assert ledger.get_cursor(31337, net.vault.address) is None
     # Once the node answers properly, the range is ingested, once.
     standin.faults.clear()
-    assert vault.catch_up() == HOLDERS
+    assert vault.catch_up() == HOLDERS + DEPLOY_GRANTS
+    assert [c.log for c in ledger.vault_ops(vault.asset_id).observed] == DEPLOY_LOGS
     assert vault.catch_up() == 0
 
 
