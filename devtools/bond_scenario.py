@@ -28,6 +28,7 @@ from devtools import pipeline
 from devtools.children import Children
 from devtools.devnet import block, deploy_devnet, fund_vault, holder_addresses, issue_shares
 from devtools.devnet import take_snapshot as snapshot_token
+from devtools.launcher import Launcher
 from devtools.pipeline import PipelineRun, Progress
 from domain.daycount import roll
 from domain.distribution import Distribution
@@ -66,7 +67,8 @@ def move_clock(run: PipelineRun, day: date) -> None:
 
 
 def prepare(env: dict[str, str], *, holders: int, blocked: int, gas_model: GasModel,
-            observe: Callable[[Progress], None], workers: int, log_dir: Any) -> BondRun:
+            observe: Callable[[Progress], None], workers: int, log_dir: Any,
+            launcher: Launcher | None = None) -> BondRun:
     """Engines fresh, processes started, the vault and stablecoin deployed, the bond issued
     and imported, its coupon terms recorded."""
     pipeline.check_sizes(holders=holders, blocked=blocked)
@@ -75,7 +77,7 @@ def prepare(env: dict[str, str], *, holders: int, blocked: int, gas_model: GasMo
     services = build_services(Settings.from_env(env))
     if env.get("MASS_PAYOUT_EMBEDDED_REDIS") == "1":
         services.redis.flushdb()
-    children = Children(env)
+    children = Children(env, launcher=launcher)
     try:
         pipeline.spawn_processes(children, workers=workers, log_dir=log_dir)
         observe(Progress(stage="deploying contracts", holders=holders))

@@ -93,9 +93,19 @@ def _run(launcher: Launcher, *, holders: int, blocked: int, workers: int, var_di
 
 
 def run_bond(*, holders: int, blocked: int, workers: int, var_dir: Path, console: Console,
-             quiet: bool) -> dict[str, Any]:
+             quiet: bool, launcher: Launcher) -> dict[str, Any]:
     """`--scenario bond`: two coupons by rate and the redemption at maturity
-    (devtools.bond_scenario), on the same engines and processes as the dividend."""
+    (devtools.bond_scenario), on the same engines and processes as the dividend (forked from
+    `launcher`, which this closes)."""
+    try:
+        return _run_bond(holders=holders, blocked=blocked, workers=workers, var_dir=var_dir,
+                         console=console, quiet=quiet, launcher=launcher)
+    finally:
+        launcher.close()
+
+
+def _run_bond(*, holders: int, blocked: int, workers: int, var_dir: Path, console: Console,
+              quiet: bool, launcher: Launcher) -> dict[str, Any]:
     from devtools import bond_scenario
 
     signal.signal(signal.SIGTERM, _interrupt)
@@ -105,7 +115,8 @@ def run_bond(*, holders: int, blocked: int, workers: int, var_dir: Path, console
         with display.bar:
             bond = bond_scenario.prepare(env, holders=holders, blocked=blocked,
                                          gas_model=GasModel(), observe=display,
-                                         workers=workers, log_dir=var_dir / "logs")
+                                         workers=workers, log_dir=var_dir / "logs",
+                                         launcher=launcher)
             try:
                 bond_scenario.run_bond(bond, display)
             except BaseException:

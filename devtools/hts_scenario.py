@@ -47,6 +47,7 @@ from devtools.children import Children
 from devtools.hedera_standin import StandinNetwork
 from devtools.hedera_standin.mirror import HederaMirrorStandin
 from devtools.hedera_standin.state import Relationship, Topic
+from devtools.launcher import Launcher
 from domain.distribution import Status
 from domain.network import HEDERA_CHAIN_IDS
 from domain.planning import GasModel
@@ -134,7 +135,19 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def run(*, holders: int, blocked: int, workers: int, var_dir: Path, console: Console,
-        quiet: bool) -> dict[str, Any]:
+        quiet: bool, launcher: Launcher | None = None) -> dict[str, Any]:
+    """The dividend on the HTS rail; its processes are forked from `launcher` when given
+    (devtools.launcher), which this closes."""
+    try:
+        return _run(holders=holders, blocked=blocked, workers=workers, var_dir=var_dir,
+                    console=console, quiet=quiet, launcher=launcher)
+    finally:
+        if launcher is not None:
+            launcher.close()
+
+
+def _run(*, holders: int, blocked: int, workers: int, var_dir: Path, console: Console,
+         quiet: bool, launcher: Launcher | None) -> dict[str, Any]:
     signal.signal(signal.SIGTERM, _interrupt)
     started = time.perf_counter()
     log_dir = var_dir / "logs"
@@ -152,7 +165,7 @@ def run(*, holders: int, blocked: int, workers: int, var_dir: Path, console: Con
         if env.get("MASS_PAYOUT_EMBEDDED_REDIS") == "1":
             services.redis.flushdb()  # our own Redis: last run's jobs are stale
         world = build_world(net, mirror, holders=holders, blocked=blocked)
-        children = Children(env)
+        children = Children(env, launcher=launcher)
         stack.callback(children.stop_all)
         # Only the workers get the payout account's key (compose.yaml's discipline).
         children.env = {**env, **world.env(world.payer, world.payer_key)}

@@ -114,19 +114,20 @@ def demo(holders: Annotated[int, typer.Option(help="token holders to pay")] = 2_
         raise _refuse(refusal)
     settings = Settings.from_env()
     try:
+        # First, before anything connects or starts a thread: the launcher the processes of
+        # every scenario are forked from, which imports what they need while engines start.
+        launcher = Launcher.start(main, _preload_processes)
         if rail == "hts":
             from devtools import hts_scenario
 
             summary = hts_scenario.run(holders=holders, blocked=blocked, workers=workers,
                                        var_dir=settings.var_dir, console=console,
-                                       quiet=as_json)
+                                       quiet=as_json, launcher=launcher)
         elif scenario == "bond":
             summary = run.run_bond(holders=holders, blocked=blocked, workers=workers,
-                                   var_dir=settings.var_dir, console=console, quiet=as_json)
+                                   var_dir=settings.var_dir, console=console, quiet=as_json,
+                                   launcher=launcher)
         else:
-            # First, before anything connects or starts a thread: the launcher its processes
-            # are forked from, which imports what they need while the engines start.
-            launcher = Launcher.start(main, _preload_processes)
             summary = run.run(holders=holders, blocked=blocked, workers=workers,
                               var_dir=settings.var_dir, console=console, quiet=as_json,
                               launcher=launcher, serve_port=port if serve else None)
