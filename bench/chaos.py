@@ -11,9 +11,11 @@ every process it killed and every one that exited by itself (those are counted a
 none should). Engines configured by DATABASE_URL / REDIS_URL are not ours to restart.
 
 The events are spread at random over the payout's progress (seeded, `--seed`): each fires
-once that fraction of the batches' submissions and settlements is done, at most one per
-MIN_GAP seconds. Batches are small (about a hundred per payout) so that kills land among
-many transactions in flight.
+once that fraction of the batches has been submitted, at most one per MIN_GAP seconds.
+Submissions, not settlements: the ingestor settles a whole block range in one step, so a
+range ingested after a kill could take the settlements (and the payout) past every mark left
+in one tick, and those kills were never made; submissions come one batch at a time. Batches
+are small (about a hundred per payout) so that kills land among many transactions in flight.
 
 Verdict, from the chain:
 - double_paid: holders with more than one payment on chain (the vault's Paid bits for their
@@ -68,6 +70,7 @@ from runtime.settings import Settings
 POLL = 0.1  # the ingestor's interval, as in bench e2e
 TICK = 0.1  # the chaos loop's
 MIN_GAP = 0.25  # seconds between two events
+ENGINE_START_TRIES = 10
 LAST_EVENT_AT = 0.75  # every event fires before this fraction of the payout's progress
 RESTART_DELAY = (0.2, 2.0)  # seconds before a killed process is started again
 ENGINE_DOWN = (0.5, 3.0)  # seconds an engine stays stopped
@@ -245,8 +248,20 @@ class Chaos:
         self.note(f"{name} started again")
 
     def _start_engine(self, engine: str) -> None:
+        # An engine that fails to start is tried again, as a service manager would: one
+        # failed start (PostgreSQL's crashed postmaster not yet gone, say) once left it down
+        # for good and the whole payout waiting on it.
         began = time.perf_counter()
-        self.engines.start(engine)
+        for attempt in range(1, ENGINE_START_TRIES + 1):
+            try:
+                self.engines.start(engine)
+                break
+            except Exception as err:  # noqa: BLE001  # any failure: noted, then tried again
+                self.note(f"{engine} failed to start (attempt {attempt}): {err}")
+                time.sleep(1.0)
+        else:
+            self.note(f"{engine} did not start after {ENGINE_START_TRIES} attempts")
+            return
         self.engine_restarts[engine] += 1
         self.note(f"{engine} started again (in {time.perf_counter() - began:.1f}s)")
 
@@ -280,8 +295,8 @@ def pay_under_chaos(run: pipeline.PipelineRun, chaos: Chaos, timeout: float) -> 
         try:
             if chaos.down("postgres"):  # stopped by us: a read would only wait it out
                 raise psycopg.OperationalError("PostgreSQL is stopped")
-            sent, settled = tracker.update()
-            progress = (sent + settled) / (2 * batches)
+            sent, _settled = tracker.update()
+            progress = sent / batches
             if time.perf_counter() - checked >= 0.5:
                 checked = time.perf_counter()
                 distribution = ledger.get_distribution(run.distribution_id)
