@@ -10,9 +10,9 @@
      the network deduplicates it, so this is always harmless, and it ends the wait when the
      worker died between recording and submitting. Still in flight → come back later.
 3. The next undecided leaves that fit one transaction (domain/hts_planning.py), grouped by
-   what the Mirror Node says of their token relationships (domain/hts_links.py): the holders
-   not associated one airdrop, a frozen or KYC-revoked holder alone, the rest one transfer; an
-   airdrop also when they last failed for want of association. `HtsSubmitted` is recorded,
+   what the Mirror Node says of their token relationships (domain/hts_links.py): a frozen or
+   KYC-revoked holder alone, the rest one transfer, or one airdrop when any of them is not
+   associated (and when they last failed for want of association). `HtsSubmitted` is recorded,
    then the transaction is submitted, then its fate asked (crash points between each step).
 Steps 2-3 repeat until nothing is undecided or something is in flight.
 

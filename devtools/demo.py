@@ -52,15 +52,12 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def run(*, holders: int, blocked: int, workers: int, var_dir: Path, console: Console,
         quiet: bool, launcher: Launcher, serve_port: int | None = None) -> dict[str, Any]:
     """The payout; with `serve_port`, then the panel on the demo's data until Ctrl-C. The
-    processes are forked from `launcher` (devtools.launcher), which this closes."""
+    processes are forked from `launcher` (devtools.launcher); its starter closes it."""
     started = time.perf_counter()
-    try:
-        signal.signal(signal.SIGTERM, _interrupt)
-        return _run(launcher, holders=holders, blocked=blocked, workers=workers,
-                    var_dir=var_dir, console=console, quiet=quiet, serve_port=serve_port,
-                    started=started)
-    finally:
-        launcher.close()  # done already when the children were stopped
+    signal.signal(signal.SIGTERM, _interrupt)
+    return _run(launcher, holders=holders, blocked=blocked, workers=workers,
+                var_dir=var_dir, console=console, quiet=quiet, serve_port=serve_port,
+                started=started)
 
 
 def _run(launcher: Launcher, *, holders: int, blocked: int, workers: int, var_dir: Path,
@@ -96,16 +93,7 @@ def run_bond(*, holders: int, blocked: int, workers: int, var_dir: Path, console
              quiet: bool, launcher: Launcher) -> dict[str, Any]:
     """`--scenario bond`: two coupons by rate and the redemption at maturity
     (devtools.bond_scenario), on the same engines and processes as the dividend (forked from
-    `launcher`, which this closes)."""
-    try:
-        return _run_bond(holders=holders, blocked=blocked, workers=workers, var_dir=var_dir,
-                         console=console, quiet=quiet, launcher=launcher)
-    finally:
-        launcher.close()
-
-
-def _run_bond(*, holders: int, blocked: int, workers: int, var_dir: Path, console: Console,
-              quiet: bool, launcher: Launcher) -> dict[str, Any]:
+    `launcher`)."""
     from devtools import bond_scenario
 
     signal.signal(signal.SIGTERM, _interrupt)

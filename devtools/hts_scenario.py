@@ -137,17 +137,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def run(*, holders: int, blocked: int, workers: int, var_dir: Path, console: Console,
         quiet: bool, launcher: Launcher | None = None) -> dict[str, Any]:
     """The dividend on the HTS rail; its processes are forked from `launcher` when given
-    (devtools.launcher), which this closes."""
-    try:
-        return _run(holders=holders, blocked=blocked, workers=workers, var_dir=var_dir,
-                    console=console, quiet=quiet, launcher=launcher)
-    finally:
-        if launcher is not None:
-            launcher.close()
-
-
-def _run(*, holders: int, blocked: int, workers: int, var_dir: Path, console: Console,
-         quiet: bool, launcher: Launcher | None) -> dict[str, Any]:
+    (devtools.launcher)."""
     signal.signal(signal.SIGTERM, _interrupt)
     started = time.perf_counter()
     log_dir = var_dir / "logs"

@@ -113,10 +113,10 @@ def demo(holders: Annotated[int, typer.Option(help="token holders to pay")] = 2_
     if refusal:
         raise _refuse(refusal)
     settings = Settings.from_env()
+    # First, before anything connects or starts a thread: the launcher the processes of every
+    # scenario are forked from, which imports what they need while the engines start.
+    launcher = Launcher.start(main, _preload_processes)
     try:
-        # First, before anything connects or starts a thread: the launcher the processes of
-        # every scenario are forked from, which imports what they need while engines start.
-        launcher = Launcher.start(main, _preload_processes)
         if rail == "hts":
             from devtools import hts_scenario
 
@@ -134,6 +134,8 @@ def demo(holders: Annotated[int, typer.Option(help="token holders to pay")] = 2_
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: every process it started has been stopped[/]")
         raise typer.Exit(130) from None
+    finally:
+        launcher.close()  # already, when the scenario stopped its children
     if as_json:
         keys: tuple[str, ...] = ("holders", "paid", "failed", "skipped", "gross", "net",
                                  "withheld", "dust", "gas_per_holder", "seconds", "reconciled")

@@ -64,7 +64,7 @@ class StandinHistory:
 
 def standin_link(ledger: Ledger, account: int, token: int) -> TokenLink:
     """An account's relationship with a token in the stand-in's state, as the Mirror Node's
-    TokenRelationship would show it (shared by the HTTP stand-in)."""
+    TokenRelationship would show it."""
     if account not in ledger.accounts:
         return TokenLink.UNKNOWN
     relationship = ledger.relationship(account, token)
