@@ -37,8 +37,11 @@ class Deployer:
 def deployer(database_url) -> Iterator[Deployer]:
     key = Account.create()
     with Anvil(accounts=3) as w3:
-        w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": key.address,
-                                 "value": 10**20})
+        funded = w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": key.address,
+                                          "value": 10**20})
+        # anvil may answer with the hash before the block is mined: a test reading the head
+        # right after must see the funding block already there.
+        w3.eth.wait_for_transaction_receipt(funded)
         yield Deployer(w3, {"RPC_URL": str(w3.provider.endpoint_uri),  # type: ignore[attr-defined]
                             "DATABASE_URL": database_url, "CHAIN_ID": "31337",
                             "MASS_PAYOUT_PRIVATE_KEY": key.key.hex(),
