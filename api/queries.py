@@ -159,3 +159,18 @@ async def asset_holder_page(reads: ReadModels, asset_id: UUID, cursor: str | Non
     more = len(found) > limit
     return schemas.AssetHolderPage(
         items, rows.encode_cursor(found[limit - 1]["account"]) if more else None, view)
+
+
+# --- sweep accounts ---
+
+async def sweep_account_rows(reads: ReadModels, asset_id: UUID) -> list[Row]:
+    """The asset's configured sweep accounts, the tax authority's first: destination,
+    account, set_by, set_at, reason (the API's and the panel's). A 503 problem while the
+    projector has not created the read model yet (its first start after an upgrade)."""
+    try:
+        return await reads.all(sql.SQL(
+            "SELECT destination, account, set_by, set_at, reason FROM {} WHERE asset_id = %s"
+            " ORDER BY destination DESC").format(reads.table("sweep_accounts")), (asset_id,))
+    except UndefinedTable:
+        raise Problem(503, "projection-lag", "the sweep_accounts read model is not built yet:"
+                      " the projector creates it when it starts") from None

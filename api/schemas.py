@@ -479,3 +479,22 @@ class SweepAccounts(msgspec.Struct, forbid_unknown_fields=True):
 class SweepAccountsSet(SweepAccounts, forbid_unknown_fields=True):
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)] = \
         "sweep accounts configured"
+
+
+class SweepAccount(msgspec.Struct):
+    """One configured sweep account: who set this account, when, and why."""
+
+    destination: Literal["TAX_AUTHORITY", "DUST"]
+    account: str
+    set_by: str
+    set_at: datetime
+    reason: str
+
+
+class SweepAccountsView(msgspec.Struct):
+    """GET /assets/{asset_id}/sweep-accounts: both accounts (null: not configured), and each
+    configured one with who set it (the `sweep_accounts` read model)."""
+
+    tax_authority: str | None
+    dust: str | None
+    accounts: list[SweepAccount]

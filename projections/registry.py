@@ -16,6 +16,7 @@ from projections.live_holders import LiveHolders
 from projections.reports import WithholdingRates
 from projections.schedules import Schedules
 from projections.store import ViewStore
+from projections.sweep_accounts import SweepAccountsView
 from projections.treasury_ops import TreasuryOps
 from projections.vault_ops import VaultOpsView
 from projections.webhooks import Webhooks
@@ -23,7 +24,8 @@ from projections.webhooks import Webhooks
 PROJECTIONS: dict[str, type[TableProjection]] = {
     p.name: p for p in (Assets, AssetHolders, LiveHolders, Distributions, Batches,
                         DistributionHolders, IngestionCursors, Schedules, Webhooks,
-                        WithholdingRates, AuditRuns, TreasuryOps, VaultOpsView)
+                        WithholdingRates, AuditRuns, TreasuryOps, VaultOpsView,
+                        SweepAccountsView)
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
@@ -154,14 +155,23 @@ class AssetController(Controller):
             dust=data.dust, actor=principal_of(request).actor, reason=data.reason)
         return schemas.Written(position or await writes.call(head, ledger))
 
-    @get("/{asset_id:uuid}/sweep-accounts", opt={"roles": READ},
+    @get("/{asset_id:uuid}/sweep-accounts", opt={"roles": READ, "problems": (503,)},
          operation_id="getSweepAccounts")
     async def get_sweep_accounts(self, request: Request[Any, Any, Any],
-                                 asset_id: FromPath[UUID]) -> schemas.SweepAccounts:
-        """The accounts this asset's sweeps may send withheld tax and dust to (the ledger's)."""
-        asset = await writes.call(request.app.state.ledger.get_asset, asset_id)
-        found = asset.sweep_accounts
-        return schemas.SweepAccounts(found.get("TAX_AUTHORITY"), found.get("DUST"))
+                                 asset_id: FromPath[UUID],
+                                 wait_for_position: Wait = 0) -> schemas.SweepAccountsView:
+        """The accounts this asset's sweeps may send withheld tax and dust to, each with who
+        set it, when and why (the `sweep_accounts` read model: pass the PUT's `position` as
+        `wait_for_position` to read your write). 404 for an asset the read models do not
+        have; 503 while the projector has not built this read model yet."""
+        reads = request.app.state.reads
+        await reads.wait_for(wait_for_position, "assets", "sweep_accounts")
+        if await reads.by_key("assets", "assets", "asset_id", asset_id) is None:
+            raise Problem(404, "not-found", f"no asset {asset_id}")
+        found = [msgspec.convert(r, schemas.SweepAccount)
+                 for r in await queries.sweep_account_rows(reads, asset_id)]
+        by = {a.destination: a.account for a in found}
+        return schemas.SweepAccountsView(by.get("TAX_AUTHORITY"), by.get("DUST"), found)
 
     @post("/{asset_id:uuid}/coupon-schedule", opt={"roles": OPERATE},
           operation_id="createCouponSchedule", status_code=201,

@@ -4,6 +4,7 @@ approval is four-eyes and queues the treasurer's job, and the read models show i
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from uuid import uuid4
 
 from redis import Redis
 from rq import Queue
@@ -141,8 +142,20 @@ def test_withheld_tax_is_swept_to_the_tax_authority_configured_on_the_asset(
     set_ = client.put(accounts, json={"tax_authority": tax_office, "reason": "tax office"},
                       headers=auth(keys["admin"]))
     assert set_.status_code == 200, set_.text
-    shown = client.get(accounts, headers=auth(keys["viewer"])).json()
-    assert shown == {"tax_authority": tax_office, "dust": None}
+    # Read back from the sweep_accounts read model (at the write's position): the account,
+    # and who set it, when and why
+    shown = client.get(f"{accounts}?wait_for_position={set_.json()['position']}",
+                       headers=auth(keys["viewer"]))
+    assert shown.status_code == 200, shown.text
+    body = shown.json()
+    assert (body["tax_authority"], body["dust"]) == (tax_office, None)
+    [configured] = body["accounts"]
+    assert (configured["destination"], configured["account"], configured["reason"]) == (
+        "TAX_AUTHORITY", tax_office, "tax office")
+    assert configured["set_by"].startswith("key:") and configured["set_at"]  # the admin's key
+    # An asset nobody imported is a 404 problem, not an empty answer
+    missing = client.get(f"/assets/{uuid4()}/sweep-accounts", headers=auth(keys["viewer"]))
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith(PROBLEM)
     # More than the tax withheld is refused; the withheld tax is accepted, its account
     # recorded with the request for the approver to see
     over = client.post(sweeps, json={"amount": str(withheld + 1), "reason": "tax",

@@ -52,6 +52,11 @@ def eventful_ledger(story_ledger):
     Vault(ledger).chain.mine([VaultSwept(story.VAULT, "0x" + "b2" * 20, "0x" + "ee" * 20, 1,
                                          "0x5e")])
     ledger.request_reclaim(did, actor="maker", reason="closed", now=after)
+    # The asset's sweep accounts set, then one of them changed by another admin
+    ledger.set_sweep_accounts(asset, tax_authority="0x" + "7a" * 20, dust="0x" + "d0" * 20,
+                              actor="ann", reason="configured")
+    ledger.set_sweep_accounts(asset, tax_authority="0x" + "7a" * 20, dust="0x" + "d1" * 20,
+                              actor="bob", reason="new dust account")
     assert ledger.get_distribution(did).swept == 1
     recorded = {n.topic for n in ledger.recorder.select_notifications(start=1, limit=10**6)}
     assert set(topics(Distribution.FundsArrived, Distribution.RetryRequested,
@@ -102,7 +107,7 @@ def test_a_rebuilt_projection_equals_the_incremental_one_row_for_row(
               "ingestion_cursors": "cursor_id", "schedules": "schedule_id",
               "webhook_events": "event_id", "withholding_rates": "distribution_id, account",
               "audit_runs": "run_id", "treasury_ops": "distribution_id, number",
-              "vault_ops": "ops_id, number"}
+              "vault_ops": "ops_id, number", "sweep_accounts": "asset_id, destination"}
     for name, cls in PROJECTIONS.items():
         before = rows(database_url, schema, name, orders[name])
         done = rebuild(ledger, views, cls)

@@ -65,8 +65,11 @@ def test_asked_by_one_approved_by_another_and_queued_for_the_treasurer(web, keys
     # With a tax authority configured on the asset, the form offers it; a sweep of withheld
     # tax there shows its account, and the approval's confirmation names it
     tax_office = "0x" + "7A" * 20
-    ledger.set_sweep_accounts(asset, tax_authority=tax_office, dust=None, actor="admin",
-                              reason="tax office")
+    position = ledger.set_sweep_accounts(asset, tax_authority=tax_office, dust=None,
+                                         actor="admin", reason="tax office")
+    # (the sweep_accounts read model has it: the panel reads it there)
+    assert web.get(f"/assets/{asset}/sweep-accounts?wait_for_position={position}",
+                   headers=auth(keys["viewer"])).json()["tax_authority"]
     csrf = sign_in(web, keys["operator"])
     assert 'value="TAX_AUTHORITY"' in web.get(f"{base}/fragments/treasury").text
     unknown = web.post(f"{base}/sweeps", data={"amount": "1", "reason": "x",

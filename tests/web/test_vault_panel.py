@@ -4,12 +4,15 @@ viewer sees the requests and may do nothing."""
 
 from __future__ import annotations
 
+import re
+
 from redis import Redis
 from rq import Queue
 
 from app import vault_requests
 from app.commands import head
 from devtools import payout_story as story
+from domain.actors import principal
 from tests.api.conftest import auth
 from tests.web.conftest import hx, sign_in
 
@@ -76,3 +79,31 @@ def test_what_was_done_on_the_vault_outside_the_requests_is_shown_to_anyone(web,
     section = web.get(f"/panel/assets/{asset}/fragments/vault").text
     assert 'id="vault-observed"' in section and 'data-observed="Paused"' in section
     assert "No second person approved these" in section
+
+
+def test_the_asset_page_shows_each_sweep_account_with_who_set_it_and_when(web, keys, ledger):
+    asset = story.import_asset(ledger, token="0x" + "aa" * 20)
+    ledger.link_vault(asset, "0x" + "ee" * 20, "importer")
+    section = f"/panel/assets/{asset}/fragments/vault"
+    # (the read models have the asset and its vault: the panel reads them)
+    assert web.get(f"/assets/{asset}?wait_for_position={head(ledger)}",
+                   headers=auth(keys["viewer"])).json()["vault_address"]
+    sign_in(web, keys["viewer"])
+    assert 'data-empty="sweep-accounts"' in web.get(section).text
+    # Ann sets the tax authority and the dust account; Bob later changes the dust account
+    ledger.set_sweep_accounts(asset, tax_authority="0x" + "7a" * 20, dust="0x" + "d0" * 20,
+                              actor="principal:ann/key:a1", reason="the tax office")
+    position = ledger.set_sweep_accounts(asset, tax_authority="0x" + "7a" * 20,
+                                         dust="0x" + "d1" * 20, actor="principal:bob/key:b1",
+                                         reason="new dust account")
+    accounts = web.get(f"/assets/{asset}/sweep-accounts?wait_for_position={position}",
+                       headers=auth(keys["viewer"])).json()
+    # The section lists both, each with the person who set that account, when and why
+    shown = web.get(section).text
+    rows = re.findall(r'<tr data-sweep-account="(\w+)">(.*?)</tr>', shown, re.S)
+    assert [name for name, _ in rows] == ["TAX_AUTHORITY", "DUST"]
+    for (name, row), listed in zip(rows, accounts["accounts"], strict=True):
+        assert listed["destination"] == name and listed["account"] in row
+        assert f"<td data-set-by>{principal(listed['set_by'])}</td>" in row
+        assert listed["set_at"][:10] in row and listed["reason"] in row
+    assert "ann" in rows[0][1] and "bob" in rows[1][1]

@@ -30,7 +30,12 @@ from api.controllers.schedules import VIEW as SCHEDULES
 from api.controllers.vault import vault_observed_rows, vault_request_rows
 from api.keys import ADMIN, APPROVE, OPERATE
 from api.problems import Problem
-from api.queries import asset_holder_page, distribution_page, schedule_page
+from api.queries import (
+    asset_holder_page,
+    distribution_page,
+    schedule_page,
+    sweep_account_rows,
+)
 from api.reads import ReadModels
 from app import vault_requests
 from app.vault_ops import vault_status
@@ -327,7 +332,8 @@ async def _detail(request: Request[Any, Any, Any], asset_id: UUID,
 async def _vault(request: Request[Any, Any, Any], asset_id: UUID, *, status_code: int = 200,
                  position: int = 0, flash: str | None = None, **errors: str) -> Template:
     """The vault section: its state read from the chain (when this server reads one), its
-    requests (their read model) and what the caller may ask or approve."""
+    requests and the accounts its sweeps may pay (their read models), and what the caller
+    may ask or approve."""
     state = request.app.state
     reads: ReadModels = state.reads
     if position:
@@ -342,7 +348,8 @@ async def _vault(request: Request[Any, Any, Any], asset_id: UUID, *, status_code
     me = session_of(request).principal
     return page(request, "_asset_vault.html", status_code=status_code, asset=asset,
                 status=status, ops=await vault_request_rows(reads, asset_id),
-                observed=await vault_observed_rows(reads, asset_id), errors=errors,
+                observed=await vault_observed_rows(reads, asset_id),
+                sweep_accounts=await sweep_account_rows(reads, asset_id), errors=errors,
                 flash=flash, me=principal(me.actor), who=principal, roles=ROLE_NAMES,
                 can_approve=me.role in APPROVE, can_request=me.role in ADMIN)
 

@@ -22,6 +22,7 @@ from rq import Queue
 from api import schemas, writes
 from api.keys import APPROVE, OPERATE
 from api.problems import Problem
+from api.queries import sweep_account_rows
 from api.reads import ReadModels
 from app import treasury
 from domain.actors import principal
@@ -185,10 +186,10 @@ async def _treasury(request: Request[Any, Any, Any], distribution_id: UUID, *,
         reads.table("treasury_ops")), (distribution_id,))
     me = session_of(request).principal
     on_chain = d.commit_tx is not None and d.status is not Status.CANCELLED
-    aggregate = await writes.call(request.app.state.ledger.get_asset, d.asset_id)
+    accounts = await sweep_account_rows(reads, d.asset_id)
     return view(request, "_treasury.html", status_code=status_code, d=d,
                 asset=await asset_of(request, d), ops=ops, errors=errors, flash=flash,
-                sweep_accounts=aggregate.sweep_accounts,
+                sweep_accounts={a["destination"]: a["account"] for a in accounts},
                 me=principal(me.actor), can_approve=me.role in APPROVE,
                 can_request=on_chain and me.role in OPERATE,
                 past_deadline=d.claim_deadline is not None
