@@ -39,6 +39,7 @@ operator, with the code as its reason.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ from chain.hedera.ids import AccountResolver
 from domain import accounts
 from domain.batch import BatchStatus, PayoutBatch
 from domain.distribution import Status
-from domain.errors import InvalidInput
+from domain.errors import AlreadyExists, IllegalTransition, InvalidInput
 from domain.failures import FailureClass, RetryPolicy
 from domain.hts_failures import (
     PAYER_SHORT_CODES,
@@ -68,6 +69,7 @@ from domain.hts_failures import (
     wants_airdrop,
 )
 from domain.hts_links import TokenLink, next_transaction
+from domain.hts_pending import PendingAirdrop, leg_key, parse_leg
 from domain.hts_planning import AccountRef, HtsLeg, HtsLimits, plan_hts_batches
 from domain.hts_recovery import DEFAULT_SKEW_SECONDS, MAX_VALID_SECONDS, NANOS, TxWindow, Verdict
 from domain.hts_transaction_ids import TransactionIdTaken
@@ -108,6 +110,8 @@ class HtsOutcome:
     transaction_id: str | None = None
     retry_at: datetime | None = None
 
+
+log = logging.getLogger(__name__)
 
 # Tries at a fresh valid start when another batch already used the one chosen.
 TRANSACTION_ID_TRIES = 5
@@ -263,27 +267,68 @@ class HtsBatchExecutor:
                 if waiting is not None:
                     return waiting
                 continue
-            legs, shared = self._cancellable(batch, outstanding)
+            legs, waiting_on = self._cancellable(batch, outstanding)
             if not legs:  # merged with another's, or not listed yet (its claim is read next)
-                return HtsOutcome("nothing-to-do", f"{shared} pending airdrops are merged with"
-                                  " another distribution's to the same holder: not cancelled"
-                                  " (the holder's claim settles both)" if shared else
+                return HtsOutcome("nothing-to-do", waiting_on or
                                   "the pending airdrops are not listed yet")
             refused = self._submit_prepared(batch, "cancel", legs)
             if refused is not None:
                 return refused
 
     def _cancellable(self, batch: PayoutBatch, outstanding: dict[AccountRef, int]
-                     ) -> tuple[list[HtsLeg], int]:
-        """The pending airdrops this batch alone owns, and how many it shares. The network
-        keeps one pending airdrop per (sender, receiver, token): a second distribution's
-        airdrop to the same unassociated holder is added to it. Cancelling that would also
-        take back the other distribution's payment, which would then read as claimed (PAID)
-        there. So only an outstanding amount equal to this leaf's net is cancelled."""
-        legs = [self._leg(batch, i) for i in sorted(batch.hts_pending)]
-        own = [leg for leg in legs if outstanding.get(leg.account) == leg.amount]
-        shared = sum(outstanding.get(leg.account, leg.amount) != leg.amount for leg in legs)
-        return own[:MAX_PENDING_IDS], shared
+                     ) -> tuple[list[HtsLeg], str]:
+        """The pending airdrops this batch cancels now, and why the others wait.
+
+        The network keeps one pending airdrop per (sender, receiver, token): a second
+        distribution's airdrop to the same unassociated holder is added to it, and one
+        cancellation ends both. So a leaf is cancelled only when the outstanding amount is
+        exactly what our ledger holds there (domain/hts_pending.py: nothing unknown merged
+        in), every leaf it holds is past its own claim deadline, and this batch is the one
+        that sends it (the owner); the cancellation then ends the other batches' leaves
+        too, in the same save as this batch's."""
+        cancel: list[HtsLeg] = []
+        waits: list[str] = []
+        for i in sorted(batch.hts_pending):
+            leg = self._leg(batch, i)
+            held = self._ledger.get_pending_airdrop(batch, i)
+            if held is None:  # pending from before the index: only an unmerged one
+                if outstanding.get(leg.account) == leg.amount:
+                    cancel.append(leg)
+                continue
+            if held.cancelling is not None:
+                waits.append(f"{held.holder}: the cancellation {held.cancelling} is in flight")
+                continue
+            if outstanding.get(leg.account) != held.amount:
+                waits.append(f"{held.holder}: the network holds"
+                             f" {outstanding.get(leg.account, 0)} pending, the ledger"
+                             f" {held.amount}; read again before cancelling")
+                continue
+            before = self._deadlines_not_passed(held, batch.id)
+            if before:
+                waits.append(f"{held.holder}: merged with another distribution's airdrop"
+                             f" to the same holder, whose claim deadline ({before}) has not"
+                             " passed: cancelled with it then (unless the holder claims both)")
+                continue
+            if held.owner != leg_key(batch.id, i):
+                owner = self._ledger.get_batch_by_id(parse_leg(held.owner or "")[0])
+                waits.append(f"{held.holder}: merged with distribution"
+                             f" {owner.distribution_id}'s airdrop to the same holder; its"
+                             f" batch {owner.number} cancels both")
+                continue
+            cancel.append(leg)
+        return cancel[:MAX_PENDING_IDS], "; ".join(waits[:3]) + (
+            f" (and {len(waits) - 3} more)" if len(waits) > 3 else "")
+
+    def _deadlines_not_passed(self, held: PendingAirdrop, own: UUID) -> str:
+        """The latest claim deadline, among the other leaves merged here, still ahead."""
+        now = _now(self._rail)
+        ahead: list[datetime] = []
+        for other in {parse_leg(leg)[0] for leg in held.legs} - {own}:
+            deadline = self._ledger.get_distribution(
+                self._ledger.get_batch_by_id(other).distribution_id).claim_deadline
+            if deadline is None or deadline > now:
+                ahead.append(deadline or datetime.max.replace(tzinfo=UTC))
+        return max(ahead).isoformat() if ahead else ""
 
     def _sync_claims(self, batch: PayoutBatch) -> dict[AccountRef, int]:
         """Records the claims read; returns the outstanding airdrops it read them from."""
@@ -297,11 +342,23 @@ class HtsBatchExecutor:
                    and self._resolve(batch.leaves[i].account) not in outstanding
                    # the Mirror Node must have ingested past the airdrop itself: before, its
                    # absence from the list proves nothing
-                   and horizon is not None and horizon >= _window_end(tid)]
+                   and horizon is not None and horizon >= _window_end(tid)
+                   and not self._cancel_in_flight(batch, i)]
         if claimed and horizon is not None:
-            self._ledger.record_airdrops_claimed(batch.id, leaf_indices=claimed,
-                                                 indexed_until=horizon)
+            try:
+                self._ledger.record_airdrops_claimed(batch.id, leaf_indices=claimed,
+                                                     indexed_until=horizon)
+            except (IllegalTransition, AlreadyExists) as err:
+                # A cancellation of a merged airdrop opened meanwhile (or is being opened):
+                # its fate decides these leaves; a claim is read again once it is known.
+                log.info("claims of batch %s not recorded now: %s", batch.number, err)
         return outstanding
+
+    def _cancel_in_flight(self, batch: PayoutBatch, leaf_index: int) -> bool:
+        """Another batch's cancellation of the airdrop this leaf was merged into: while it is
+        open, the leaf vanishing from the outstanding list is that cancellation's doing."""
+        held = self._ledger.get_pending_airdrop(batch, leaf_index)
+        return held is not None and held.cancelling is not None
 
     @staticmethod
     def _pays_again(status: str, kind: str, leaves: int) -> bool:

@@ -193,7 +193,9 @@ class PayoutBatch(Aggregate):
 
     class HtsAirdropCancelled(Aggregate.Event):
         """After the claim deadline, a TokenCancelAirdrop (`transaction_id`) ended these
-        leaves' pending airdrops: never paid; the tokens stayed with the payer."""
+        leaves' pending airdrops: never paid; the tokens stayed with the payer. The
+        transaction is this batch's, or another's whose airdrop to the same holder the
+        network had merged with these (domain/hts_pending.py)."""
 
         transaction_id: str
         leaf_indices: list[int]
@@ -606,10 +608,23 @@ class PayoutBatch(Aggregate):
         self._hts_airdrop_cancelled(transaction_id=transaction_id, leaf_indices=list(leaves),
                                     amount=sum(self.leaves[i].net for i in leaves))
 
+    def record_airdrop_cancelled_with(self, *, transaction_id: str,
+                                      leaf_indices: list[int]) -> None:
+        """Another batch's TokenCancelAirdrop (`transaction_id`) ended these leaves' pending
+        airdrops: merged with its own on the network (domain/hts_pending.py), they could
+        only be cancelled together, once every claim deadline had passed."""
+        not_pending = [i for i in leaf_indices if i not in self.hts_pending]
+        if not leaf_indices or not_pending or transaction_id in self.hts_open:
+            raise IllegalTransition(f"leaves {not_pending[:5]} of batch {self.number} have no"
+                                    f" pending airdrop {transaction_id} could have ended")
+        leaves = sorted(leaf_indices)
+        self._hts_airdrop_cancelled(transaction_id=transaction_id, leaf_indices=leaves,
+                                    amount=sum(self.leaves[i].net for i in leaves))
+
     @event(HtsAirdropCancelled)
     def _hts_airdrop_cancelled(self, transaction_id: str, leaf_indices: list[int],
                                amount: int) -> None:
-        del self.hts_open[transaction_id]
+        self.hts_open.pop(transaction_id, None)  # absent: another batch's (merged) cancel
         for i in leaf_indices:
             del self.hts_pending[i]
             self.outcomes[i] = LeafOutcome.CANCELLED

@@ -360,30 +360,123 @@ def test_a_claim_racing_the_cancellation_is_paid_and_nothing_is_cancelled_twice(
     assert world.net.ledger.pending_airdrops == {}
 
 
-def test_an_airdrop_merged_with_another_distributions_is_not_cancelled(ledger, world):
-    # Two distributions airdrop to the same unassociated holder: the network keeps one
-    # pending airdrop per (payer, holder, token), holding both amounts.
+class _WorkerDied(Exception):
+    pass
+
+
+def _merged(ledger, world, second_deadline_days: int = 30):
+    """Two distributions airdrop to the same unassociated holder: the network keeps one
+    pending airdrop per (payer, holder, token), holding both amounts."""
     newcomer, newcomer_key = world.holder(associated=False)
     first = executing_distribution(ledger, [newcomer.num], key="first",
                                    claim_deadline=_tomorrow(world))
-    second = executing_distribution(ledger, [newcomer.num], total=2_000_000, key="second",
-                                    claim_deadline=_tomorrow(world) + timedelta(days=30))
+    second = executing_distribution(
+        ledger, [newcomer.num], total=2_000_000, key="second",
+        claim_deadline=_tomorrow(world) + timedelta(days=second_deadline_days))
     executor = HtsBatchExecutor(ledger, _rail(world))
     for did in (first, second):
         executor.execute(ledger.get_batch(did, 0).id)
     nets = [ledger.get_batch(did, 0).pending_claim_amount for did in (first, second)]
     assert world.net.ledger.pending_airdrops == {
         (world.treasury.num, newcomer.num, world.token.num): sum(nets)}
-    # The first's deadline passes: cancelling would take back the second's payment too
-    # (which would then read as claimed), so the merged airdrop is left pending, and says so.
+    return newcomer, newcomer_key, (first, second), executor, nets
+
+
+def _cancelled_events(ledger, did):
+    batch_id = ledger.get_batch(did, 0).id
+    return [e for e in ledger.events.get(batch_id) if type(e).__name__ == "HtsAirdropCancelled"]
+
+
+def _follow(ledger, executor, did):
+    return executor.follow_airdrops(ledger.get_batch(did, 0).id)
+
+
+def test_a_merged_airdrop_is_cancelled_once_for_both_after_the_last_deadline(
+        ledger, world, views, database_url, schema):
+    _newcomer, _key, (first, second), executor, nets = _merged(ledger, world)
+    supply = world.balance(world.treasury)  # pending airdrops never left the payer
+    # The first's deadline passes: cancelling now would take back the second's payment,
+    # still claimable, so nothing is sent, and the job says what it waits for.
     world.net.ledger.clock.advance(2 * 86_400)
-    outcome = executor.follow_airdrops(ledger.get_batch(first, 0).id)
-    assert "merged with another distribution's" in outcome.detail
+    sent = len(world.net.ledger.executed)
+    for did in (first, second):
+        outcome = _follow(ledger, executor, did)
+        assert outcome.action == "nothing-to-do"
+    assert "merged with another distribution's airdrop" in _follow(ledger, executor,
+                                                                    first).detail
+    assert len(world.net.ledger.executed) == sent
+    assert sum(world.net.ledger.pending_airdrops.values()) == sum(nets)
+    # The second's deadline passes too: one cancellation, sent by one batch, ends both.
+    world.net.ledger.clock.advance(31 * 86_400)
+    for did in (second, first, second):  # whichever job runs first, once
+        _follow(ledger, executor, did)
+    cancels = [e for e in world.net.ledger.executed.values()
+               if ResponseCode(e.record.receipt.status).name == "SUCCESS"][-1:]
+    assert len(world.net.ledger.executed) == sent + 1 and cancels
+    assert world.net.ledger.pending_airdrops == {}
+    for did, net in zip((first, second), nets, strict=True):
+        batch = ledger.get_batch(did, 0)
+        assert set(batch.outcomes.values()) == {LeafOutcome.CANCELLED}, did
+        assert batch.pending_claim_amount == 0 and batch.hts_open == {}
+        assert batch.failure_reasons[0] == "AIRDROP_CANCELLED_AFTER_CLAIM_DEADLINE"
+        distribution = ledger.get_distribution(did)
+        assert distribution.status is Status.COMPLETED_WITH_FAILURES
+        assert (distribution.paid, distribution.failed, distribution.amount_paid) == (0, 1, 0)
+        assert batch.leaves[0].net == net
+    # the cancellation is one transaction, recorded by the batch that sent it, named by both
+    (first_tid,), (second_tid,) = ({e.transaction_id for e in _cancelled_events(ledger, did)}
+                                   for did in (first, second))
+    assert first_tid == second_tid
+    # and after the cancellation neither did they
+    assert world.balance(world.treasury) == supply
+    # the operators' read models: each distribution's holder failed, nothing pending
+    for did in (first, second):
+        assert _read_model(ledger, views, database_url, schema, did) == (0, 1, 0, 0, "FAILED")
+    # running the jobs again sends nothing more
+    for did in (first, second):
+        assert _follow(ledger, executor, did).action == "nothing-to-do"
+    assert len(world.net.ledger.executed) == sent + 1
+
+
+def test_a_merged_airdrop_claimed_pays_both_distributions(ledger, world):
+    newcomer, newcomer_key, (first, second), executor, nets = _merged(ledger, world)
+    # The first's deadline passes: the merged airdrop is left pending, and says so.
+    world.net.ledger.clock.advance(2 * 86_400)
+    assert "merged with another distribution's" in _follow(ledger, executor, first).detail
     assert sum(world.net.ledger.pending_airdrops.values()) == sum(nets)
     # The holder claims: both distributions' leaves are paid, exactly what the holder got.
     _claim(world, newcomer, newcomer_key)
     world.net.ledger.clock.advance(200)
     for did in (first, second):
-        executor.follow_airdrops(ledger.get_batch(did, 0).id)
+        _follow(ledger, executor, did)
         assert set(ledger.get_batch(did, 0).outcomes.values()) == {LeafOutcome.PAID}
     assert world.net.token_balance(newcomer.num, world.token.num) == sum(nets)
+
+
+def test_another_batchs_cancellation_in_flight_is_never_read_as_a_claim(ledger, world):
+    _newcomer, _key, (first, second), executor, _nets = _merged(ledger, world,
+                                                                second_deadline_days=0)
+    world.net.ledger.clock.advance(3 * 86_400)
+    owner, other = sorted((first, second), key=lambda d: str(ledger.get_batch(d, 0).id))
+    # The owner's worker records its cancellation and dies before the receipt: the network
+    # executed it, the pending airdrop is gone, and the ledger does not know yet.
+    rail = _rail(world)
+    submit = rail.submit
+
+    def submit_then_die(prepared):
+        submit(prepared)
+        raise _WorkerDied  # as a SIGKILL after submitting (tests/hedera_rail/test_hts_crash)
+
+    rail.submit = submit_then_die  # type: ignore[method-assign]
+    with pytest.raises(_WorkerDied):
+        _follow(ledger, HtsBatchExecutor(ledger, rail), owner)
+    assert world.net.ledger.pending_airdrops == {}
+    assert ledger.get_batch(owner, 0).hts_open  # recorded, its fate not yet known
+    # The other distribution's job reads the airdrop gone, past its window: not a claim.
+    world.net.ledger.clock.advance(200)
+    assert _follow(ledger, executor, other).action == "nothing-to-do"
+    assert ledger.get_batch(other, 0).outcomes[0] is LeafOutcome.PENDING_CLAIM
+    # The owner's job finds the cancellation's fate and ends both.
+    _follow(ledger, executor, owner)
+    for did in (first, second):
+        assert ledger.get_batch(did, 0).outcomes[0] is LeafOutcome.CANCELLED
