@@ -5,9 +5,10 @@ The message is domain/hts_commitment.py's (root, token, totals). Its TopicMessag
 its own TransactionId, recorded before it is sent (`CommitmentSubmitted`), and the same
 recovery as a payment (app/hts_executor.py): a recorded TransactionId is settled first, sent
 again under the same id while its window is open (the network deduplicates it), or proven
-dead; only then may another be recorded. Its receipt's sequence number is recorded with the
-commit (`CommitmentPublished`, then `Committed`), so an auditor finds the message at
-`/api/v1/topics/{topic}/messages/{sequence}` on any Mirror Node.
+dead; only then may another be recorded. Its receipt's sequence number (or, once the nodes
+have forgotten the receipt, the Mirror Node's record of the message, checked to be ours) is
+recorded with the commit (`CommitmentPublished`, then `Committed`), so an auditor finds the
+message at `/api/v1/topics/{topic}/messages/{sequence}` on any Mirror Node.
 """
 
 from __future__ import annotations
@@ -79,12 +80,8 @@ def publish_commitment(ledger: PayoutLedger, rail: HtsRail, distribution_id: UUI
                 ledger.abandon_commitment(distribution_id, transaction_id=tid,
                                           reason=fate.status)
                 raise CommitmentNotPublished(f"the commitment {tid} failed: {fate.status}")
-            sequence = rail.topic_sequence(tid)
-            if sequence is None:
-                # The nodes keep receipts for 180 s; past that the sequence number is on the
-                # Mirror Node's topic messages, which this does not read yet.
-                raise CommitmentNotPublished(f"{tid} succeeded but its receipt (the sequence"
-                                             " number) is no longer on the node")
+            sequence = rail.topic_sequence(tid) or _sequence_from_mirror(
+                rail, tid, open_topic, message)
             ledger.publish_commitment(distribution_id, transaction_id=tid,
                                       sequence_number=sequence, claim_deadline=claim_deadline,
                                       actor=actor)
@@ -92,3 +89,18 @@ def publish_commitment(ledger: PayoutLedger, rail: HtsRail, distribution_id: UUI
         if time.monotonic() > deadline:
             raise CommitmentNotPublished(f"the commitment {tid} is still in flight")
         time.sleep(poll)
+
+
+def _sequence_from_mirror(rail: HtsRail, tid: str, topic: str, message: bytes) -> int:
+    """The nodes keep receipts for 180 s; past that the message's sequence number is read
+    from the Mirror Node, which keeps topic messages for good. It is recorded only if the
+    message found there is ours, on our topic: what an auditor will read at that place."""
+    found = rail.published_message(tid)
+    if found is None:
+        raise CommitmentNotPublished(f"{tid} succeeded; its receipt is no longer on the node"
+                                     " and the Mirror Node has not ingested its message yet")
+    if (found.topic_id, found.message) != (topic, message):
+        raise CommitmentNotPublished(
+            f"{tid} put another message on the Mirror Node ({found.topic_id} sequence"
+            f" {found.sequence_number}) than the commitment recorded for {topic}: not recorded")
+    return found.sequence_number

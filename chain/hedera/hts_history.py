@@ -11,11 +11,15 @@ sender's `/api/v1/accounts/{id}/airdrops/outstanding` lists its pending airdrops
 claimed or cancelled (`airdrops[]`: `receiver_id`, `token_id`, `amount`); an account's
 `/api/v1/accounts/{id}/tokens?token.id=` lists its relationship with that token, empty when it
 is not associated (`tokens[]`: `token_id`, `freeze_status` NOT_APPLICABLE | FROZEN | UNFROZEN,
-`kyc_status` NOT_APPLICABLE | GRANTED | REVOKED, `automatic_association`, `balance`).
+`kyc_status` NOT_APPLICABLE | GRANTED | REVOKED, `automatic_association`, `balance`); an HCS
+message is `/api/v1/topics/messages/{consensus timestamp}` (`topic_id`, `sequence_number`,
+`message` in base64).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,6 +48,16 @@ class OutstandingAnswer:
     indexed_until: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class TopicMessageAnswer:
+    """An HCS message as the Mirror Node keeps it for good (the receipt that carried its
+    sequence number is gone from the nodes after ~180 s)."""
+
+    topic_id: str           # `0.0.n`
+    sequence_number: int
+    message: bytes
+
+
 class TransactionHistory(Protocol):
     def lookup(self, transaction_id: str, credited_token: str | None = None) -> HistoryAnswer:
         """`transaction_id` as the SDK writes it: `0.0.payer@seconds.nanos`."""
@@ -55,6 +69,11 @@ class TransactionHistory(Protocol):
 
     def token_links(self, accounts: Sequence[str], token: str) -> dict[str, TokenLink]:
         """Each account's (`0.0.n`) relationship with `token`, as the Mirror Node last saw it."""
+        ...
+
+    def topic_message(self, transaction_id: str) -> TopicMessageAnswer | None:
+        """The HCS message a successful TopicMessageSubmit put on its topic; None when the
+        Mirror Node has not ingested it (yet)."""
         ...
 
 
@@ -98,6 +117,24 @@ class MirrorTransactionHistory:
                 receiver = str(row.get("receiver_id"))
                 receivers[receiver] = receivers.get(receiver, 0) + int(row.get("amount", 0))
         return OutstandingAnswer(receivers, indexed_until)
+
+    def topic_message(self, transaction_id: str) -> TopicMessageAnswer | None:
+        # The transaction's consensus timestamp names its message: /topics/messages/{ts}.
+        rows = self._mirror.transaction(mirror_transaction_id(transaction_id))
+        parents = [r for r in rows or [] if not r.get("scheduled")
+                   and int(r.get("nonce", 0)) == 0 and r.get("result") == "SUCCESS"]
+        if not parents:
+            return None
+        stamp = parents[0].get("consensus_timestamp")
+        try:
+            row = self._mirror.get(f"/api/v1/topics/messages/{stamp}")
+        except NotFound:
+            return None
+        try:
+            return TopicMessageAnswer(str(row["topic_id"]), int(row["sequence_number"]),
+                                      base64.b64decode(row["message"], validate=True))
+        except (KeyError, TypeError, ValueError, binascii.Error) as err:
+            raise MirrorNodeInconsistent(f"topics/messages/{stamp}: {err!r}") from None
 
     def token_links(self, accounts: Sequence[str], token: str) -> dict[str, TokenLink]:
         if not accounts:

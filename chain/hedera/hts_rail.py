@@ -53,7 +53,7 @@ from hiero_sdk_python.tokens.token_airdrop_transaction_cancel import (
 from hiero_sdk_python.transaction.transaction_id import TransactionId
 
 from chain.hedera.errors import MirrorNodeError
-from chain.hedera.hts_history import OutstandingAnswer, TransactionHistory
+from chain.hedera.hts_history import OutstandingAnswer, TopicMessageAnswer, TransactionHistory
 from chain.hedera.hts_signer import HederaSigner
 from domain.hts_failures import ALREADY_SUBMITTED
 from domain.hts_links import TokenLink
@@ -235,6 +235,11 @@ class HtsRail:
             return None
         number = int(getattr(receipt, "topic_sequence_number", 0) or 0)
         return number or None
+
+    def published_message(self, transaction_id: str) -> TopicMessageAnswer | None:
+        """Where a successful TopicMessageSubmit's message is, from the Mirror Node: what
+        `topic_sequence` cannot say once the nodes have forgotten the receipt."""
+        return self._history.topic_message(transaction_id)
 
     def fate(self, transaction_id: str, window: TxWindow) -> Fate:
         """What became of a recorded TransactionId (domain/hts_recovery.py decides)."""

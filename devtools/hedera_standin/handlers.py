@@ -326,6 +326,8 @@ def _submit_message(ledger: Ledger, parsed: Parsed, out: Outcome,
         topic.running_hash + topic.sequence.to_bytes(8, "big")
         + repr(consensus_time).encode() + body.message).digest()
     topic.messages.append(bytes(body.message))
+    topic.times.append(consensus_time)
+    topic.running_hashes.append(topic.running_hash)
     out.receipt.topicSequenceNumber = topic.sequence
     out.receipt.topicRunningHash = topic.running_hash
     out.receipt.topicRunningHashVersion = 3

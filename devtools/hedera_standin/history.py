@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from hiero_sdk_python import ResponseCode
 
 from chain.hedera.errors import MirrorNodeUnavailable
-from chain.hedera.hts_history import HistoryAnswer, OutstandingAnswer
+from chain.hedera.hts_history import HistoryAnswer, OutstandingAnswer, TopicMessageAnswer
 from devtools.hedera_standin.server import StandinNetwork
 from devtools.hedera_standin.state import Ledger, TxKey
 from domain.hts_links import TokenLink
@@ -38,6 +38,21 @@ class StandinHistory:
                 for leg in listed.transfers if leg.amount > 0)
             return HistoryAnswer(ResponseCode(found.record.receipt.status).name, horizon,
                                  credited)
+
+    def topic_message(self, transaction_id: str) -> TopicMessageAnswer | None:
+        payer, _, start = transaction_id.partition("@")
+        seconds, _, nanos = start.partition(".")
+        key = TxKey(int(payer.rsplit(".", 1)[1]), int(seconds), int(nanos))
+        ledger = self._net.ledger
+        with ledger.lock:
+            found = ledger.executed.get(key)
+            if found is None or found.consensus_time > ledger.clock.now() - self.lag_seconds:
+                return None
+            for number, topic in ledger.topics.items():
+                for i, time in enumerate(topic.times):
+                    if time == found.consensus_time:
+                        return TopicMessageAnswer(f"0.0.{number}", i + 1, topic.messages[i])
+        return None
 
     def outstanding_airdrops(self, sender: str, token: str) -> OutstandingAnswer:
         """The stand-in network's pending airdrops right now (claims and cancellations are

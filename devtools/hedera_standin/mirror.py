@@ -12,7 +12,9 @@ resources the HTS rail and its demo read, in the Mirror Node's published shapes 
 - `/api/v1/accounts/{id}/airdrops/outstanding?token.id=…`: the sender's pending airdrops
   (HIP-904) not yet claimed or cancelled, as the network holds them now;
 - `/api/v1/accounts/{id}/tokens?token.id=…`: the account's token relationships (association,
-  freeze and KYC status), as the network holds them now.
+  freeze and KYC status), as the network holds them now;
+- `/api/v1/topics/messages/{timestamp}` and `/api/v1/topics/{id}/messages/{sequence}`: one HCS
+  message (only up to the horizon), with its sequence number, payer and running hash.
 
 A stand-in, not the Mirror Node: one process's memory, no pagination beyond `limit`+`next`,
 no record files or hashes.
@@ -20,6 +22,7 @@ no record files or hashes.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import threading
@@ -75,6 +78,8 @@ class HederaMirrorStandin:
             (re.compile(r"/api/v1/accounts/([^/]+)"), self._account),
             (re.compile(r"/api/v1/accounts/([^/]+)/airdrops/outstanding"), self._outstanding),
             (re.compile(r"/api/v1/accounts/([^/]+)/tokens"), self._relationships),
+            (re.compile(r"/api/v1/topics/messages/([^/]+)"), self._topic_message_at),
+            (re.compile(r"/api/v1/topics/([^/]+)/messages/(\d+)"), self._topic_message),
         ]
 
     # --- server ---------------------------------------------------------------------------
@@ -278,6 +283,36 @@ class HederaMirrorStandin:
                                            "GRANTED" if rel.kyc_granted else "REVOKED"),
                             "token_id": f"0.0.{token}"} for token, rel, info in rows],
                 "links": {"next": None}}
+
+    def _topic_message_at(self, timestamp: str, *, query: dict[str, list[str]]) -> Json:
+        at = _ns(timestamp)
+        with self.net.ledger.lock:
+            for number, topic in self.net.ledger.topics.items():
+                for i, time in enumerate(topic.times):
+                    if int(time * 10**9) == at:
+                        return self._message_row(number, i)
+        raise NotFoundError("Not found")
+
+    def _topic_message(self, topic_id: str, sequence: str, *,
+                       query: dict[str, list[str]]) -> Json:
+        with self.net.ledger.lock:
+            topic = self.net.ledger.topics.get(_num(topic_id))
+            if topic is None or not 0 < int(sequence) <= len(topic.messages):
+                raise NotFoundError("Not found")
+            return self._message_row(_num(topic_id), int(sequence) - 1)
+
+    def _message_row(self, number: int, i: int) -> Json:
+        topic = self.net.ledger.topics[number]
+        if topic.times[i] > self.horizon():
+            raise NotFoundError("Not found")  # not ingested yet
+        payer = next((e.record.transactionID.accountID.accountNum
+                      for e in self.net.ledger.executed.values()
+                      if e.consensus_time == topic.times[i]), 0)
+        return {"consensus_timestamp": _ts(topic.times[i]), "topic_id": f"0.0.{number}",
+                "message": base64.b64encode(topic.messages[i]).decode(),
+                "payer_account_id": f"0.0.{payer}",
+                "running_hash": base64.b64encode(topic.running_hashes[i]).decode(),
+                "running_hash_version": 3, "sequence_number": i + 1, "chunk_info": None}
 
     def _accounts(self, *, query: dict[str, list[str]]) -> Json:
         rows = []

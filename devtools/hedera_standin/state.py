@@ -53,7 +53,9 @@ class Topic:
     submit_key: Key | None
     sequence: int = 0
     running_hash: bytes = b"\x00" * 48
-    messages: list[bytes] = field(default_factory=list)
+    messages: list[bytes] = field(default_factory=list)  # message i has sequence i + 1
+    times: list[float] = field(default_factory=list)  # and reached consensus at times[i]
+    running_hashes: list[bytes] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

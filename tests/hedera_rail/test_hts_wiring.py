@@ -14,8 +14,10 @@ from redis import Redis
 from rq import Queue
 
 from app.automation import Automation
-from app.hts_commitment import message_of, publish_commitment
+from app.hts_commitment import CommitmentNotPublished, message_of, publish_commitment
 from app.supervisor import Supervisor
+from chain.hedera.hts_history import MirrorTransactionHistory, TopicMessageAnswer
+from chain.hedera.mirror_client import MirrorNodeClient
 from devtools.hedera_standin.mirror import HederaMirrorStandin
 from devtools.hedera_standin.state import Topic
 from domain.distribution import Status
@@ -138,6 +140,65 @@ def test_the_commitment_is_published_once_and_resumed_under_its_recorded_id(ledg
         ledger.record_commitment_submission(vault, transaction_id="0.0.5@1.0",
                                             topic_id="0.0.7", valid_start_ns=1,
                                             valid_seconds=120)
+
+
+class _AnotherMessage:
+    """A Mirror Node that answers another message than ours at the commitment's place."""
+
+    def __init__(self, history) -> None:
+        self.history = history
+
+    def __getattr__(self, name):
+        return getattr(self.history, name)
+
+    def topic_message(self, transaction_id):
+        found = self.history.topic_message(transaction_id)
+        return TopicMessageAnswer(found.topic_id, found.sequence_number, b"not ours")
+
+
+def test_a_commitment_whose_receipt_the_nodes_forgot_is_placed_from_the_mirror_node(
+        ledger, world):
+    with world.net.ledger.lock:
+        topic = world.net.ledger.new_entity_number()
+        world.net.ledger.topics[topic] = Topic(submit_key=None)
+    asset_id = _hedera_asset(ledger, payment_num=world.token.num)
+    rows = [(long_zero(world.holder()[0].num), 10**18) for _ in range(2)]
+    mirror = HederaMirrorStandin(world.net)
+    client = MirrorNodeClient(mirror.start())
+    try:
+        rail = _rail(world, MirrorTransactionHistory(client))  # over the Mirror Node's REST API
+        for key in ("first", "second"):
+            # The publisher records the TransactionId and sends it, then dies before it
+            # reads the receipt; it is restarted after the nodes forgot it (180 s).
+            did = _snapshotted(ledger, asset_id, key, rows)
+            message = message_of(ledger, ledger.get_distribution(did))
+            prepared = rail.prepare_commitment(f"0.0.{topic}", message,
+                                               rail.next_valid_start_ns())
+            ledger.record_commitment_submission(
+                did, transaction_id=prepared.transaction_id, topic_id=f"0.0.{topic}",
+                valid_start_ns=prepared.window.valid_start_ns,
+                valid_seconds=prepared.window.valid_seconds)
+            rail.submit(prepared)
+            world.net.ledger.clock.advance(200)
+            assert rail.topic_sequence(prepared.transaction_id) is None  # receipt gone
+            if key == "first":
+                published = publish_commitment(ledger, rail, did, topic_id=f"0.0.{topic}",
+                                               claim_deadline=DEADLINE, actor="approver")
+                # Placed from the Mirror Node's record of the message, checked to be ours.
+                assert (published.transaction_id, published.sequence_number) == (
+                    prepared.transaction_id, 1)
+                assert ledger.get_distribution(did).status is Status.COMMITTED
+            else:
+                # A Mirror Node that shows another message there: nothing is recorded.
+                liar = _rail(world, _AnotherMessage(MirrorTransactionHistory(client)))
+                with pytest.raises(CommitmentNotPublished, match="another message"):
+                    publish_commitment(ledger, liar, did, topic_id=f"0.0.{topic}",
+                                       claim_deadline=DEADLINE, actor="approver")
+                assert ledger.get_distribution(did).commitment is None
+        assert len(world.net.ledger.topics[topic].messages) == 2  # each sent once
+    finally:
+        client.close()
+        mirror.stop()
 
 
 def test_the_supervisor_requeues_hts_batches_and_never_looks_them_up_by_hash(ledger, world,
