@@ -169,7 +169,7 @@ class PayoutLedger(Application[UUID]):
         recorded and recorded with it."""
         asset = self.get_asset(asset_id)
         check_rail(rail, chain_id=asset.chain_id, payment_token=asset.payment_token,
-                   kind=terms.kind)
+                   kind=terms.kind, trigger=terms.execution.trigger)
         if payment_decimals is not None and payment_decimals != asset.payment_decimals:
             raise InvalidInput(f"the asset pays in a token of {asset.payment_decimals} decimals,"
                                f" not {payment_decimals}")

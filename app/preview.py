@@ -78,7 +78,7 @@ def check_creatable(ledger: PayoutLedger, body: CreateDistribution
     asset = ledger.get_asset(body.asset_id)  # NotFound → 404
     terms = terms_of(body, asset)
     check_rail(body.rail, chain_id=asset.chain_id, payment_token=asset.payment_token,
-               kind=terms.kind)
+               kind=terms.kind, trigger=terms.execution.trigger)
     if asset.paused:
         raise InvalidInput(f"asset {asset.symbol} is paused")
     if terms.execution.kind is ExecutionKind.RECURRING \

@@ -6,6 +6,7 @@ judging them by an EVM transaction hash."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 
 import pytest
@@ -25,7 +26,15 @@ from domain.entitlements import Snapshot
 from domain.errors import IdempotencyConflict, IllegalTransition
 from domain.planning import GasModel
 from domain.rails import Rail, RailNotAvailable
-from domain.terms import DistributionKind, DistributionTerms, Rule, RuleKind
+from domain.terms import (
+    DistributionKind,
+    DistributionTerms,
+    Execution,
+    ExecutionKind,
+    Rule,
+    RuleKind,
+    Trigger,
+)
 from runtime.hedera import HtsRails, hts_automation, hts_payer
 from runtime.settings import Settings
 from tests.hedera_rail.ledger_setup import long_zero
@@ -71,9 +80,18 @@ def test_the_hts_rail_is_refused_where_it_cannot_pay_and_recorded_where_it_can(l
                                        actor="maker", rail=Rail.HTS)
     assert not any(d for d in ledger.recorder.select_notifications(start=1, limit=100)
                    if "Distribution" in d.topic)
-    # A Hedera asset paying an HTS token: the rail is recorded, and the same key asking for
-    # another rail is another request.
+    # A Hedera asset paying an HTS token: refused to start ON_DEPOSIT (that watches the
+    # vault, which an HTS payout does not draw on: it would wait for ever), in one line.
     asset_id = _hedera_asset(ledger)
+    on_deposit = dataclasses.replace(terms(), execution=Execution(
+        kind=ExecutionKind.AUTOMATIC, trigger=Trigger.ON_DEPOSIT))
+    with pytest.raises(RailNotAvailable, match=r"ON_DEPOSIT .* not the vault"):
+        ledger.create_distribution(asset_id=asset_id, idempotency_key="d", terms=on_deposit,
+                                   actor="maker", rail=Rail.HTS)
+    assert not any(d for d in ledger.recorder.select_notifications(start=1, limit=100)
+                   if "Distribution" in d.topic)
+    # Otherwise the rail is recorded, and the same key asking for another rail is another
+    # request.
     did = ledger.create_distribution(asset_id=asset_id, idempotency_key="k", terms=terms(),
                                      actor="maker", rail=Rail.HTS)
     assert ledger.get_distribution(did).rail is Rail.HTS
