@@ -364,6 +364,22 @@ class PayoutLedger(Application[UUID]):
         ops.record_submission(number, tx_hash=tx_hash, nonce=nonce, signed_at=signed_at)
         return self._save(ops)
 
+    def record_vault_deployment(self, asset_id: UUID, number: int, *, tx_hash: str,
+                                nonce: int, signed_at: datetime, expected_version: int) -> int:
+        """An upgrade's implementation deployment, recorded before it is broadcast."""
+        ops = self._vault_ops(asset_id)
+        if ops.version != expected_version:
+            raise AlreadyExists(f"the vault requests of asset {asset_id} changed since read")
+        ops.record_deployment(number, tx_hash=tx_hash, nonce=nonce, signed_at=signed_at)
+        return self._save(ops)
+
+    def record_vault_implementation(self, asset_id: UUID, number: int, *, tx_hash: str,
+                                    address: str) -> int:
+        """The deployment's mined contract; 0 when it was recorded already."""
+        ops = self._vault_ops(asset_id)
+        changed = ops.record_implementation(number, tx_hash=tx_hash, address=address)
+        return self._save(ops) if changed else 0
+
     def reject_vault_submission(self, asset_id: UUID, number: int, *, tx_hash: str,
                                 reason: str) -> int:
         ops = self._vault_ops(asset_id)

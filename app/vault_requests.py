@@ -11,8 +11,9 @@ the treasurer's (app.treasury), step for step:
    known to the node, or signed moments ago → wait (a transient error: RQ retries).
 3. Ask the vault first (`eth_call` from the key): a call it would refuse (a key without the
    role, already paused) is refused here with the vault's own error; nothing is recorded. An
-   upgrade's layout is checked again, then its implementation deployed (a crash after the
-   deploy costs one more deploy, never a second upgrade).
+   upgrade's layout and the key's UPGRADER role are checked again, then its implementation
+   deployed by the same protocol, recorded before it is broadcast (app.vault_deploy): after
+   a crash its address is found by the recorded hash, never deployed twice.
 4. Under the signer's nonce lock: sign, record `Submitted(tx_hash, nonce)`, broadcast. A lost
    transaction is signed again with the same nonce while that nonce is unused.
 5. Wait a while for the receipt; still pending → transient, and the job runs again later.
@@ -32,10 +33,11 @@ from rq.exceptions import DuplicateJobError
 
 from app.follow import notifications
 from app.ledger import PayoutLedger
+from app.vault_deploy import DeploymentReverted, ImplementationDeployer
 from app.vault_ops import VaultOpRefused, check_upgrade
-from chain.contracts import DEFAULT_ADMIN_ROLE, at, creation_data, role
+from chain.contracts import DEFAULT_ADMIN_ROLE, at, role
 from chain.gateway import EvmGateway, TransientChainError
-from chain.sending import deploy_and_wait, reason_of
+from chain.sending import reason_of
 from chain.signer import Signer
 from domain.errors import AlreadyExists, InvalidInput
 from domain.treasury import TreasuryState
@@ -77,6 +79,8 @@ class VaultOpExecutor:
                  grace: timedelta = PENDING_GRACE, receipt_wait: float = 30.0) -> None:
         self.ledger, self.gateway, self.signer = ledger, gateway, signer
         self.grace, self.receipt_wait = grace, receipt_wait
+        self.deployer = ImplementationDeployer(ledger, gateway, signer, grace=grace,
+                                               receipt_wait=receipt_wait)
 
     def execute(self, asset_id: UUID, number: int,
                 now: datetime | None = None) -> VaultOpOutcome:
@@ -112,21 +116,35 @@ class VaultOpExecutor:
             case VaultAction.GRANT | VaultAction.REVOKE:
                 fn = "grantRole" if op.action is VaultAction.GRANT else "revokeRole"
                 return vault, vault.encode_abi(fn, args=[_role(str(op.role)), op.account])
-        check_upgrade(CURRENT_IMPLEMENTATION, str(op.target))  # the build may have changed
+        return vault, vault.encode_abi("upgradeToAndCall", args=[op.implementation, b""])
+
+    def _deployed(self, ops: VaultOps, op: VaultOp, now: datetime) -> VaultOps:
+        """The requests with `op`'s implementation deployed and recorded (app.vault_deploy),
+        once its layout and the key's role are checked again (the build may have changed)."""
+        check_upgrade(CURRENT_IMPLEMENTATION, str(op.target))
+        vault = at(self.gateway.w3, "PayoutVault", ops.vault)
         if not bool(vault.functions.hasRole(role("UPGRADER"), self.signer.address).call()):
             raise VaultOpRefused(f"{self.signer.address} does not hold UPGRADER_ROLE")
-        implementation, _ = deploy_and_wait(self.gateway, self.signer,
-                                            data=creation_data(self.gateway.w3, str(op.target)))
-        return vault, vault.encode_abi("upgradeToAndCall", args=[implementation, b""])
+        if op.implementation is not None:
+            return ops
+        self.deployer.implementation(ops, op, now)
+        return self.ledger.vault_ops(ops.asset_id) or ops  # read again: its version moved
 
     def _send(self, ops: VaultOps, op: VaultOp, now: datetime,
               reuse_nonce: int | None) -> VaultOpOutcome:
         try:
+            if op.action is VaultAction.UPGRADE:
+                ops = self._deployed(ops, op, now)
+                op = ops.op(op.number)
             vault, data = self._calldata(ops, op)
             tx = {"from": self.signer.address, "to": vault.address, "data": data}
             gas = int(self.gateway.w3.eth.estimate_gas(tx))  # type: ignore[arg-type]
         except VaultOpRefused as err:
             return VaultOpOutcome("refused", str(err))
+        except DeploymentReverted as err:
+            return VaultOpOutcome("rejected", str(err), err.tx_hash)
+        except AlreadyExists:
+            return VaultOpOutcome("nothing-to-do", "another job recorded the deployment")
         except TransientChainError:
             raise
         except Exception as err:  # a revert, decoded into the vault's error

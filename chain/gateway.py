@@ -184,6 +184,13 @@ class EvmGateway:
             return None
         return {key: int(found[key], 16) for key in ("status", "blockNumber", "gasUsed")}
 
+    def created_contract(self, tx_hash: str) -> str | None:
+        """The contract a mined creation made (its receipt's `contractAddress`); None if it
+        is not mined or made none."""
+        found = self._raw("eth_getTransactionReceipt", [tx_hash])
+        address = found.get("contractAddress") if found else None
+        return str(address) if address else None
+
     def transaction_known(self, tx_hash: str) -> bool:
         """Whether the node has the transaction (pending or mined)."""
         return bool(self._raw("eth_getTransactionByHash", [tx_hash]))

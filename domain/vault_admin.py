@@ -61,6 +61,12 @@ class VaultOp:
     last_signed_at: datetime | None = None
     settled_tx: str | None = None
     rejection: str | None = None
+    # An upgrade's new implementation: its creation transactions (recorded before each was
+    # broadcast), and the address the mined one made, which `upgradeToAndCall` names.
+    deploy_tx_hashes: list[str] = field(default_factory=list)
+    deploy_nonces: list[int] = field(default_factory=list)
+    deploy_signed_at: datetime | None = None
+    implementation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,23 @@ class VaultOps(Aggregate):
         tx_hash: str
         nonce: int
         signed_at: datetime
+
+    class DeploymentSubmitted(Aggregate.Event):
+        """An upgrade's new implementation: its creation transaction, signed and recorded
+        *before* it is broadcast, so that after a crash its receipt is looked up by this hash
+        instead of the implementation being deployed again."""
+
+        number: int
+        tx_hash: str
+        nonce: int
+        signed_at: datetime
+
+    class ImplementationDeployed(Aggregate.Event):
+        """The deployment was mined: the implementation the upgrade's transaction names."""
+
+        number: int
+        tx_hash: str
+        address: str
 
     class Rejected(Aggregate.Event):
         """The chain refused it for good (reverted): nothing changed; ask again."""
@@ -220,9 +243,53 @@ class VaultOps(Aggregate):
         op.nonces.append(nonce)
         op.last_signed_at = signed_at
 
-    def reject(self, number: int, *, tx_hash: str, reason: str) -> None:
+    def _deploying(self, number: int) -> VaultOp:
+        """An upgrade being sent whose implementation is not deployed yet (SUBMITTED too: a
+        request whose upgrade was sent by code that did not record its deployment)."""
         op = self.op(number)
-        if op.state is not TreasuryState.SUBMITTED or tx_hash.lower() not in op.tx_hashes:
+        if op.action is not VaultAction.UPGRADE or op.implementation is not None \
+                or op.state not in {TreasuryState.APPROVED, TreasuryState.SUBMITTED}:
+            raise IllegalTransition(f"vault request {number} ({op.action.lower()}, {op.state})"
+                                    " deploys no implementation now")
+        return op
+
+    def record_deployment(self, number: int, *, tx_hash: str, nonce: int,
+                          signed_at: datetime) -> None:
+        self._deploying(number)
+        self._deployment_submitted(number=number, tx_hash=tx_hash.lower(), nonce=nonce,
+                                   signed_at=utc(signed_at, "signed at"))
+
+    @event(DeploymentSubmitted)
+    def _deployment_submitted(self, number: int, tx_hash: str, nonce: int,
+                              signed_at: datetime) -> None:
+        op = self.ops[number]
+        op.deploy_tx_hashes.append(tx_hash)
+        op.deploy_nonces.append(nonce)
+        op.deploy_signed_at = signed_at
+
+    def record_implementation(self, number: int, *, tx_hash: str, address: str) -> bool:
+        """The mined deployment's contract; False if that one is recorded already (another
+        job read the same receipt)."""
+        op = self.op(number)
+        address = accounts.canonical(address)
+        if op.implementation == address and tx_hash.lower() in op.deploy_tx_hashes:
+            return False
+        if tx_hash.lower() not in self._deploying(number).deploy_tx_hashes:
+            raise IllegalTransition(f"{tx_hash} is no deployment of vault request {number}")
+        self._implementation_deployed(number=number, tx_hash=tx_hash.lower(), address=address)
+        return True
+
+    @event(ImplementationDeployed)
+    def _implementation_deployed(self, number: int, tx_hash: str, address: str) -> None:
+        self.ops[number].implementation = address
+
+    def reject(self, number: int, *, tx_hash: str, reason: str) -> None:
+        """Its transaction reverted: the request's own, or its implementation's deployment."""
+        op = self.op(number)
+        deployment = op.implementation is None and tx_hash.lower() in op.deploy_tx_hashes \
+            and op.state in {TreasuryState.APPROVED, TreasuryState.SUBMITTED}
+        if not deployment and (op.state is not TreasuryState.SUBMITTED
+                               or tx_hash.lower() not in op.tx_hashes):
             raise IllegalTransition(f"{tx_hash} is not a pending transaction of vault request"
                                     f" {number}")
         self._rejected(number=number, tx_hash=tx_hash.lower(), reason=reason[:500])

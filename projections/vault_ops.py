@@ -1,5 +1,6 @@
 """Vault requests (pause, unpause, grant, revoke, upgrade) of each asset's vault, one row
-each: what was asked, by whom, who approved it, the transaction and what came of it; and, in
+each: what was asked, by whom, who approved it, the transaction and what came of it (for an
+upgrade, also its implementation's deployment and the contract it made); and, in
 `vault_observed`, every administration of the vault its log shows that no request sent (an
 admin's own call, the roles granted at deployment). Rows are keyed by the aggregate's id,
 `VaultOps.create_id(asset_id)`: readers derive it.
@@ -27,7 +28,9 @@ class VaultOpsView(SegmentedProjection):
     name = "vault_ops"
     tables = (TABLE, OBSERVED)
     topics = topics(VaultOps.Requested, VaultOps.Approved, VaultOps.Submitted,
-                    VaultOps.Rejected, VaultOps.Settled, VaultOps.Observed)
+                    VaultOps.Rejected, VaultOps.Settled, VaultOps.Observed,
+                    VaultOps.DeploymentSubmitted, VaultOps.ImplementationDeployed)
+    version = 2  # 2: an upgrade's implementation deployment (tables of 1 never saw it)
 
     @staticmethod
     def ddl(store: ViewStore) -> list[sql.Composed]:
@@ -44,6 +47,12 @@ class VaultOpsView(SegmentedProjection):
             " log text NOT NULL, tx_hash text NOT NULL, detail text NOT NULL,"
             " observed_at timestamptz NOT NULL, PRIMARY KEY (ops_id, position))"
             ).format(store.table(OBSERVED))]
+
+    @staticmethod
+    def added_columns(store: ViewStore) -> list[sql.Composed]:
+        return [sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS deploy_tx_hash text,"
+                        " ADD COLUMN IF NOT EXISTS implementation text"
+                        ).format(store.table(TABLE))]
 
     def _run(self, key: str, statement: str, values: Any, table: str = TABLE) -> None:
         self.segments.add(self.handler(
@@ -78,6 +87,14 @@ class VaultOpsView(SegmentedProjection):
     def _submitted(self, e: VaultOps.Submitted, tracking: Tracking) -> None:
         self._set("submitted", e, tracking, "state = 'SUBMITTED', tx_hash = %(tx)s,"
                   " rejection = NULL", tx=e.tx_hash)
+
+    @process_event.register
+    def _deploying(self, e: VaultOps.DeploymentSubmitted, tracking: Tracking) -> None:
+        self._set("deploying", e, tracking, "deploy_tx_hash = %(tx)s", tx=e.tx_hash)
+
+    @process_event.register
+    def _deployed(self, e: VaultOps.ImplementationDeployed, tracking: Tracking) -> None:
+        self._set("deployed", e, tracking, "implementation = %(address)s", address=e.address)
 
     @process_event.register
     def _rejected(self, e: VaultOps.Rejected, tracking: Tracking) -> None:

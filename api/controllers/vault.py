@@ -72,6 +72,8 @@ class VaultRequest(msgspec.Struct):
     tx_hash: str | None
     rejection: str | None
     settled_at: datetime | None
+    deploy_tx_hash: str | None  # UPGRADE: its implementation's deployment, once signed
+    implementation: str | None  # UPGRADE: the contract that deployment made, once mined
 
 
 class VaultChangeObserved(msgspec.Struct):
@@ -149,8 +151,8 @@ class VaultController(Controller):
          operation_id="listVaultOperations")
     async def list_ops(self, request: Request[Any, Any, Any], asset_id: FromPath[UUID],
                        wait_for_position: Wait = 0) -> list[VaultRequest]:
-        """The vault requests of the asset: who asked, who approved, the transaction, and
-        whether the vault's log settled it."""
+        """The vault requests of the asset: who asked, who approved, the transaction (and an
+        upgrade's implementation deployment), and whether the vault's log settled it."""
         return [VaultRequest(**row) for row in await vault_request_rows(
             request.app.state.reads, asset_id, wait_for_position)]
 
@@ -187,7 +189,8 @@ async def vault_request_rows(reads: ReadModels, asset_id: UUID,
     await reads.wait_for(wait_for_position, "vault_ops")
     rows: list[dict[str, Any]] = await reads.all(sql.SQL(
         "SELECT number, action, role, account, target, state, reason, requested_by,"
-        " requested_at, approved_by, approved_at, tx_hash, rejection, settled_at FROM {}"
+        " requested_at, approved_by, approved_at, tx_hash, rejection, settled_at,"
+        " deploy_tx_hash, implementation FROM {}"
         " WHERE ops_id = %s ORDER BY number").format(reads.table("vault_ops")),
         (VaultOps.create_id(asset_id),))
     return rows

@@ -5,6 +5,7 @@ viewer sees the requests and may do nothing."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from redis import Redis
 from rq import Queue
@@ -107,3 +108,31 @@ def test_the_asset_page_shows_each_sweep_account_with_who_set_it_and_when(web, k
         assert f"<td data-set-by>{principal(listed['set_by'])}</td>" in row
         assert listed["set_at"][:10] in row and listed["reason"] in row
     assert "ann" in rows[0][1] and "bob" in rows[1][1]
+
+
+def test_an_upgrade_shows_its_implementations_deployment_then_the_contract(web, keys, ledger):
+    asset = story.import_asset(ledger, token="0x" + "ab" * 20)
+    ledger.link_vault(asset, "0x" + "ee" * 20, "importer")
+    number, _ = vault_requests.request(ledger, asset, action="UPGRADE", role_name=None,
+                                       account=None, target="PayoutVaultV2", reason="v2",
+                                       actor="principal:ann/key:a", now=datetime.now(UTC))
+    ledger.approve_vault_op(asset, number, "principal:bob/key:b")
+    sign_in(web, keys["viewer"])
+    section, listed = f"/panel/assets/{asset}/fragments/vault", f"/assets/{asset}/vault/requests"
+    # The admin-side worker records the deployment it is about to broadcast: shown as such
+    deploy = "0x" + "d1" * 32
+    position = ledger.record_vault_deployment(asset, number, tx_hash=deploy, nonce=0,
+                                              signed_at=datetime.now(UTC),
+                                              expected_version=ledger.vault_ops(asset).version)
+    [row] = web.get(f"{listed}?wait_for_position={position}",
+                    headers=auth(keys["viewer"])).json()
+    assert (row["deploy_tx_hash"], row["implementation"]) == (deploy, None)
+    assert f'data-deploying="{deploy}"' in web.get(section).text
+    # Its receipt names the contract: shown in its place
+    contract = "0x" + "1C" * 20
+    position = ledger.record_vault_implementation(asset, number, tx_hash=deploy,
+                                                  address=contract)
+    [row] = web.get(f"{listed}?wait_for_position={position}",
+                    headers=auth(keys["viewer"])).json()
+    assert row["implementation"].lower() == contract.lower()
+    assert f'data-implementation="{row["implementation"]}"' in web.get(section).text
