@@ -298,6 +298,13 @@ def test_every_event_type_round_trips_through_postgres_unchanged(ledger, reopen)
         ledger.approve_vault_op(bond, number, "bob")
         ledger.record_vault_submission(bond, number, tx_hash=tx, nonce=1, signed_at=after)
     ledger.reject_vault_submission(bond, grant, tx_hash="0x72", reason="reverted")
+    # An upgrade's implementation is deployed (recorded before it is broadcast, then mined)
+    upgrade, _ = ledger.request_vault_op(bond, action="UPGRADE", target="PayoutVaultV2",
+                                         reason="release 2", actor="ann", now=after)
+    ledger.approve_vault_op(bond, upgrade, "bob")
+    ledger.record_vault_deployment(bond, upgrade, tx_hash="0x74", nonce=2, signed_at=after,
+                                   expected_version=ledger.vault_ops(bond).version)
+    ledger.record_vault_implementation(bond, upgrade, tx_hash="0x74", address="0x" + "1c" * 20)
     ledger.apply_chain_facts(
         chain_id=31337, contract="0x" + "ba" * 20, from_block=1, to_block=1,
         block_hash="0xe1", chain_hash_at_cursor=None,
