@@ -116,8 +116,9 @@ class Automation:
         cancels them, which is the HTS rail's reclaim, and the distribution then completes.
         Expiring it first would stop the supervisor following them: the tokens would stay
         claimable by the holders while the ledger said the rest was the treasury's."""
-        return d.status is Status.EXECUTING and any(  # only HTS batches have either
-            batch.hts_pending or batch.hts_open for batch in self.ledger.batches(d.id))
+        # Whatever the status (one WAITING_FOR_FUNDS for the payer's hbar still has them);
+        # only HTS batches have either.
+        return any(batch.hts_pending or batch.hts_open for batch in self.ledger.batches(d.id))
 
     def _advance_hts(self, d: Distribution, now: datetime) -> str | None:
         """An HTS distribution's snapshot (the Mirror Node's balances at the record date)

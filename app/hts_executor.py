@@ -47,6 +47,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from app.failpoints import failpoint
+from app.held_airdrops import HeldAirdrops
 from app.ledger import PayoutLedger
 from chain.hedera.hts_rail import (
     MAX_PENDING_IDS,
@@ -69,9 +70,15 @@ from domain.hts_failures import (
     wants_airdrop,
 )
 from domain.hts_links import TokenLink, next_transaction
-from domain.hts_pending import PendingAirdrop, leg_key, parse_leg
+from domain.hts_pending import (
+    AirdropHeldBack,
+    PendingAirdrop,
+    latest_consensus,
+    leg_key,
+    parse_leg,
+)
 from domain.hts_planning import AccountRef, HtsLeg, HtsLimits, plan_hts_batches
-from domain.hts_recovery import DEFAULT_SKEW_SECONDS, MAX_VALID_SECONDS, NANOS, TxWindow, Verdict
+from domain.hts_recovery import TxWindow, Verdict
 from domain.hts_transaction_ids import TransactionIdTaken
 from domain.terms import DistributionKind
 
@@ -227,6 +234,16 @@ class HtsBatchExecutor:
             return HtsOutcome("blocked", code, tid)
         return HtsOutcome("retry-later", code, tid, retry_at)
 
+    def _held_back(self, batch: PayoutBatch, reason: str) -> HtsOutcome:
+        """An airdrop to a holder whose merged pending airdrop is being cancelled waits for
+        that cancellation's fate (seconds), as a transient fault would."""
+        delay = self._policy.delay(batch.transient_failures + 1, self._random())
+        retry_at = _now(self._rail) + timedelta(seconds=delay) if delay is not None else None
+        self._ledger.record_attempt_failure(batch.id, reason=reason, retry_at=retry_at)
+        if retry_at is None:
+            return HtsOutcome("blocked", reason)
+        return HtsOutcome("retry-later", reason, retry_at=retry_at)
+
     def resume_after_funding(self, distribution_id: UUID) -> bool:
         """A distribution stopped because the payer had no hbar for fees resumes once it
         holds enough for a transaction again (its batches then run as before)."""
@@ -244,10 +261,13 @@ class HtsBatchExecutor:
 
     def follow_airdrops(self, batch_id: UUID) -> HtsOutcome:
         """Record the claims of this batch's pending airdrops; after the distribution's claim
-        deadline, cancel the rest, exactly once (TransactionId recorded first)."""
+        deadline (and every merged one's, domain/hts_pending.py), cancel the rest, exactly
+        once (TransactionId recorded first)."""
+        self._ledger.adopt_pending_airdrops(batch_id)  # leaves pending from before it was kept
         while True:
             batch = self._ledger.get_batch_by_id(batch_id)
-            outstanding = self._sync_claims(batch)
+            held = self._ledger.held_airdrops()  # each holder's loaded once per pass
+            outstanding = self._sync_claims(batch, held)
             batch = self._ledger.get_batch_by_id(batch_id)
             cancelling = {tid for tid, (_s, _v, kind) in batch.hts_open.items()
                           if kind == "cancel"}
@@ -267,70 +287,71 @@ class HtsBatchExecutor:
                 if waiting is not None:
                     return waiting
                 continue
-            legs, waiting_on = self._cancellable(batch, outstanding)
-            if not legs:  # merged with another's, or not listed yet (its claim is read next)
+            legs, waiting_on = self._cancellable(batch, outstanding, self._ledger.held_airdrops())
+            if not legs:
                 return HtsOutcome("nothing-to-do", waiting_on or
                                   "the pending airdrops are not listed yet")
-            refused = self._submit_prepared(batch, "cancel", legs)
+            try:
+                refused = self._submit_prepared(batch, "cancel", legs)
+            except (IllegalTransition, AlreadyExists) as err:
+                # Another batch opened the cancellation of the same merged airdrop first, or
+                # an airdrop to the holder was recorded meanwhile: read it all again later.
+                return HtsOutcome("nothing-to-do", f"not cancelled now: {err}")
             if refused is not None:
                 return refused
 
-    def _cancellable(self, batch: PayoutBatch, outstanding: dict[AccountRef, int]
-                     ) -> tuple[list[HtsLeg], str]:
+    def _cancellable(self, batch: PayoutBatch, outstanding: dict[AccountRef, int],
+                     held: HeldAirdrops) -> tuple[list[HtsLeg], str]:
         """The pending airdrops this batch cancels now, and why the others wait.
 
         The network keeps one pending airdrop per (sender, receiver, token): a second
         distribution's airdrop to the same unassociated holder is added to it, and one
-        cancellation ends both. So a leaf is cancelled only when the outstanding amount is
-        exactly what our ledger holds there (domain/hts_pending.py: nothing unknown merged
-        in), every leaf it holds is past its own claim deadline, and this batch is the one
-        that sends it (the owner); the cancellation then ends the other batches' leaves
-        too, in the same save as this batch's."""
+        cancellation ends both. So a leaf is cancelled only when no airdrop to its holder is
+        in flight, the outstanding amount is exactly what the ledger holds there (nothing
+        unknown merged in), and every leaf held there is past its own claim deadline. Any
+        of those batches may send it (the first to open it on the holder's aggregate); its
+        success ends the other batches' leaves too, in the same save."""
         cancel: list[HtsLeg] = []
         waits: list[str] = []
         for i in sorted(batch.hts_pending):
-            leg = self._leg(batch, i)
-            held = self._ledger.get_pending_airdrop(batch, i)
-            if held is None:  # pending from before the index: only an unmerged one
-                if outstanding.get(leg.account) == leg.amount:
-                    cancel.append(leg)
-                continue
-            if held.cancelling is not None:
-                waits.append(f"{held.holder}: the cancellation {held.cancelling} is in flight")
-                continue
-            if outstanding.get(leg.account) != held.amount:
-                waits.append(f"{held.holder}: the network holds"
-                             f" {outstanding.get(leg.account, 0)} pending, the ledger"
-                             f" {held.amount}; read again before cancelling")
-                continue
-            before = self._deadlines_not_passed(held, batch.id)
-            if before:
-                waits.append(f"{held.holder}: merged with another distribution's airdrop"
-                             f" to the same holder, whose claim deadline ({before}) has not"
-                             " passed: cancelled with it then (unless the holder claims both)")
-                continue
-            if held.owner != leg_key(batch.id, i):
-                owner = self._ledger.get_batch_by_id(parse_leg(held.owner or "")[0])
-                waits.append(f"{held.holder}: merged with distribution"
-                             f" {owner.distribution_id}'s airdrop to the same holder; its"
-                             f" batch {owner.number} cancels both")
-                continue
-            cancel.append(leg)
+            leg, pending = self._leg(batch, i), held.of_pending(batch, i)
+            if pending is None or leg_key(batch.id, i) not in pending.legs:
+                waits.append(f"{batch.leaves[i].account}: its pending airdrop is not held by"
+                             " the ledger yet (adopted on the next pass)")
+            elif pending.cancelling is not None:
+                waits.append(f"{pending.holder}: the cancellation {pending.cancelling} is in"
+                             " flight")
+            elif pending.sending:
+                waits.append(f"{pending.holder}: an airdrop to them is in flight; its fate"
+                             " first")
+            elif outstanding.get(leg.account) != pending.amount:
+                waits.append(f"{pending.holder}: the Mirror Node lists"
+                             f" {outstanding.get(leg.account, 0)} pending, the ledger holds"
+                             f" {pending.amount} from {len(pending.legs)} distributions'"
+                             " airdrops; waiting for them to agree")
+            elif ahead := self._deadline_ahead(pending, batch.id):
+                waits.append(f"{pending.holder}: merged with another distribution's airdrop to"
+                             f" them, whose claim deadline ({ahead}) has not passed; both are"
+                             " cancelled then, unless the holder claims them")
+            else:
+                cancel.append(leg)
         return cancel[:MAX_PENDING_IDS], "; ".join(waits[:3]) + (
             f" (and {len(waits) - 3} more)" if len(waits) > 3 else "")
 
-    def _deadlines_not_passed(self, held: PendingAirdrop, own: UUID) -> str:
+    def _deadline_ahead(self, pending: PendingAirdrop, own: UUID) -> str:
         """The latest claim deadline, among the other leaves merged here, still ahead."""
         now = _now(self._rail)
-        ahead: list[datetime] = []
-        for other in {parse_leg(leg)[0] for leg in held.legs} - {own}:
+        ahead: list[str] = []
+        for other in {parse_leg(leg)[0] for leg in pending.legs} - {own}:
             deadline = self._ledger.get_distribution(
                 self._ledger.get_batch_by_id(other).distribution_id).claim_deadline
-            if deadline is None or deadline > now:
-                ahead.append(deadline or datetime.max.replace(tzinfo=UTC))
-        return max(ahead).isoformat() if ahead else ""
+            if deadline is None:
+                ahead.append("none set yet")
+            elif deadline > now:
+                ahead.append(deadline.isoformat())
+        return max(ahead) if ahead else ""
 
-    def _sync_claims(self, batch: PayoutBatch) -> dict[AccountRef, int]:
+    def _sync_claims(self, batch: PayoutBatch, held: HeldAirdrops) -> dict[AccountRef, int]:
         """Records the claims read; returns the outstanding airdrops it read them from."""
         if not batch.hts_pending:
             return {}
@@ -342,23 +363,24 @@ class HtsBatchExecutor:
                    and self._resolve(batch.leaves[i].account) not in outstanding
                    # the Mirror Node must have ingested past the airdrop itself: before, its
                    # absence from the list proves nothing
-                   and horizon is not None and horizon >= _window_end(tid)
-                   and not self._cancel_in_flight(batch, i)]
+                   and horizon is not None and horizon >= latest_consensus(tid)
+                   and not self._cancel_in_flight(batch, i, held)]
         if claimed and horizon is not None:
             try:
                 self._ledger.record_airdrops_claimed(batch.id, leaf_indices=claimed,
                                                      indexed_until=horizon)
             except (IllegalTransition, AlreadyExists) as err:
-                # A cancellation of a merged airdrop opened meanwhile (or is being opened):
-                # its fate decides these leaves; a claim is read again once it is known.
-                log.info("claims of batch %s not recorded now: %s", batch.number, err)
+                # A cancellation of a merged airdrop was opened meanwhile, or another batch
+                # recorded the same claim first: read again on the next pass.
+                log.warning("claims of batch %s not recorded now: %s", batch.number, err)
         return outstanding
 
-    def _cancel_in_flight(self, batch: PayoutBatch, leaf_index: int) -> bool:
+    @staticmethod
+    def _cancel_in_flight(batch: PayoutBatch, leaf_index: int, held: HeldAirdrops) -> bool:
         """Another batch's cancellation of the airdrop this leaf was merged into: while it is
         open, the leaf vanishing from the outstanding list is that cancellation's doing."""
-        held = self._ledger.get_pending_airdrop(batch, leaf_index)
-        return held is not None and held.cancelling is not None
+        pending = held.of_pending(batch, leaf_index)
+        return pending is not None and pending.cancelling is not None
 
     @staticmethod
     def _pays_again(status: str, kind: str, leaves: int) -> bool:
@@ -415,6 +437,8 @@ class HtsBatchExecutor:
                 break
             except TransactionIdTaken:
                 continue  # another batch holds that id: the next valid start is later
+            except AirdropHeldBack as err:  # nothing recorded: try again once it is settled
+                return self._held_back(batch, str(err))
         else:
             return HtsOutcome("retry-later", f"{TRANSACTION_ID_TRIES} valid starts in a row"
                               " were already used")
@@ -427,10 +451,3 @@ class HtsBatchExecutor:
             return self._refused(self._ledger.get_batch_by_id(batch.id), kind,
                                  prepared.transaction_id, submission)
         return None
-
-
-def _window_end(transaction_id: str) -> float:
-    """The latest moment a TransactionId could have reached consensus: its valid start plus
-    the longest validity window, plus the clocks' skew."""
-    seconds, _, nanos = transaction_id.partition("@")[2].partition(".")
-    return int(seconds) + int(nanos) / NANOS + MAX_VALID_SECONDS + DEFAULT_SKEW_SECONDS

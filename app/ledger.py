@@ -16,7 +16,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 from app.fact_applier import FactApplier
-from app.held_airdrops import HeldAirdrops, payer_of
+from app.held_airdrops import HeldAirdrops
 from app.redaction import redact
 from domain import ids
 from domain.asset import Asset, AssetKind, BondTerms, CorporateAction
@@ -34,7 +34,6 @@ from domain.errors import (
     InvalidTerms,
     NotFound,
 )
-from domain.hts_pending import PendingAirdrop, leg_key, parse_leg
 from domain.hts_transaction_ids import HtsTransactionIdUse, TransactionIdTaken
 from domain.planning import GasModel
 from domain.rails import Rail, check_rail
@@ -443,24 +442,24 @@ class PayoutLedger(Application[UUID]):
         batch.record_hts_submission(transaction_id=transaction_id, valid_start_ns=valid_start_ns,
                                     valid_seconds=valid_seconds, kind=kind,
                                     leaf_indices=leaf_indices)
-        held = self._held_airdrops()
-        if kind == "cancel":  # from now on their vanishing is this cancellation's, not a claim
-            for i in leaf_indices:
-                pending = held.of(batch, i, payer_of(transaction_id))
-                if pending is not None:
-                    pending.open_cancel(transaction_id=transaction_id)
+        # Mirrored on each holder's pending airdrop (domain/hts_pending.py): an airdrop is
+        # held back while a cancellation there is in flight, and a cancellation waits for
+        # airdrops in flight there; from now on its holders' vanishing is not a claim.
+        held = self.held_airdrops()
+        held.submitted(batch, transaction_id, kind, leaf_indices)
         return self._save_with_transaction_id(batch, transaction_id, *held.all())
 
-    def _held_airdrops(self) -> HeldAirdrops:
+    def held_airdrops(self) -> HeldAirdrops:
+        """A reader of the holders' pending airdrops (domain/hts_pending.py), each loaded
+        once: a job run reads them through one."""
         return HeldAirdrops(self.repository.get, self.get_distribution, self.get_asset)
 
-    def get_pending_airdrop(self, batch: PayoutBatch, leaf_index: int) -> PendingAirdrop | None:
-        """Where this pending leaf meets the other leaves merged with it on the network
-        (domain/hts_pending.py); None for a leaf made pending before that was kept."""
-        airdrop = batch.hts_pending.get(leaf_index)
-        if airdrop is None:
-            return None
-        return self._held_airdrops().of(batch, leaf_index, payer_of(airdrop))
+    def adopt_pending_airdrops(self, batch_id: UUID) -> int:
+        """Hold the batch's leaves that went pending before their holders' pending airdrops
+        were kept (app/held_airdrops.py); 0 when there are none."""
+        held = self.held_airdrops()
+        held.adopt(self.get_batch_by_id(batch_id))
+        return self._save(*held.all())
 
     def _save_with_transaction_id(self, aggregate: Aggregate, transaction_id: str,
                                   *others: Aggregate) -> int:
@@ -478,29 +477,17 @@ class PayoutLedger(Application[UUID]):
 
     def record_hts_dead(self, batch_id: UUID, *, transaction_id: str) -> int:
         batch = self.get_batch_by_id(batch_id)
-        closed = self._close_cancel(batch, transaction_id, "DEAD")
+        held = self.held_airdrops()
+        held.unsettled(batch, transaction_id, "DEAD")
         batch.record_hts_dead(transaction_id=transaction_id)
-        return self._save(batch, *closed)
+        return self._save(batch, *held.all())
 
     def record_hts_failed(self, batch_id: UUID, *, transaction_id: str, status: str) -> int:
         batch = self.get_batch_by_id(batch_id)
-        closed = self._close_cancel(batch, transaction_id, status)
+        held = self.held_airdrops()
+        held.unsettled(batch, transaction_id, status)
         batch.record_hts_failed(transaction_id=transaction_id, status=status)
-        return self._save(batch, *closed)
-
-    def _close_cancel(self, batch: PayoutBatch, transaction_id: str,
-                      status: str) -> list[PendingAirdrop]:
-        """A cancellation that failed or never executed: its pending airdrops stay pending
-        and may be claimed again."""
-        opened = batch.hts_open.get(transaction_id)
-        if opened is None or opened[2] != "cancel":
-            return []
-        held = self._held_airdrops()
-        for i in batch.submitted_leaves[transaction_id]:
-            pending = held.of(batch, i, payer_of(transaction_id))
-            if pending is not None:
-                pending.close_cancel(transaction_id=transaction_id, status=status)
-        return held.all()
+        return self._save(batch, *held.all())
 
     def apply_hts_outcome(self, batch_id: UUID, *, transaction_id: str, status: str,
                           pending: list[int] | None = None) -> int:
@@ -538,28 +525,25 @@ class PayoutLedger(Application[UUID]):
         applier.apply(facts[-1])
         if applier.unapplied:
             raise IllegalTransition(f"{transaction_id}: {applier.unapplied[0][1]}")
-        held = self._held_airdrops()
-        for i in pending:
-            airdrop = held.of(batch, i, payer_of(transaction_id), start=True)
-            assert airdrop is not None  # started
-            airdrop.hold(leg=leg_key(batch.id, i), net=batch.leaves[i].net,
-                         airdrop=transaction_id)
+        held = self.held_airdrops()
+        held.airdrop_settled(batch, transaction_id, pending)
         return self._save(*applier.finish(0, 0), *held.all())
 
     def record_airdrops_claimed(self, batch_id: UUID, *, leaf_indices: list[int],
                                 indexed_until: float) -> int:
-        """Holders claimed these leaves' pending airdrops (HIP-904): paid now."""
+        """Holders claimed these leaves' pending airdrops (HIP-904): paid now, with every
+        leaf of another batch merged into the same pending airdrop (one claim ends it all).
+        Refused while a cancellation of one of them is in flight."""
         batch = self.get_batch_by_id(batch_id)
-        held = self._held_airdrops()
-        for i in leaf_indices:  # refused while a cancellation of it is in flight
-            airdrop = batch.hts_pending.get(i)
-            pending = held.of(batch, i, payer_of(airdrop)) if airdrop else None
-            if pending is not None:
-                pending.release_claimed(legs=[leg_key(batch.id, i)])
+        held = self.held_airdrops()
+        also = held.claimed(batch, leaf_indices, indexed_until)
         applier = FactApplier(self.get_distribution, self.get_batch, self.get_asset)
         applier.change_leaves(batch.distribution_id, leaf_indices,
                               lambda b: b.record_airdrop_claimed(leaf_indices=leaf_indices,
                                                                  indexed_until=indexed_until))
+        for other, others in sorted(also.items()):
+            applier.change_leaves(self.get_batch_by_id(other).distribution_id, others,
+                                  _claimed_with(others, indexed_until))
         return self._save(*applier.finish(0, 0), *held.all())
 
     def record_airdrops_cancelled(self, batch_id: UUID, *, transaction_id: str) -> int:
@@ -572,16 +556,8 @@ class PayoutLedger(Application[UUID]):
         applier = FactApplier(self.get_distribution, self.get_batch, self.get_asset)
         applier.change_leaves(batch.distribution_id, leaves,
                               lambda b: b.record_airdrop_cancelled(transaction_id=transaction_id))
-        held = self._held_airdrops()
-        merged: dict[UUID, list[int]] = {}  # another batch -> its leaves this ended too
-        for i in leaves:
-            pending = held.of(batch, i, payer_of(transaction_id))
-            if pending is None or pending.cancelling != transaction_id:
-                continue
-            for other, leaf in map(parse_leg, pending.cancelled(transaction_id=transaction_id)):
-                if other != batch.id or leaf not in leaves:
-                    merged.setdefault(other, []).append(leaf)
-        for other, others in merged.items():
+        held = self.held_airdrops()
+        for other, others in sorted(held.cancelled(batch, transaction_id, leaves).items()):
             applier.change_leaves(self.get_batch_by_id(other).distribution_id, others,
                                   _cancelled_with(transaction_id, others))
         return self._save(*applier.finish(0, 0), *held.all())
@@ -817,4 +793,10 @@ class PayoutLedger(Application[UUID]):
 def _cancelled_with(transaction_id: str, leaves: list[int]) -> Callable[[PayoutBatch], None]:
     def change(batch: PayoutBatch) -> None:
         batch.record_airdrop_cancelled_with(transaction_id=transaction_id, leaf_indices=leaves)
+    return change
+
+
+def _claimed_with(leaves: list[int], indexed_until: float) -> Callable[[PayoutBatch], None]:
+    def change(batch: PayoutBatch) -> None:
+        batch.record_airdrop_claimed(leaf_indices=leaves, indexed_until=indexed_until)
     return change

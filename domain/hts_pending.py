@@ -4,18 +4,22 @@ The network keeps ONE pending airdrop per (sender, receiver, token). A second ai
 holder who has not claimed the first (another distribution paying the same unassociated
 holder from the same payer) is added to it; the holder's claim, or the sender's
 cancellation, then ends all of it at once. Leaves of different batches and distributions
-share one fate, and no batch can see the others. This aggregate is where they meet:
+share one fate, and no batch can see the others. This aggregate is where they meet, saved in
+the same save as every batch change it mirrors:
 
-- an airdrop that left a leaf pending HOLDS it here, in the same save as the batch's
-  `HtsAirdropPending`; a claim or a cancellation RELEASES it in the same save as the batch's;
-- a cancellation OPENS here (the TransactionId, in the same save as its `HtsSubmitted`) and
-  while it is open no leaf may be released as claimed: the amount vanishing from the
-  payer's outstanding airdrops is then that cancellation's doing, not the holder's claim;
-- once every leaf's claim deadline has passed, one cancellation ends the merged airdrop for
-  all its leaves, sent by one batch (the `owner`) and applied to every batch it held.
+- an airdrop to the holder is SENT here (its TransactionId, before it is submitted) and
+  SETTLED here with its fate: the leaf it left pending is then HELD;
+- a cancellation OPENS here before it is submitted, only when no airdrop to the holder is in
+  flight, and no airdrop is sent while one is open: so a cancellation never ends an airdrop
+  the ledger does not hold, and two processes doing both at once conflict on this
+  aggregate's version instead of both succeeding;
+- while a cancellation is open, the amount vanishing from the payer's outstanding airdrops
+  is its doing, never read as a claim; once it succeeds it RELEASES every leaf held, of every
+  batch; a claim releases every leaf whose airdrop had reached consensus by the horizon the
+  claim was read at (the claim ended all of them).
 
 The id is derived from the (payer, holder, token) triple: every process finds the same
-aggregate, and two saves that touch it concurrently conflict instead of both succeeding.
+aggregate.
 """
 
 from __future__ import annotations
@@ -25,17 +29,30 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import IllegalTransition
+from domain.hts_recovery import DEFAULT_SKEW_SECONDS, MAX_VALID_SECONDS, NANOS
 from domain.ids import NAMESPACE
 
 
+class AirdropHeldBack(IllegalTransition):
+    """No airdrop to this holder while a cancellation of their pending airdrop is in flight
+    (it would be ended by it, unknown to the ledger): sent once its fate is known."""
+
+
 def leg_key(batch_id: UUID, leaf_index: int) -> str:
-    """A held leaf's key: its batch and index (ordered, so `owner` is the same everywhere)."""
+    """A leaf's key here: its batch and index."""
     return f"{batch_id}/{leaf_index}"
 
 
 def parse_leg(key: str) -> tuple[UUID, int]:
     batch, _, leaf = key.partition("/")
     return UUID(batch), int(leaf)
+
+
+def latest_consensus(transaction_id: str) -> float:
+    """The latest moment a TransactionId could have reached consensus: its valid start plus
+    the longest validity window, plus the clocks' skew."""
+    seconds, _, nanos = transaction_id.partition("@")[2].partition(".")
+    return int(seconds) + int(nanos or 0) / NANOS + MAX_VALID_SECONDS + DEFAULT_SKEW_SECONDS
 
 
 class PendingAirdrop(Aggregate):
@@ -57,40 +74,72 @@ class PendingAirdrop(Aggregate):
 
     def __init__(self, payer: str, holder: str, token: str) -> None:
         self.payer, self.holder, self.token = payer, holder, token
-        self.legs: dict[str, int] = {}  # leg_key -> its net, in the order they were held
+        self.legs: dict[str, int] = {}  # leg_key -> its net, pending on the network
+        self.airdrops: dict[str, str] = {}  # leg_key -> the airdrop that left it pending
+        self.sending: dict[str, list[str]] = {}  # airdrop TransactionId -> its legs here
         self.cancelling: str | None = None  # the TransactionId of an open cancellation
 
     @property
-    def owner(self) -> str | None:
-        """The leg whose batch sends a cancellation of the whole (the smallest key)."""
-        return min(self.legs) if self.legs else None
-
-    @property
     def amount(self) -> int:
-        """What the network's pending airdrop should hold, if all of it is ours and known."""
+        """What the network's pending airdrop holds, if nothing unknown to us is in it."""
         return sum(self.legs.values())
 
-    # --- held by an airdrop, released by a claim or a cancellation ---
+    # --- airdrops: sent (recorded before submitting), settled with their fate ---
+
+    class AirdropSent(Aggregate.Event):
+        transaction_id: str
+        legs: list[str]
+
+    def send_airdrop(self, *, transaction_id: str, legs: list[str]) -> None:
+        if self.cancelling is not None:
+            raise AirdropHeldBack(f"{self.holder}: the cancellation {self.cancelling} of their"
+                                  " pending airdrop is in flight; no airdrop until its fate"
+                                  " is known")
+        if transaction_id not in self.sending:
+            self._airdrop_sent(transaction_id=transaction_id, legs=legs)
+
+    @event(AirdropSent)
+    def _airdrop_sent(self, transaction_id: str, legs: list[str]) -> None:
+        self.sending[transaction_id] = legs
+
+    class AirdropSettled(Aggregate.Event):
+        """Its fate: `held` are the legs it left pending (leg -> net); the others were
+        credited at once, or it failed or never executed."""
+
+        transaction_id: str
+        held: dict[str, int]
+
+    def settle_airdrop(self, *, transaction_id: str, held: dict[str, int]) -> None:
+        if transaction_id in self.sending:
+            self._airdrop_settled(transaction_id=transaction_id, held=held)
+
+    @event(AirdropSettled)
+    def _airdrop_settled(self, transaction_id: str, held: dict[str, int]) -> None:
+        del self.sending[transaction_id]
+        for leg, net in held.items():
+            self.legs[leg] = net
+            self.airdrops[leg] = transaction_id
 
     class Held(Aggregate.Event):
+        """A leaf made pending before this aggregate kept them, adopted from its batch."""
+
         leg: str
         net: int
-        airdrop: str  # the TransactionId that left it pending
+        airdrop: str
 
-    def hold(self, *, leg: str, net: int, airdrop: str) -> None:
-        if leg in self.legs:
-            return  # the same airdrop's outcome applied again: nothing new
+    def adopt(self, *, leg: str, net: int, airdrop: str) -> None:
         if self.cancelling is not None:
-            # Only if the airdrop executed after the cancellation was sent: the network
-            # then holds it apart from what the cancellation ends. Refused, so the operator
-            # hears of it instead of the leaf being cancelled with the others.
-            raise IllegalTransition(f"{self.holder}: a cancellation ({self.cancelling}) is in"
-                                    f" flight; {airdrop} cannot join the pending airdrop now")
-        self._held(leg=leg, net=net, airdrop=airdrop)
+            raise IllegalTransition(f"{self.holder}: the cancellation {self.cancelling} is in"
+                                    " flight; its fate decides first")
+        if leg not in self.legs:
+            self._held(leg=leg, net=net, airdrop=airdrop)
 
     @event(Held)
     def _held(self, leg: str, net: int, airdrop: str) -> None:
         self.legs[leg] = net
+        self.airdrops[leg] = airdrop
+
+    # --- released by a claim or a cancellation ---
 
     class Released(Aggregate.Event):
         """`by`: "claim", or the cancellation's TransactionId."""
@@ -98,19 +147,30 @@ class PendingAirdrop(Aggregate):
         legs: list[str]
         by: str
 
-    def release_claimed(self, *, legs: list[str]) -> None:
-        """The holder claimed: refused while a cancellation is open (its fate decides)."""
+    def release_claimed(self, *, indexed_until: float) -> list[str]:
+        """The holder's pending airdrop is gone, read at `indexed_until`, with no cancellation
+        of ours in flight: the holder claimed it, and with it every leaf whose airdrop had
+        reached consensus by then. Returns them (refused while a cancellation is open)."""
         if self.cancelling is not None:
             raise IllegalTransition(f"{self.holder}: the cancellation {self.cancelling} is in"
                                     " flight; its fate decides these leaves")
+        legs = [leg for leg, airdrop in self.airdrops.items()
+                if latest_consensus(airdrop) <= indexed_until]
+        if legs:
+            self._released(legs=legs, by="claim")
+        return legs
+
+    def release_cancelled(self, *, transaction_id: str, legs: list[str]) -> None:
+        """A cancellation opened before this aggregate kept them ended these legs alone."""
         held = [leg for leg in legs if leg in self.legs]
         if held:
-            self._released(legs=held, by="claim")
+            self._released(legs=held, by=transaction_id)
 
     @event(Released)
     def _released(self, legs: list[str], by: str) -> None:
         for leg in legs:
             del self.legs[leg]
+            del self.airdrops[leg]
         if by == self.cancelling:
             self.cancelling = None
 
@@ -124,6 +184,9 @@ class PendingAirdrop(Aggregate):
         if self.cancelling is not None:
             raise IllegalTransition(f"{self.holder}: {self.cancelling} already cancels this"
                                     " pending airdrop")
+        if self.sending:
+            raise IllegalTransition(f"{self.holder}: the airdrop {next(iter(self.sending))} is"
+                                    " in flight; its fate first")
         if not self.legs:
             raise IllegalTransition(f"{self.holder}: no leaf is pending here to cancel")
         self._cancel_opened(transaction_id=transaction_id, legs=list(self.legs))

@@ -15,6 +15,7 @@ from hiero_sdk_python.tokens.token_airdrop_pending_id import PendingAirdropId
 from hiero_sdk_python.transaction.transaction_id import TransactionId
 
 from app.automation import Automation
+from app.held_airdrops import HeldAirdrops
 from app.hts_executor import HtsBatchExecutor, long_zero_account
 from chain.hedera.hts_history import MirrorTransactionHistory
 from chain.hedera.hts_rail import HtsRail
@@ -406,10 +407,10 @@ def test_a_merged_airdrop_is_cancelled_once_for_both_after_the_last_deadline(
                                                                     first).detail
     assert len(world.net.ledger.executed) == sent
     assert sum(world.net.ledger.pending_airdrops.values()) == sum(nets)
-    # The second's deadline passes too: one cancellation, sent by one batch, ends both.
+    # The second's deadline passes too: one cancellation ends both, sent by whichever
+    # batch's job runs first (here the later distribution's: the first's is never followed).
     world.net.ledger.clock.advance(31 * 86_400)
-    for did in (second, first, second):  # whichever job runs first, once
-        _follow(ledger, executor, did)
+    _follow(ledger, executor, second)
     cancels = [e for e in world.net.ledger.executed.values()
                if ResponseCode(e.record.receipt.status).name == "SUCCESS"][-1:]
     assert len(world.net.ledger.executed) == sent + 1 and cancels
@@ -444,12 +445,14 @@ def test_a_merged_airdrop_claimed_pays_both_distributions(ledger, world):
     world.net.ledger.clock.advance(2 * 86_400)
     assert "merged with another distribution's" in _follow(ledger, executor, first).detail
     assert sum(world.net.ledger.pending_airdrops.values()) == sum(nets)
-    # The holder claims: both distributions' leaves are paid, exactly what the holder got.
+    # The holder claims: both distributions' leaves are paid, exactly what the holder got,
+    # read by one batch's job (the claim ended both airdrops: both are recorded at once).
     _claim(world, newcomer, newcomer_key)
     world.net.ledger.clock.advance(200)
+    _follow(ledger, executor, first)
     for did in (first, second):
-        _follow(ledger, executor, did)
         assert set(ledger.get_batch(did, 0).outcomes.values()) == {LeafOutcome.PAID}
+        assert ledger.get_distribution(did).status is Status.COMPLETED
     assert world.net.token_balance(newcomer.num, world.token.num) == sum(nets)
 
 
@@ -480,3 +483,71 @@ def test_another_batchs_cancellation_in_flight_is_never_read_as_a_claim(ledger, 
     _follow(ledger, executor, owner)
     for did in (first, second):
         assert ledger.get_batch(did, 0).outcomes[0] is LeafOutcome.CANCELLED
+
+
+def test_no_airdrop_joins_a_pending_airdrop_whose_cancellation_is_in_flight(ledger, world):
+    # The first distribution's deadline has passed; its worker records the cancellation of
+    # the holder's pending airdrop and dies before sending it.
+    newcomer, _key = world.holder(associated=False)
+    first = executing_distribution(ledger, [newcomer.num], key="first",
+                                   claim_deadline=_tomorrow(world))
+    executor = HtsBatchExecutor(ledger, _rail(world))
+    executor.execute(ledger.get_batch(first, 0).id)
+    world.net.ledger.clock.advance(2 * 86_400)
+    rail = _rail(world)
+
+    def die_before_sending(prepared):
+        raise _WorkerDied
+
+    rail.submit = die_before_sending  # type: ignore[method-assign]
+    with pytest.raises(_WorkerDied):
+        _follow(ledger, HtsBatchExecutor(ledger, rail), first)
+    # A second distribution pays the same holder meanwhile: its airdrop would be merged into
+    # the pending airdrop the cancellation is about to end. It is held back, nothing sent.
+    second = executing_distribution(ledger, [newcomer.num], total=2_000_000, key="second",
+                                    claim_deadline=_tomorrow(world) + timedelta(days=30))
+    sent = len(world.net.ledger.executed)
+    held_back = executor.execute(ledger.get_batch(second, 0).id)
+    assert held_back.action == "retry-later" and "in flight" in held_back.detail
+    assert len(world.net.ledger.executed) == sent
+    # The first's job sends its recorded cancellation: the first's leaf alone is cancelled.
+    _follow(ledger, executor, first)
+    assert ledger.get_batch(first, 0).outcomes[0] is LeafOutcome.CANCELLED
+    assert world.net.ledger.pending_airdrops == {}
+    # The second's airdrop goes now, and stays pending: never read as a claim.
+    executor.execute(ledger.get_batch(second, 0).id)
+    world.net.ledger.clock.advance(400)
+    _follow(ledger, executor, second)
+    batch = ledger.get_batch(second, 0)
+    assert batch.outcomes[0] is LeafOutcome.PENDING_CLAIM
+    assert world.net.ledger.pending_airdrops == {
+        (world.treasury.num, newcomer.num, world.token.num): batch.leaves[0].net}
+
+
+def test_a_leaf_pending_before_the_ledger_kept_pending_airdrops_is_adopted_then_cancelled(
+        ledger, world, monkeypatch):
+    # The first distribution's airdrop is recorded by the code from before the ledger kept
+    # each holder's pending airdrop (nothing mirrored), the second's by this code.
+    newcomer, _key = world.holder(associated=False)
+    first = executing_distribution(ledger, [newcomer.num], key="first",
+                                   claim_deadline=_tomorrow(world))
+    second = executing_distribution(ledger, [newcomer.num], total=2_000_000, key="second",
+                                    claim_deadline=_tomorrow(world))
+    executor = HtsBatchExecutor(ledger, _rail(world))
+    with monkeypatch.context() as old_code:
+        old_code.setattr(HeldAirdrops, "submitted", lambda *_a: None)
+        old_code.setattr(HeldAirdrops, "airdrop_settled", lambda *_a: None)
+        executor.execute(ledger.get_batch(first, 0).id)
+    executor.execute(ledger.get_batch(second, 0).id)
+    world.net.ledger.clock.advance(2 * 86_400)
+    # The second's job alone cannot know the merged amount: it waits, and says why.
+    sent = len(world.net.ledger.executed)
+    waiting = _follow(ledger, executor, second)
+    assert "waiting for them to agree" in waiting.detail
+    assert len(world.net.ledger.executed) == sent
+    # The first's job adopts its leaf, and then the one cancellation ends both.
+    _follow(ledger, executor, first)
+    assert len(world.net.ledger.executed) == sent + 1
+    for did in (first, second):
+        assert ledger.get_batch(did, 0).outcomes[0] is LeafOutcome.CANCELLED
+    assert world.net.ledger.pending_airdrops == {}
