@@ -10,13 +10,16 @@ with its own environment, session, log and exit status; only the imports are sha
 
 The launcher reaps its children and reports each exit status back on a pipe, so the demo holds
 `Forked` handles that answer `poll`/`wait` like `subprocess.Popen`. It exits when the demo
-closes its end of the request pipe (or dies) and its last child has exited.
+closes its end of the request pipe (or dies) and its last child has exited. A launcher that
+fails (its preload raised) reports why on the same pipe and exits: the demo's next `spawn`
+raises LauncherError with that reason at once, instead of waiting for a child that never comes.
+
+The launcher's own side (its loop, each child's start) is devtools.zygote.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import os
 import select
@@ -26,8 +29,13 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from runtime.settings import become
+from devtools import zygote
+
+
+class LauncherError(RuntimeError):
+    """The launcher is gone, or did not fork a child: no `mass-payout` process can start."""
 
 
 class Launcher:
@@ -40,6 +48,9 @@ class Launcher:
         self._replies = replies
         self._buffer = b""
         self.exits: dict[int, int] = {}  # child pid -> exit code (negative: killed by signal)
+        self.spawned: set[int] = set()  # every child it forked for us
+        self.failure: str | None = None  # why it stopped, when it reported an error
+        self.returncode: int | None = None  # its own, once it has exited
         self.closed = False
 
     @classmethod
@@ -54,26 +65,33 @@ class Launcher:
         if pid == 0:  # the launcher
             os.close(request_w)
             os.close(reply_r)
-            code = 0
-            try:
-                _serve(request_r, reply_w, main, preload)
-            except BaseException:  # noqa: BLE001  # a launcher never returns into the demo
-                code = 1
-            os._exit(code)
+            zygote.run(request_r, reply_w, main, preload)  # never returns
         os.close(request_r)
         os.close(reply_w)
         os.set_blocking(reply_r, False)
         return cls(pid, request_w, reply_r)
 
-    def spawn(self, args: list[str], env: dict[str, str], log: Path | None) -> Forked:
+    def spawn(self, args: list[str], env: dict[str, str], log: Path | None,
+              timeout: float = 60) -> Forked:
+        """The child `mass-payout *args`, forked; LauncherError when the launcher has exited
+        (with the reason it reported) or did not fork it within `timeout` (it may still be
+        importing: the demo's first children are asked for while it does)."""
+        command = ["mass-payout", *args]
         request = json.dumps({"args": args, "env": env, "log": str(log) if log else None})
-        os.write(self._requests, request.encode() + b"\n")
-        deadline = time.monotonic() + 60
+        with contextlib.suppress(BrokenPipeError):  # it has exited: said below, with why
+            os.write(self._requests, request.encode() + b"\n")
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for message in self._read(wait=0.1):
                 if "pid" in message:
-                    return Forked(self, int(message["pid"]), ["mass-payout", *args])
-        raise RuntimeError("the launcher did not fork the child process")
+                    self.spawned.add(int(message["pid"]))
+                    return Forked(self, int(message["pid"]), command)
+            if not self.alive():
+                self._read(wait=0)  # what it said before it exited
+                raise LauncherError(
+                    f"the launcher (pid {self.pid}) exited with code {self.returncode} before"
+                    f" forking {' '.join(command)}: {self.failure or 'it gave no reason'}")
+        raise LauncherError(f"the launcher did not fork {' '.join(command)} in {timeout:.0f} s")
 
     def collect(self) -> None:
         """Record the exit statuses the launcher has reported so far."""
@@ -82,7 +100,7 @@ class Launcher:
         for _ in self._read(wait=0):
             pass
 
-    def _read(self, wait: float) -> list[dict[str, int]]:
+    def _read(self, wait: float) -> list[dict[str, Any]]:
         """Reported messages; exit statuses are recorded here, whoever reads them."""
         if select.select([self._replies], [], [], wait)[0]:
             with contextlib.suppress(BlockingIOError):
@@ -93,30 +111,53 @@ class Launcher:
         for message in messages:
             if "exited" in message:
                 self.exits[int(message["exited"])] = int(message["code"])
+            if "failed" in message:
+                self.failure = str(message["failed"])
         return messages
 
     def alive(self) -> bool:
-        with contextlib.suppress(ChildProcessError):
-            return os.waitpid(self.pid, os.WNOHANG) == (0, 0)
-        return False
+        """Whether the launcher runs; once it has exited, its code is `returncode`."""
+        if self.returncode is not None:
+            return False
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:  # reaped by someone else: its status is lost
+            self.returncode = -signal.SIGKILL
+            return False
+        if pid:
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return not pid
 
     def close(self, timeout: float = 5) -> None:
         """No more children: the launcher exits once those it started have exited (they
-        have, when `Children.stop_all` calls this)."""
+        have, when `Children.stop_all` calls this), and their exit statuses are kept. Any
+        still running after `timeout` are killed with their process groups, then the
+        launcher if it still has not exited: nothing it forked outlives the demo."""
         if self.closed:
             return
-        self.closed = True
         os.close(self._requests)
-        deadline = time.monotonic() + timeout
-        while self.alive():
-            if time.monotonic() > deadline:
+        if not self._exited_within(timeout):
+            for pid in self.spawned - self.exits.keys():
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+            if not self._exited_within(2):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(self.pid, signal.SIGKILL)
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(self.pid, 0)
-                break
-            time.sleep(0.01)
+                self.returncode = -signal.SIGKILL
+        self._read(wait=0)  # the last exit statuses it reported
+        self.closed = True
         os.close(self._replies)
+
+    def _exited_within(self, timeout: float) -> bool:
+        """Wait for the launcher to exit, recording the exit statuses it reports meanwhile."""
+        deadline = time.monotonic() + timeout
+        while self.alive():
+            if time.monotonic() > deadline:
+                return False
+            self._read(wait=0.01)
+        return True
 
 
 class Forked:
@@ -153,90 +194,3 @@ def _exists(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _serve(requests: int, replies: int, main: Callable[[], object],
-           preload: Callable[[], object]) -> None:
-    # Ctrl-C reaches the whole foreground group: the demo stops the children itself, and the
-    # launcher must outlive them to report how they ended.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    preload()
-    gc.freeze()  # the imported objects stay shared with the children (no copy on write)
-    buffer, children, accepting = b"", set[int](), True
-    while accepting or children:
-        readable = select.select([requests] if accepting else [], [], [], 0.05)[0]
-        if readable:
-            chunk = os.read(requests, 65536)
-            if not chunk:  # the demo closed the pipe (or died)
-                accepting = False
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                pid = _fork(json.loads(line), (requests, replies), main)
-                children.add(pid)
-                os.write(replies, json.dumps({"pid": pid}).encode() + b"\n")
-        elif not accepting:
-            time.sleep(0.05)
-        while children:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                children.clear()
-                break
-            if pid == 0:
-                break
-            children.discard(pid)
-            code = os.waitstatus_to_exitcode(status)
-            with contextlib.suppress(OSError):  # the demo may be gone
-                os.write(replies, json.dumps({"exited": pid, "code": code}).encode() + b"\n")
-
-
-def _fork(request: dict[str, object], pipes: tuple[int, int], main: Callable[[], object]) -> int:
-    pid = os.fork()
-    if pid:
-        return pid
-    code = 1
-    try:
-        for fd in pipes:
-            os.close(fd)
-        os.setsid()  # its own process group, as `Children.spawn` gives a subprocess
-        log = request.get("log")
-        out = os.open(str(log) if log else os.devnull, os.O_WRONLY | os.O_CREAT | os.O_APPEND,
-                      0o644)
-        os.dup2(out, 1)
-        os.dup2(out, 2)
-        os.close(out)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        env = request["env"]
-        assert isinstance(env, dict)
-        become(env)
-        args = request["args"]
-        assert isinstance(args, list)
-        sys.argv = ["mass-payout", *args]
-        code = _run(main)
-    finally:
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(code)
-
-
-def _run(main: Callable[[], object]) -> int:
-    """The child's `mass-payout` command, as the console script runs it."""
-    import logging
-
-    try:
-        main()
-    except SystemExit as done:
-        code = done.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
-    except BaseException:  # noqa: BLE001  # as the interpreter would: shown, exit code 1
-        import traceback
-
-        traceback.print_exc()
-        return 1
-    finally:
-        logging.shutdown()
-    return 0
