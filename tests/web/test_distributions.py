@@ -76,6 +76,7 @@ def test_a_page_shows_terms_timeline_progress_batches_and_holders(web, keys, cha
     progress = re.search(r'<progress id="progress"[^>]*>', text).group(0)
     assert 'data-paid="35"' in progress and 'data-failed="4"' in progress
     assert 'data-pending="0"' in progress
+    assert 'id="pending-claims"' not in text  # nothing awaits a claim: not mentioned
     assert 'data-kind="DIVIDEND"' in text and 'data-rule="PRO_RATA"' in text
     assert 'data-rail="VAULT"' in text  # how it pays: the vault (not the HTS rail)
     assert 'data-excluded="0"' in text and "Merkle root" in text
@@ -246,3 +247,32 @@ def test_lists_page_by_keyset(web, keys, chain, ledger, monkeypatch):
     assert following and len(re.findall(r"<tr data-position=", holders)) == 25
     rest = web.get(following.group(1).replace("&amp;", "&")).text
     assert len(re.findall(r"<tr data-position=", rest)) == 5 and "holders-next" not in rest
+
+
+def test_holders_awaiting_their_airdrop_claim_are_shown_with_what_happens_next(
+        web, keys, chain, ledger):
+    # An HTS payment of three holders: one credited at once, two not associated with the
+    # token, left pending until they claim (recorded as the HTS worker records them).
+    asset = imported(web, keys, chain)
+    did = story.snapshotted(ledger, UUID(asset["asset_id"]), 4)
+    story.commit_and_start(ledger, did)
+    batch = ledger.get_batch(did, 0)
+    tid, leaves = "0.0.5@1700000000.000000001", batch.undecided_leaves()
+    assert len(leaves) == 3  # one of the story's four holders is skipped
+    ledger.record_hts_submission(batch.id, transaction_id=tid, valid_start_ns=1_700_000_000
+                                 * 10**9 + 1, valid_seconds=120, kind="airdrop",
+                                 leaf_indices=leaves)
+    ledger.apply_hts_outcome(batch.id, transaction_id=tid, status="SUCCESS",
+                             pending=leaves[1:])
+    waiting = sum(batch.leaves[i].net for i in leaves[1:])
+    position = head(ledger)
+    assert web.get(f"/distributions/{did}?wait_for_position={position}",
+                   headers=auth(keys["viewer"])).status_code == 200
+    sign_in(web, keys["viewer"])
+    state = web.get(f"/panel/distributions/{did}/fragments/state",
+                    headers={"HX-Request": "true"}).text
+    claims = re.search(r'<p id="pending-claims"[^>]*>.*?</p>', state, re.S)
+    assert claims, state
+    assert 'data-pending-claims="2"' in claims.group(0)
+    assert f'data-pending-claim-amount="{waiting}"' in claims.group(0)
+    assert "cancelled" in claims.group(0) and "claim deadline" in claims.group(0)

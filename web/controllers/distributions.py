@@ -141,7 +141,10 @@ async def _state(request: Request[Any, Any, Any], d: schemas.Distribution) -> di
         "eligible": eligible, "paid": d.paid_count, "failed": d.failed_count,
         "pending": max(eligible - d.paid_count - d.failed_count, 0),
         "paid_amount": paid_amount, "failed_amount": failed_amount,
-        "pending_amount": max(net - paid_amount - failed_amount, 0)}}
+        "pending_amount": max(net - paid_amount - failed_amount, 0),
+        # HTS airdrops waiting for their holders' claim (part of the pending above)
+        "pending_claim": d.pending_claim_count,
+        "pending_claim_amount": int(d.pending_claim_amount)}}
 
 
 async def _timeline(request: Request[Any, Any, Any], distribution_id: UUID) -> dict[str, Any]:
