@@ -6,6 +6,9 @@ for (its own session, environment, log and `sys.argv`) and runs `main`, the cons
 It reaps them and reports each exit status on the reply pipe, and exits once the demo has
 closed the request pipe and the last child has exited. If it fails (its preload raised), it
 says why on the same pipe before exiting, for the demo to raise rather than wait.
+
+Forked, every process would show the demo's command line in `ps`; each sets its title
+(setproctitle) to what it is: `mass-payout launcher`, `mass-payout worker`, ...
 """
 
 from __future__ import annotations
@@ -21,7 +24,11 @@ import time
 from collections.abc import Callable
 from typing import NoReturn
 
+from setproctitle import setproctitle
+
 from runtime.settings import become
+
+TITLE = "mass-payout launcher"  # in `ps`; each child's is `mass-payout <its arguments>`
 
 
 def run(requests: int, replies: int, main: Callable[[], object],
@@ -42,6 +49,7 @@ def _serve(requests: int, replies: int, main: Callable[[], object],
     # launcher must outlive them to report how they ended.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    setproctitle(TITLE)
     preload()
     gc.freeze()  # the imported objects stay shared with the children (no copy on write)
     buffer, children, accepting = b"", set[int](), True
@@ -106,6 +114,7 @@ def _fork(request: dict[str, object], pipes: tuple[int, int], main: Callable[[],
         os.close(ready_w)
         args = request["args"]
         assert isinstance(args, list)
+        setproctitle(" ".join(["mass-payout", *args]))  # in `ps`, what a new one would show
         log = request.get("log")
         out = os.open(str(log) if log else os.devnull, os.O_WRONLY | os.O_CREAT | os.O_APPEND,
                       0o644)

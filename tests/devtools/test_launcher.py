@@ -180,3 +180,16 @@ def test_a_launcher_whose_preload_raises_says_why_at_once(launch, preload, capfd
     assert "Traceback" in capfd.readouterr().err
     launcher.close(timeout=2)
     assert _gone(launcher.pid)
+
+
+def _title(pid: int) -> str:
+    """What `ps -o args` shows for `pid`."""
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+
+
+def test_ps_names_the_launcher_and_each_child_by_its_command(launcher):
+    child = launcher.spawn(["worker", "--burst"], {}, None)
+    assert _title(launcher.pid) == "mass-payout launcher"
+    _until(lambda: _title(child.pid) == "mass-payout worker --burst", timeout=2)
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait(timeout=5)
