@@ -43,12 +43,14 @@ class Children:
     processes: dict[str, Child] = field(default_factory=dict)
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
     launcher: Launcher | None = None
+    logs: dict[str, Path | None] = field(default_factory=dict)  # where each one writes
 
     def spawn(self, name: str, *args: str, failpoint: str | None = None,
               log: Path | None = None) -> Child:
         env = dict(self.env)
         if failpoint:
             env["MASS_PAYOUT_FAILPOINT"] = failpoint
+        self.logs[name] = log
         if self.launcher is not None:
             self.processes[name] = self.launcher.spawn(list(args), env, log)
             return self.processes[name]
@@ -58,6 +60,12 @@ class Children:
                                 stdout=out, stderr=subprocess.STDOUT)
         self.processes[name] = proc
         return proc
+
+    def stopped(self) -> str:
+        """Those that have exited, each with its log ("" while all run): what an error says,
+        so that the reader opens the right file of the right run."""
+        return ", ".join(f"{name} (see {self.logs[name]})" if self.logs.get(name) else name
+                         for name, proc in self.processes.items() if proc.poll() is not None)
 
     def sample_memory(self) -> None:
         for name, proc in self.processes.items():

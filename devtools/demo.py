@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from devtools import pipeline
+from devtools import pipeline, run_logs
 from devtools.launcher import Launcher
 from devtools.pipeline import PipelineRun
 from domain.planning import GasModel
@@ -64,15 +64,15 @@ def _run(launcher: Launcher, *, holders: int, blocked: int, workers: int, var_di
          console: Console, quiet: bool, serve_port: int | None,
          started: float) -> dict[str, Any]:
     display = Display(console, quiet=quiet)
+    log_dir = run_logs.new_run(var_dir, "dividend")
     with pipeline.engines(var_dir) as env:
         with display.bar:
             run_ = pipeline.prepare(
                 env, holders=holders, blocked=blocked, gas_model=GasModel(), observe=display,
                 launcher=launcher, early=lambda children: pipeline.spawn_processes(
-                    children, workers=workers, log_dir=var_dir / "logs"))
+                    children, workers=workers, log_dir=log_dir))
             try:
-                pipeline.execute(run_, workers=workers, observe=display,
-                                 log_dir=var_dir / "logs")
+                pipeline.execute(run_, workers=workers, observe=display, log_dir=log_dir)
             except BaseException:
                 run_.children.stop_all()
                 run_.services.close()
@@ -82,7 +82,7 @@ def _run(launcher: Launcher, *, holders: int, blocked: int, workers: int, var_di
             if not quiet:
                 show(console, summary, run_)
             if serve_port is not None:
-                serve(run_, port=serve_port, console=console, log_dir=var_dir / "logs")
+                serve(run_, port=serve_port, console=console, log_dir=log_dir)
         finally:
             run_.children.stop_all()
             run_.services.close()
@@ -99,11 +99,12 @@ def run_bond(*, holders: int, blocked: int, workers: int, var_dir: Path, console
     signal.signal(signal.SIGTERM, _interrupt)
     started = time.perf_counter()
     display = Display(console, quiet=quiet)
+    log_dir = run_logs.new_run(var_dir, "bond")
     with pipeline.engines(var_dir) as env:
         with display.bar:
             bond = bond_scenario.prepare(env, holders=holders, blocked=blocked,
                                          gas_model=GasModel(), observe=display,
-                                         workers=workers, log_dir=var_dir / "logs",
+                                         workers=workers, log_dir=log_dir,
                                          launcher=launcher)
             try:
                 bond_scenario.run_bond(bond, display)

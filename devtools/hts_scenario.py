@@ -42,7 +42,7 @@ from app.hts_snapshot import snapshot_from_mirror_node
 from app.jobs import QUEUE_NAME
 from app.reconcile import Reconciliation
 from chain.hedera.mirror_client import MirrorNodeClient
-from devtools import pipeline
+from devtools import pipeline, run_logs
 from devtools.children import Children
 from devtools.hedera_standin import StandinNetwork
 from devtools.hedera_standin.mirror import HederaMirrorStandin
@@ -140,8 +140,7 @@ def run(*, holders: int, blocked: int, workers: int, var_dir: Path, console: Con
     (devtools.launcher)."""
     signal.signal(signal.SIGTERM, _interrupt)
     started = time.perf_counter()
-    log_dir = var_dir / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = run_logs.new_run(var_dir, "hts")
     with pipeline.engines(var_dir) as env, contextlib.ExitStack() as stack:
         net = StandinNetwork().start()
         stack.callback(net.stop)
@@ -231,9 +230,8 @@ def _pay(services: Any, world: HtsWorld, children: Children, env: dict[str, str]
                         "operator@issuer")
         deadline = paying + timeout
         while (d := ledger.get_distribution(did)).status not in pipeline.TERMINAL:
-            crashed = [n for n, p in children.processes.items() if p.poll() is not None]
-            if crashed:
-                raise RuntimeError(f"{', '.join(crashed)} stopped unexpectedly; see var/logs")
+            if stopped := children.stopped():
+                raise RuntimeError(f"stopped unexpectedly: {stopped}")
             if time.perf_counter() > deadline:
                 raise TimeoutError(f"not settled after {timeout:.0f}s")
             time.sleep(0.2)
@@ -256,9 +254,9 @@ def _wait_for_workers(services: Any, children: Children, count: int,
                       timeout: float = 120) -> None:
     deadline = time.perf_counter() + timeout
     while Worker.count(connection=services.redis) < count:
-        crashed = [n for n, p in children.processes.items() if p.poll() is not None]
-        if crashed or time.perf_counter() > deadline:
-            raise RuntimeError(f"workers did not start ({', '.join(crashed) or 'timeout'})")
+        stopped = children.stopped()
+        if stopped or time.perf_counter() > deadline:
+            raise RuntimeError(f"workers did not start ({stopped or 'timeout'})")
         time.sleep(0.1)
 
 

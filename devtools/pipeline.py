@@ -314,9 +314,8 @@ def pay(run: PipelineRun, *, observe: Callable[[Progress], None], poll: float = 
         run.children.sample_memory()
         if distribution.status in TERMINAL:
             break
-        crashed = [n for n, p in run.children.processes.items() if p.poll() is not None]
-        if crashed:
-            raise RuntimeError(f"{', '.join(crashed)} stopped unexpectedly; see var/logs")
+        if stopped := run.children.stopped():
+            raise RuntimeError(f"stopped unexpectedly: {stopped}")
         time.sleep(poll)
     else:
         raise TimeoutError(f"not settled after {timeout:.0f}s")
@@ -394,9 +393,9 @@ def wait_for_workers(run: PipelineRun, count: int, timeout: float = 120) -> None
     """Until `count` RQ workers have registered on the queue (imported, wired, listening)."""
     deadline = time.perf_counter() + timeout
     while Worker.count(connection=run.services.redis) < count:
-        crashed = [n for n, p in run.children.processes.items() if p.poll() is not None]
-        if crashed or time.perf_counter() > deadline:
-            raise RuntimeError(f"workers did not start ({', '.join(crashed) or 'timeout'})")
+        stopped = run.children.stopped()
+        if stopped or time.perf_counter() > deadline:
+            raise RuntimeError(f"workers did not start ({stopped or 'timeout'})")
         time.sleep(0.1)
 
 
