@@ -35,6 +35,7 @@ from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.worker import SimpleWorker
+from setproctitle import setproctitle
 
 from app.executor import BatchExecutor
 
@@ -140,6 +141,11 @@ class PayoutWorker(SimpleWorker):
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         return int(self.job_monitoring_interval * MISSED_HEARTBEATS)
+
+    def procline(self, message: str) -> None:
+        """`ps` shows the command an operator started, with RQ's state after it (RQ's own
+        title, `rq:worker:<uuid>: ...`, names no command of ours)."""
+        setproctitle(f"mass-payout worker: {message}")
 
     def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
         done = threading.Event()
