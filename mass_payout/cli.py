@@ -179,7 +179,8 @@ def bench(name: Annotated[str, typer.Argument(help=" | ".join(BENCHES))],
               min=0, max=100, help="hts: percent of holders not associated with the token"
               " (paid by airdrop)")] = None,
           as_json: Annotated[bool, typer.Option(
-              "--json", help="no progress; the last line is one JSON object")] = False,
+              "--json", help="progress on stderr; stdout's last line is one JSON object")
+          ] = False,
           ) -> None:
     """Run a benchmark; with --json the last line is one JSON object. Exit code 1 when the
     benchmark says it failed (`"ok": false`)."""
@@ -197,7 +198,9 @@ def bench(name: Annotated[str, typer.Argument(help=" | ".join(BENCHES))],
         if name != "hts":
             raise typer.BadParameter("--unassociated applies to hts only")
         options["unassociated"] = unassociated
-    log = (lambda _msg: None) if as_json else console.print
+    # With --json the progress still goes somewhere: a run that hangs or is killed (CI's
+    # timeout) must show how far it got, and stdout stays one JSON object at the end.
+    log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if as_json else console.print
     result = runner(holders=holders, log=log, **options)
     if as_json:
         print(json.dumps(result))

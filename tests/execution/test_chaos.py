@@ -48,6 +48,8 @@ def test_a_payout_under_kills_and_engine_restarts_pays_everyone_once(tmp_path: P
     except subprocess.TimeoutExpired:
         bench.terminate()  # SIGTERM: the bench stops every process it started
         out, err = bench.communicate(timeout=30)
+        # its progress (stderr with --json) says how far it got, and what it was waiting on
+        pytest.fail(f"the chaos bench did not finish in 200 s; its progress:\n{err[-6000:]}")
     print(out[-4000:], err[-4000:])
     result = json.loads(out.strip().splitlines()[-1])
     # Every kill happened while it paid; nobody was paid twice or left unpaid; the ledger
