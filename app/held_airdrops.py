@@ -77,13 +77,19 @@ class HeldAirdrops:
         events saves nothing)."""
         return list(self.touched.values())
 
+    def changed(self) -> list[PendingAirdrop]:
+        """Only those with new events: a command that changed nothing need not save."""
+        return [a for a in self.touched.values() if a.pending_events]
+
     # --- the changes each ledger command mirrors here ---
 
     def submitted(self, batch: PayoutBatch, transaction_id: str, kind: str,
-                  leaf_indices: list[int]) -> None:
+                  leaf_indices: list[int],
+                  expected: dict[int, list[str]] | None = None) -> None:
         """An airdrop is sent on each holder's aggregate (refused, AirdropHeldBack, while a
         cancellation is open there); a cancellation opens on each (refused while an airdrop
-        is in flight there)."""
+        is in flight there, or when it would end other leaves than the `expected` ones the
+        decision to cancel was taken on)."""
         payer = payer_of(transaction_id)
         for i in leaf_indices:
             if kind == "airdrop":
@@ -94,7 +100,8 @@ class HeldAirdrops:
             elif kind == "cancel":
                 pending = self.of(batch, i, payer)
                 if pending is not None:
-                    pending.open_cancel(transaction_id=transaction_id)
+                    pending.open_cancel(transaction_id=transaction_id,
+                                        expected=(expected or {}).get(i))
 
     def unsettled(self, batch: PayoutBatch, transaction_id: str, status: str) -> None:
         """An airdrop or a cancellation that failed, or provably never executed."""
@@ -157,9 +164,16 @@ class HeldAirdrops:
 
     def adopt(self, batch: PayoutBatch) -> None:
         """Hold this batch's pending leaves that went pending before the aggregate was kept
-        (not those a cancellation of this batch's is ending: its fate settles them)."""
+        (not those a cancellation of this batch's is ending: its fate settles them), and
+        mirror its airdrop still in flight from then (none is, once it settles)."""
         cancelling = {i for tid, (_s, _v, kind) in batch.hts_open.items() if kind == "cancel"
                       for i in batch.submitted_leaves[tid]}
+        for tid, (_s, _v, kind) in batch.hts_open.items():
+            if kind == "airdrop":
+                for i in batch.submitted_leaves[tid]:
+                    pending = self.of(batch, i, payer_of(tid), start=True)
+                    if pending is not None and pending.cancelling is None:
+                        pending.send_airdrop(transaction_id=tid, legs=[leg_key(batch.id, i)])
         for i, airdrop in sorted(batch.hts_pending.items()):
             if i in cancelling:
                 continue

@@ -47,7 +47,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from app.failpoints import failpoint
-from app.held_airdrops import HeldAirdrops
+from app.held_airdrops import HeldAirdrops, payer_of
 from app.ledger import PayoutLedger
 from chain.hedera.hts_rail import (
     MAX_PENDING_IDS,
@@ -171,6 +171,11 @@ class HtsBatchExecutor:
         window = TxWindow(start, seconds)
         fate = self._rail.fate(tid, window)
         if resend and fate.verdict is Verdict.IN_FLIGHT and self._rail.now() < window.closes_at:
+            if kind == "airdrop":  # mirrored first (one recorded by the code before was not)
+                try:
+                    self._ledger.mirror_airdrop_in_flight(batch.id, transaction_id=tid)
+                except AirdropHeldBack as err:  # not sent again: it dies, or it executed
+                    return HtsOutcome("in-flight", f"not sent again: {err}", tid)
             legs = [self._leg(batch, i) for i in batch.submitted_leaves[tid]]
             resent = self._rail.submit(self._prepare(kind, legs, start))  # same TransactionId
             if resent.result is SubmitResult.REFUSED:
@@ -234,15 +239,13 @@ class HtsBatchExecutor:
             return HtsOutcome("blocked", code, tid)
         return HtsOutcome("retry-later", code, tid, retry_at)
 
-    def _held_back(self, batch: PayoutBatch, reason: str) -> HtsOutcome:
-        """An airdrop to a holder whose merged pending airdrop is being cancelled waits for
-        that cancellation's fate (seconds), as a transient fault would."""
-        delay = self._policy.delay(batch.transient_failures + 1, self._random())
-        retry_at = _now(self._rail) + timedelta(seconds=delay) if delay is not None else None
-        self._ledger.record_attempt_failure(batch.id, reason=reason, retry_at=retry_at)
-        if retry_at is None:
-            return HtsOutcome("blocked", reason)
-        return HtsOutcome("retry-later", reason, retry_at=retry_at)
+    @staticmethod
+    def _held_back(batch: PayoutBatch, reason: str) -> HtsOutcome:
+        """An airdrop to a holder whose pending airdrop is being cancelled waits for that
+        cancellation's fate. Nothing is recorded and no retry budget spent (it is no fault,
+        and may take a cancellation's whole validity window): the supervisor queues the
+        batch's job again on its next pass, as for any HTS batch with undecided leaves."""
+        return HtsOutcome("retry-later", f"batch {batch.number} waits: {reason}")
 
     def resume_after_funding(self, distribution_id: UUID) -> bool:
         """A distribution stopped because the payer had no hbar for fees resumes once it
@@ -263,7 +266,6 @@ class HtsBatchExecutor:
         """Record the claims of this batch's pending airdrops; after the distribution's claim
         deadline (and every merged one's, domain/hts_pending.py), cancel the rest, exactly
         once (TransactionId recorded first)."""
-        self._ledger.adopt_pending_airdrops(batch_id)  # leaves pending from before it was kept
         while True:
             batch = self._ledger.get_batch_by_id(batch_id)
             held = self._ledger.held_airdrops()  # each holder's loaded once per pass
@@ -282,17 +284,24 @@ class HtsBatchExecutor:
             if deadline is None or _now(self._rail) < deadline:
                 return HtsOutcome("nothing-to-do", f"{len(batch.hts_pending)} airdrops pending"
                                   " until the claim deadline")
-            if batch.hts_open:  # a payment still in flight: its fate first
-                waiting = self._settle_open(batch)
+            if batch.hts_open:  # a payment still in flight: its fate first (a blocked
+                # batch's is not sent again: it waits for its operator)
+                waiting = self._settle_open(batch, resend=batch.status is not BatchStatus.BLOCKED)
                 if waiting is not None:
                     return waiting
                 continue
-            legs, waiting_on = self._cancellable(batch, outstanding, self._ledger.held_airdrops())
+            # Leaves pending from before the holders' pending airdrops were kept are held
+            # now, so the merged amount is known in full before anything is cancelled.
+            self._ledger.adopt_pending_airdrops(batch_id)
+            held = self._ledger.held_airdrops()
+            legs, waiting_on = self._cancellable(batch, outstanding, held)
             if not legs:
                 return HtsOutcome("nothing-to-do", waiting_on or
                                   "the pending airdrops are not listed yet")
+            expects = {leg.leaf_index: sorted(self._held_legs(batch, leg.leaf_index, held))
+                       for leg in legs}
             try:
-                refused = self._submit_prepared(batch, "cancel", legs)
+                refused = self._submit_prepared(batch, "cancel", legs, cancel_expects=expects)
             except (IllegalTransition, AlreadyExists) as err:
                 # Another batch opened the cancellation of the same merged airdrop first, or
                 # an airdrop to the holder was recorded meanwhile: read it all again later.
@@ -313,23 +322,25 @@ class HtsBatchExecutor:
         success ends the other batches' leaves too, in the same save."""
         cancel: list[HtsLeg] = []
         waits: list[str] = []
+        deadlines: dict[UUID, datetime | None] = {}  # batch -> its claim deadline, this pass
         for i in sorted(batch.hts_pending):
             leg, pending = self._leg(batch, i), held.of_pending(batch, i)
             if pending is None or leg_key(batch.id, i) not in pending.legs:
                 waits.append(f"{batch.leaves[i].account}: its pending airdrop is not held by"
-                             " the ledger yet (adopted on the next pass)")
+                             " the ledger yet (held once no cancellation of it is in flight)")
             elif pending.cancelling is not None:
                 waits.append(f"{pending.holder}: the cancellation {pending.cancelling} is in"
                              " flight")
             elif pending.sending:
-                waits.append(f"{pending.holder}: an airdrop to them is in flight; its fate"
-                             " first")
+                tid, sent = next(iter(pending.sending.items()))
+                waits.append(f"{pending.holder}: the airdrop {tid} to them (batch"
+                             f" {parse_leg(sent[0])[0]}) is in flight; its fate first")
             elif outstanding.get(leg.account) != pending.amount:
                 waits.append(f"{pending.holder}: the Mirror Node lists"
                              f" {outstanding.get(leg.account, 0)} pending, the ledger holds"
                              f" {pending.amount} from {len(pending.legs)} distributions'"
                              " airdrops; waiting for them to agree")
-            elif ahead := self._deadline_ahead(pending, batch.id):
+            elif ahead := self._deadline_ahead(pending, batch.id, deadlines):
                 waits.append(f"{pending.holder}: merged with another distribution's airdrop to"
                              f" them, whose claim deadline ({ahead}) has not passed; both are"
                              " cancelled then, unless the holder claims them")
@@ -338,13 +349,16 @@ class HtsBatchExecutor:
         return cancel[:MAX_PENDING_IDS], "; ".join(waits[:3]) + (
             f" (and {len(waits) - 3} more)" if len(waits) > 3 else "")
 
-    def _deadline_ahead(self, pending: PendingAirdrop, own: UUID) -> str:
+    def _deadline_ahead(self, pending: PendingAirdrop, own: UUID,
+                        deadlines: dict[UUID, datetime | None]) -> str:
         """The latest claim deadline, among the other leaves merged here, still ahead."""
         now = _now(self._rail)
         ahead: list[str] = []
         for other in {parse_leg(leg)[0] for leg in pending.legs} - {own}:
-            deadline = self._ledger.get_distribution(
-                self._ledger.get_batch_by_id(other).distribution_id).claim_deadline
+            if other not in deadlines:
+                deadlines[other] = self._ledger.get_distribution(
+                    self._ledger.get_batch_by_id(other).distribution_id).claim_deadline
+            deadline = deadlines[other]
             if deadline is None:
                 ahead.append("none set yet")
             elif deadline > now:
@@ -358,8 +372,11 @@ class HtsBatchExecutor:
         outstanding, horizon = self._rail.outstanding_airdrops()
         cancelling = {i for tid, (_s, _v, kind) in batch.hts_open.items() if kind == "cancel"
                       for i in batch.submitted_leaves[tid]}
+        payer = str(self._rail.payer)
         claimed = [i for i, tid in sorted(batch.hts_pending.items())
                    if i not in cancelling
+                   # only the payer read can say: another's airdrops are not in its list
+                   and payer_of(tid) == payer
                    and self._resolve(batch.leaves[i].account) not in outstanding
                    # the Mirror Node must have ingested past the airdrop itself: before, its
                    # absence from the list proves nothing
@@ -374,6 +391,11 @@ class HtsBatchExecutor:
                 # recorded the same claim first: read again on the next pass.
                 log.warning("claims of batch %s not recorded now: %s", batch.number, err)
         return outstanding
+
+    @staticmethod
+    def _held_legs(batch: PayoutBatch, leaf_index: int, held: HeldAirdrops) -> list[str]:
+        pending = held.of_pending(batch, leaf_index)
+        return list(pending.legs) if pending is not None else []
 
     @staticmethod
     def _cancel_in_flight(batch: PayoutBatch, leaf_index: int, held: HeldAirdrops) -> bool:
@@ -423,8 +445,9 @@ class HtsBatchExecutor:
             return self._rail.prepare_cancel(legs, start)
         return self._rail.prepare_transfer(legs, start)
 
-    def _submit_prepared(self, batch: PayoutBatch, kind: str,
-                         legs: list[HtsLeg]) -> HtsOutcome | None:
+    def _submit_prepared(self, batch: PayoutBatch, kind: str, legs: list[HtsLeg], *,
+                         cancel_expects: dict[int, list[str]] | None = None,
+                         ) -> HtsOutcome | None:
         for _ in range(TRANSACTION_ID_TRIES):
             prepared = self._prepare(kind, legs, self._rail.next_valid_start_ns())
             try:
@@ -433,11 +456,11 @@ class HtsBatchExecutor:
                     valid_start_ns=prepared.window.valid_start_ns,
                     valid_seconds=prepared.window.valid_seconds, kind=prepared.kind,
                     leaf_indices=[leg.leaf_index for leg in legs],
-                    expected_version=batch.version)
+                    expected_version=batch.version, cancel_expects=cancel_expects)
                 break
             except TransactionIdTaken:
                 continue  # another batch holds that id: the next valid start is later
-            except AirdropHeldBack as err:  # nothing recorded: try again once it is settled
+            except AirdropHeldBack as err:  # nothing recorded: sent once it is settled
                 return self._held_back(batch, str(err))
         else:
             return HtsOutcome("retry-later", f"{TRANSACTION_ID_TRIES} valid starts in a row"

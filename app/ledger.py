@@ -435,7 +435,7 @@ class PayoutLedger(Application[UUID]):
     def record_hts_submission(self, batch_id: UUID, *, transaction_id: str,
                               valid_start_ns: int, valid_seconds: int, kind: str,
                               leaf_indices: list[int], expected_version: int | None = None,
-                              ) -> int:
+                              cancel_expects: dict[int, list[str]] | None = None) -> int:
         batch = self.get_batch_by_id(batch_id)
         if expected_version is not None and batch.version != expected_version:
             raise AlreadyExists(f"batch {batch.number} changed since it was read; not submitting")
@@ -446,8 +446,20 @@ class PayoutLedger(Application[UUID]):
         # held back while a cancellation there is in flight, and a cancellation waits for
         # airdrops in flight there; from now on its holders' vanishing is not a claim.
         held = self.held_airdrops()
-        held.submitted(batch, transaction_id, kind, leaf_indices)
+        held.submitted(batch, transaction_id, kind, leaf_indices, cancel_expects)
         return self._save_with_transaction_id(batch, transaction_id, *held.all())
+
+    def mirror_airdrop_in_flight(self, batch_id: UUID, *, transaction_id: str) -> int:
+        """An open airdrop about to be sent again under its TransactionId is in flight on
+        its holders' pending airdrops (one recorded by the code before they were kept was
+        not): AirdropHeldBack, and nothing recorded, while a cancellation there is open."""
+        batch = self.get_batch_by_id(batch_id)
+        held = self.held_airdrops()
+        if transaction_id in batch.hts_open:
+            held.submitted(batch, transaction_id, "airdrop",
+                           batch.submitted_leaves[transaction_id])
+        changed = held.changed()
+        return self._save(*changed) if changed else 0
 
     def held_airdrops(self) -> HeldAirdrops:
         """A reader of the holders' pending airdrops (domain/hts_pending.py), each loaded
@@ -456,10 +468,11 @@ class PayoutLedger(Application[UUID]):
 
     def adopt_pending_airdrops(self, batch_id: UUID) -> int:
         """Hold the batch's leaves that went pending before their holders' pending airdrops
-        were kept (app/held_airdrops.py); 0 when there are none."""
+        were kept (app/held_airdrops.py); 0, and nothing saved, when there are none."""
         held = self.held_airdrops()
         held.adopt(self.get_batch_by_id(batch_id))
-        return self._save(*held.all())
+        changed = held.changed()
+        return self._save(*changed) if changed else 0
 
     def _save_with_transaction_id(self, aggregate: Aggregate, transaction_id: str,
                                   *others: Aggregate) -> int:

@@ -158,16 +158,19 @@ class Supervisor:
         ids are forgotten once they ran): a lost job, or one that left a transaction in
         flight, is picked up again within one pass. A batch whose only open leaves are
         pending airdrops is queued every `follow_airdrops`, to read their claims."""
-        if batch.status is BatchStatus.BLOCKED:
-            return None
-        if not batch.undecided_leaves():
-            # Only pending airdrops left: their claims are read (and, past the claim
-            # deadline, they are cancelled) by the batch's job, every `follow_airdrops`.
+        blocked = batch.status is BatchStatus.BLOCKED
+        if blocked or not batch.undecided_leaves():
+            # Only pending airdrops left, or its payments wait for an operator: its pending
+            # airdrops' claims are still read (past the claim deadline they are cancelled),
+            # and its open TransactionIds' fates found (never sent again while blocked), by
+            # the batch's job every `follow_airdrops`. Left unfollowed, a blocked batch's
+            # airdrop in flight would hold every merged cancellation back for good.
             last = self._followed.get(batch.id)
-            if not batch.hts_pending or (last is not None and now - last < self.follow_airdrops):
+            if not (batch.hts_pending or (blocked and batch.hts_open)) \
+                    or (last is not None and now - last < self.follow_airdrops):
                 return None
             self._followed[batch.id] = now
-        if batch.retry_at is not None and now < batch.retry_at:
+        if not blocked and batch.retry_at is not None and now < batch.retry_at:
             return None
         return self._ensure_batch(  # a job RQ failed for good is revived as on the EVM rail
             batch, now, job_id(batch.id, batch.attempts, batch.retries),

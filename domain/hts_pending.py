@@ -180,7 +180,12 @@ class PendingAirdrop(Aggregate):
         transaction_id: str
         legs: list[str]  # every leaf it ends, of any batch
 
-    def open_cancel(self, *, transaction_id: str) -> None:
+    def open_cancel(self, *, transaction_id: str, expected: list[str] | None = None) -> None:
+        """`expected`: the legs the decision to cancel was taken on; refused if it would
+        end others (held since, by another batch: their deadlines were not checked)."""
+        if expected is not None and sorted(expected) != sorted(self.legs):
+            raise IllegalTransition(f"{self.holder}: the pending airdrop changed since it was"
+                                    " read; read it again before cancelling")
         if self.cancelling is not None:
             raise IllegalTransition(f"{self.holder}: {self.cancelling} already cancels this"
                                     " pending airdrop")

@@ -82,8 +82,11 @@ def hts_payer(ledger: PayoutLedger, rails: HtsRails) -> Callable[[UUID], HtsOutc
         if distribution.status is Status.WAITING_FOR_FUNDS:  # the payer had no hbar for fees
             executor.resume_after_funding(distribution.id)
         paid = executor.execute(batch_id)
-        if paid.action == "nothing-to-do" and ledger.get_batch_by_id(batch_id).hts_pending:
-            return executor.follow_airdrops(batch_id)  # claims read; cancelled past deadline
+        if paid.action in ("nothing-to-do", "blocked") \
+                and ledger.get_batch_by_id(batch_id).hts_pending:
+            # claims read, cancelled past the deadline: a blocked batch's too (its payments
+            # wait for an operator, its holders' pending airdrops do not)
+            return executor.follow_airdrops(batch_id)
         return paid
     return pay
 

@@ -113,3 +113,12 @@ def test_replaying_its_events_rebuilds_the_same_state():
     assert copy is not None
     assert (copy.legs, copy.airdrops, copy.sending, copy.cancelling, copy.version) == (
         pending.legs, pending.airdrops, {}, None, pending.version)
+
+
+def test_a_cancellation_decided_on_other_legs_than_held_now_is_refused():
+    pending, legs = _held(100)
+    later = _airdrop(pending, 2_000, 40)  # held by another batch since it was read
+    with pytest.raises(IllegalTransition, match="changed since it was read"):
+        pending.open_cancel(transaction_id=f"{PAYER}@9.1", expected=legs)
+    pending.open_cancel(transaction_id=f"{PAYER}@9.1", expected=[*legs, later])
+    assert pending.cancelling == f"{PAYER}@9.1"

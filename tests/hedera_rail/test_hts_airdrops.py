@@ -507,9 +507,12 @@ def test_no_airdrop_joins_a_pending_airdrop_whose_cancellation_is_in_flight(ledg
     second = executing_distribution(ledger, [newcomer.num], total=2_000_000, key="second",
                                     claim_deadline=_tomorrow(world) + timedelta(days=30))
     sent = len(world.net.ledger.executed)
-    held_back = executor.execute(ledger.get_batch(second, 0).id)
-    assert held_back.action == "retry-later" and "in flight" in held_back.detail
+    for _ in range(6):  # however long the cancellation takes: a wait, never a fault
+        held_back = executor.execute(ledger.get_batch(second, 0).id)
+        assert held_back.action == "retry-later" and "in flight" in held_back.detail
     assert len(world.net.ledger.executed) == sent
+    waiting = ledger.get_batch(second, 0)
+    assert waiting.status.value != "BLOCKED" and waiting.transient_failures == 0
     # The first's job sends its recorded cancellation: the first's leaf alone is cancelled.
     _follow(ledger, executor, first)
     assert ledger.get_batch(first, 0).outcomes[0] is LeafOutcome.CANCELLED
@@ -551,3 +554,51 @@ def test_a_leaf_pending_before_the_ledger_kept_pending_airdrops_is_adopted_then_
     for did in (first, second):
         assert ledger.get_batch(did, 0).outcomes[0] is LeafOutcome.CANCELLED
     assert world.net.ledger.pending_airdrops == {}
+
+
+def test_an_airdrop_recorded_by_the_code_before_is_not_sent_again_into_a_cancellation(
+        ledger, world, monkeypatch):
+    # The first distribution's leaf is pending, past its deadline. The second's airdrop to
+    # the same holder is recorded by the code from before (not mirrored) and its worker
+    # dies before sending it.
+    newcomer, _key = world.holder(associated=False)
+    first = executing_distribution(ledger, [newcomer.num], key="first",
+                                   claim_deadline=_tomorrow(world))
+    second = executing_distribution(ledger, [newcomer.num], total=2_000_000, key="second",
+                                    claim_deadline=_tomorrow(world) + timedelta(days=30))
+    executor = HtsBatchExecutor(ledger, _rail(world))
+    executor.execute(ledger.get_batch(first, 0).id)
+    world.net.ledger.clock.advance(2 * 86_400)
+    dying = _rail(world)
+
+    def die_before_sending(prepared):
+        raise _WorkerDied
+
+    dying.submit = die_before_sending  # type: ignore[method-assign]
+    second_batch = ledger.get_batch(second, 0).id
+    with monkeypatch.context() as old_code:
+        old_code.setattr(HeldAirdrops, "submitted", lambda *_a: None)
+        with pytest.raises(_WorkerDied):
+            HtsBatchExecutor(ledger, dying).execute(second_batch)
+    # The first's job records the cancellation (nothing in flight is known to it) and its
+    # worker dies too.
+    with pytest.raises(_WorkerDied):
+        _follow(ledger, HtsBatchExecutor(ledger, dying), first)
+    # The second's job would send its recorded airdrop again (same TransactionId, its window
+    # still open): into the pending airdrop the cancellation is about to end. It is not.
+    sent = len(world.net.ledger.executed)
+    outcome = executor.execute(ledger.get_batch(second, 0).id)
+    assert outcome.action == "in-flight" and "not sent again" in outcome.detail
+    assert len(world.net.ledger.executed) == sent
+    # The cancellation goes; the second's old TransactionId dies unsent; its holder is then
+    # paid by a new airdrop, pending until claimed, and never read as a claim.
+    _follow(ledger, executor, first)
+    assert ledger.get_batch(first, 0).outcomes[0] is LeafOutcome.CANCELLED
+    world.net.ledger.clock.advance(400)
+    executor.execute(ledger.get_batch(second, 0).id)
+    world.net.ledger.clock.advance(400)
+    _follow(ledger, executor, second)
+    batch = ledger.get_batch(second, 0)
+    assert batch.outcomes[0] is LeafOutcome.PENDING_CLAIM
+    assert world.net.ledger.pending_airdrops == {
+        (world.treasury.num, newcomer.num, world.token.num): batch.leaves[0].net}

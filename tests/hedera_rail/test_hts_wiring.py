@@ -267,6 +267,18 @@ def test_the_supervisor_requeues_hts_batches_and_never_looks_them_up_by_hash(led
         queued.append(supervisor.run_once(now + timedelta(seconds=seconds))["queued"])
         queue.empty()
     assert queued == [2, 1, 2]
+    # Batch 0 is given up on (BLOCKED, for its operator) with its TransactionId still open:
+    # its job is still queued every `follow_airdrops`, to find that id's fate (never sent
+    # again): an airdrop left in flight would hold back every merged cancellation for good.
+    ledger.record_attempt_failure(first.id, reason="BUSY", retry_at=None)
+    assert ledger.get_batch(did, 0).status.value == "BLOCKED"
+    queued = []
+    for seconds in (50, 60, 80):
+        jobs_before = {job.args[0] for job in queue.get_jobs()}
+        supervisor.run_once(now + timedelta(seconds=seconds))
+        queued.append(str(first.id) in {job.args[0] for job in queue.get_jobs()} - jobs_before)
+        queue.empty()
+    assert queued == [True, False, True]
 
 
 def test_the_scheduler_snapshots_and_commits_an_hts_distribution_with_its_own_account(
