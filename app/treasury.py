@@ -40,7 +40,7 @@ from app.owed_jobs import OwedJob
 from chain.contracts import load_artifact
 from chain.encoding import onchain_id
 from chain.gateway import EvmGateway, TransientChainError
-from chain.sending import reason_of
+from chain.sending import reason_of, signed_with_next_nonce
 from chain.signer import Signer
 from domain.distribution import Distribution
 from domain.errors import AlreadyExists
@@ -143,15 +143,9 @@ class TreasuryExecutor:
             to, data, gas = self._preflight(distribution, op)
         except _WouldRevert as err:
             return TreasuryOutcome("refused", f"the vault would refuse it: {err}")
-        with self.gateway.nonce_lock(self.signer.address):
-            pending = self.gateway.pending_nonce(self.signer.address)
-            nonce = reuse_nonce if reuse_nonce is not None and reuse_nonce >= pending \
-                else pending
-            fees = self.gateway.fees()
-            signed = self.signer.sign_transaction({
-                "type": 2, "chainId": self.gateway.chain_id, "nonce": nonce, "to": to,
-                "data": data, "gas": gas, "value": 0, "maxFeePerGas": fees.max_fee_per_gas,
-                "maxPriorityFeePerGas": fees.max_priority_fee_per_gas})
+        with signed_with_next_nonce(self.gateway, self.signer, to=to, data=data,
+                                    gas=gas, reuse_nonce=reuse_nonce
+                                    ) as (signed, nonce):
             try:
                 self.ledger.record_treasury_submission(
                     distribution.id, op.number, tx_hash=signed.tx_hash, nonce=nonce,

@@ -28,7 +28,7 @@ from app.vault_ops import VaultOpRefused
 from chain.contracts import creation_data
 from chain.errors import reverts
 from chain.gateway import EvmGateway, TransientChainError
-from chain.sending import reason_of
+from chain.sending import reason_of, signed_with_next_nonce
 from chain.signer import Signer
 from domain.vault_admin import VaultOp, VaultOps
 
@@ -101,15 +101,9 @@ class ImplementationDeployer:
             raise VaultOpRefused(f"{op.target}'s deployment would revert: {reason_of(err)}"
                                  ) from None
         gas = estimate * GAS_MARGIN[0] // GAS_MARGIN[1] + 20_000
-        with self.gateway.nonce_lock(self.signer.address):
-            pending = self.gateway.pending_nonce(self.signer.address)
-            nonce = reuse_nonce if reuse_nonce is not None and reuse_nonce >= pending \
-                else pending
-            fees = self.gateway.fees()
-            signed = self.signer.sign_transaction({
-                "type": 2, "chainId": self.gateway.chain_id, "nonce": nonce, "data": data,
-                "gas": gas, "value": 0, "maxFeePerGas": fees.max_fee_per_gas,
-                "maxPriorityFeePerGas": fees.max_priority_fee_per_gas})
+        with signed_with_next_nonce(self.gateway, self.signer, to=None, data=data,
+                                    gas=gas, reuse_nonce=reuse_nonce
+                                    ) as (signed, nonce):
             self.ledger.record_vault_deployment(ops.asset_id, op.number,
                                                 tx_hash=signed.tx_hash, nonce=nonce,
                                                 signed_at=now, expected_version=ops.version)

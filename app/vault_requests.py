@@ -37,7 +37,7 @@ from app.vault_deploy import DeploymentReverted, ImplementationDeployer
 from app.vault_ops import VaultOpRefused, check_upgrade
 from chain.contracts import DEFAULT_ADMIN_ROLE, at, role
 from chain.gateway import EvmGateway, TransientChainError
-from chain.sending import reason_of
+from chain.sending import reason_of, signed_with_next_nonce
 from chain.signer import Signer
 from domain.errors import AlreadyExists, InvalidInput
 from domain.treasury import TreasuryState
@@ -151,16 +151,9 @@ class VaultOpExecutor:
             if "connection" in str(err).lower() or "timeout" in str(err).lower():
                 raise TransientChainError(f"RPC failed: {err}") from err
             return VaultOpOutcome("refused", f"the vault would refuse it: {reason_of(err)}")
-        with self.gateway.nonce_lock(self.signer.address):
-            pending = self.gateway.pending_nonce(self.signer.address)
-            nonce = reuse_nonce if reuse_nonce is not None and reuse_nonce >= pending \
-                else pending
-            fees = self.gateway.fees()
-            signed = self.signer.sign_transaction({
-                "type": 2, "chainId": self.gateway.chain_id, "nonce": nonce,
-                "to": vault.address, "data": data, "gas": gas * 6 // 5 + 20_000, "value": 0,
-                "maxFeePerGas": fees.max_fee_per_gas,
-                "maxPriorityFeePerGas": fees.max_priority_fee_per_gas})
+        with signed_with_next_nonce(self.gateway, self.signer, to=vault.address, data=data,
+                                    gas=gas * 6 // 5 + 20_000, reuse_nonce=reuse_nonce
+                                    ) as (signed, nonce):
             try:
                 self.ledger.record_vault_submission(
                     ops.asset_id, op.number, tx_hash=signed.tx_hash, nonce=nonce,

@@ -10,13 +10,15 @@ a one-off an operator runs once and reads the result of (`mass-payout vault depl
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from web3.types import TxReceipt
 
 from chain.errors import ChainError, decode_revert, reverts
 from chain.gateway import EvmGateway
-from chain.signer import Signer
+from chain.signer import SignedTx, Signer
 
 
 class TransactionRevertedError(ChainError):
@@ -42,6 +44,26 @@ def deploy_and_wait(gateway: EvmGateway, signer: Signer, *, data: str, gas: int 
     return str(receipt["contractAddress"]), tx_hash
 
 
+@contextmanager
+def signed_with_next_nonce(gateway: EvmGateway, signer: Signer, *, to: str | None, data: str,
+                           gas: int, reuse_nonce: int | None = None,
+                           ) -> Iterator[tuple[SignedTx, int]]:
+    """A type-2 transaction (`to` None: a creation) signed with the signer's next nonce, or
+    with `reuse_nonce` (a recorded submission's, sent again) while it is still unused. The
+    nonce lock is held until the caller's block ends: record it, broadcast it, then leave,
+    and no other job of this signer takes that nonce meanwhile."""
+    with gateway.nonce_lock(signer.address):
+        pending = gateway.pending_nonce(signer.address)
+        nonce = reuse_nonce if reuse_nonce is not None and reuse_nonce >= pending else pending
+        fees = gateway.fees()
+        signed = signer.sign_transaction({
+            "type": 2, "chainId": gateway.chain_id, **({"to": to} if to is not None else {}),
+            "nonce": nonce, "data": data, "gas": gas, "value": 0,
+            "maxFeePerGas": fees.max_fee_per_gas,
+            "maxPriorityFeePerGas": fees.max_priority_fee_per_gas})
+        yield signed, nonce
+
+
 def _mined(gateway: EvmGateway, signer: Signer, *, to: str | None, data: str, gas: int | None,
            timeout: float) -> tuple[str, TxReceipt]:
     target: dict[str, Any] = {"to": to} if to is not None else {}  # no `to`: a creation
@@ -51,14 +73,7 @@ def _mined(gateway: EvmGateway, signer: Signer, *, to: str | None, data: str, ga
                 {"from": signer.address, "data": data, **target})) * 6 // 5 + 20_000  # type: ignore[typeddict-item]
         except reverts() as err:
             raise TransactionRevertedError(f"would revert: {reason_of(err)}") from err
-    with gateway.nonce_lock(signer.address):
-        fees = gateway.fees()
-        signed = signer.sign_transaction({
-            "type": 2, "chainId": gateway.chain_id, **target, "data": data,
-            "nonce": gateway.pending_nonce(signer.address), "gas": gas, "value": 0,
-            "maxFeePerGas": fees.max_fee_per_gas,
-            "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
-        })
+    with signed_with_next_nonce(gateway, signer, to=to, data=data, gas=gas) as (signed, _):
         gateway.broadcast(signed.raw)
     w3 = gateway.w3
     receipt = w3.eth.wait_for_transaction_receipt(signed.tx_hash, timeout=timeout)  # type: ignore[arg-type]
