@@ -365,6 +365,17 @@ class _WorkerDied(Exception):
     pass
 
 
+def _dies_before_sending(world: World) -> HtsRail:
+    """A worker's rail that dies (as a SIGKILL would) after recording, before sending."""
+    rail = _rail(world)
+
+    def die_before_sending(prepared):
+        raise _WorkerDied
+
+    rail.submit = die_before_sending  # type: ignore[method-assign]
+    return rail
+
+
 def _merged(ledger, world, second_deadline_days: int = 30):
     """Two distributions airdrop to the same unassociated holder: the network keeps one
     pending airdrop per (payer, holder, token), holding both amounts."""
@@ -494,12 +505,7 @@ def test_no_airdrop_joins_a_pending_airdrop_whose_cancellation_is_in_flight(ledg
     executor = HtsBatchExecutor(ledger, _rail(world))
     executor.execute(ledger.get_batch(first, 0).id)
     world.net.ledger.clock.advance(2 * 86_400)
-    rail = _rail(world)
-
-    def die_before_sending(prepared):
-        raise _WorkerDied
-
-    rail.submit = die_before_sending  # type: ignore[method-assign]
+    rail = _dies_before_sending(world)
     with pytest.raises(_WorkerDied):
         _follow(ledger, HtsBatchExecutor(ledger, rail), first)
     # A second distribution pays the same holder meanwhile: its airdrop would be merged into
@@ -569,12 +575,7 @@ def test_an_airdrop_recorded_by_the_code_before_is_not_sent_again_into_a_cancell
     executor = HtsBatchExecutor(ledger, _rail(world))
     executor.execute(ledger.get_batch(first, 0).id)
     world.net.ledger.clock.advance(2 * 86_400)
-    dying = _rail(world)
-
-    def die_before_sending(prepared):
-        raise _WorkerDied
-
-    dying.submit = die_before_sending  # type: ignore[method-assign]
+    dying = _dies_before_sending(world)
     second_batch = ledger.get_batch(second, 0).id
     with monkeypatch.context() as old_code:
         old_code.setattr(HeldAirdrops, "submitted", lambda *_a: None)
