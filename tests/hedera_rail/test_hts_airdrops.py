@@ -376,15 +376,23 @@ def _dies_before_sending(world: World) -> HtsRail:
     return rail
 
 
-def _merged(ledger, world, second_deadline_days: int = 30):
-    """Two distributions airdrop to the same unassociated holder: the network keeps one
-    pending airdrop per (payer, holder, token), holding both amounts."""
-    newcomer, newcomer_key = world.holder(associated=False)
+def _two_for_one_newcomer(ledger, world, second_deadline_days: int):
+    """One unassociated holder, and two distributions paying them: the second's claim
+    deadline that many days after the first's."""
+    newcomer, key = world.holder(associated=False)
     first = executing_distribution(ledger, [newcomer.num], key="first",
                                    claim_deadline=_tomorrow(world))
     second = executing_distribution(
         ledger, [newcomer.num], total=2_000_000, key="second",
         claim_deadline=_tomorrow(world) + timedelta(days=second_deadline_days))
+    return newcomer, key, first, second
+
+
+def _merged(ledger, world, second_deadline_days: int = 30):
+    """Two distributions airdrop to the same unassociated holder: the network keeps one
+    pending airdrop per (payer, holder, token), holding both amounts."""
+    newcomer, newcomer_key, first, second = _two_for_one_newcomer(ledger, world,
+                                                                  second_deadline_days)
     executor = HtsBatchExecutor(ledger, _rail(world))
     for did in (first, second):
         executor.execute(ledger.get_batch(did, 0).id)
@@ -537,11 +545,7 @@ def test_a_leaf_pending_before_the_ledger_kept_pending_airdrops_is_adopted_then_
         ledger, world, monkeypatch):
     # The first distribution's airdrop is recorded by the code from before the ledger kept
     # each holder's pending airdrop (nothing mirrored), the second's by this code.
-    newcomer, _key = world.holder(associated=False)
-    first = executing_distribution(ledger, [newcomer.num], key="first",
-                                   claim_deadline=_tomorrow(world))
-    second = executing_distribution(ledger, [newcomer.num], total=2_000_000, key="second",
-                                    claim_deadline=_tomorrow(world))
+    _newcomer, _key, first, second = _two_for_one_newcomer(ledger, world, 0)
     executor = HtsBatchExecutor(ledger, _rail(world))
     with monkeypatch.context() as old_code:
         old_code.setattr(HeldAirdrops, "submitted", lambda *_a: None)
@@ -567,11 +571,7 @@ def test_an_airdrop_recorded_by_the_code_before_is_not_sent_again_into_a_cancell
     # The first distribution's leaf is pending, past its deadline. The second's airdrop to
     # the same holder is recorded by the code from before (not mirrored) and its worker
     # dies before sending it.
-    newcomer, _key = world.holder(associated=False)
-    first = executing_distribution(ledger, [newcomer.num], key="first",
-                                   claim_deadline=_tomorrow(world))
-    second = executing_distribution(ledger, [newcomer.num], total=2_000_000, key="second",
-                                    claim_deadline=_tomorrow(world) + timedelta(days=30))
+    newcomer, _key, first, second = _two_for_one_newcomer(ledger, world, 30)
     executor = HtsBatchExecutor(ledger, _rail(world))
     executor.execute(ledger.get_batch(first, 0).id)
     world.net.ledger.clock.advance(2 * 86_400)
