@@ -165,6 +165,10 @@ def serve(run: PipelineRun, *, port: int, console: Console, log_dir: Path) -> No
         while panel.poll() is None:
             time.sleep(0.5)
     except KeyboardInterrupt:  # the way a newcomer ends it: not an error
+        # The same Ctrl-C often arrives twice (`uv run` passes on the one it got too): a
+        # second one must not cut the shutdown short and turn it into "interrupted".
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         console.print("stopping the panel and every process the demo started")
         return
     raise RuntimeError(f"the panel stopped (exit code {panel.returncode}); see "

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -141,3 +143,52 @@ def test_a_demo_where_every_holder_is_blocked_reconciles_with_nothing_paid(tmp_p
     assert verified.returncode == 0, verified.stdout[-3000:] + verified.stderr[-3000:]
     replayed = mass_payout("audit", "replay", env=audit_env, timeout=120)
     assert replayed.returncode == 0 and "IDENTICAL" in replayed.stdout, replayed.stdout[-3000:]
+
+
+def _session_processes(sid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getsid(int(entry.name)) == sid:
+                    found.append(int(entry.name))
+            except (ProcessLookupError, PermissionError):
+                continue
+    return found
+
+
+@pytest.mark.anvil
+def test_ctrl_c_ends_demo_serve_cleanly_even_when_it_arrives_twice(tmp_path):
+    """`demo --serve` says it serves "until Ctrl-C": that Ctrl-C is how it ends, not an
+    error, and it often arrives twice (`uv run` passes on the one it got as well)."""
+    from devtools.devchain import free_port
+
+    base = {k: v for k, v in os.environ.items() if k not in ENGINES}
+    base.update(MASS_PAYOUT_SECRETS_DIR="/nonexistent", MASS_PAYOUT_VAR=str(tmp_path))
+    demo = subprocess.Popen(
+        [sys.executable, "-c", "from mass_payout.cli import main; main()", "demo",
+         "--holders", "5", "--workers", "1", "--serve", "--port", str(free_port())],
+        env=base, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+    seen: list[str] = []
+    try:
+        assert demo.stdout is not None
+        for line in demo.stdout:  # until the panel serves (the demo ran before it)
+            seen.append(line)
+            if "serving the panel until Ctrl-C" in line:
+                break
+        else:
+            pytest.fail("".join(seen[-40:]))
+        # Ctrl-C at the terminal: SIGINT to the whole process group, twice
+        os.killpg(demo.pid, signal.SIGINT)
+        time.sleep(0.05)
+        os.killpg(demo.pid, signal.SIGINT)
+        rest, _ = demo.communicate(timeout=90)
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+    out = "".join(seen) + rest
+    assert demo.returncode == 0, out[-3000:]
+    assert "interrupted" not in out and "Traceback" not in out
+    assert "stopping the panel and every process the demo started" in out
+    assert _session_processes(demo.pid) == []  # the panel, workers, engines: all gone
