@@ -172,6 +172,14 @@ def test_a_distribution_chooses_the_hts_rail_and_shows_where_its_root_was_publis
                                  name="Hedera Equity", symbol="HEQ", decimals=2, kind="EQUITY",
                                  payment_token="0x" + "00" * 18 + "03ea", payment_decimals=6,
                                  vault_address=None, actor="importer")
+    # Started ON_DEPOSIT it would wait for ever (the trigger watches the vault): 422.
+    on_deposit = client.post(
+        "/distributions", json={**BODY, "asset_id": str(hedera), "rail": "HTS",
+                                "execution": {"kind": "AUTOMATIC", "trigger": "ON_DEPOSIT"}},
+        headers={**op, "Idempotency-Key": "hts-deposit"})
+    assert on_deposit.status_code == 422, on_deposit.text
+    assert on_deposit.headers["content-type"].startswith("application/problem+json")
+    assert "ON_DEPOSIT" in on_deposit.json()["detail"]
     made = client.post("/distributions", json={**BODY, "asset_id": str(hedera), "rail": "HTS"},
                        headers={**op, "Idempotency-Key": "hts"})
     assert made.status_code == 201, made.text
