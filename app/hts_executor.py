@@ -323,9 +323,14 @@ class HtsBatchExecutor:
         cancel: list[HtsLeg] = []
         waits: list[str] = []
         deadlines: dict[UUID, datetime | None] = {}  # batch -> its claim deadline, this pass
+        payer = str(self._rail.payer)
         for i in sorted(batch.hts_pending):
             leg, pending = self._leg(batch, i), held.of_pending(batch, i)
-            if pending is None or leg_key(batch.id, i) not in pending.legs:
+            if payer_of(batch.hts_pending[i]) != payer:  # only its sender can cancel it
+                waits.append(f"{batch.leaves[i].account}: airdropped from"
+                             f" {payer_of(batch.hts_pending[i])}; this worker pays from"
+                             f" {payer} and cannot cancel it")
+            elif pending is None or leg_key(batch.id, i) not in pending.legs:
                 waits.append(f"{batch.leaves[i].account}: its pending airdrop is not held by"
                              " the ledger yet (held once no cancellation of it is in flight)")
             elif pending.cancelling is not None:

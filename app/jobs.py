@@ -106,7 +106,8 @@ def schedule_retry(queue: Queue, batch_id: UUID, at: datetime, failures: int, *,
 
 
 def enqueue_batch(queue: Queue, batch_id: UUID, attempt: int = 0,
-                  lost_tx: str | None = None, generation: int = 0, hts: bool = False) -> bool:
+                  lost_tx: str | None = None, generation: int = 0, hts: bool = False,
+                  following: bool = False) -> bool:
     """Queue one attempt at a batch; False if that attempt is already queued or running.
 
     A first attempt's result is kept for a week (the audit of who ran what). A re-attempt
@@ -114,10 +115,13 @@ def enqueue_batch(queue: Queue, batch_id: UUID, attempt: int = 0,
     the executor found the transaction merely slow and it is later dropped after all. An HTS
     batch's job (`hts`) is forgotten once it ran too: a job that left a TransactionId in
     flight is queued again by the supervisor under the same id until the batch is decided.
+    `following`: a job that only follows an HTS batch's pending airdrops (or a blocked
+    batch's open TransactionIds) has ids of its own, apart from its payment attempts'.
     """
     try:
         queue.enqueue(execute_batch, str(batch_id), lost_tx, hts,
-                      job_id=job_id(batch_id, attempt, generation),
+                      job_id=job_id(batch_id, attempt, generation) + ("-follow" if following
+                                                                      else ""),
                       unique=True, retry=RETRY, job_timeout=300,
                       result_ttl=0 if lost_tx or hts else 7 * 86_400,
                       failure_ttl=30 * 86_400)

@@ -60,6 +60,10 @@ WATCHED = (Distribution.ExecutionStarted, Distribution.FundsArrived,
            Distribution.RetryRequested)
 
 
+# Revivals of a job that only follows an HTS batch (pending airdrops, a blocked batch's open
+# TransactionIds): never given up on while there is something to follow.
+FOLLOW_FOREVER = 1 << 62
+
 @dataclass
 class Supervisor:
     ledger: PayoutLedger
@@ -170,7 +174,18 @@ class Supervisor:
                     or (last is not None and now - last < self.follow_airdrops):
                 return None
             self._followed[batch.id] = now
-        if not blocked and batch.retry_at is not None and now < batch.retry_at:
+            # Following pays nobody, so there is no attempt to give up on: a job RQ failed
+            # (the Mirror Node down for a while) is revived after `revive_after`, always.
+            # Its job id is the follower's own: a blocked batch's last payment job may be
+            # one RQ failed for good (given up on, never queued again).
+            done = ensure(OwedJob(self.queue,
+                                  job_id(batch.id, batch.attempts, batch.retries) + "-follow",
+                                  lambda: enqueue_batch(self.queue, batch.id, batch.attempts,
+                                                        generation=batch.retries, hts=True,
+                                                        following=True),
+                                  None), now, after=self.revive_after, limit=FOLLOW_FOREVER)
+            return None if done is None else "queued" if done is Ensured.QUEUED else done.value
+        if batch.retry_at is not None and now < batch.retry_at:
             return None
         return self._ensure_batch(  # a job RQ failed for good is revived as on the EVM rail
             batch, now, job_id(batch.id, batch.attempts, batch.retries),

@@ -160,15 +160,22 @@ def serve(run: PipelineRun, *, port: int, console: Console, log_dir: Path) -> No
                   f"{url}/panel/distributions/{run.distribution_id})")
     console.print(f"  viewer key:   {made[Role.VIEWER]}")
     console.print(f"  operator key: {made[Role.OPERATOR]}")
-    console.print("serving the panel until Ctrl-C")
+    stopping: list[int] = []
+
+    def stop_once(signum: int, frame: FrameType | None) -> None:
+        # The same Ctrl-C often arrives twice (`uv run` passes on the one it got too): only
+        # the first stops the demo; a second must not cut its shutdown short.
+        if not stopping:
+            stopping.append(signum)
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop_once)
+    signal.signal(signal.SIGTERM, stop_once)
     try:
+        console.print("serving the panel until Ctrl-C")  # from here Ctrl-C stops it cleanly
         while panel.poll() is None:
             time.sleep(0.5)
     except KeyboardInterrupt:  # the way a newcomer ends it: not an error
-        # The same Ctrl-C often arrives twice (`uv run` passes on the one it got too): a
-        # second one must not cut the shutdown short and turn it into "interrupted".
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         console.print("stopping the panel and every process the demo started")
         return
     raise RuntimeError(f"the panel stopped (exit code {panel.returncode}); see "
