@@ -164,16 +164,11 @@ class HeldAirdrops:
 
     def adopt(self, batch: PayoutBatch) -> None:
         """Hold this batch's pending leaves that went pending before the aggregate was kept
-        (not those a cancellation of this batch's is ending: its fate settles them), and
-        mirror its airdrop still in flight from then (none is, once it settles)."""
+        (not those a cancellation of this batch's is ending: its fate settles them). An
+        airdrop of the code before still in flight is mirrored before it is ever sent again
+        (`PayoutLedger.mirror_airdrop_in_flight`), not here."""
         cancelling = {i for tid, (_s, _v, kind) in batch.hts_open.items() if kind == "cancel"
                       for i in batch.submitted_leaves[tid]}
-        for tid, (_s, _v, kind) in batch.hts_open.items():
-            if kind == "airdrop":
-                for i in batch.submitted_leaves[tid]:
-                    pending = self.of(batch, i, payer_of(tid), start=True)
-                    if pending is not None and pending.cancelling is None:
-                        pending.send_airdrop(transaction_id=tid, legs=[leg_key(batch.id, i)])
         for i, airdrop in sorted(batch.hts_pending.items()):
             if i in cancelling:
                 continue

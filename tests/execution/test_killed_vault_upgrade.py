@@ -19,16 +19,13 @@ import pytest
 from web3 import Web3
 
 from app import vault_requests
-from app.importing import import_asset
 from app.ingest import ingest_vaults
 from app.vault_ops import VaultAdmin
 from chain.contracts import at, call
-from chain.gateway import EvmGateway
 from devtools.children import CLI
-from devtools.devchain import Anvil
-from devtools.devnet import deploy_devnet
 from domain.treasury import TreasuryState
 from tests.chain.test_treasury import funded_key
+from tests.chain.test_vault_requests import vault_asset  # noqa: F401  # fixture
 from tests.projections.conftest import views  # noqa: F401  # fixture
 from tests.projections.stories import select
 from tests.projections.test_projections import catch_up_all
@@ -37,28 +34,21 @@ UPGRADER_KEY = "0x" + "ad" * 32
 
 
 @pytest.fixture
-def upgrade_approved(ledger, database_url, redis_url, schema):
+def upgrade_approved(ledger, vault_asset, database_url, redis_url, schema):  # noqa: F811
     """An approved request to upgrade the asset's vault to PayoutVaultV2, and the environment
     of the admin-side process whose key holds UPGRADER_ROLE."""
-    with Anvil(accounts=3) as w3:
-        net = deploy_devnet(w3, holders=2)
-        gateway = EvmGateway(w3, expected_chain_id=None, database_url=database_url)
-        asset = import_asset(ledger, w3, chain_id=gateway.chain_id,
-                             token_address=net.token.address, payment_token=net.usd.address,
-                             payment_decimals=6, vault_address=net.vault.address,
-                             actor="importer").asset_id
-        upgrader = funded_key(net, "UPGRADER", private_key=UPGRADER_KEY)
-        number, _ = vault_requests.request(ledger, asset, action="UPGRADE", role_name=None,
-                                           account=None, target="PayoutVaultV2",
-                                           reason="release 2", actor="principal:ann/key:a",
-                                           now=datetime.now(UTC))
-        ledger.approve_vault_op(asset, number, "principal:bob/key:b")
-        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-               "RPC_URL": str(w3.provider.endpoint_uri), "MASS_PAYOUT_SCHEMA": schema,
-               "MASS_PAYOUT_PRIVATE_KEY": UPGRADER_KEY}
-        env.pop("MASS_PAYOUT_KEYSTORE", None)
-        yield net, gateway, asset, number, upgrader, env
-        gateway.close()
+    net, gateway, asset = vault_asset
+    upgrader = funded_key(net, "UPGRADER", private_key=UPGRADER_KEY)
+    number, _ = vault_requests.request(ledger, asset, action="UPGRADE", role_name=None,
+                                       account=None, target="PayoutVaultV2",
+                                       reason="release 2", actor="principal:ann/key:a",
+                                       now=datetime.now(UTC))
+    ledger.approve_vault_op(asset, number, "principal:bob/key:b")
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+           "RPC_URL": str(gateway.w3.provider.endpoint_uri),  # type: ignore[attr-defined]
+           "MASS_PAYOUT_SCHEMA": schema, "MASS_PAYOUT_PRIVATE_KEY": UPGRADER_KEY}
+    env.pop("MASS_PAYOUT_KEYSTORE", None)
+    return net, gateway, asset, number, upgrader, env
 
 
 def creations(w3: Web3, sender: str, after_block: int) -> list[str]:
